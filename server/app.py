@@ -1,0 +1,121 @@
+"""``create_app(settings)``: the Starlette application and the state its views share."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import rules as rules_module
+from . import store
+from .errors import RequestError
+from .limits import RateLimiter
+from .recognition import Recognizer
+from .settings import Settings
+from .views import consent, decide, events, health, snippet
+
+log = logging.getLogger("touchpoint")
+
+
+@dataclass
+class Touchpoint:
+    """Everything a request handler needs; one per app, at ``request.app.state.tp``."""
+
+    settings: Settings
+    rules: rules_module.Ruleset
+    recognizer: Recognizer
+    limiter: RateLimiter
+    snippet: snippet.Asset
+    reader: store.Reader | None = None
+    writer: store.Writer | None = None
+
+    def now(self) -> int:
+        return int(time.time())
+
+    def check_rate(self, request: Request) -> None:
+        self.limiter.check(request.client.host if request.client else "")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """A Touchpoint app. Rules and the secret key are loaded now; the database opens at startup."""
+    settings = settings or Settings.load()
+    tp = Touchpoint(
+        settings=settings,
+        rules=rules_module.load(settings.rules_dir),
+        recognizer=Recognizer(
+            settings.resolve_secret_key(),
+            cookie_name=settings.cookie_name,
+            max_age_days=settings.cookie_max_age_days,
+            secure=settings.cookie_secure,
+        ),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+        snippet=snippet.Asset.load(),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store.migrate(settings.database_path)
+        tp.reader = store.Reader(settings.database_path)
+        tp.writer = store.Writer(settings.database_path)
+        try:
+            yield
+        finally:
+            tp.writer.close()
+            tp.reader.close()
+
+    app = Starlette(
+        routes=_routes(settings),
+        lifespan=lifespan,
+        exception_handlers={RequestError: _request_error, HTTPException: _http_error, 500: _crash},
+    )
+    app.state.tp = tp
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory``: settings from ``TOUCHPOINT_*`` variables."""
+    return create_app(Settings.load())
+
+
+def _routes(settings: Settings) -> list[BaseRoute]:
+    api = [
+        Route("/t.js", snippet.serve, methods=["GET", "HEAD"]),
+        Route("/v1/decide", decide.decide, methods=["POST"]),
+        Route("/v1/events", events.events, methods=["POST"]),
+        Route("/v1/consent", consent.consent, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+    ]
+    routes: list[BaseRoute] = [Mount(settings.prefix, routes=api)]
+    if settings.demo:
+        demo_dir = Path(settings.demo_dir)
+        routes += [
+            Route("/", lambda request: RedirectResponse("/demo/")),
+            Mount("/demo", StaticFiles(directory=demo_dir, html=True), name="demo"),
+        ]
+    return routes
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    # Logged without the request's address, cookies or body: no personal data in logs.
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)

@@ -1,0 +1,100 @@
+"""The ``touchpoint`` command: ``serve`` and ``check``.
+
+Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
+the settings or the rules end the command with one clear message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__, store
+from . import rules as rules_module
+from .errors import ConfigError, TouchpointError
+from .settings import ENV_PREFIX, Settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    for field in Settings.fields():
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata['help']} [env {ENV_PREFIX}{field.name.upper()}; default {field.default!r}]"
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="touchpoint", description="Self-hosted personalisation and popup server.")
+    parser.add_argument("--version", action="version", version=f"touchpoint {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    _add_setting_flags(serve)
+    check = commands.add_parser("check", help="validate the rules files; prints file:line for each problem")
+    check.add_argument("--rules-dir", dest="rules_dir", default=None, metavar="RULES_DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    try:
+        settings = Settings.load(overrides)
+        if args.command == "check":
+            return check(settings)
+        return serve(settings, overrides)
+    except TouchpointError as exc:
+        print(f"touchpoint: {exc}", file=sys.stderr)
+        return 1
+
+
+def check(settings: Settings) -> int:
+    problems = list(rules_module.iter_problems(settings.rules_dir))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
+        return 1
+    ruleset = rules_module.load(settings.rules_dir)
+    print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}")
+    return 0
+
+
+def serve(settings: Settings, overrides: dict[str, Any]) -> int:
+    import uvicorn
+
+    # Fail before forking workers: bad rules, an unreadable key or database end here, once.
+    rules_module.load(settings.rules_dir)
+    settings.resolve_secret_key()
+    try:
+        store.migrate(settings.database_path)
+    except Exception as exc:
+        raise ConfigError(f"cannot open database {settings.database_path}: {exc}") from exc
+    # Workers rebuild the settings from the environment (uvicorn imports the app by name).
+    for name, value in overrides.items():
+        os.environ[ENV_PREFIX + name.upper()] = str(value)
+    print(f"Touchpoint on http://{settings.host}:{settings.port}{settings.prefix}/"
+          + (f" — demo shop at http://{settings.host}:{settings.port}/demo/" if settings.demo else ""),
+          file=sys.stderr)
+    uvicorn.run(
+        "touchpoint.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        # The access log would record visitors' addresses: personal data stays out of logs.
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Consent categories and what each one allows.
+
+``necessary`` needs no consent and stores nothing about the visitor. The others are off until
+granted (ePrivacy Directive Art. 5(3), GDPR Art. 6(1)(a)):
+
+- ``measurement``: page views and behaviour statistics;
+- ``personalisation``: a profile used to tailor content and score leads;
+- ``marketing``: popups that remember the visitor (seen / closed / converted), so that a closed
+  popup stays closed.
+
+The recognition cookie exists only while at least one of them is granted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import RequestError
+from .store import VisitorRecord
+
+CATEGORIES = ("measurement", "personalisation", "marketing")
+METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
+
+
+def parse_granted(value: Any) -> frozenset[str]:
+    """The ``granted`` list of a consent request, validated."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RequestError("granted must be a list of category names")
+    unknown = set(value) - set(CATEGORIES)
+    if unknown:
+        raise RequestError(
+            f"unknown consent categories: {', '.join(sorted(unknown))}"
+            f" (known: {', '.join(CATEGORIES)})"
+        )
+    return frozenset(value)
+
+
+def parse_method(value: Any) -> str:
+    if value is None:
+        return "api"
+    if value not in METHODS:
+        raise RequestError(f"method must be one of {', '.join(METHODS)}")
+    return str(value)
+
+
+def granted(record: VisitorRecord | None, revision: int) -> frozenset[str]:
+    """Categories the visitor granted for the current consent text; none after a revision bump."""
+    if record is None or record.consent_revision != revision:
+        return frozenset()
+    return record.consent_granted
+
+
+def state(record: VisitorRecord | None, revision: int) -> dict[str, Any]:
+    """The consent part of a decide response: what the snippet should do about consent."""
+    current = granted(record, revision)
+    return {
+        "revision": revision,
+        "granted": sorted(current),
+        "prompt": record is None or record.consent_revision != revision,
+    }

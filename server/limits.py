@@ -1,0 +1,83 @@
+"""Size and rate limits for the public endpoints, and strict JSON body parsing."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+
+from .errors import PayloadTooLarge, RateLimited, RequestError
+
+
+async def read_json(request: Request, *, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, refusing bodies over ``max_bytes`` before reading them."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError("invalid Content-Length")
+        if int(declared) > max_bytes:
+            raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    try:
+        data = json.loads(b"".join(chunks))
+    except UnicodeDecodeError:
+        raise RequestError("body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise RequestError("body must be a JSON object")
+    return data
+
+
+def optional_str(data: dict[str, Any], key: str, *, max_length: int) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError(f"{key} must be a string")
+    if len(value) > max_length:
+        raise RequestError(f"{key} is longer than {max_length} characters")
+    return value
+
+
+class RateLimiter:
+    """A token bucket per client address: ``per_minute`` requests, bursts up to the same.
+
+    In memory and per worker process; addresses are kept only while their bucket refills and
+    are never logged or stored.
+    """
+
+    MAX_CLIENTS = 100_000
+
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, client: str, *, now: float | None = None) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        tokens, last = self.buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.buckets[client] = (tokens, now)
+            raise RateLimited("too many requests; slow down")
+        if len(self.buckets) >= self.MAX_CLIENTS and client not in self.buckets:
+            self._prune(now)
+        self.buckets[client] = (tokens - 1.0, now)
+
+    def _prune(self, now: float) -> None:
+        # A bucket that has had time to refill completely carries no information.
+        full_after = self.capacity / self.rate
+        self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full_after}
+        if len(self.buckets) >= self.MAX_CLIENTS:
+            self.buckets.clear()

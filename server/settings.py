@@ -1,0 +1,151 @@
+"""The one settings table: names, defaults and help, read from the environment and CLI flags.
+
+Every setting is a field of :class:`Settings`; its ``help`` metadata feeds ``touchpoint serve
+--help`` and the operations docs (a test checks each one is documented). A setting ``foo_bar``
+is read from ``TOUCHPOINT_FOO_BAR`` and from the flag ``--foo-bar``; flags win over the
+environment, the environment over the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "TOUCHPOINT_"
+# CNIL and the EDPB guidance cap consent-based identifiers at 13 months.
+MAX_COOKIE_DAYS = 395
+
+
+def _setting(default: Any, help: str, *, choices: tuple[str, ...] = ()) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str = _setting("127.0.0.1", "Interface to listen on.")
+    port: int = _setting(8000, "TCP port to listen on.")
+    workers: int = _setting(1, "Number of uvicorn worker processes.")
+    prefix: str = _setting(
+        "/tp", "URL path prefix of every Touchpoint route; the reverse proxy forwards only this."
+    )
+    data_dir: str = _setting("data", "Folder for the SQLite database and the generated secret key.")
+    database: str = _setting("", "SQLite database file (default: DATA_DIR/touchpoint.db).")
+    rules_dir: str = _setting("rules", "Folder of the rules files (*.yaml) and their templates/.")
+    secret_key: str = _setting(
+        "",
+        "Key that signs the visitor cookie. Default: generated once into DATA_DIR/secret.key "
+        "(mode 0600). Set it explicitly when several hosts share one database.",
+    )
+    cookie_name: str = _setting("tp_vid", "Name of the signed first-party visitor cookie.")
+    cookie_max_age_days: int = _setting(
+        MAX_COOKIE_DAYS, f"Lifetime of the visitor cookie in days (at most {MAX_COOKIE_DAYS})."
+    )
+    cookie_secure: str = _setting(
+        "auto",
+        "Mark the cookie Secure: auto (when the request came over https), always or never.",
+        choices=("auto", "always", "never"),
+    )
+    consent_revision: int = _setting(
+        1, "Revision of the consent text; raising it asks every visitor again."
+    )
+    max_body_bytes: int = _setting(16384, "Largest request body accepted by the public endpoints.")
+    rate_limit_per_minute: int = _setting(
+        600, "Requests per minute one client address may make to the public endpoints (0: off)."
+    )
+    forwarded_allow_ips: str = _setting(
+        "127.0.0.1",
+        "Proxy addresses whose X-Forwarded-For/-Proto headers are trusted (comma separated).",
+    )
+    demo: bool = _setting(False, "Serve the demo shop at /demo/ (make run turns it on).")
+    demo_dir: str = _setting("static/demo", "Folder of the demo shop's static pages.")
+    log_level: str = _setting(
+        "info", "Log level.", choices=("critical", "error", "warning", "info", "debug")
+    )
+
+    @classmethod
+    def fields(cls) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(cls)
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings from defaults, ``TOUCHPOINT_*`` variables and explicit overrides."""
+        environ = os.environ if environ is None else environ
+        overrides = dict(overrides or {})
+        values: dict[str, Any] = {}
+        for field in cls.fields():
+            if overrides.get(field.name) is not None:
+                raw = overrides[field.name]
+                source = f"--{field.name.replace('_', '-')}"
+            elif ENV_PREFIX + field.name.upper() in environ:
+                source = ENV_PREFIX + field.name.upper()
+                raw = environ[source]
+            else:
+                continue
+            values[field.name] = _coerce(field, raw, source)
+        unknown = set(overrides) - {f.name for f in cls.fields()}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.prefix.startswith("/") or self.prefix.endswith("/") or len(self.prefix) < 2:
+            raise ConfigError(f"prefix must look like /tp (got {self.prefix!r})")
+        if not 1 <= self.cookie_max_age_days <= MAX_COOKIE_DAYS:
+            raise ConfigError(f"cookie_max_age_days must be between 1 and {MAX_COOKIE_DAYS}")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max_body_bytes must be at least 1024")
+        for field in self.fields():
+            choices = field.metadata["choices"]
+            if choices and getattr(self, field.name) not in choices:
+                raise ConfigError(f"{field.name} must be one of {', '.join(choices)}")
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database) if self.database else Path(self.data_dir) / "touchpoint.db"
+
+    def resolve_secret_key(self) -> str:
+        """The explicit key, or the one generated into DATA_DIR/secret.key on first use."""
+        if self.secret_key:
+            return self.secret_key
+        path = Path(self.data_dir) / "secret.key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two workers starting at once must not both write a key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_text().strip()
+            if len(key) < 32:
+                raise ConfigError(f"{path} holds no usable key; delete it to generate a new one")
+            return key
+        with os.fdopen(fd, "w") as f:
+            key = secrets.token_urlsafe(48)
+            f.write(key + "\n")
+        return key
+
+
+def _coerce(field: dataclasses.Field[Any], raw: Any, source: str) -> Any:
+    if field.type in ("bool", bool):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{source}: expected true or false, got {raw!r}")
+    if field.type in ("int", int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{source}: expected a whole number, got {raw!r}") from None
+    return str(raw)

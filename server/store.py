@@ -1,0 +1,342 @@
+"""All SQL lives here: schema migrations, hot-path reads and the single writer.
+
+Concurrency model (see ARCHITECTURE.md): SQLite in WAL mode lets readers run beside one writer.
+Primary-key reads on the decide path run directly on the event loop: they cost tens of
+microseconds, far less than a hop to a thread pool. Every write goes through :class:`Writer`, one
+thread with one connection that commits queued work in groups (``BEGIN IMMEDIATE``), so writes
+never contend with each other and a burst of events costs one fsync, not one per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+T = TypeVar("T")
+
+migrations = sqlite_utils.Migrations("touchpoint")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE visitors (
+            id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            consent_revision INTEGER,
+            consent_granted TEXT NOT NULL DEFAULT '[]',
+            consent_at INTEGER
+        ) WITHOUT ROWID
+        """
+    )
+    # One row per visitor and campaign, kept in step with `events` in the same transaction,
+    # so frequency rules read one small index range instead of scanning the event history.
+    db.execute(
+        """
+        CREATE TABLE campaign_state (
+            visitor_id TEXT NOT NULL,
+            campaign TEXT NOT NULL,
+            impressions INTEGER NOT NULL DEFAULT 0,
+            last_seen_at INTEGER,
+            last_closed_at INTEGER,
+            last_converted_at INTEGER,
+            PRIMARY KEY (visitor_id, campaign)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            campaign TEXT,
+            variant TEXT,
+            path TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_visitor ON events (visitor_id, at)")
+    db.execute("CREATE INDEX events_at ON events (at)")
+    # Append-only proof of consent (GDPR Art. 7(1)): rows are never updated.
+    db.execute(
+        """
+        CREATE TABLE consent_log (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            granted TEXT NOT NULL,
+            denied TEXT NOT NULL,
+            method TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX consent_log_visitor ON consent_log (visitor_id, at)")
+    db.execute(
+        """
+        CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log
+        BEGIN SELECT RAISE(ABORT, 'consent_log is append-only'); END
+        """
+    )
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection with the pragmas every Touchpoint connection uses."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives a crash of the process; only a power loss can drop the
+    # last commits. Documented in docs/operations.md.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def migrate(path: Path | str) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to call at every start."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        db = sqlite_utils.Database(conn)
+        pending = [m.name for m in migrations.pending(db)]
+        if pending:
+            migrations.apply(db)
+        return pending
+    finally:
+        conn.close()
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignHistory:
+    impressions: int = 0
+    last_seen_at: int | None = None
+    last_closed_at: int | None = None
+    last_converted_at: int | None = None
+
+
+@dataclass(frozen=True)
+class VisitorRecord:
+    id: str
+    consent_revision: int | None
+    consent_granted: frozenset[str]
+    campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
+
+
+_VISITOR_SQL = """
+SELECT v.consent_revision, v.consent_granted, c.campaign, c.impressions,
+       c.last_seen_at, c.last_closed_at, c.last_converted_at
+FROM visitors v LEFT JOIN campaign_state c ON c.visitor_id = v.id
+WHERE v.id = ?
+"""
+
+
+class Reader:
+    """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.conn = connect(path)
+        self.conn.execute("PRAGMA query_only = ON")
+
+    def visitor(self, visitor_id: str) -> VisitorRecord | None:
+        rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
+        if not rows:
+            return None
+        revision, granted = rows[0][0], rows[0][1]
+        campaigns = {
+            row[2]: CampaignHistory(row[3], row[4], row[5], row[6]) for row in rows if row[2]
+        }
+        return VisitorRecord(visitor_id, revision, frozenset(json.loads(granted)), campaigns)
+
+    def events(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, type, campaign, variant, path FROM events WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
+
+    def consent_log(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, revision, granted, denied, method FROM consent_log"
+            " WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
+
+    def count(self, table: str) -> int:
+        if table not in {"visitors", "campaign_state", "events", "consent_log"}:
+            raise ValueError(table)
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    campaign: str
+    variant: str | None
+    path: str | None
+
+
+# Which campaign_state column each campaign event type stamps.
+_STATE_COLUMN = {"impression": "last_seen_at", "close": "last_closed_at", "convert": "last_converted_at"}
+
+
+def record_consent(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    *,
+    at: int,
+    revision: int,
+    granted: Iterable[str],
+    denied: Iterable[str],
+    method: str,
+) -> None:
+    """Log an answer and keep the visitor's current consent; a refusal creates no profile."""
+    granted_list = sorted(granted)
+    granted_json = json.dumps(granted_list)
+    if granted_list:
+        conn.execute(
+            "INSERT INTO visitors (id, created_at, consent_revision, consent_granted, consent_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " consent_revision = excluded.consent_revision,"
+            " consent_granted = excluded.consent_granted, consent_at = excluded.consent_at",
+            (visitor_id, at, revision, granted_json, at),
+        )
+    else:
+        conn.execute(
+            "UPDATE visitors SET consent_revision = ?, consent_granted = '[]', consent_at = ?"
+            " WHERE id = ?",
+            (revision, at, visitor_id),
+        )
+    conn.execute(
+        "INSERT INTO consent_log (visitor_id, at, revision, granted, denied, method)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (visitor_id, at, revision, granted_json, json.dumps(sorted(denied)), method),
+    )
+
+
+def record_events(
+    conn: sqlite3.Connection, visitor_id: str, events: Iterable[Event], *, at: int
+) -> int:
+    count = 0
+    for event in events:
+        conn.execute(
+            "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (visitor_id, at, event.type, event.campaign, event.variant, event.path),
+        )
+        column = _STATE_COLUMN[event.type]
+        impressions = 1 if event.type == "impression" else 0
+        conn.execute(
+            f"INSERT INTO campaign_state (visitor_id, campaign, impressions, {column})"
+            f" VALUES (?, ?, ?, ?) ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+            f" impressions = impressions + excluded.impressions, {column} = excluded.{column}",
+            (visitor_id, event.campaign, impressions, at),
+        )
+        count += 1
+    return count
+
+
+class Writer:
+    """The one writer: a thread that commits queued work in groups, in arrival order.
+
+    Each unit of work runs inside its own SAVEPOINT, so one failing unit is rolled back and
+    reported to its caller without undoing the others in the same group commit.
+    """
+
+    _STOP = object()
+
+    def __init__(self, path: Path | str, *, max_batch: int = 256) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
+        self._thread.start()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in the writer and return its result once it is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, future))
+        return await future
+
+    def close(self) -> None:
+        """Commit everything queued so far, then stop the thread."""
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._STOP:
+                    return
+                batch = [item]
+                while len(batch) < self.max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is self._STOP:
+                        self._commit(conn, batch)
+                        return
+                    batch.append(nxt)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _loop, _future in batch:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    outcomes.append((True, fn(conn)))
+                    conn.execute("RELEASE unit")
+                except Exception as exc:  # reported to the caller that queued this unit
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: every unit in it failed
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(False, exc)] * len(batch)
+        for (_fn, loop, future), (ok, value) in zip(batch, outcomes):
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:  # the caller's loop has closed; the write is committed anyway
+                pass
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,49 @@
+"""``POST /tp/v1/consent``: the visitor's answer, logged append-only before the response.
+
+Granting any category creates the visitor and sets the recognition cookie; granting none (reject
+all, or withdrawal) expires it. Every answer is logged with the current consent revision, the
+categories granted and denied, and how it was given, as proof of consent.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import consent as consent_module
+from .. import store
+from ..limits import read_json
+from ..recognition import new_visitor_id
+
+
+async def consent(request: Request) -> Response:
+    tp = request.app.state.tp
+    tp.check_rate(request)
+    data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
+    granted = consent_module.parse_granted(data.get("granted"))
+    method = consent_module.parse_method(data.get("method"))
+    revision = tp.settings.consent_revision
+    known_id = tp.recognizer.visitor_id(request)
+    # A rejection from an unknown visitor is still counted (consent statistics per revision)
+    # under a throwaway id that is never sent back.
+    visitor_id = known_id or new_visitor_id()
+    now = tp.now()
+    await tp.writer.write(
+        lambda conn: store.record_consent(
+            conn,
+            visitor_id,
+            at=now,
+            revision=revision,
+            granted=granted,
+            denied=set(consent_module.CATEGORIES) - granted,
+            method=method,
+        )
+    )
+    response = JSONResponse(
+        {"revision": revision, "granted": sorted(granted)}, headers={"Cache-Control": "no-store"}
+    )
+    if granted and not known_id:
+        tp.recognizer.remember(response, request, visitor_id)
+    elif not granted and known_id:
+        tp.recognizer.forget(response, request)
+    return response

@@ -1,0 +1,67 @@
+"""``POST /tp/v1/events``: what the visitor did with a popup (impression, close, convert).
+
+Events are stored only for a recognised visitor who granted the ``marketing`` category; the
+response says how many were stored. Close and convert decide what the visitor sees next, so the
+response waits until they are committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import consent as consent_module
+from .. import store
+from ..errors import RequestError
+from ..limits import optional_str, read_json
+
+EVENT_TYPES = ("impression", "close", "convert")
+MAX_EVENTS = 50
+
+
+def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any]) -> list[store.Event]:
+    items = data.get("events")
+    if not isinstance(items, list) or not items:
+        raise RequestError("events must be a non-empty list")
+    if len(items) > MAX_EVENTS:
+        raise RequestError(f"at most {MAX_EVENTS} events per request")
+    parsed = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RequestError(f"events[{i}] must be an object")
+        kind = item.get("type")
+        if kind not in EVENT_TYPES:
+            raise RequestError(f"events[{i}].type must be one of {', '.join(EVENT_TYPES)}")
+        campaign = optional_str(item, "campaign", max_length=64)
+        if campaign not in known_campaigns:
+            raise RequestError(f"events[{i}].campaign: unknown campaign {campaign!r}", status=422)
+        parsed.append(
+            store.Event(
+                type=kind,
+                campaign=campaign,
+                variant=optional_str(item, "variant", max_length=64),
+                path=optional_str(item, "path", max_length=2048),
+            )
+        )
+    return parsed
+
+
+async def events(request: Request) -> Response:
+    tp = request.app.state.tp
+    tp.check_rate(request)
+    batch = parse_events(
+        await read_json(request, max_bytes=tp.settings.max_body_bytes), tp.rules.by_id
+    )
+    visitor_id = tp.recognizer.visitor_id(request)
+    record = tp.reader.visitor(visitor_id) if visitor_id else None
+    if record is None or "marketing" not in consent_module.granted(
+        record, tp.settings.consent_revision
+    ):
+        return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
+    now = tp.now()
+    stored = await tp.writer.write(
+        lambda conn: store.record_events(conn, record.id, batch, at=now)
+    )
+    return JSONResponse({"stored": stored}, status_code=202)

@@ -1,0 +1,20 @@
+"""``GET /tp/healthz``: for load balancers and monitoring; answers 503 when the database is not."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+
+async def healthz(request: Request) -> Response:
+    tp = request.app.state.tp
+    try:
+        tp.reader.conn.execute("SELECT 1 FROM visitors LIMIT 1").fetchall()
+    except sqlite3.Error:
+        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    return JSONResponse(
+        {"status": "ok", "campaigns": len(tp.rules.campaigns)},
+        headers={"Cache-Control": "no-store"},
+    )

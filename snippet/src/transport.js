@@ -1,0 +1,34 @@
+// Requests to the Touchpoint server. Everything is same-origin behind the site's reverse proxy
+// (docs/embedding.md), so the server-set HttpOnly cookie travels with each request. The body is
+// sent as text/plain: a "simple" request that never needs a CORS preflight.
+
+var RETRIES = 2;
+
+export function post(base, path, body, options) {
+  var keepalive = !!(options && options.keepalive);
+  var attempt = function (left) {
+    return fetch(base + path, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'text/plain' },
+      credentials: 'include',
+      // keepalive lets a close or convert event finish while the page navigates away.
+      keepalive: keepalive,
+    }).then(
+      function (response) {
+        if (!response.ok) throw new Error('touchpoint: ' + path + ' answered ' + response.status);
+        return response.json();
+      },
+      function (error) {
+        // Only network failures are retried, a bounded number of times with a short backoff.
+        if (left <= 0) throw error;
+        return new Promise(function (resolve) {
+          setTimeout(resolve, 300 * (RETRIES - left + 1));
+        }).then(function () {
+          return attempt(left - 1);
+        });
+      },
+    );
+  };
+  return attempt(RETRIES);
+}

@@ -1,0 +1,127 @@
+"""What a visitor sees, in real Chromium against a real server: the exit-intent popup."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import PRODUCT
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).parent / "artifacts"
+POPUP = "[data-tp-popup] [role=dialog]"
+
+
+def leave_through_top(page) -> None:  # type: ignore[no-untyped-def]
+    """Move the pointer about the page, then out through the top edge towards the tab bar."""
+    page.mouse.move(600, 400)
+    page.wait_for_timeout(1100)  # the example campaign arms exit intent after 1 s on the page
+    page.mouse.move(600, 10, steps=5)
+    page.mouse.move(600, -20)
+
+
+def accept_consent(page) -> None:  # type: ignore[no-untyped-def]
+    with page.expect_response("**/tp/v1/decide"):  # the decision made with the new consent
+        with page.expect_response("**/tp/v1/consent"):
+            page.get_by_role("button", name="Accept all").click()
+
+
+def stored(live_server, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    with sqlite3.connect(live_server.data_dir / "touchpoint.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_exit_intent_popup_closed_stays_closed_after_reload(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    accept_consent(page)
+    leave_through_top(page)
+    dialog = page.locator(POPUP)
+    dialog.wait_for()
+    assert "10 % off your first order" in dialog.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "exit-intent-popup.png")
+
+    with page.expect_response("**/tp/v1/events") as closed:
+        dialog.get_by_role("button", name="Close").click()
+    assert closed.value.json() == {"stored": 1}
+    assert page.locator(POPUP).count() == 0
+
+    with page.expect_response("**/tp/v1/decide") as decided:
+        page.reload()
+    assert decided.value.json()["popup"] is None
+    leave_through_top(page)
+    page.wait_for_timeout(300)
+    assert page.locator(POPUP).count() == 0
+    assert [row[0] for row in stored(live_server, "SELECT type FROM events ORDER BY id")] == [
+        "impression",
+        "close",
+    ]
+
+
+def test_before_consent_no_cookie_and_nothing_stored(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    with page.expect_response("**/tp/v1/decide"):
+        page.goto(PRODUCT)
+    leave_through_top(page)
+    page.locator(POPUP).wait_for()  # a context-only decision: no identifier needed
+    page.locator(POPUP).get_by_role("button", name="No thanks").click()
+    page.wait_for_timeout(300)
+    assert page.context.cookies() == []
+    assert stored(live_server, "SELECT count(*) FROM events") == [(0,)]
+    assert stored(live_server, "SELECT count(*) FROM visitors") == [(0,)]
+
+
+def test_reject_all_sets_no_cookie(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    with page.expect_response("**/tp/v1/consent"):
+        page.get_by_role("button", name="Reject all").click()
+    page.wait_for_timeout(200)
+    assert page.context.cookies() == []
+    assert stored(live_server, "SELECT granted, method FROM consent_log") == [("[]", "api")]
+
+
+def test_popup_is_an_accessible_dialog(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    accept_consent(page)
+    page.get_by_label("Size").focus()
+    leave_through_top(page)
+    dialog = page.get_by_role("dialog", name="Wait — 10 % off your first order")
+    dialog.wait_for()
+    assert dialog.get_attribute("aria-modal") == "true"
+    # Focus moved into the dialog and Tab keeps it there.
+    focused = page.evaluate("document.activeElement.shadowRoot.activeElement.textContent")
+    assert focused == "Use it at checkout"
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.hasAttribute('data-tp-popup')")
+    page.keyboard.press("Escape")
+    assert page.locator(POPUP).count() == 0
+    assert page.evaluate("document.activeElement.name") == "size"  # focus returned
+
+
+def test_no_exit_intent_inside_the_page_or_on_other_pages(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/demo/")
+    accept_consent(page)
+    leave_through_top(page)  # the home page is not in the campaign's audience
+    page.goto(PRODUCT)
+    page.mouse.move(600, 400)
+    page.wait_for_timeout(1100)
+    page.mouse.move(600, 30, steps=5)  # onto the fixed header: still inside the page
+    page.mouse.move(10, 400, steps=5)
+    page.wait_for_timeout(300)
+    assert page.locator(POPUP).count() == 0
+
+
+def test_cancelled_show_event_keeps_the_popup_away(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    page.evaluate(
+        "document.addEventListener('touchpoint:show', e => { window.shown = e.detail; e.preventDefault() })"
+    )
+    leave_through_top(page)
+    page.wait_for_function("window.shown !== undefined")
+    assert page.evaluate("window.shown") == {
+        "campaign": "first-order-coupon",
+        "variant": "ten-percent",
+    }
+    assert page.locator(POPUP).count() == 0

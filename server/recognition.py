@@ -32,7 +32,10 @@ class Recognizer:
         self.secure = secure
 
     def visitor_id(self, request: Request) -> str | None:
-        value = request.cookies.get(self.cookie_name)
+        return self.read(request.cookies.get(self.cookie_name))
+
+    def read(self, value: str | None) -> str | None:
+        """The visitor id in a cookie value, or None when it is missing, forged or expired."""
         if not value or len(value) > 128:
             return None
         try:

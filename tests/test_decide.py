@@ -1,0 +1,139 @@
+"""POST /tp/v1/decide over HTTP, including every kind of bad input."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from .conftest import PRODUCT
+
+
+def decide(client: TestClient, path: str = PRODUCT, **kwargs):  # type: ignore[no-untyped-def]
+    return client.post("/tp/v1/decide", json={"page": {"path": path}}, **kwargs)
+
+
+def counts(client: TestClient) -> dict[str, int]:
+    reader = client.app.state.tp.reader  # type: ignore[attr-defined]
+    return {t: reader.count(t) for t in ("visitors", "events", "consent_log", "campaign_state")}
+
+
+NOTHING = {"visitors": 0, "events": 0, "consent_log": 0, "campaign_state": 0}
+
+
+def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: TestClient) -> None:
+    response = decide(client)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in response.headers
+    body = response.json()
+    assert body["consent"] == {"revision": 1, "granted": [], "prompt": True}
+    popup = body["popup"]
+    assert popup["campaign"] == "first-order-coupon"
+    assert popup["trigger"] == {"exit_intent": {"min_seconds": 1}}
+    assert "WELCOME10" in popup["html"]
+    assert counts(client) == NOTHING
+
+
+def test_no_popup_outside_the_audience(client: TestClient) -> None:
+    assert decide(client, "/demo/").json()["popup"] is None
+    assert decide(client, "/demo/products/a/b").json()["popup"] is None  # * stays in one segment
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "malformed JSON at line 1 column 2"),
+        (b"[1, 2]", "body must be a JSON object"),
+        (b'"page"', "body must be a JSON object"),
+        (b"{}", "page must be an object"),
+        (b'{"page": "/demo/"}', "page must be an object"),
+        (b'{"page": {"path": 42}}', "path must be a string"),
+        (b'{"page": {"path": "demo"}}', "page.path must be a path starting with /"),
+        (b'{"page": {"path": "/", "title": ["x"]}}', "title must be a string"),
+        (b'{"page": "\xff"}', "body is not UTF-8"),
+    ],
+)
+def test_bad_input_is_a_clear_400(client: TestClient, body: bytes, message: str) -> None:
+    response = client.post("/tp/v1/decide", content=body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert counts(client) == NOTHING
+
+
+def test_overlong_path_is_refused(client: TestClient) -> None:
+    response = decide(client, "/" + "a" * 3000)
+    assert response.status_code == 400
+    assert "longer than 2048" in response.json()["error"]
+
+
+def test_body_over_the_limit_is_413(client: TestClient) -> None:
+    huge = {"page": {"path": "/", "title": "x" * 20000}}
+    response = client.post("/tp/v1/decide", json=huge)
+    assert response.status_code == 413
+    assert "larger than 16384 bytes" in response.json()["error"]
+
+
+def test_body_over_the_limit_without_content_length_is_413(client: TestClient) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"page": {"path": "/", "title": "'
+        for _ in range(40):
+            yield b"x" * 1000
+        yield b'"}}'
+
+    response = client.post("/tp/v1/decide", content=chunks())
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "forged",
+        "dmlzaXRvcg.awSCnA.AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "x" * 500,
+        "tp_vid=\u00e9t\u00e9; tp_vid=",
+    ],
+)
+def test_forged_cookie_is_a_fresh_visitor(client: TestClient, cookie: str) -> None:
+    header = cookie if cookie.startswith("tp_vid=") else f"tp_vid={cookie}"
+    response = decide(client, headers={"Cookie": header.encode("latin-1")})
+    assert response.status_code == 200
+    assert response.json()["consent"]["prompt"] is True
+    assert response.json()["popup"]["campaign"] == "first-order-coupon"
+    assert counts(client) == NOTHING
+
+
+def test_cookie_signed_with_another_key_is_ignored(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    from touchpoint.recognition import Recognizer
+
+    other = Recognizer("another-key" * 4, cookie_name="tp_vid", max_age_days=1, secure="never")
+    client.cookies.set("tp_vid", other.signer.sign("someone").decode())
+    assert decide(client).json()["consent"]["prompt"] is True
+
+
+def test_signed_cookie_of_an_unknown_visitor_is_expired(client: TestClient) -> None:
+    signer = client.app.state.tp.recognizer.signer  # type: ignore[attr-defined]
+    client.cookies.set("tp_vid", signer.sign("erased-visitor").decode())
+    response = decide(client)
+    assert response.status_code == 200
+    assert 'tp_vid=""' in response.headers["set-cookie"]
+    assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+def test_wrong_method_and_unknown_route_are_json_errors(client: TestClient) -> None:
+    response = client.get("/tp/v1/decide")
+    assert response.status_code == 405
+    assert response.json() == {"error": "Method Not Allowed"}
+    assert client.get("/tp/nope").status_code == 404
+
+
+def test_rate_limit_per_client(tmp_path, rules_dir) -> None:  # type: ignore[no-untyped-def]
+    from touchpoint.app import create_app
+    from touchpoint.settings import Settings
+
+    settings = Settings.load(
+        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "rate_limit_per_minute": 5},
+        environ={},
+    )
+    with TestClient(create_app(settings)) as client:
+        statuses = [decide(client).status_code for _ in range(7)]
+    assert statuses == [200] * 5 + [429] * 2

@@ -72,11 +72,16 @@ def ineligible(campaign: Campaign, visitor: Visitor, page: Page, now: int) -> st
 
 
 def bucket(campaign_id: str, visitor_id: str) -> float:
-    """A sticky point in [0, 1) for this visitor and campaign (32-bit FNV-1a of both ids)."""
+    """A sticky point in [0, 1) for this visitor and campaign (FNV-1a of both ids)."""
+    return fnv1a_32(f"{campaign_id}:{visitor_id}".encode()) / 2**32
+
+
+def fnv1a_32(data: bytes) -> int:
+    """32-bit FNV-1a, the hash GrowthBook and others use for sticky bucketing."""
     h = 0x811C9DC5
-    for byte in f"{campaign_id}:{visitor_id}".encode():
+    for byte in data:
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h / 2**32
+    return h
 
 
 def pick_variant(variants: tuple[Variant, ...], point: float) -> Variant:

@@ -1,0 +1,63 @@
+"""The touchpoint command: check, and serve's start-up errors as one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from touchpoint.cli import main
+
+
+def test_check_ok(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 0
+    assert capsys.readouterr().out == f"ok: 1 campaign(s) in {rules_dir}\n"
+
+
+def test_check_reports_file_and_line(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = rules_dir / "first-order-coupon.yaml"
+    path.write_text(path.read_text().replace("after_close: 7d", "after_close: 7 days"))
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:11 (frequency.after_close):" in err
+    assert "write `7d`" in err
+    assert err.endswith(f"1 problem(s) in {rules_dir}\n")
+
+
+def test_serve_with_broken_rules_fails_with_one_message(rules_dir: Path, tmp_path: Path) -> None:
+    (rules_dir / "bad.yaml").write_text("campaign: [\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "touchpoint.cli", "serve", "--rules-dir", str(rules_dir),
+         "--data-dir", str(tmp_path / "d"), "--port", "1"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"touchpoint: {rules_dir / 'bad.yaml'}:2: YAML syntax")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_bad_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "http"]) == 1
+    assert capsys.readouterr().err == "touchpoint: --port: expected a whole number, got 'http'\n"
+
+
+def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/tp/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "campaigns": 1}
+
+
+def test_custom_prefix(tmp_path: Path, rules_dir: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from touchpoint.app import create_app
+    from touchpoint.settings import Settings
+
+    settings = Settings.load(
+        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "prefix": "/personalise"}, environ={}
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/personalise/healthz").status_code == 200
+        assert client.get("/tp/healthz").status_code == 404

@@ -1,0 +1,109 @@
+"""The database: migrations, hot-path reads and the single group-committing writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from touchpoint import store
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    return path
+
+
+def test_migrations_apply_once(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "t.db"
+    assert store.migrate(path) == ["m001_initial"]
+    assert store.migrate(path) == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_reader_returns_visitor_with_campaign_history(db_path: Path) -> None:
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        try:
+            await writer.write(lambda c: store.record_consent(
+                c, "v1", at=10, revision=1, granted={"marketing"}, denied=set(), method="api"))
+            await writer.write(lambda c: store.record_events(
+                c, "v1", [store.Event("impression", "spring", "a", "/"),
+                          store.Event("impression", "spring", "a", "/p"),
+                          store.Event("close", "spring", "a", "/p")], at=20))
+        finally:
+            writer.close()
+
+    asyncio.run(scenario())
+    reader = store.Reader(db_path)
+    record = reader.visitor("v1")
+    assert record is not None
+    assert record.consent_granted == {"marketing"}
+    assert record.campaigns == {"spring": store.CampaignHistory(2, 20, 20, None)}
+    assert reader.visitor("nobody") is None
+    assert [e["type"] for e in reader.events("v1")] == ["impression", "impression", "close"]
+
+
+def test_writer_groups_commits_and_isolates_failures(db_path: Path) -> None:
+    def insert(n: int):  # type: ignore[no-untyped-def]
+        def work(conn: sqlite3.Connection) -> int:
+            if n == 13:
+                conn.execute("INSERT INTO visitors (id, created_at) VALUES ('x', 1)")
+                raise ValueError("unlucky")
+            conn.execute("INSERT INTO visitors (id, created_at) VALUES (?, ?)", (f"v{n}", n))
+            return n
+        return work
+
+    async def scenario() -> list[object]:
+        writer = store.Writer(db_path)
+        try:
+            return await asyncio.gather(
+                *(writer.write(insert(n)) for n in range(50)), return_exceptions=True
+            )
+        finally:
+            writer.close()
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[13], ValueError)
+    assert [r for i, r in enumerate(results) if i != 13] == [n for n in range(50) if n != 13]
+    reader = store.Reader(db_path)
+    assert reader.count("visitors") == 49  # the failing unit's own insert was rolled back
+
+
+def test_close_flushes_everything_queued(db_path: Path) -> None:
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        futures = [
+            asyncio.ensure_future(writer.write(lambda c, n=n: c.execute(
+                "INSERT INTO visitors (id, created_at) VALUES (?, 1)", (f"v{n}",))))
+            for n in range(100)
+        ]
+        await asyncio.sleep(0)
+        writer.close()
+        await asyncio.gather(*futures)
+
+    asyncio.run(scenario())
+    assert store.Reader(db_path).count("visitors") == 100
+
+
+def test_refusal_creates_no_profile(db_path: Path) -> None:
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        await writer.write(lambda c: store.record_consent(
+            c, "v9", at=1, revision=1, granted=set(), denied={"marketing"}, method="api"))
+        writer.close()
+
+    asyncio.run(scenario())
+    reader = store.Reader(db_path)
+    assert reader.count("visitors") == 0
+    assert [e["denied"] for e in reader.consent_log("v9")] == ['["marketing"]']
+
+
+def test_reader_is_read_only(db_path: Path) -> None:
+    with pytest.raises(sqlite3.OperationalError):
+        store.Reader(db_path).conn.execute("DELETE FROM visitors")

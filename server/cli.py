@@ -21,20 +21,33 @@ from .settings import ENV_PREFIX, Settings
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for field in Settings.fields():
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata['help']} [env {ENV_PREFIX}{field.name.upper()}; default {field.default!r}]"
+        env = ENV_PREFIX + field.name.upper()
+        help_text = f"{field.metadata['help']} [env {env}; default {field.default!r}]"
         if field.type in ("bool", bool):
-            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         else:
-            parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text)
+            parser.add_argument(
+                flag, dest=field.name, default=None, metavar=field.name.upper(), help=help_text
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="touchpoint", description="Self-hosted personalisation and popup server.")
+    parser = argparse.ArgumentParser(
+        prog="touchpoint", description="Self-hosted personalisation and popup server."
+    )
     parser.add_argument("--version", action="version", version=f"touchpoint {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
     _add_setting_flags(serve)
-    check = commands.add_parser("check", help="validate the rules files; prints file:line for each problem")
+    check = commands.add_parser(
+        "check", help="validate the rules files; prints file:line for each problem"
+    )
     check.add_argument("--rules-dir", dest="rules_dir", default=None, metavar="RULES_DIR")
     return parser
 
@@ -77,9 +90,13 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
     # Workers rebuild the settings from the environment (uvicorn imports the app by name).
     for name, value in overrides.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
-    print(f"Touchpoint on http://{settings.host}:{settings.port}{settings.prefix}/"
-          + (f" — demo shop at http://{settings.host}:{settings.port}/demo/" if settings.demo else ""),
-          file=sys.stderr)
+    print(
+        f"Touchpoint on http://{settings.host}:{settings.port}{settings.prefix}/"
+        + (
+            f" — demo shop at http://{settings.host}:{settings.port}/demo/" if settings.demo else ""
+        ),
+        file=sys.stderr,
+    )
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         factory=True,

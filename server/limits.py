@@ -31,7 +31,9 @@ async def read_json(request: Request, *, max_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise RequestError("body is not UTF-8") from None
     except json.JSONDecodeError as exc:
-        raise RequestError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise RequestError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(data, dict):
         raise RequestError("body must be a JSON object")
     return data

@@ -1,7 +1,8 @@
 """Popup templates: Jinja2 in a sandboxed, autoescaping environment.
 
-Marketers edit templates in ``rules/templates/``. The sandbox blocks attribute access to Python internals, autoescaping
-keeps visitor-derived values (page path, later first names) from injecting markup.
+Marketers edit templates in ``rules/templates/``. The sandbox blocks attribute access to Python
+internals; autoescaping keeps visitor-derived values (page path, later first names) from
+injecting markup.
 """
 
 from __future__ import annotations

@@ -170,12 +170,15 @@ class _FileReader:
             return None
         before = len(self.problems)
         self._known_keys(
-            data, "", {"campaign", "kind", "trigger", "audience", "frequency", "priority", "variants"}
+            data,
+            "",
+            {"campaign", "kind", "trigger", "audience", "frequency", "priority", "variants"},
         )
         cid = data.get("campaign")
         if not isinstance(cid, str) or not CAMPAIGN_ID.match(cid):
             self.problem(
-                "campaign", "required: an id of lowercase letters, digits, - and _ (e.g. spring-sale)"
+                "campaign",
+                "required: an id of lowercase letters, digits, - and _ (e.g. spring-sale)",
             )
         kind = data.get("kind", "popup")
         if kind not in KINDS:
@@ -190,7 +193,7 @@ class _FileReader:
         if len(self.problems) > before or trigger is None:
             return None
         return Campaign(
-            id=cid,
+            id=str(cid),
             kind=kind,
             trigger=trigger,
             paths=paths,
@@ -228,8 +231,12 @@ class _FileReader:
                 key = str(key_node.value)
                 if key in keys:
                     self.problems.append(
-                        Problem(self.name, key_node.start_mark.line + 1, ".".join(path + (key,)),
-                                "key appears twice")
+                        Problem(
+                            self.name,
+                            key_node.start_mark.line + 1,
+                            ".".join(path + (key,)),
+                            "key appears twice",
+                        )
                     )
                 keys.add(key)
                 self._index(value_node, path + (key,))

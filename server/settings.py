@@ -125,7 +125,9 @@ class Settings:
         except FileExistsError:
             key = path.read_text().strip()
             if len(key) < 32:
-                raise ConfigError(f"{path} holds no usable key; delete it to generate a new one")
+                raise ConfigError(
+                    f"{path} holds no usable key; delete it to generate a new one"
+                ) from None
             return key
         with os.fdopen(fd, "w") as f:
             key = secrets.token_urlsafe(48)

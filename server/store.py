@@ -168,7 +168,7 @@ class Reader:
             (visitor_id,),
         )
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def consent_log(self, visitor_id: str) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
@@ -177,7 +177,7 @@ class Reader:
             (visitor_id,),
         )
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def count(self, table: str) -> int:
         if table not in {"visitors", "campaign_state", "events", "consent_log"}:
@@ -200,7 +200,11 @@ class Event:
 
 
 # Which campaign_state column each campaign event type stamps.
-_STATE_COLUMN = {"impression": "last_seen_at", "close": "last_closed_at", "convert": "last_converted_at"}
+_STATE_COLUMN = {
+    "impression": "last_seen_at",
+    "close": "last_closed_at",
+    "convert": "last_converted_at",
+}
 
 
 def record_consent(
@@ -326,7 +330,7 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(batch)
-        for (_fn, loop, future), (ok, value) in zip(batch, outcomes):
+        for (_fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
             except RuntimeError:  # the caller's loop has closed; the write is committed anyway

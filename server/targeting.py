@@ -44,7 +44,9 @@ def decide(rules: Ruleset, visitor: Visitor, page: Page, now: int, *, roll: floa
     outcome = Outcome()
     for campaign in rules.campaigns:
         if outcome.decision is not None:
-            outcome.reasons[campaign.id] = f"a higher-priority popup ({outcome.decision.campaign.id}) won"
+            outcome.reasons[campaign.id] = (
+                f"a higher-priority popup ({outcome.decision.campaign.id}) won"
+            )
             continue
         reason = ineligible(campaign, visitor, page, now)
         if reason:

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
-
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
 
@@ -61,11 +60,25 @@ class LiveServer:
         self.log = tmp / "live-server.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "touchpoint.cli", "serve", "--demo",
-             "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--rules-dir", str(ROOT / "rules"), "--demo-dir", str(ROOT / "static" / "demo"),
-             *args],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "touchpoint.cli",
+                    "serve",
+                    "--demo",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--rules-dir",
+                    str(ROOT / "rules"),
+                    "--demo-dir",
+                    str(ROOT / "static" / "demo"),
+                    *args,
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -94,7 +107,9 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop on the main thread while it is open,
+# which would stop later tests from starting their own.
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
@@ -103,9 +118,15 @@ def browser():  # type: ignore[no-untyped-def]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()

@@ -116,7 +116,8 @@ def test_no_exit_intent_inside_the_page_or_on_other_pages(page) -> None:  # type
 def test_cancelled_show_event_keeps_the_popup_away(page) -> None:  # type: ignore[no-untyped-def]
     page.goto(PRODUCT)
     page.evaluate(
-        "document.addEventListener('touchpoint:show', e => { window.shown = e.detail; e.preventDefault() })"
+        "document.addEventListener('touchpoint:show',"
+        " e => { window.shown = e.detail; e.preventDefault() })"
     )
     leave_through_top(page)
     page.wait_for_function("window.shown !== undefined")

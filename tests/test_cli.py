@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from touchpoint.cli import main
 
 
@@ -29,9 +28,21 @@ def test_check_reports_file_and_line(rules_dir: Path, capsys: pytest.CaptureFixt
 def test_serve_with_broken_rules_fails_with_one_message(rules_dir: Path, tmp_path: Path) -> None:
     (rules_dir / "bad.yaml").write_text("campaign: [\n")
     result = subprocess.run(
-        [sys.executable, "-m", "touchpoint.cli", "serve", "--rules-dir", str(rules_dir),
-         "--data-dir", str(tmp_path / "d"), "--port", "1"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "touchpoint.cli",
+            "serve",
+            "--rules-dir",
+            str(rules_dir),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 1
     assert result.stderr.startswith(f"touchpoint: {rules_dir / 'bad.yaml'}:2: YAML syntax")
@@ -51,12 +62,12 @@ def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
 
 def test_custom_prefix(tmp_path: Path, rules_dir: Path) -> None:
     from starlette.testclient import TestClient
-
     from touchpoint.app import create_app
     from touchpoint.settings import Settings
 
     settings = Settings.load(
-        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "prefix": "/personalise"}, environ={}
+        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "prefix": "/personalise"},
+        environ={},
     )
     with TestClient(create_app(settings)) as client:
         assert client.get("/personalise/healthz").status_code == 200

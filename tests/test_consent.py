@@ -6,7 +6,6 @@ import sqlite3
 
 import pytest
 from starlette.testclient import TestClient
-
 from touchpoint.app import create_app
 
 from .conftest import PRODUCT
@@ -61,7 +60,9 @@ def test_withdrawal_expires_the_cookie_and_stops_storage(client: TestClient) -> 
 def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings)) as client:
         grant(client, ALL)
-        client.post("/tp/v1/events", json={"events": [{"type": "close", "campaign": "first-order-coupon"}]})
+        client.post(
+            "/tp/v1/events", json={"events": [{"type": "close", "campaign": "first-order-coupon"}]}
+        )
         assert decide(client).json()["popup"] is None
         cookie = client.cookies["tp_vid"]
     bumped = settings.__class__.load(
@@ -74,7 +75,8 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
         assert body["consent"] == {"revision": 2, "granted": [], "prompt": True}
         assert body["popup"] is not None  # history needs consent to the current text
         events = client.post(
-            "/tp/v1/events", json={"events": [{"type": "impression", "campaign": "first-order-coupon"}]}
+            "/tp/v1/events",
+            json={"events": [{"type": "impression", "campaign": "first-order-coupon"}]},
         )
         assert events.json() == {"stored": 0, "reason": "no consent"}
 
@@ -97,8 +99,9 @@ def test_bad_consent_requests(client: TestClient, body: dict, message: str) -> N
 
 def test_consent_log_is_append_only(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     grant(client, ALL)
-    with sqlite3.connect(settings.database_path) as conn, pytest.raises(
-        sqlite3.IntegrityError, match="append-only"
+    with (
+        sqlite3.connect(settings.database_path) as conn,
+        pytest.raises(sqlite3.IntegrityError, match="append-only"),
     ):
         conn.execute("UPDATE consent_log SET granted = '[]'")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from touchpoint import rules
 from touchpoint.rules import RulesError, compile_glob, parse_duration
 
@@ -41,9 +40,7 @@ def test_defaults_and_priority_order(rules_dir: Path) -> None:
     (rules_dir / "c.yaml").write_text(GOOD.replace("spring", "c-high") + "priority: 50\n")
     (rules_dir / "a.yaml").write_text(GOOD.replace("spring", "a-low"))
     ruleset = rules.load(rules_dir)
-    assert [c.id for c in ruleset.campaigns] == [
-        "c-high", "first-order-coupon", "a-low", "b-low"
-    ]
+    assert [c.id for c in ruleset.campaigns] == ["c-high", "first-order-coupon", "a-low", "b-low"]
     low = ruleset.by_id["a-low"]
     assert (low.after_close, low.after_convert, low.paths) == (86400, None, ())
 
@@ -51,23 +48,35 @@ def test_defaults_and_priority_order(rules_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD + "frequency:\n  after_close: 7 days\n",
-         "x.yaml:7 (frequency.after_close): expected a duration like 7d, 12h, 30m or never,"
-         " got '7 days' — write `7d`"),
+        (
+            GOOD + "frequency:\n  after_close: 7 days\n",
+            "x.yaml:7 (frequency.after_close): expected a duration like 7d, 12h, 30m or never,"
+            " got '7 days' — write `7d`",
+        ),
         (GOOD + "audiance: {}\n", "x.yaml:6 (audiance): unknown key (expected one of:"),
         (GOOD.replace("kind: popup", "kind: banner"), "x.yaml:2 (kind): must be one of popup"),
         (GOOD.replace("spring", "Spring Sale!"), "x.yaml:1 (campaign): required: an id"),
-        (GOOD.replace("{after_seconds: 5}", "{on_hover: 1}"),
-         "x.yaml:3 (trigger): exactly one of exit_intent, after_seconds"),
-        (GOOD.replace("{after_seconds: 5}", "{after_seconds: soon}"),
-         "x.yaml:3 (trigger.after_seconds): must be a number of seconds"),
-        (GOOD.replace("first-order-coupon.html", "missing.html"),
-         "x.yaml:5 (variants.0.template): template 'missing.html' not found"),
+        (
+            GOOD.replace("{after_seconds: 5}", "{on_hover: 1}"),
+            "x.yaml:3 (trigger): exactly one of exit_intent, after_seconds",
+        ),
+        (
+            GOOD.replace("{after_seconds: 5}", "{after_seconds: soon}"),
+            "x.yaml:3 (trigger.after_seconds): must be a number of seconds",
+        ),
+        (
+            GOOD.replace("first-order-coupon.html", "missing.html"),
+            "x.yaml:5 (variants.0.template): template 'missing.html' not found",
+        ),
         (GOOD + "priority: high\n", "x.yaml:6 (priority): must be a whole number"),
-        (GOOD + "audience:\n  page:\n    path: products/*\n",
-         "x.yaml:8 (audience.page.path): a list of path patterns like /products/*"),
-        (GOOD.replace("variants:\n  - {id: a, template: first-order-coupon.html}\n", ""),
-         "x.yaml:1 (variants): required: a list of variants"),
+        (
+            GOOD + "audience:\n  page:\n    path: products/*\n",
+            "x.yaml:8 (audience.page.path): a list of path patterns like /products/*",
+        ),
+        (
+            GOOD.replace("variants:\n  - {id: a, template: first-order-coupon.html}\n", ""),
+            "x.yaml:1 (variants): required: a list of variants",
+        ),
         (GOOD + "priority: 1\npriority: 2\n", "x.yaml:7 (priority): key appears twice"),
         ("campaign: [unclosed\n", "x.yaml:2: YAML syntax:"),
         ("- just\n- a list\n", "x.yaml:1: a rules file must be a YAML mapping"),
@@ -83,7 +92,9 @@ def test_template_errors_point_into_the_template(rules_dir: Path) -> None:
     (rules_dir / "templates" / "broken.html").write_text("<h2>Hi</h2>\n<p>{% if %}</p>\n")
     found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "broken.html"))
     assert len(found) == 1
-    assert f"{rules_dir / 'templates' / 'broken.html'}:2 (variants.0.template): template:" in found[0]
+    assert (
+        f"{rules_dir / 'templates' / 'broken.html'}:2 (variants.0.template): template:" in found[0]
+    )
 
 
 def test_template_using_unknown_variables_is_an_error(rules_dir: Path) -> None:
@@ -109,8 +120,9 @@ def test_templates_autoescape(rules_dir: Path) -> None:
 def test_duplicate_campaign_ids_across_files(rules_dir: Path) -> None:
     (rules_dir / "a.yaml").write_text(GOOD)
     found = problems(rules_dir, "b.yaml", GOOD)
-    assert found == [f"{rules_dir / 'b.yaml'}:1 (campaign): campaign id already used in "
-                     f"{rules_dir / 'a.yaml'}:1"]
+    assert found == [
+        f"{rules_dir / 'b.yaml'}:1 (campaign): campaign id already used in {rules_dir / 'a.yaml'}:1"
+    ]
 
 
 def test_all_problems_are_reported_at_once(rules_dir: Path) -> None:
@@ -126,7 +138,9 @@ def test_missing_rules_folder(tmp_path: Path) -> None:
 
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from("smhd"))
 def test_durations(number: int, unit: str) -> None:
-    assert parse_duration(f"{number}{unit}") == number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    assert (
+        parse_duration(f"{number}{unit}") == number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    )
 
 
 @pytest.mark.parametrize("bad", ["7", "7 d", "d7", "-1d", "1w", "", None, True, 3.5])

@@ -6,7 +6,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from touchpoint.errors import ConfigError
 from touchpoint.settings import Settings
 

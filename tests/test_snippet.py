@@ -21,7 +21,9 @@ def test_served_with_etag_and_long_caching(client: TestClient) -> None:
     response = client.get("/tp/t.js", headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/javascript; charset=utf-8"
-    assert response.headers["cache-control"] == "public, max-age=86400, stale-while-revalidate=604800"
+    assert (
+        response.headers["cache-control"] == "public, max-age=86400, stale-while-revalidate=604800"
+    )
     assert response.content == BUILT.read_bytes()
     etag = response.headers["etag"]
     again = client.get("/tp/t.js", headers={"If-None-Match": etag})
@@ -29,7 +31,9 @@ def test_served_with_etag_and_long_caching(client: TestClient) -> None:
     assert again.content == b""
 
 
-@pytest.mark.parametrize(("encoding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)])
+@pytest.mark.parametrize(
+    ("encoding", "decode"), [("br", brotli.decompress), ("gzip", gzip.decompress)]
+)
 def test_compressed(client: TestClient, encoding: str, decode) -> None:  # type: ignore[no-untyped-def]
     with client.stream("GET", "/tp/t.js", headers={"Accept-Encoding": encoding}) as response:
         wire = b"".join(response.iter_raw())
@@ -47,10 +51,16 @@ def test_head(client: TestClient) -> None:
 
 def build(tmp_path: Path) -> dict[str, int]:
     if not shutil.which("node") or not (ROOT / "snippet" / "node_modules").is_dir():
-        pytest.fail("node and snippet/node_modules are needed: run `make test`, which installs them")
+        pytest.fail(
+            "node and snippet/node_modules are needed: run `make test`, which installs them"
+        )
     out = tmp_path / "t.js"
     result = subprocess.run(
-        ["node", "build.mjs", str(out)], cwd=ROOT / "snippet", capture_output=True, text=True, check=True
+        ["node", "build.mjs", str(out)],
+        cwd=ROOT / "snippet",
+        capture_output=True,
+        text=True,
+        check=True,
     )
     sizes: dict[str, int] = json.loads(result.stdout)
     assert out.read_bytes() == BUILT.read_bytes(), "server/assets/t.js is stale: run `make snippet`"

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from touchpoint import store
 
 
@@ -30,12 +29,23 @@ def test_reader_returns_visitor_with_campaign_history(db_path: Path) -> None:
     async def scenario() -> None:
         writer = store.Writer(db_path)
         try:
-            await writer.write(lambda c: store.record_consent(
-                c, "v1", at=10, revision=1, granted={"marketing"}, denied=set(), method="api"))
-            await writer.write(lambda c: store.record_events(
-                c, "v1", [store.Event("impression", "spring", "a", "/"),
-                          store.Event("impression", "spring", "a", "/p"),
-                          store.Event("close", "spring", "a", "/p")], at=20))
+            await writer.write(
+                lambda c: store.record_consent(
+                    c, "v1", at=10, revision=1, granted={"marketing"}, denied=set(), method="api"
+                )
+            )
+            await writer.write(
+                lambda c: store.record_events(
+                    c,
+                    "v1",
+                    [
+                        store.Event("impression", "spring", "a", "/"),
+                        store.Event("impression", "spring", "a", "/p"),
+                        store.Event("close", "spring", "a", "/p"),
+                    ],
+                    at=20,
+                )
+            )
         finally:
             writer.close()
 
@@ -57,6 +67,7 @@ def test_writer_groups_commits_and_isolates_failures(db_path: Path) -> None:
                 raise ValueError("unlucky")
             conn.execute("INSERT INTO visitors (id, created_at) VALUES (?, ?)", (f"v{n}", n))
             return n
+
         return work
 
     async def scenario() -> list[object]:
@@ -79,8 +90,13 @@ def test_close_flushes_everything_queued(db_path: Path) -> None:
     async def scenario() -> None:
         writer = store.Writer(db_path)
         futures = [
-            asyncio.ensure_future(writer.write(lambda c, n=n: c.execute(
-                "INSERT INTO visitors (id, created_at) VALUES (?, 1)", (f"v{n}",))))
+            asyncio.ensure_future(
+                writer.write(
+                    lambda c, n=n: c.execute(
+                        "INSERT INTO visitors (id, created_at) VALUES (?, 1)", (f"v{n}",)
+                    )
+                )
+            )
             for n in range(100)
         ]
         await asyncio.sleep(0)
@@ -94,8 +110,11 @@ def test_close_flushes_everything_queued(db_path: Path) -> None:
 def test_refusal_creates_no_profile(db_path: Path) -> None:
     async def scenario() -> None:
         writer = store.Writer(db_path)
-        await writer.write(lambda c: store.record_consent(
-            c, "v9", at=1, revision=1, granted=set(), denied={"marketing"}, method="api"))
+        await writer.write(
+            lambda c: store.record_consent(
+                c, "v9", at=1, revision=1, granted=set(), denied={"marketing"}, method="api"
+            )
+        )
         writer.close()
 
     asyncio.run(scenario())

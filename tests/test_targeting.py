@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from touchpoint import rules
 from touchpoint.rules import Variant
 from touchpoint.store import CampaignHistory
@@ -27,7 +26,11 @@ variants:
 
 @pytest.fixture
 def ruleset(rules_dir: Path) -> rules.Ruleset:
-    for cid, priority, after_close in (("high", 20, "1h"), ("also-high", 20, "never"), ("low", 1, "0")):
+    for cid, priority, after_close in (
+        ("high", 20, "1h"),
+        ("also-high", 20, "never"),
+        ("low", 1, "0"),
+    ):
         (rules_dir / f"{cid}.yaml").write_text(
             RULE.format(id=cid, priority=priority, after_close=after_close)
         )
@@ -36,7 +39,9 @@ def ruleset(rules_dir: Path) -> rules.Ruleset:
 
 
 def closed(seconds_ago: int) -> CampaignHistory:
-    return CampaignHistory(impressions=1, last_seen_at=NOW - seconds_ago, last_closed_at=NOW - seconds_ago)
+    return CampaignHistory(
+        impressions=1, last_seen_at=NOW - seconds_ago, last_closed_at=NOW - seconds_ago
+    )
 
 
 def test_highest_priority_wins_and_ties_go_by_campaign_id(ruleset: rules.Ruleset) -> None:
@@ -83,7 +88,10 @@ def test_fnv1a_matches_the_published_test_vectors() -> None:
     assert bucket("a", "b") == fnv1a_32(b"a:b") / 2**32
 
 
-@given(st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=6), st.floats(0, 1, exclude_max=True))
+@given(
+    st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=6),
+    st.floats(0, 1, exclude_max=True),
+)
 def test_pick_variant_respects_weights(weights: list[int], point: float) -> None:
     if sum(weights) == 0:
         return
@@ -99,5 +107,7 @@ def test_pick_variant_respects_weights(weights: list[int], point: float) -> None
 
 def test_variants_split_visitors_by_weight(ruleset: rules.Ruleset) -> None:
     campaign = ruleset.by_id["also-high"]
-    picks = [pick_variant(campaign.variants, bucket(campaign.id, f"visitor-{i}")).id for i in range(4000)]
+    picks = [
+        pick_variant(campaign.variants, bucket(campaign.id, f"visitor-{i}")).id for i in range(4000)
+    ]
     assert 0.22 < picks.count("a") / 4000 < 0.28  # weights 1:3

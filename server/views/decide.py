@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from .. import consent as consent_module
 from ..errors import RequestError
 from ..limits import optional_str, read_json
-from ..targeting import Page, Visitor, decide as decide_popup
+from ..targeting import Page, Visitor
+from ..targeting import decide as decide_popup
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -61,7 +61,5 @@ async def events(request: Request) -> Response:
     ):
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     now = tp.now()
-    stored = await tp.writer.write(
-        lambda conn: store.record_events(conn, record.id, batch, at=now)
-    )
+    stored = await tp.writer.write(lambda conn: store.record_events(conn, record.id, batch, at=now))
     return JSONResponse({"stored": stored}, status_code=202)

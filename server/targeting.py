@@ -7,6 +7,7 @@ a reason, so "why did / didn't this visitor get that popup?" has an answer.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from .rules import FOREVER, Campaign, Ruleset, Variant
@@ -74,16 +75,14 @@ def ineligible(campaign: Campaign, visitor: Visitor, page: Page, now: int) -> st
 
 
 def bucket(campaign_id: str, visitor_id: str) -> float:
-    """A sticky point in [0, 1) for this visitor and campaign (FNV-1a of both ids)."""
-    return fnv1a_32(f"{campaign_id}:{visitor_id}".encode()) / 2**32
+    """A sticky, uniform point in [0, 1) for this visitor and campaign.
 
-
-def fnv1a_32(data: bytes) -> int:
-    """32-bit FNV-1a, the hash GrowthBook and others use for sticky bucketing."""
-    h = 0x811C9DC5
-    for byte in data:
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h
+    The first 64 bits of SHA-256 over both ids: computed in C (a pure-Python FNV-1a cost more
+    than the database read on the decide path). Changing this function reshuffles every visitor
+    between variants; a test pins its values.
+    """
+    digest = hashlib.sha256(f"{campaign_id}:{visitor_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def pick_variant(variants: tuple[Variant, ...], point: float) -> Variant:

@@ -50,7 +50,7 @@ def test_no_popup_outside_the_audience(client: TestClient) -> None:
         (b'{"page": {"path": 42}}', "path must be a string"),
         (b'{"page": {"path": "demo"}}', "page.path must be a path starting with /"),
         (b'{"page": {"path": "/", "title": ["x"]}}', "title must be a string"),
-        (b'{"page": "\xff"}', "body is not UTF-8"),
+        (b'{"page": "\xff"}', "not valid UTF-8"),
     ],
 )
 def test_bad_input_is_a_clear_400(client: TestClient, body: bytes, message: str) -> None:

@@ -8,12 +8,13 @@ categories granted and denied, and how it was given, as proof of consent.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .. import consent as consent_module
 from .. import store
 from ..limits import read_json
 from ..recognition import new_visitor_id
+from ..responses import JSONResponse
 
 
 async def consent(request: Request) -> Response:

@@ -11,11 +11,12 @@ import random
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .. import consent as consent_module
 from ..errors import RequestError
 from ..limits import optional_str, read_json
+from ..responses import JSONResponse
 from ..targeting import Page, Visitor
 from ..targeting import decide as decide_popup
 

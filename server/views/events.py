@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .. import consent as consent_module
 from .. import store
 from ..errors import RequestError
 from ..limits import optional_str, read_json
+from ..responses import JSONResponse
 
 EVENT_TYPES = ("impression", "close", "convert")
 MAX_EVENTS = 50

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
+
+from ..responses import JSONResponse
 
 
 async def healthz(request: Request) -> Response:

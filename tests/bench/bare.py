@@ -1,0 +1,15 @@
+"""The baseline: a bare Starlette route returning a small JSON body, served like Touchpoint."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+async def bare(request: Request) -> Response:
+    return JSONResponse({"popup": None})
+
+
+app = Starlette(routes=[Route("/tp/v1/decide", bare, methods=["POST"])])

@@ -1,0 +1,216 @@
+"""``make bench``: /tp/v1/decide against a bare Starlette route, on the same server settings.
+
+Both servers run as one uvicorn worker (uvloop, httptools, no access log) on 127.0.0.1 and are
+loaded by wrk from a second process with the same request: a POST of a page context carrying
+the signed cookie of a random returning visitor out of a database of 1,000,000 profiles. Prints
+one JSON line per figure; absolute numbers vary with the machine, the ratio is the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+from touchpoint.recognition import Recognizer
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = int(os.environ.get("BENCH_PROFILES", 1_000_000))
+COOKIES = 20_000  # distinct returning visitors the load cycles through
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = 32
+GOAL = 0.5
+BODY = '{"page":{"path":"/demo/products/trail-runner.html","title":"Trail Runner X"}}'
+
+
+def emit(**figures: object) -> None:
+    print(json.dumps(figures), flush=True)
+
+
+def fill_database(path: Path) -> list[str]:
+    """PROFILES consented visitors; a third saw the popup, a tenth closed it long ago."""
+    from touchpoint import store
+
+    store.migrate(path)
+    conn = sqlite3.connect(path)
+    now = int(time.time())
+    rng = random.Random(7)
+    ids = [secrets.token_urlsafe(16) for _ in range(PROFILES)]
+    granted = '["marketing", "measurement", "personalisation"]'
+    with conn:
+        conn.executemany(
+            "INSERT INTO visitors VALUES (?, ?, 1, ?, ?)",
+            ((vid, now - 86400, granted, now - 86400) for vid in ids),
+        )
+        conn.executemany(
+            "INSERT INTO campaign_state VALUES (?, 'first-order-coupon', 1, ?, ?, NULL)",
+            (
+                (vid, now - 30 * 86400, now - 30 * 86400 if rng.random() < 0.3 else None)
+                for vid in ids
+                if rng.random() < 0.33
+            ),
+        )
+    conn.close()
+    return rng.sample(ids, COOKIES)
+
+
+def lua_script(path: Path, cookies: list[str], cookie_name: str) -> None:
+    entries = ",\n".join(f'"{cookie_name}={c}"' for c in cookies)
+    path.write_text(
+        f"local cookies = {{\n{entries}\n}}\n"
+        f"local body = '{BODY}'\n"
+        "math.randomseed(42)\n"
+        "request = function()\n"
+        "  local cookie = cookies[math.random(#cookies)]\n"
+        "  local headers = {['Content-Type'] = 'text/plain', ['Cookie'] = cookie}\n"
+        "  return wrk.format('POST', '/tp/v1/decide', headers, body)\n"
+        "end\n"
+    )
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited with {process.returncode}")
+        try:
+            httpx.post(url, content=BODY)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    sys.exit(f"server at {url} did not start")
+
+
+def load(port: int, script: Path, name: str) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}"
+    wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", "-s", str(script), "--latency"]
+    subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)  # warm up
+    out = subprocess.run(
+        [*wrk, f"-d{DURATION}", url], check=True, capture_output=True, text=True
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures = {
+        "name": name,
+        "requests_per_s": round(rps),
+        "p50_ms": latency(out, "50%"),
+        "p99_ms": latency(out, "99%"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+    emit(**figures)
+    return figures
+
+
+def latency(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
+
+
+def serve(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for(f"http://127.0.0.1:{port}/tp/v1/decide", process)
+    return process
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: `apt-get install wrk` (make bench does)")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import free_port  # noqa: E402
+
+    work = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
+    try:
+        started = time.monotonic()
+        sample = fill_database(work / "touchpoint.db")
+        emit(
+            name="database", profiles=PROFILES, seconds_to_fill=round(time.monotonic() - started, 1)
+        )
+        secret = secrets.token_urlsafe(48)
+        signer = Recognizer(secret, cookie_name="tp_vid", max_age_days=1, secure="never").signer
+        script = work / "load.lua"
+        lua_script(script, [signer.sign(v).decode() for v in sample], "tp_vid")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
+        python = sys.executable
+        uvicorn_flags = [
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+        port = free_port()
+        bare = serve(
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(Path(__file__).parent),
+                "bare:app",
+                "--port",
+                str(port),
+                *uvicorn_flags,
+            ],
+            port,
+            env,
+        )
+        try:
+            baseline = load(port, script, "bare-starlette")
+        finally:
+            bare.terminate()
+            bare.wait()
+
+        port = free_port()
+        env.update(
+            TOUCHPOINT_DATA_DIR=str(work),
+            TOUCHPOINT_SECRET_KEY=secret,
+            TOUCHPOINT_RULES_DIR=str(ROOT / "rules"),
+            TOUCHPOINT_LOG_LEVEL="warning",
+            # The limiter still runs on every request; it just never refuses the load generator.
+            TOUCHPOINT_RATE_LIMIT_PER_MINUTE=str(10**9),
+        )
+        app = serve([python, "-m", "touchpoint.cli", "serve", "--port", str(port)], port, env)
+        try:
+            decide = load(port, script, "decide-returning-visitor")
+        finally:
+            app.terminate()
+            app.wait()
+
+        ratio = decide["requests_per_s"] / baseline["requests_per_s"]
+        emit(name="ratio", decide_over_bare=round(ratio, 3), goal=GOAL, met=ratio >= GOAL)
+        snippet_sizes()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def snippet_sizes() -> None:
+    import gzip
+
+    import brotli
+
+    raw = (ROOT / "server" / "assets" / "t.js").read_bytes()
+    emit(
+        name="snippet",
+        raw_bytes=len(raw),
+        gzip_bytes=len(gzip.compress(raw, compresslevel=9)),
+        brotli_bytes=len(brotli.compress(raw, quality=11)),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,6 @@ import sqlite_utils
 T = TypeVar("T")
 
 migrations = sqlite_utils.Migrations("touchpoint")
-MMAP_BYTES = 1 << 30  # address space, not memory: pages are shared with the OS page cache
 CACHE_KIB = 64 * 1024
 
 
@@ -153,9 +152,7 @@ class Reader:
     def __init__(self, path: Path | str) -> None:
         self.conn = connect(path)
         self.conn.execute("PRAGMA query_only = ON")
-        # Memory-mapped reads skip a read() system call and a copy per page: the visitor lookup
-        # touches a few B-tree pages of a file that may hold millions of profiles.
-        self.conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        # A page cache large enough for the upper B-tree levels of millions of profiles.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def visitor(self, visitor_id: str) -> VisitorRecord | None:

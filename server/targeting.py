@@ -53,8 +53,12 @@ def decide(rules: Ruleset, visitor: Visitor, page: Page, now: int, *, roll: floa
         if reason:
             outcome.reasons[campaign.id] = reason
             continue
-        point = bucket(campaign.id, visitor.id) if visitor.id else roll
-        outcome.decision = Decision(campaign, pick_variant(campaign.variants, point))
+        if len(campaign.variants) == 1:
+            variant = campaign.variants[0]
+        else:
+            point = bucket(campaign.id, visitor.id) if visitor.id else roll
+            variant = pick_variant(campaign.variants, point)
+        outcome.decision = Decision(campaign, variant)
     return outcome
 
 

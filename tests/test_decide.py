@@ -137,3 +137,13 @@ def test_rate_limit_per_client(tmp_path, rules_dir) -> None:  # type: ignore[no-
     with TestClient(create_app(settings)) as client:
         statuses = [decide(client).status_code for _ in range(7)]
     assert statuses == [200] * 5 + [429] * 2
+
+
+def test_expired_cookie_is_a_fresh_visitor(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    client.post("/tp/v1/consent", json={"granted": ["marketing"]})
+    assert decide(client).json()["consent"]["prompt"] is False
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 396 * 86400)
+    assert decide(client).json()["consent"]["prompt"] is True  # also when the value was cached

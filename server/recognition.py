@@ -80,8 +80,8 @@ class Recognizer:
         verified = self._verified.get(value)
         if verified is None:
             try:
-                raw, signed_at = self.signer.unsign(value, return_timestamp=True)
-                verified = (raw.decode(), signed_at.timestamp())
+                raw, signed = self.signer.unsign(value, return_timestamp=True)
+                verified = (raw.decode(), signed.timestamp())
             except (BadSignature, UnicodeDecodeError):
                 return None
             if len(self._verified) >= VERIFIED_CACHE_SIZE:

@@ -25,6 +25,17 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 KINDS = ("popup",)
 TRIGGERS = ("exit_intent", "after_seconds")
 FOREVER = None  # an `after_close: never` suppression
+# Every key a rules file may use, by the mapping it sits in ("" is the top level, "variants"
+# each variant). docs/rules.md documents each one; a test keeps the two in step.
+KEYS: dict[str, tuple[str, ...]] = {
+    "": ("campaign", "kind", "trigger", "audience", "frequency", "priority", "variants"),
+    "trigger": TRIGGERS,
+    "trigger.exit_intent": ("min_seconds",),
+    "audience": ("page",),
+    "audience.page": ("path",),
+    "frequency": ("after_close", "after_convert"),
+    "variants": ("id", "weight", "template"),
+}
 
 
 @dataclass(frozen=True)
@@ -169,11 +180,7 @@ class _FileReader:
         if data is None:
             return None
         before = len(self.problems)
-        self._known_keys(
-            data,
-            "",
-            {"campaign", "kind", "trigger", "audience", "frequency", "priority", "variants"},
-        )
+        self._known_keys(data, "")
         cid = data.get("campaign")
         if not isinstance(cid, str) or not CAMPAIGN_ID.match(cid):
             self.problem(
@@ -245,11 +252,15 @@ class _FileReader:
             for i, item in enumerate(node.value):
                 self._index(item, path + (str(i),))
 
-    def _known_keys(self, data: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+    def _known_keys(self, data: dict[str, Any], section: str, *, at: str | None = None) -> None:
+        """Report keys that KEYS does not list for ``section`` (found at ``at`` in the file)."""
+        allowed = KEYS[section]
+        where = at if at is not None else section
         for key in data:
             if key not in allowed:
                 hint = ", ".join(sorted(allowed))
-                self.problem(f"{prefix}{key}", f"unknown key (expected one of: {hint})")
+                path = f"{where}.{key}" if where else str(key)
+                self.problem(path, f"unknown key (expected one of: {hint})")
 
     def _mapping(self, value: Any, key: str) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -275,7 +286,7 @@ class _FileReader:
         options = {} if options is None else options
         if (options := self._mapping(options, "trigger.exit_intent")) is None:
             return None
-        self._known_keys(options, "trigger.exit_intent.", {"min_seconds"})
+        self._known_keys(options, "trigger.exit_intent")
         min_seconds = options.get("min_seconds", 1)
         if not isinstance(min_seconds, (int, float)) or min_seconds < 0:
             self.problem("trigger.exit_intent.min_seconds", "must be a number of seconds")
@@ -284,11 +295,11 @@ class _FileReader:
     def _audience(self, value: Any) -> tuple[re.Pattern[str], ...]:
         if (audience := self._mapping(value, "audience")) is None:
             return ()
-        self._known_keys(audience, "audience.", {"page"})
+        self._known_keys(audience, "audience")
         page = audience.get("page", {})
         if (page := self._mapping(page, "audience.page")) is None:
             return ()
-        self._known_keys(page, "audience.page.", {"path"})
+        self._known_keys(page, "audience.page")
         globs = page.get("path", [])
         globs = [globs] if isinstance(globs, str) else globs
         if not isinstance(globs, list) or not all(
@@ -301,7 +312,7 @@ class _FileReader:
     def _frequency(self, value: Any) -> tuple[int | None, int | None]:
         if (frequency := self._mapping(value, "frequency")) is None:
             return 0, 0
-        self._known_keys(frequency, "frequency.", {"after_close", "after_convert"})
+        self._known_keys(frequency, "frequency")
         out = []
         for key, default in (("after_close", "1d"), ("after_convert", "never")):
             try:
@@ -320,7 +331,7 @@ class _FileReader:
             key = f"variants.{i}"
             if (item := self._mapping(item, key)) is None:
                 continue
-            self._known_keys(item, f"{key}.", {"id", "weight", "template"})
+            self._known_keys(item, "variants", at=key)
             vid, weight, template = item.get("id"), item.get("weight", 1), item.get("template")
             if not isinstance(vid, str) or not CAMPAIGN_ID.match(vid):
                 self.problem(f"{key}.id", "required: lowercase letters, digits, - and _")

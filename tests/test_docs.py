@@ -1,0 +1,27 @@
+"""Docs are part of done: every setting and every rules key is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from touchpoint.rules import KEYS
+from touchpoint.settings import Settings
+
+DOCS = Path(__file__).parent.parent / "docs"
+
+
+def test_every_setting_is_documented() -> None:
+    text = (DOCS / "operations.md").read_text()
+    for field in Settings.fields():
+        flag = "--" + field.name.replace("_", "-")
+        row = f"| `{field.name}` | `{flag}` | `TOUCHPOINT_{field.name.upper()}` |"
+        assert row in text, f"setting {field.name} is missing from docs/operations.md"
+        assert field.metadata["help"] in text
+
+
+def test_every_rules_key_is_documented() -> None:
+    text = (DOCS / "rules.md").read_text()
+    for section, keys in KEYS.items():
+        for key in keys:
+            documented = f"`{key}" in text or f".{key}`" in text
+            assert documented, f"rules key {section}.{key} is missing from docs/rules.md"

@@ -118,7 +118,7 @@ class Settings:
         if self.secret_key:
             return self.secret_key
         path = Path(self.data_dir) / "secret.key"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             # O_EXCL: two workers starting at once must not both write a key.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -107,7 +107,8 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 def migrate(path: Path | str) -> list[str]:
     """Apply pending migrations; returns the names applied. Safe to call at every start."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # The folder holds personal data: readable by the service's user only when we create it.
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     conn = connect(path)
     try:
         db = sqlite_utils.Database(conn)
@@ -164,6 +165,10 @@ class Reader:
             row[2]: CampaignHistory(row[3], row[4], row[5], row[6]) for row in rows if row[2]
         }
         return VisitorRecord(visitor_id, revision, frozenset(json.loads(granted)), campaigns)
+
+    def ping(self) -> None:
+        """Raise sqlite3.Error unless the database answers a query."""
+        self.conn.execute("SELECT 1 FROM visitors LIMIT 1").fetchall()
 
     def events(self, visitor_id: str) -> list[dict[str, Any]]:
         cursor = self.conn.execute(

@@ -52,23 +52,3 @@ def test_serve_with_broken_rules_fails_with_one_message(rules_dir: Path, tmp_pat
 def test_serve_with_bad_setting(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", "http"]) == 1
     assert capsys.readouterr().err == "touchpoint: --port: expected a whole number, got 'http'\n"
-
-
-def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
-    response = client.get("/tp/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "campaigns": 1}
-
-
-def test_custom_prefix(tmp_path: Path, rules_dir: Path) -> None:
-    from starlette.testclient import TestClient
-    from touchpoint.app import create_app
-    from touchpoint.settings import Settings
-
-    settings = Settings.load(
-        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "prefix": "/personalise"},
-        environ={},
-    )
-    with TestClient(create_app(settings)) as client:
-        assert client.get("/personalise/healthz").status_code == 200
-        assert client.get("/tp/healthz").status_code == 404

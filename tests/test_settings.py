@@ -52,6 +52,7 @@ def test_secret_key_is_generated_once_with_private_permissions(tmp_path: Path) -
     key = settings.resolve_secret_key()
     path = tmp_path / "d" / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert len(key) >= 48
     assert settings.resolve_secret_key() == key
     other = Settings.load({"data_dir": str(tmp_path / "e")}, environ={}).resolve_secret_key()

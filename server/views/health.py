@@ -13,7 +13,7 @@ from ..responses import JSONResponse
 async def healthz(request: Request) -> Response:
     tp = request.app.state.tp
     try:
-        tp.reader.conn.execute("SELECT 1 FROM visitors LIMIT 1").fetchall()
+        tp.reader.ping()
     except sqlite3.Error:
         return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
     return JSONResponse(

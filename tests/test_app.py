@@ -1,0 +1,33 @@
+"""The app as a whole: routes under the prefix, the health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/tp/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "campaigns": 1}
+
+
+def test_custom_prefix(tmp_path: Path, rules_dir: Path) -> None:
+    from starlette.testclient import TestClient
+    from touchpoint.app import create_app
+    from touchpoint.settings import Settings
+
+    settings = Settings.load(
+        {"data_dir": str(tmp_path), "rules_dir": str(rules_dir), "prefix": "/personalise"},
+        environ={},
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/personalise/healthz").status_code == 200
+        assert client.get("/tp/healthz").status_code == 404
+
+
+def test_healthz_reports_an_unreadable_database(client) -> None:  # type: ignore[no-untyped-def]
+    client.app.state.tp.reader.conn.execute("PRAGMA query_only = OFF")
+    client.app.state.tp.reader.conn.execute("DROP TABLE visitors")
+    response = client.get("/tp/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "unavailable"}

@@ -58,6 +58,8 @@ def test_exit_intent_popup_closed_stays_closed_after_reload(page, live_server) -
         "impression",
         "close",
     ]
+    # The demo's consent tool repeats the answer on every page; only the change was sent.
+    assert stored(live_server, "SELECT count(*) FROM consent_log") == [(1,)]
 
 
 def test_before_consent_no_cookie_and_nothing_stored(page, live_server) -> None:  # type: ignore[no-untyped-def]

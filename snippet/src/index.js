@@ -9,7 +9,7 @@ import { post } from './transport.js';
 import { onExitIntent } from './exit-intent.js';
 import { showPopup } from './popup.js';
 
-var CATEGORIES = ['measurement', 'personalisation', 'marketing'];
+var CATEGORIES = ['marketing', 'measurement', 'personalisation'];
 
 function warn(error) {
   if (window.console && console.warn) console.warn('touchpoint:', error && error.message ? error.message : error);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from html.parser import HTMLParser
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "page": {"path": "/", "title": ""},
     "visitor": {"known": False},
 }
+
+
+KNOWN_NAMES = frozenset(SAMPLE_CONTEXT)
+SCRIPT_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "base", "meta"})
+URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
 
 
 @dataclass(frozen=True)
@@ -56,30 +62,34 @@ class Templates:
         )
 
     def check(self, name: str) -> list[TemplateProblem]:
-        """Compile ``name`` and render it with the sample context; every problem found."""
+        """Compile ``name``, check its variables and markup, render it with the sample context."""
         try:
             template = self.env.get_template(name)
-            template.render(SAMPLE_CONTEXT)
-            self._learn_variables(name)
+            source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
+            ast = self.env.parse(source)
+            file = template.filename or name
+            unknown = meta.find_undeclared_variables(ast) - KNOWN_NAMES - set(self.env.globals)
+            if unknown:
+                names, known = ", ".join(sorted(unknown)), ", ".join(sorted(KNOWN_NAMES))
+                return [TemplateProblem(file, 1, f"unknown variable(s) {names} (known: {known})")]
+            unsafe = unsafe_markup(template.render(SAMPLE_CONTEXT))
+            if unsafe:
+                return [TemplateProblem(file, unsafe[0], f"template: {unsafe[1]}")]
         except jinja2.TemplateNotFound:
             return [TemplateProblem("", 0, f"template {name!r} not found in rules/templates/")]
         except jinja2.TemplateSyntaxError as exc:
             return [TemplateProblem(exc.filename or name, exc.lineno, f"template: {exc.message}")]
-        except (jinja2.TemplateError, jinja2.exceptions.SecurityError) as exc:
+        except Exception as exc:  # the sandbox's SecurityError, or any error the render raised
             filename = self.env.get_template(name).filename or name
             return [TemplateProblem(filename, _error_line(exc), f"template: {exc}")]
-        return []
-
-    def _learn_variables(self, name: str) -> None:
-        source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
-        ast = self.env.parse(source)
-        # Variables used by an included or extended template are not visible here: such
-        # templates are not cached at all rather than cached under too few variables.
+        # Variables used by an included or extended template are not visible in this one:
+        # such templates are never cached rather than cached under too few variables.
         if not list(meta.find_referenced_templates(ast)):
             self.uses[name] = tuple(sorted(meta.find_undeclared_variables(ast)))
+        return []
 
     def render(self, name: str, context: dict[str, Any]) -> str | None:
-        """Render, or None (logged) when a template fails on this context at run time."""
+        """Render, or None (logged) when the template fails or yields unsafe markup."""
         uses = self.uses.get(name)
         key = (name, *(repr(context.get(var)) for var in uses)) if uses is not None else None
         html = self.cache.get(key) if key else None
@@ -88,8 +98,12 @@ class Templates:
             return html
         try:
             html = self.env.get_template(name).render(context)
-        except jinja2.TemplateError:
+        except Exception:  # a template must never turn a page view into a 500
             log.exception("template %s failed to render; campaign skipped", name)
+            return None
+        unsafe = unsafe_markup(html)
+        if unsafe:  # a branch the sample context did not reach at validation
+            log.error("template %s rendered %s; campaign skipped", name, unsafe[1])
             return None
         if key is None:
             return html
@@ -97,6 +111,39 @@ class Templates:
         if len(self.cache) > self.CACHE_SIZE:
             self.cache.popitem(last=False)
         return html
+
+
+class _MarkupScanner(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: tuple[int, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.found:
+            return
+        if tag in SCRIPT_TAGS:
+            self.found = (self.getpos()[0], f"<{tag}> is not allowed in a popup")
+            return
+        for attr, value in attrs:
+            if attr.startswith("on"):
+                self.found = (self.getpos()[0], f"event handler attribute {attr} is not allowed")
+            elif attr in URL_ATTRIBUTES and "".join((value or "").split()).lower().startswith(
+                "javascript:"
+            ):
+                self.found = (self.getpos()[0], f"a javascript: URL in {attr} is not allowed")
+
+
+def unsafe_markup(html: str) -> tuple[int, str] | None:
+    """(line, reason) of the first markup that could run script, or None.
+
+    The snippet inserts popups with innerHTML, which never runs <script> elements but does run
+    event handler attributes and javascript: URLs; rules editors must not be able to put
+    script on every page of the shop by accident or on purpose.
+    """
+    scanner = _MarkupScanner()
+    scanner.feed(html)
+    scanner.close()
+    return scanner.found
 
 
 def _error_line(exc: BaseException) -> int:

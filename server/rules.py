@@ -8,6 +8,7 @@ running server keeps its last good rules when an edit breaks them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -160,6 +161,16 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+def _seconds(value: Any) -> bool:
+    """A usable number of seconds: not a boolean, not negative, not infinite or NaN."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= 86400
+    )
+
+
 class _FileReader:
     """Validates one file, collecting problems with line numbers from the YAML node tree."""
 
@@ -214,14 +225,27 @@ class _FileReader:
     def _parse(self) -> dict[str, Any] | None:
         try:
             text = self.path.read_text(encoding="utf-8")
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.load(text, Loader=yaml.SafeLoader)
+            # One parse: the node tree gives line numbers, the same tree builds the data.
+            loader = yaml.SafeLoader(text)
+            try:
+                node = loader.get_single_node()
+                data = loader.construct_document(node) if node is not None else None
+            finally:
+                loader.dispose()
         except UnicodeDecodeError:
             self.problems.append(Problem(self.name, 1, "", "not UTF-8 text"))
+            return None
+        except OSError as exc:
+            self.problems.append(Problem(self.name, 1, "", f"cannot read: {exc.strerror}"))
             return None
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else 1
             self.problems.append(Problem(self.name, line, "", f"YAML syntax: {exc.problem}"))
+            return None
+        except yaml.reader.ReaderError as exc:  # a control character; it has no mark, a position
+            line = text[: exc.position].count("\n") + 1
+            message = f"YAML: character #x{exc.character:04x} is not allowed"
+            self.problems.append(Problem(self.name, line, "", message))
             return None
         if node is not None:
             self._index(node, ())
@@ -279,7 +303,7 @@ class _FileReader:
             return None
         kind, options = next(iter(mapping.items()))
         if kind == "after_seconds":
-            if not isinstance(options, (int, float)) or isinstance(options, bool) or options < 0:
+            if not _seconds(options):
                 self.problem("trigger.after_seconds", "must be a number of seconds, e.g. 20")
                 return None
             return Trigger(kind, {"seconds": options})
@@ -288,7 +312,7 @@ class _FileReader:
             return None
         self._known_keys(options, "trigger.exit_intent")
         min_seconds = options.get("min_seconds", 1)
-        if not isinstance(min_seconds, (int, float)) or min_seconds < 0:
+        if not _seconds(min_seconds):
             self.problem("trigger.exit_intent.min_seconds", "must be a number of seconds")
         return Trigger(kind, {"min_seconds": min_seconds})
 
@@ -300,10 +324,14 @@ class _FileReader:
         if (page := self._mapping(page, "audience.page")) is None:
             return ()
         self._known_keys(page, "audience.page")
-        globs = page.get("path", [])
+        globs = page.get("path")
+        if globs is None:
+            return ()
         globs = [globs] if isinstance(globs, str) else globs
-        if not isinstance(globs, list) or not all(
-            isinstance(g, str) and g.startswith("/") for g in globs
+        if (
+            not isinstance(globs, list)
+            or not globs
+            or not all(isinstance(g, str) and g.startswith("/") for g in globs)
         ):
             self.problem("audience.page.path", "a list of path patterns like /products/*")
             return ()

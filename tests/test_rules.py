@@ -100,7 +100,7 @@ def test_template_errors_point_into_the_template(rules_dir: Path) -> None:
 def test_template_using_unknown_variables_is_an_error(rules_dir: Path) -> None:
     (rules_dir / "templates" / "typo.html").write_text("<h2>Hi {{ vistor.name }}</h2>\n")
     found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "typo.html"))
-    assert "'vistor' is undefined" in found[0]
+    assert "unknown variable(s) vistor (known: campaign, page, variant, visitor)" in found[0]
 
 
 def test_sandbox_blocks_python_internals(rules_dir: Path) -> None:
@@ -162,3 +162,71 @@ def test_bad_durations(bad: object) -> None:
 )
 def test_globs(pattern: str, path: str, matches: bool) -> None:
     assert bool(compile_glob(pattern).match(path)) is matches
+
+
+@pytest.mark.parametrize(
+    ("replacement", "key"),
+    [
+        ("{after_seconds: .nan}", "trigger.after_seconds"),
+        ("{after_seconds: .inf}", "trigger.after_seconds"),
+        ("{after_seconds: true}", "trigger.after_seconds"),
+        ("{exit_intent: {min_seconds: true}}", "trigger.exit_intent.min_seconds"),
+        ("{exit_intent: {min_seconds: -1}}", "trigger.exit_intent.min_seconds"),
+    ],
+)
+def test_seconds_must_be_real_numbers(rules_dir: Path, replacement: str, key: str) -> None:
+    found = problems(rules_dir, "x.yaml", GOOD.replace("{after_seconds: 5}", replacement))
+    assert f"({key}): must be a number of seconds" in found[0]
+
+
+def test_empty_path_list_is_a_mistake_not_everywhere(rules_dir: Path) -> None:
+    found = problems(rules_dir, "x.yaml", GOOD + "audience: {page: {path: []}}\n")
+    assert "(audience.page.path): a list of path patterns" in found[0]
+
+
+def test_control_characters_are_reported_with_their_line(rules_dir: Path) -> None:
+    found = problems(rules_dir, "x.yaml", GOOD + "priority: 1\x07\n")
+    assert found == [f"{rules_dir / 'x.yaml'}:6: YAML: character #x0007 is not allowed"]
+
+
+@pytest.mark.parametrize(
+    ("markup", "message"),
+    [
+        ('<img src="x" onerror="alert(1)">', "event handler attribute onerror is not allowed"),
+        ('<a href=" JavaScript:alert(1)">x</a>', "a javascript: URL in href is not allowed"),
+        ("<script>alert(1)</script>", "<script> is not allowed in a popup"),
+        ('<iframe src="/x"></iframe>', "<iframe> is not allowed in a popup"),
+    ],
+)
+def test_templates_cannot_carry_script(rules_dir: Path, markup: str, message: str) -> None:
+    (rules_dir / "templates" / "evil.html").write_text(f"<h2>Hi</h2>\n{markup}\n")
+    found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "evil.html"))
+    assert found == [
+        f"{rules_dir / 'templates' / 'evil.html'}:2 (variants.0.template): template: {message}"
+    ]
+
+
+def test_unknown_variable_in_an_untaken_branch(rules_dir: Path) -> None:
+    (rules_dir / "templates" / "t.html").write_text(
+        "{% if visitor.known %}{{ frist_name }}{% endif %}"
+    )
+    found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "t.html"))
+    assert "unknown variable(s) frist_name (known: campaign, page, variant, visitor)" in found[0]
+
+
+def test_python_errors_in_templates_are_problems(rules_dir: Path) -> None:
+    (rules_dir / "templates" / "t.html").write_text("<p>\n{{ 1 // 0 }}</p>")
+    found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "t.html"))
+    assert found == [
+        f"{rules_dir / 'templates' / 't.html'}:2 (variants.0.template): template: integer division or modulo by zero"
+    ]
+
+
+def test_unsafe_markup_in_a_branch_is_skipped_at_render(rules_dir: Path) -> None:
+    (rules_dir / "templates" / "t.html").write_text(
+        '<h2>Hi</h2>{% if page.path == "/x" %}<img src=x onerror="alert(1)">{% endif %}'
+    )
+    (rules_dir / "x.yaml").write_text(GOOD.replace("first-order-coupon.html", "t.html"))
+    templates = rules.load(rules_dir).templates
+    assert templates.render("t.html", {"page": {"path": "/"}}) == "<h2>Hi</h2>"
+    assert templates.render("t.html", {"page": {"path": "/x"}}) is None

@@ -217,9 +217,8 @@ def test_unknown_variable_in_an_untaken_branch(rules_dir: Path) -> None:
 def test_python_errors_in_templates_are_problems(rules_dir: Path) -> None:
     (rules_dir / "templates" / "t.html").write_text("<p>\n{{ 1 // 0 }}</p>")
     found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "t.html"))
-    assert found == [
-        f"{rules_dir / 'templates' / 't.html'}:2 (variants.0.template): template: integer division or modulo by zero"
-    ]
+    where = f"{rules_dir / 'templates' / 't.html'}:2 (variants.0.template)"
+    assert found == [f"{where}: template: integer division or modulo by zero"]
 
 
 def test_unsafe_markup_in_a_branch_is_skipped_at_render(rules_dir: Path) -> None:

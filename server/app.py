@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from . import rules as rules_module
 from . import store
 from .errors import RequestError
-from .limits import RateLimiter
+from .limits import RateLimiter, refuse_cross_site
 from .recognition import Recognizer
 from .responses import JSONResponse
 from .settings import Settings
@@ -43,8 +43,16 @@ class Touchpoint:
     def now(self) -> int:
         return int(time.time())
 
-    def check_rate(self, request: Request) -> None:
+    def guard(self, request: Request) -> None:
+        """Checks every public POST passes before its body is read: rate, then origin."""
         self.limiter.check(request.client.host if request.client else "")
+        refuse_cross_site(request)
+
+    def visitor(self, request: Request) -> tuple[str | None, store.VisitorRecord | None]:
+        """The signed visitor id of the request, and the visitor's record if the id is known."""
+        visitor_id = self.recognizer.visitor_id(request)
+        record = self.reader.visitor(visitor_id) if visitor_id and self.reader else None
+        return visitor_id, record
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # an unreadable key file, rules folder or database folder
+        print(f"touchpoint: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 1
 
 
 def check(settings: Settings) -> int:

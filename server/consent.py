@@ -57,4 +57,7 @@ def state(record: VisitorRecord | None, revision: int) -> dict[str, Any]:
         "revision": revision,
         "granted": sorted(current),
         "prompt": record is None or record.consent_revision != revision,
+        # Whether the browser holds a recognition cookie the server knows, so that a refusal
+        # after a revision bump is sent (and expires it) while other refusals are not.
+        "known": record is not None,
     }

@@ -88,4 +88,27 @@ class RateLimiter:
         full_after = self.capacity / self.rate
         self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full_after}
         if len(self.buckets) >= self.MAX_CLIENTS:
-            self.buckets.clear()
+            # Under a flood of new addresses, forget the clients with the most tokens left:
+            # the ones being limited keep their (empty) buckets.
+            keep = sorted(self.buckets.items(), key=lambda item: item[1][0])
+            self.buckets = dict(keep[: self.MAX_CLIENTS // 2])
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Refuse a POST another site made the visitor's browser send.
+
+    The endpoints accept text/plain bodies (no CORS preflight), so a plain HTML form on any
+    site could post to them as a top-level navigation, and the response's cookie would be
+    stored: a forged consent. Browsers say where a request comes from in Sec-Fetch-Site; older
+    ones send Origin, compared with the Host the reverse proxy passed on.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site != "same-origin":
+            raise RequestError("cross-site requests are refused", status=403)
+        return
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        host = origin.split("://", 1)[-1]
+        if host != request.headers.get("host"):
+            raise RequestError("cross-site requests are refused", status=403)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -23,6 +25,7 @@ import sqlite_utils
 
 T = TypeVar("T")
 
+log = logging.getLogger("touchpoint.store")
 migrations = sqlite_utils.Migrations("touchpoint")
 CACHE_KIB = 64 * 1024
 
@@ -107,8 +110,10 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 def migrate(path: Path | str) -> list[str]:
     """Apply pending migrations; returns the names applied. Safe to call at every start."""
-    # The folder holds personal data: readable by the service's user only when we create it.
+    # The database holds personal data: readable by the service's user only. SQLite gives the
+    # -wal and -shm files the database file's permissions.
     Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     conn = connect(path)
     try:
         db = sqlite_utils.Database(conn)
@@ -281,11 +286,16 @@ class Writer:
     _STOP = object()
 
     def __init__(self, path: Path | str, *, max_batch: int = 256) -> None:
-        self.path = path
         self.max_batch = max_batch
+        # Opened here, so an unusable database fails the start-up, not the first write.
+        self._conn = connect(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in the writer and return its result once it is committed."""
@@ -300,7 +310,7 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        conn = connect(self.path)
+        conn = self._conn
         try:
             while True:
                 item = self._queue.get()
@@ -334,10 +344,13 @@ class Writer:
                     conn.execute("RELEASE unit")
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
-        except Exception as exc:  # the commit itself failed: every unit in it failed
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except Exception as exc:  # the transaction failed: every unit in it failed
             outcomes = [(False, exc)] * len(batch)
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rollback failed; the connection stays usable for the next batch")
         for (_fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)

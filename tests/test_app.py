@@ -31,3 +31,17 @@ def test_healthz_reports_an_unreadable_database(client) -> None:  # type: ignore
     response = client.get("/tp/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "unavailable"}
+
+
+def test_healthz_reports_a_stopped_writer(client) -> None:  # type: ignore[no-untyped-def]
+    client.app.state.tp.writer.close()
+    assert client.get("/tp/healthz").status_code == 503
+
+
+def test_database_files_are_private(client, settings) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    client.post("/tp/v1/consent", json={"granted": ["marketing"]})
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(str(settings.database_path) + suffix)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -74,13 +74,51 @@ def test_before_consent_no_cookie_and_nothing_stored(page, live_server) -> None:
     assert stored(live_server, "SELECT count(*) FROM visitors") == [(0,)]
 
 
-def test_reject_all_sets_no_cookie(page, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_reject_all_sets_no_cookie_and_sends_nothing(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    consent_requests: list[str] = []
+    page.on("request", lambda r: "/v1/consent" in r.url and consent_requests.append(r.url))
     page.goto(PRODUCT)
-    with page.expect_response("**/tp/v1/consent"):
-        page.get_by_role("button", name="Reject all").click()
+    page.get_by_role("button", name="Reject all").click()
+    with page.expect_response("**/tp/v1/decide"):
+        page.goto("/demo/cart.html")  # the consent tool repeats the refusal on every page
     page.wait_for_timeout(200)
     assert page.context.cookies() == []
-    assert stored(live_server, "SELECT granted, method FROM consent_log") == [("[]", "api")]
+    assert consent_requests == []  # refusing changes nothing for an unknown visitor
+    assert stored(live_server, "SELECT count(*) FROM consent_log") == [(0,)]
+
+
+def test_withdrawal_expires_the_cookie(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    accept_consent(page)
+    assert [c["name"] for c in page.context.cookies()] == ["tp_vid"]
+    with page.expect_response("**/tp/v1/consent"):
+        page.evaluate("touchpoint('consent', {})")
+    assert page.context.cookies() == []
+    assert stored(live_server, "SELECT granted FROM consent_log ORDER BY id") == [
+        ('["marketing", "measurement", "personalisation"]',),
+        ("[]",),
+    ]
+
+
+def test_popup_closed_before_consent_stays_closed_on_that_page(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    leave_through_top(page)
+    page.locator(POPUP).get_by_role("button", name="No thanks").click()
+    accept_consent(page)  # decides again, now with consent: the server knows no close yet
+    leave_through_top(page)
+    page.wait_for_timeout(300)
+    assert page.locator(POPUP).count() == 0
+
+
+def test_close_after_consent_given_while_the_popup_is_open_is_stored(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(PRODUCT)
+    leave_through_top(page)
+    page.locator(POPUP).wait_for()
+    with page.expect_response("**/tp/v1/consent"):
+        page.evaluate("touchpoint('consent', {marketing: true})")
+    with page.expect_response("**/tp/v1/events") as closed:
+        page.locator(POPUP).get_by_role("button", name="Close").click()
+    assert closed.value.json() == {"stored": 1}
 
 
 def test_popup_is_an_accessible_dialog(page) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +144,8 @@ def test_no_exit_intent_inside_the_page_or_on_other_pages(page) -> None:  # type
     page.goto("/demo/")
     accept_consent(page)
     leave_through_top(page)  # the home page is not in the campaign's audience
+    page.wait_for_timeout(300)
+    assert page.locator(POPUP).count() == 0
     page.goto(PRODUCT)
     page.mouse.move(600, 400)
     page.wait_for_timeout(1100)

@@ -27,7 +27,7 @@ def test_granting_sets_the_signed_recognition_cookie(client: TestClient) -> None
         assert attribute in cookie
     assert "Secure" not in cookie  # plain http in this test; https gets Secure (below)
     body = decide(client).json()
-    assert body["consent"] == {"revision": 1, "granted": ALL, "prompt": False}
+    assert body["consent"] == {"revision": 1, "granted": ALL, "prompt": False, "known": True}
     log = client.app.state.tp.reader.consent_log(  # type: ignore[attr-defined]
         client.app.state.tp.recognizer.read(client.cookies["tp_vid"])  # type: ignore[attr-defined]
     )
@@ -72,7 +72,7 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
     with TestClient(create_app(bumped)) as client:
         client.cookies.set("tp_vid", cookie)
         body = decide(client).json()
-        assert body["consent"] == {"revision": 2, "granted": [], "prompt": True}
+        assert body["consent"] == {"revision": 2, "granted": [], "prompt": True, "known": True}
         assert body["popup"] is not None  # history needs consent to the current text
         events = client.post(
             "/tp/v1/events",
@@ -111,3 +111,11 @@ def test_decide_on_a_product_page_after_consent(client: TestClient) -> None:
     body = client.post("/tp/v1/decide", json={"page": {"path": PRODUCT}}).json()
     assert body["consent"]["granted"] == ["measurement"]
     assert body["popup"]["campaign"] == "first-order-coupon"
+
+
+def test_measurement_consent_alone_keeps_popups_anonymous(client: TestClient) -> None:
+    grant(client, ["measurement"])
+    client.post(
+        "/tp/v1/events", json={"events": [{"type": "close", "campaign": "first-order-coupon"}]}
+    )
+    assert decide(client).json()["popup"] is not None  # nothing remembered without marketing

@@ -26,7 +26,7 @@ def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: 
     assert response.headers["cache-control"] == "no-store"
     assert "set-cookie" not in response.headers
     body = response.json()
-    assert body["consent"] == {"revision": 1, "granted": [], "prompt": True}
+    assert body["consent"] == {"revision": 1, "granted": [], "prompt": True, "known": False}
     popup = body["popup"]
     assert popup["campaign"] == "first-order-coupon"
     assert popup["trigger"] == {"exit_intent": {"min_seconds": 1}}
@@ -147,3 +147,39 @@ def test_expired_cookie_is_a_fresh_visitor(client: TestClient, monkeypatch) -> N
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 396 * 86400)
     assert decide(client).json()["consent"]["prompt"] is True  # also when the value was cached
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+    ],
+)
+@pytest.mark.parametrize("route", ["/tp/v1/decide", "/tp/v1/consent", "/tp/v1/events"])
+def test_cross_site_posts_are_refused(client: TestClient, headers, route: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(route, json={"granted": ["marketing"]}, headers=headers)
+    assert response.status_code == 403
+    assert response.json() == {"error": "cross-site requests are refused"}
+    assert "set-cookie" not in response.headers
+    assert counts(client) == NOTHING
+
+
+def test_same_origin_posts_are_accepted(client: TestClient) -> None:
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}):
+        assert decide(client, headers=headers).status_code == 200
+
+
+def test_rate_limiter_keeps_limited_clients_under_an_address_flood() -> None:
+    from touchpoint.errors import RateLimited
+    from touchpoint.limits import RateLimiter
+
+    limiter = RateLimiter(60)
+    limiter.MAX_CLIENTS = 100
+    for _ in range(60):
+        limiter.check("attacker", now=0.0)
+    for n in range(500):
+        limiter.check(f"2001:db8::{n}", now=0.5)
+    with pytest.raises(RateLimited):
+        limiter.check("attacker", now=0.5)

@@ -94,3 +94,10 @@ def test_one_bad_event_rejects_the_whole_batch(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert counts(client)["events"] == 0
+
+
+def test_event_without_campaign_is_a_400(client: TestClient) -> None:
+    grant(client, ALL)
+    response = send(client, {"type": "close"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "events[0].campaign is required"}

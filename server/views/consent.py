@@ -19,7 +19,7 @@ from ..responses import JSONResponse
 
 async def consent(request: Request) -> Response:
     tp = request.app.state.tp
-    tp.check_rate(request)
+    tp.guard(request)
     data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
     granted = consent_module.parse_granted(data.get("granted"))
     method = consent_module.parse_method(data.get("method"))

@@ -35,15 +35,14 @@ def parse_page(data: dict[str, Any]) -> Page:
 
 async def decide(request: Request) -> Response:
     tp = request.app.state.tp
-    tp.check_rate(request)
+    tp.guard(request)
     page = parse_page(await read_json(request, max_bytes=tp.settings.max_body_bytes))
-    visitor_id = tp.recognizer.visitor_id(request)
-    record = tp.reader.visitor(visitor_id) if visitor_id else None
-    granted = consent_module.granted(record, tp.settings.consent_revision)
-    visitor = Visitor(
-        id=visitor_id if granted else None,
-        campaigns=record.campaigns if record and "marketing" in granted else {},
-    )
+    visitor_id, record = tp.visitor(request)
+    # Popups that remember the visitor (history, a sticky variant) need the marketing category.
+    if record and "marketing" in consent_module.granted(record, tp.settings.consent_revision):
+        visitor = Visitor(id=record.id, campaigns=record.campaigns)
+    else:
+        visitor = Visitor()
     outcome = decide_popup(tp.rules, visitor, page, tp.now(), roll=random.random())
     popup = None
     if outcome.decision:

@@ -36,6 +36,8 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any]) -> list[
         if kind not in EVENT_TYPES:
             raise RequestError(f"events[{i}].type must be one of {', '.join(EVENT_TYPES)}")
         campaign = optional_str(item, "campaign", max_length=64)
+        if campaign is None:
+            raise RequestError(f"events[{i}].campaign is required")
         if campaign not in known_campaigns:
             raise RequestError(f"events[{i}].campaign: unknown campaign {campaign!r}", status=422)
         parsed.append(
@@ -51,12 +53,11 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any]) -> list[
 
 async def events(request: Request) -> Response:
     tp = request.app.state.tp
-    tp.check_rate(request)
+    tp.guard(request)
     batch = parse_events(
         await read_json(request, max_bytes=tp.settings.max_body_bytes), tp.rules.by_id
     )
-    visitor_id = tp.recognizer.visitor_id(request)
-    record = tp.reader.visitor(visitor_id) if visitor_id else None
+    _, record = tp.visitor(request)
     if record is None or "marketing" not in consent_module.granted(
         record, tp.settings.consent_revision
     ):

@@ -14,6 +14,8 @@ async def healthz(request: Request) -> Response:
     tp = request.app.state.tp
     try:
         tp.reader.ping()
+        if not tp.writer.alive:
+            raise sqlite3.OperationalError("the writer has stopped")
     except sqlite3.Error:
         return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
     return JSONResponse(

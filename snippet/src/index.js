@@ -9,7 +9,7 @@ import { post } from './transport.js';
 import { onExitIntent } from './exit-intent.js';
 import { showPopup } from './popup.js';
 
-var CATEGORIES = ['marketing', 'measurement', 'personalisation'];
+var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 
 function warn(error) {
   if (window.console && console.warn) console.warn('touchpoint:', error && error.message ? error.message : error);
@@ -20,6 +20,7 @@ function start(base) {
   var wanted = null; // a consent answer the page gave that the server does not hold yet
   var disarm = null;
   var showing = false;
+  var dismissed = {}; // campaigns closed or converted on this page view: never armed again
 
   var page = function () {
     return { path: location.pathname, title: document.title.slice(0, 512) };
@@ -35,15 +36,23 @@ function start(base) {
   var arm = function (popup) {
     if (disarm) disarm();
     disarm = null;
-    if (!popup) return;
+    if (!popup || dismissed[popup.campaign]) return;
+    var done = function (type) {
+      return function () {
+        showing = false;
+        dismissed[popup.campaign] = true;
+        track(type, popup);
+      };
+    };
     var fire = function () {
       disarm = null;
-      if (showing) return;
-      showing = showPopup(popup, {
-        close: function () { showing = false; track('close', popup); },
-        convert: function () { showing = false; track('convert', popup); },
-      });
-      if (showing) track('impression', popup);
+      if (showing || dismissed[popup.campaign]) return;
+      try {
+        showing = showPopup(popup, { close: done('close'), convert: done('convert') });
+        if (showing) track('impression', popup);
+      } catch (error) {
+        warn(error);
+      }
     };
     var trigger = popup.trigger;
     if (trigger.exit_intent) {
@@ -63,9 +72,12 @@ function start(base) {
     });
   };
 
-  // Whether the page gave a consent answer the server does not hold yet.
+  // Whether the page gave a consent answer the server does not hold yet. A refusal from a
+  // visitor the server does not know changes nothing, so it is not sent on every page.
   var differs = function () {
-    return !!wanted && (consent.prompt || consent.granted.join() !== wanted.join());
+    if (!wanted) return false;
+    if (consent.granted.slice().sort().join() !== wanted.join()) return true;
+    return consent.prompt && (wanted.length > 0 || consent.known);
   };
 
   // Sends the page's answer, then decides again: with consent the server may know this
@@ -73,7 +85,9 @@ function start(base) {
   var sendConsent = function () {
     var granted = wanted;
     wanted = null;
-    return post(base, '/v1/consent', { granted: granted, method: 'api' }).then(function () {
+    return post(base, '/v1/consent', { granted: granted, method: 'api' }).then(function (answer) {
+      // Known at once, so a popup open right now records its close under the new consent.
+      consent = { revision: answer.revision, granted: answer.granted, prompt: false, known: answer.granted.length > 0 };
       if (!showing) return decide();
     });
   };

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -21,6 +22,7 @@ from . import store
 from .errors import RequestError
 from .limits import RateLimiter, refuse_cross_site
 from .recognition import Recognizer
+from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
 from .views import consent, decide, events, health, snippet
@@ -39,6 +41,7 @@ class Touchpoint:
     snippet: snippet.Asset
     reader: store.Reader | None = None
     writer: store.Writer | None = None
+    reloader: RulesReloader | None = None
 
     def now(self) -> int:
         return int(time.time())
@@ -76,9 +79,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store.migrate(settings.database_path)
         tp.reader = store.Reader(settings.database_path)
         tp.writer = store.Writer(settings.database_path)
+        watching = None
+        if settings.reload_rules:
+            tp.reloader = RulesReloader(
+                settings.rules_dir, lambda ruleset: setattr(tp, "rules", ruleset)
+            )
+            watching = asyncio.create_task(tp.reloader.run())
         try:
             yield
         finally:
+            if watching:
+                watching.cancel()
             tp.writer.close()
             tp.reader.close()
 

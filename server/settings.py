@@ -37,6 +37,10 @@ class Settings:
     data_dir: str = _setting("data", "Folder for the SQLite database and the generated secret key.")
     database: str = _setting("", "SQLite database file (default: DATA_DIR/touchpoint.db).")
     rules_dir: str = _setting("rules", "Folder of the rules files (*.yaml) and their templates/.")
+    reload_rules: bool = _setting(
+        True,
+        "Reload the rules within a second of a change; an invalid edit keeps the last good set.",
+    )
     secret_key: str = _setting(
         "",
         "Key that signs the visitor cookie. Default: generated once into DATA_DIR/secret.key "

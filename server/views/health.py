@@ -18,7 +18,9 @@ async def healthz(request: Request) -> Response:
             raise sqlite3.OperationalError("the writer has stopped")
     except sqlite3.Error:
         return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
-    return JSONResponse(
-        {"status": "ok", "campaigns": len(tp.rules.campaigns)},
-        headers={"Cache-Control": "no-store"},
-    )
+    body: dict[str, object] = {"status": "ok", "campaigns": len(tp.rules.campaigns)}
+    if tp.reloader and tp.reloader.problems:
+        # Still serving, with the last good rules: monitoring should notice, not fail over.
+        body["status"] = "degraded"
+        body["rules_problems"] = tp.reloader.report()
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -7,12 +7,14 @@ the settings or the rules end the command with one clear message and exit status
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__, store
+from . import __version__, consent, store, targeting
 from . import rules as rules_module
 from .errors import ConfigError, TouchpointError
 from .settings import ENV_PREFIX, Settings
@@ -45,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server")
     _add_setting_flags(serve)
+    simulate = commands.add_parser(
+        "simulate", help="which popup a visitor would get on a page, and why (or why not)"
+    )
+    simulate.add_argument("path", help="the page path, e.g. /demo/products/trail-runner.html")
+    simulate.add_argument("--visitor", help="a visitor id from the database (default: anonymous)")
+    simulate.add_argument("--at", type=int, help="the time as Unix seconds (default: now)")
+    simulate.add_argument("--json", action="store_true", help="print the result as JSON")
+    for name in ("rules_dir", "data_dir", "database", "consent_revision"):
+        simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     check = commands.add_parser(
         "check", help="validate the rules files; prints file:line for each problem"
     )
@@ -54,11 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
+    own = {"command", "path", "visitor", "at", "json"}
+    overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     try:
         settings = Settings.load(overrides)
         if args.command == "check":
             return check(settings)
+        if args.command == "simulate":
+            return simulate(
+                settings, args.path, visitor_id=args.visitor, at=args.at, as_json=args.json
+            )
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -77,6 +93,60 @@ def check(settings: Settings) -> int:
         return 1
     ruleset = rules_module.load(settings.rules_dir)
     print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}")
+    return 0
+
+
+def simulate(
+    settings: Settings, path: str, *, visitor_id: str | None, at: int | None, as_json: bool
+) -> int:
+    """Print the decision for one page view and, for every campaign, why it lost."""
+    ruleset = rules_module.load(settings.rules_dir)
+    record = None
+    if visitor_id:
+        if not settings.database_path.exists():
+            raise ConfigError(f"no database at {settings.database_path}")
+        reader = store.Reader(settings.database_path)
+        try:
+            record = reader.visitor(visitor_id)
+        finally:
+            reader.close()
+        if record is None:
+            raise ConfigError(f"no visitor {visitor_id!r} in {settings.database_path}")
+    visitor = consent.targeting_visitor(record, settings.consent_revision)
+    now = int(time.time()) if at is None else at
+    outcome = targeting.decide(ruleset, visitor, targeting.Page(path), now)
+    chosen = outcome.decision
+    rows: list[dict[str, Any]] = [
+        {
+            "campaign": c.id,
+            "priority": c.priority,
+            "source": c.source,
+            "shown": chosen is not None and chosen.campaign is c,
+            "reason": outcome.reasons.get(c.id),
+        }
+        for c in ruleset.campaigns
+    ]
+    result = {
+        "popup": {"campaign": chosen.campaign.id, "variant": chosen.variant.id} if chosen else None,
+        "visitor": {
+            "id": visitor_id,
+            "consent": sorted(consent.granted(record, settings.consent_revision)),
+            "history_used": bool(visitor.id),
+        },
+        "campaigns": rows,
+    }
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    who = f"visitor {visitor_id}" if visitor_id else "an anonymous visitor"
+    print(f"{path} for {who} at {now}:")
+    if chosen:
+        print(f"  popup {chosen.campaign.id} (variant {chosen.variant.id})")
+    else:
+        print("  no popup")
+    for row in rows:
+        verdict = "shown" if row["shown"] else f"not shown: {row['reason']}"
+        print(f"  {row['campaign']:<32} {verdict}")
     return 0
 
 

@@ -8,6 +8,7 @@ running server keeps its last good rules when an edit breaks them.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterator
@@ -284,7 +285,9 @@ class _FileReader:
             if key not in allowed:
                 hint = ", ".join(sorted(allowed))
                 path = f"{where}.{key}" if where else str(key)
-                self.problem(path, f"unknown key (expected one of: {hint})")
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                guess = f" — did you mean `{close[0]}`?" if close else ""
+                self.problem(path, f"unknown key (expected one of: {hint}){guess}")
 
     def _mapping(self, value: Any, key: str) -> dict[str, Any] | None:
         if not isinstance(value, dict):

@@ -54,6 +54,7 @@ def test_defaults_and_priority_order(rules_dir: Path) -> None:
             " got '7 days' — write `7d`",
         ),
         (GOOD + "audiance: {}\n", "x.yaml:6 (audiance): unknown key (expected one of:"),
+        (GOOD + "frequency: {after_closed: 1d}\n", "did you mean `after_close`?"),
         (GOOD.replace("kind: popup", "kind: banner"), "x.yaml:2 (kind): must be one of popup"),
         (GOOD.replace("spring", "Spring Sale!"), "x.yaml:1 (campaign): required: an id"),
         (

@@ -17,7 +17,7 @@ from .. import consent as consent_module
 from ..errors import RequestError
 from ..limits import optional_str, read_json
 from ..responses import JSONResponse
-from ..targeting import Page, Visitor
+from ..targeting import Page
 from ..targeting import decide as decide_popup
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -38,11 +38,7 @@ async def decide(request: Request) -> Response:
     tp.guard(request)
     page = parse_page(await read_json(request, max_bytes=tp.settings.max_body_bytes))
     visitor_id, record = tp.visitor(request)
-    # Popups that remember the visitor (history, a sticky variant) need the marketing category.
-    if record and "marketing" in consent_module.granted(record, tp.settings.consent_revision):
-        visitor = Visitor(id=record.id, campaigns=record.campaigns)
-    else:
-        visitor = Visitor()
+    visitor = consent_module.targeting_visitor(record, tp.settings.consent_revision)
     outcome = decide_popup(tp.rules, visitor, page, tp.now(), roll=random.random())
     popup = None
     if outcome.decision:

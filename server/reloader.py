@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +46,6 @@ class RulesReloader:
         self.interval = interval
         self.seen = fingerprint(self.rules_dir)
         self.problems: list[rules_module.Problem] = []  # of the newest, rejected, edit
-        self.loaded_at = time.time()
 
     def report(self) -> list[str]:
         """The rejected edit's problems, with paths relative to the rules folder (for healthz,
@@ -75,5 +73,4 @@ class RulesReloader:
             return
         self.apply(ruleset)
         self.problems = []
-        self.loaded_at = time.time()
         log.info("rules reloaded: %d campaign(s)", len(ruleset.campaigns))

@@ -68,7 +68,8 @@ class Templates:
             source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]
             ast = self.env.parse(source)
             file = template.filename or name
-            unknown = meta.find_undeclared_variables(ast) - KNOWN_NAMES - set(self.env.globals)
+            used = meta.find_undeclared_variables(ast)
+            unknown = used - KNOWN_NAMES - set(self.env.globals)
             if unknown:
                 names, known = ", ".join(sorted(unknown)), ", ".join(sorted(KNOWN_NAMES))
                 return [TemplateProblem(file, 1, f"unknown variable(s) {names} (known: {known})")]
@@ -85,7 +86,7 @@ class Templates:
         # Variables used by an included or extended template are not visible in this one:
         # such templates are never cached rather than cached under too few variables.
         if not list(meta.find_referenced_templates(ast)):
-            self.uses[name] = tuple(sorted(meta.find_undeclared_variables(ast)))
+            self.uses[name] = tuple(sorted(used))
         return []
 
     def render(self, name: str, context: dict[str, Any]) -> str | None:

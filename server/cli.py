@@ -13,11 +13,15 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__, consent, store, targeting
 from . import rules as rules_module
-from .errors import ConfigError, TouchpointError
+from .errors import ConfigError, RequestError, TouchpointError
+from .facts import Facts, PageView
+from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
+from .views.decide import parse_context
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server")
     _add_setting_flags(serve)
     simulate = commands.add_parser(
-        "simulate", help="which popup a visitor would get on a page, and why (or why not)"
+        "simulate", help="what a visitor would get on a page, and why every other campaign lost"
     )
-    simulate.add_argument("path", help="the page path, e.g. /demo/products/trail-runner.html")
-    simulate.add_argument("--visitor", help="a visitor id from the database (default: anonymous)")
+    simulate.add_argument("url", help="the page: a path or URL, e.g. /products/x?utm_source=y")
+    who = simulate.add_mutually_exclusive_group()
+    who.add_argument("--visitor", help="a visitor id from the database (default: anonymous)")
+    who.add_argument(
+        "--profile",
+        help="a what-if visitor as JSON (or @file.json): profile fields, e.g. "
+        '\'{"visits": 3, "stage": "lead", "campaigns": {"x": {"last_closed_at": 0}}}\'; '
+        "all consent categories count as granted",
+    )
+    simulate.add_argument("--referrer", default="", help="the referring URL")
+    simulate.add_argument("--context", default="{}", help="page context as JSON")
+    simulate.add_argument("--slot", action="append", default=[], help="a slot on the page")
+    simulate.add_argument("--user-agent", default="", help="the browser's User-Agent")
+    simulate.add_argument("--language", default="", help="Accept-Language, e.g. de-AT,de")
+    simulate.add_argument("--trigger", help="which popup shows when this trigger fires")
     simulate.add_argument("--at", type=int, help="the time as Unix seconds (default: now)")
     simulate.add_argument("--json", action="store_true", help="print the result as JSON")
     for name in ("rules_dir", "data_dir", "database", "consent_revision"):
@@ -65,16 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    own = {"command", "path", "visitor", "at", "json"}
+    own = {"command", "url", "visitor", "profile", "referrer", "context", "slot", "user_agent",
+           "language", "trigger", "at", "json"}  # fmt: skip
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     try:
         settings = Settings.load(overrides)
         if args.command == "check":
             return check(settings)
         if args.command == "simulate":
-            return simulate(
-                settings, args.path, visitor_id=args.visitor, at=args.at, as_json=args.json
-            )
+            return simulate(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -85,67 +101,108 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(settings: Settings) -> int:
-    problems = list(rules_module.iter_problems(settings.rules_dir))
+    problems, ruleset = rules_module.check(settings.rules_dir)
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems:
+    if ruleset is None:
         print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
         return 1
-    ruleset = rules_module.load(settings.rules_dir)
-    print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}")
+    warned = f", {len(problems)} warning(s)" if problems else ""
+    print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}{warned}")
     return 0
 
 
-def simulate(
-    settings: Settings, path: str, *, visitor_id: str | None, at: int | None, as_json: bool
-) -> int:
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as file:
+                return json.load(file)
+        return json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
+    """A profile and campaign history from ``--profile`` JSON."""
+    if not isinstance(data, dict):
+        raise ConfigError("--profile must be a JSON object")
+    data = dict(data)
+    try:
+        history = {
+            cid: store.CampaignHistory(**h) for cid, h in (data.pop("campaigns", {}) or {}).items()
+        }
+        extra = Profile.data_fields(data)
+        plain = {k: v for k, v in data.items() if k not in extra}
+        return Profile(**plain, **{k: v for k, v in extra.items() if k in data}), history
+    except TypeError as exc:
+        raise ConfigError(f"--profile: {exc}") from None
+
+
+def simulate(settings: Settings, args: argparse.Namespace) -> int:
     """Print the decision for one page view and, for every campaign, why it lost."""
     ruleset = rules_module.load(settings.rules_dir)
     record = None
-    if visitor_id:
+    profile, history, visitor_id = None, None, args.visitor
+    if args.visitor:
         if not settings.database_path.exists():
             raise ConfigError(f"no database at {settings.database_path}")
         reader = store.Reader(settings.database_path)
         try:
-            record = reader.visitor(visitor_id)
+            record = reader.visitor(args.visitor)
         finally:
             reader.close()
         if record is None:
-            raise ConfigError(f"no visitor {visitor_id!r} in {settings.database_path}")
-    visitor = consent.targeting_visitor(record, settings.consent_revision)
-    now = int(time.time()) if at is None else at
-    outcome = targeting.decide(ruleset, visitor, targeting.Page(path), now)
-    chosen = outcome.decision
-    rows: list[dict[str, Any]] = [
-        {
-            "campaign": c.id,
-            "priority": c.priority,
-            "source": c.source,
-            "shown": chosen is not None and chosen.campaign is c,
-            "reason": outcome.reasons.get(c.id),
-        }
-        for c in ruleset.campaigns
-    ]
-    result = {
-        "popup": {"campaign": chosen.campaign.id, "variant": chosen.variant.id} if chosen else None,
-        "visitor": {
-            "id": visitor_id,
-            "consent": sorted(consent.granted(record, settings.consent_revision)),
-            "history_used": bool(visitor.id),
-        },
-        "campaigns": rows,
+            raise ConfigError(f"no visitor {args.visitor!r} in {settings.database_path}")
+        granted = consent.granted(record, settings.consent_revision)
+        profile = record.profile if "personalisation" in granted else None
+        history = record.campaigns if "marketing" in granted else None
+        visitor_id = args.visitor if history is not None else None
+    elif args.profile:
+        profile, history = _what_if(_json_arg(args.profile, "--profile"))
+        visitor_id = "what-if"
+    url = urlsplit(args.url)
+    context = _json_arg(args.context, "--context")
+    try:
+        view = PageView(
+            path=url.path or "/",
+            query=url.query,
+            referrer=args.referrer,
+            host=url.netloc,
+            context=parse_context(context),
+            user_agent=args.user_agent,
+            accept_language=args.language,
+        )
+    except RequestError as exc:
+        raise ConfigError(f"--context: {exc}") from None
+    now = int(time.time()) if args.at is None else args.at
+    facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
+                  session_idle=ruleset.site.session_idle)  # fmt: skip
+    result = targeting.trace(
+        ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
+    )
+    result["visitor"] = {
+        "id": args.visitor,
+        "what_if": bool(args.profile),
+        "profile_used": profile is not None,
+        "history_used": history is not None,
     }
-    if as_json:
+    if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    who = f"visitor {visitor_id}" if visitor_id else "an anonymous visitor"
-    print(f"{path} for {who} at {now}:")
-    if chosen:
-        print(f"  popup {chosen.campaign.id} (variant {chosen.variant.id})")
-    else:
-        print("  no popup")
-    for row in rows:
-        verdict = "shown" if row["shown"] else f"not shown: {row['reason']}"
+    who = f"visitor {args.visitor}" if args.visitor else (
+        "a what-if visitor" if args.profile else "an anonymous visitor")  # fmt: skip
+    print(f"{args.url} for {who} at {now}:")
+    for popup in result["popups"]:
+        print(f"  popup {popup['campaign']} ({popup['variant']}) on {popup['trigger']}")
+    for slot, cid in result["slots"].items():
+        print(f"  slot {slot}: {cid}")
+    if not result["popups"] and not result["slots"]:
+        print("  nothing")
+    if result["fired"]:
+        shows = result["fired"]["shows"] or "nothing"
+        print(f"  when {args.trigger} fires: {shows}")
+    for row in result["campaigns"]:
+        verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from .errors import RequestError
 from .store import VisitorRecord
-from .targeting import Visitor
 
 CATEGORIES = ("measurement", "personalisation", "marketing")
 METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
@@ -49,14 +48,6 @@ def granted(record: VisitorRecord | None, revision: int) -> frozenset[str]:
     if record is None or record.consent_revision != revision:
         return frozenset()
     return record.consent_granted
-
-
-def targeting_visitor(record: VisitorRecord | None, revision: int) -> Visitor:
-    """What targeting may use of this visitor: popups that remember the visitor (their history,
-    a sticky variant) need the marketing category; otherwise the visitor is anonymous."""
-    if record and "marketing" in granted(record, revision):
-        return Visitor(id=record.id, campaigns=record.campaigns)
-    return Visitor()
 
 
 def state(record: VisitorRecord | None, revision: int) -> dict[str, Any]:

@@ -22,11 +22,28 @@ log = logging.getLogger("touchpoint.rendering")
 
 # The context a template can rely on; rules validation renders every template with it once so
 # that a template error is reported when the rules load, not when a visitor is waiting.
+# The values a page conventionally pushes with touchpoint('context', ...): templates can use
+# them without checking they exist (they are None when the page did not push them).
+CONTEXT_DEFAULTS: dict[str, Any] = {
+    "cart_value": None,
+    "items": None,
+    "page_type": None,
+    "category": None,
+    "product": None,
+    "logged_in": None,
+}
 SAMPLE_CONTEXT: dict[str, Any] = {
     "campaign": "sample",
     "variant": "sample",
     "page": {"path": "/", "title": ""},
-    "visitor": {"known": False},
+    "visitor": {
+        "known": False,
+        "returning": False,
+        "first_name": None,
+        "last_category": None,
+        "last_product": None,
+    },
+    "context": CONTEXT_DEFAULTS,
 }
 
 
@@ -50,6 +67,7 @@ class Templates:
     """
 
     CACHE_SIZE = 4096
+    context_defaults = CONTEXT_DEFAULTS
 
     def __init__(self, rules_templates: Path) -> None:
         self.uses: dict[str, tuple[str, ...]] = {}

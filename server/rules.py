@@ -1,92 +1,139 @@
 """Loading and validating the marketers' rules files (``rules/*.yaml``).
 
-Rules are data, never code: each file is a YAML mapping describing one campaign. Every problem
-is reported with file, line and key, and a hint where a common mistake is recognisable. Loading
-is all-or-nothing: a :class:`Ruleset` is only built from a set of files without errors, so a
-running server keeps its last good rules when an edit breaks them.
+Rules are data, never code: each file describes one campaign, and ``site.yaml`` holds the
+site-wide settings (time zone, session length, the gap between popups, interests). Every problem
+is reported as ``file:line:column``, with the key and a hint where a common mistake is
+recognisable. Loading is all-or-nothing: a :class:`Ruleset` is only built from a set of files
+without errors, so a running server keeps its last good rules when an edit breaks them.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from .errors import TouchpointError
+from . import conditions
+from .conditions import FOREVER, Compiler, Condition, compile_globs, parse_duration
 from .rendering import TemplateProblem, Templates
+from .yamlfile import Problem, RulesError, YamlFile
+
+__all__ = ["FOREVER", "Problem", "RulesError", "Ruleset", "load", "parse_duration"]
 
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DURATION = re.compile(r"^(\d+)([smhd])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-KINDS = ("popup",)
-TRIGGERS = ("exit_intent", "after_seconds")
-FOREVER = None  # an `after_close: never` suppression
-# Every key a rules file may use, by the mapping it sits in ("" is the top level, "variants"
-# each variant). docs/rules.md documents each one; a test keeps the two in step.
+SITE_FILE = "site.yaml"
+KINDS = ("popup", "content")
+STYLES = ("modal", "slide-in", "bar-top", "bar-bottom", "fullscreen")
+# Trigger name -> what its value is. The snippet runs them; docs/rules.md describes each.
+TRIGGERS = {
+    "load": "none",
+    "after_seconds": "seconds",
+    "after_seconds_on_site": "seconds",
+    "scroll_percent": "percent",
+    "inactivity_seconds": "seconds",
+    "exit_intent": "options",
+    "nth_page_view": "count",
+    "click": "selector",
+    "event": "name",
+}
+# Every key a rules file may use, by where it sits ("" is the top level). docs/rules.md
+# documents each one (and every condition field in conditions.FIELDS); a test keeps them in step.
 KEYS: dict[str, tuple[str, ...]] = {
-    "": ("campaign", "kind", "trigger", "audience", "frequency", "priority", "variants"),
-    "trigger": TRIGGERS,
+    "": (
+        "campaign",
+        "kind",
+        "style",
+        "slot",
+        "trigger",
+        "audience",
+        "schedule",
+        "frequency",
+        "priority",
+        "version",
+        "variants",
+    ),  # fmt: skip
+    "trigger": tuple(TRIGGERS),
     "trigger.exit_intent": ("min_seconds",),
-    "audience": ("page",),
-    "audience.page": ("path",),
-    "frequency": ("after_close", "after_convert"),
-    "variants": ("id", "weight", "template"),
+    "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
+    "variants": ("id", "weight", "template", "control"),
+    "site": ("timezone", "session_idle", "popups", "interests"),
+    "site.popups": ("min_gap",),
 }
 
 
 @dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f" ({self.key})" if self.key else ""
-        return f"{self.file}:{self.line}{where}: {self.message}"
-
-
-class RulesError(TouchpointError):
-    """The rules do not validate; ``problems`` lists every one found."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
 class Trigger:
-    kind: str  # one of TRIGGERS
-    options: dict[str, Any]
+    name: str  # one of TRIGGERS
+    value: Any  # seconds, percent, count, selector, event name or exit-intent options
+    key: str  # popups with the same key compete: only the highest-priority one is armed
+
+    def client(self, *, session_seconds: int | None = None) -> dict[str, Any]:
+        """The trigger as the snippet runs it; ``session_seconds`` is the visit's age so far."""
+        name, value = self.name, self.value
+        if name == "after_seconds":
+            return {"on": "seconds", "seconds": value}
+        if name == "after_seconds_on_site":
+            return {"on": "seconds", "seconds": max(0, value - (session_seconds or 0))}
+        if name == "scroll_percent":
+            return {"on": "scroll", "percent": value}
+        if name == "inactivity_seconds":
+            return {"on": "inactivity", "seconds": value}
+        if name == "exit_intent":
+            return {"on": "exit_intent", "min_seconds": value}
+        if name == "click":
+            return {"on": "click", "selector": value}
+        if name == "event":
+            return {"on": "event", "name": value}
+        return {"on": "load"}  # load, nth_page_view
 
 
 @dataclass(frozen=True)
 class Variant:
     id: str
     weight: int
-    template: str
+    template: str | None  # None for a control (holdout) variant
+    control: bool = False
 
 
 @dataclass(frozen=True)
 class Campaign:
     id: str
-    kind: str
-    trigger: Trigger
-    paths: tuple[re.Pattern[str], ...]
+    kind: str  # popup or content
+    style: str  # popups: one of STYLES
+    slot: str | None  # content: the slot it fills
+    trigger: Trigger | None  # popups only
+    audience: Condition
+    paths: tuple[str, ...]  # top-level page.path patterns, for the index; () = any page
     after_close: int | None  # seconds; FOREVER suppresses for good; 0 never suppresses
     after_convert: int | None
+    max_impressions: int | None
+    max_per_session: int | None
     priority: int
+    version: int
     variants: tuple[Variant, ...]
     source: str  # "file:line", for explanations
+    needs: frozenset[str] = frozenset()  # consent categories its audience and trigger need
 
-    def matches_path(self, path: str) -> bool:
-        return not self.paths or any(p.match(path) for p in self.paths)
+    @property
+    def limited(self) -> bool:
+        """Whether frequency rules can ever stop it for a visitor."""
+        return bool(self.after_close != 0 or self.after_convert != 0 or self.max_impressions
+                    or self.max_per_session)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Site:
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    session_idle: int = 1800
+    min_gap: int = 0  # seconds between any two popups shown to one visitor
+    interests: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    def interests_of(self, path: str) -> tuple[str, ...]:
+        return tuple(name for name, regex in self.interests.items() if regex.match(path))
 
 
 @dataclass(frozen=True)
@@ -95,263 +142,286 @@ class Ruleset:
 
     campaigns: tuple[Campaign, ...]
     templates: Templates
+    site: Site = field(default_factory=Site)
+    warnings: tuple[Problem, ...] = ()
     by_id: dict[str, Campaign] = field(init=False)
+    # Campaigns by the leading literal path segments of their page.path patterns: a page view
+    # only evaluates the campaigns indexed under its own path's prefixes.
+    index: dict[tuple[str, ...], tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {c.id: c for c in self.campaigns})
+        index: dict[tuple[str, ...], set[int]] = {}
+        for rank, campaign in enumerate(self.campaigns):
+            for key in {_index_key(p) for p in campaign.paths} or {()}:
+                index.setdefault(key, set()).add(rank)
+        object.__setattr__(self, "index", {k: tuple(sorted(v)) for k, v in index.items()})
+
+    def candidates(self, path: str) -> list[Campaign]:
+        """The campaigns that may match ``path``, in priority order."""
+        parts = path.split("/")[1:]
+        found: list[tuple[int, ...]] = []
+        for depth in range(len(parts) + 1):
+            ranks = self.index.get(tuple(parts[:depth]))
+            if ranks:
+                found.append(ranks)
+        if len(found) == 1:
+            return [self.campaigns[r] for r in found[0]]
+        return [self.campaigns[r] for r in sorted(set().union(*found))]
 
 
-def load(rules_dir: Path | str) -> Ruleset:
-    """Load and validate every ``*.yaml`` file in ``rules_dir``; raises :class:`RulesError`."""
+def _index_key(pattern: str) -> tuple[str, ...]:
+    """The complete path segments before the first wildcard: /shop/shoes/*.html -> (shop, shoes)."""
+    literal = re.split(r"[*?]", pattern, maxsplit=1)
+    segments = pattern.split("/")[1:]
+    if len(literal) == 1:  # no wildcard: the whole path
+        return tuple(segments)
+    return tuple(literal[0].split("/")[1:-1])
+
+
+def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
+    """Load and validate ``site.yaml`` and every other ``*.yaml`` file in ``rules_dir``.
+
+    Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
+    """
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
-        raise RulesError([Problem(str(rules_dir), 0, "", "rules folder not found")])
+        raise RulesError([Problem(str(rules_dir), 1, 1, "", "rules folder not found")])
     templates = Templates(rules_dir / "templates")
     problems: list[Problem] = []
+    site = _load_site(rules_dir / SITE_FILE, problems)
     campaigns: list[Campaign] = []
-    seen: dict[str, str] = {}
+    readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
-        reader = _FileReader(path, problems)
+        if path.name == SITE_FILE:
+            continue
+        reader = _CampaignFile(path, problems, site)
         campaign = reader.campaign(templates)
         if campaign is None:
             continue
-        if campaign.id in seen:
-            reader.problem("campaign", f"campaign id already used in {seen[campaign.id]}")
+        if campaign.id in readers:
+            reader.problem("campaign", f"campaign id already used in {readers[campaign.id].name}")
             continue
-        seen[campaign.id] = campaign.source
+        readers[campaign.id] = reader
         campaigns.append(campaign)
+    for reader in readers.values():
+        for key, ref in reader.compiler.campaign_refs:
+            if ref not in readers:
+                reader.problem(key, f"unknown campaign {ref!r} (no rules file has that id)")
     if problems:
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
-    return Ruleset(tuple(campaigns), templates)
+    _warn_unreachable(campaigns, readers, time.time() if now is None else now)
+    return Ruleset(tuple(campaigns), templates, site, tuple(problems))
 
 
-def parse_duration(value: Any) -> int | None:
-    """``7d``, ``12h``, ``30m``, ``45s`` to seconds; ``never`` to FOREVER. Raises ValueError."""
-    if value == "never":
-        return FOREVER
-    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+def _load_site(path: Path, problems: list[Problem]) -> Site:
+    if not path.exists():
+        return Site()
+    file = YamlFile(path, problems)
+    data = file.load()
+    if data is None:
+        return Site()
+    if (data := file.mapping(data, "")) is None:
+        return Site()
+    file.known_keys(data, KEYS["site"], "")
+    site = Site()
+    tz = site.timezone
+    if "timezone" in data:
+        try:
+            tz = ZoneInfo(str(data["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            file.problem("timezone", "an IANA time zone name like Europe/Berlin")
+    idle = _duration(file, data, "session_idle", "30m")
+    popups = file.mapping(data.get("popups", {}), "popups") or {}
+    file.known_keys(popups, KEYS["site.popups"], "popups")
+    min_gap = _duration(file, popups, "min_gap", 0, at="popups.min_gap")
+    interests: dict[str, re.Pattern[str]] = {}
+    for name, globs in (file.mapping(data.get("interests", {}), "interests") or {}).items():
+        key = f"interests.{name}"
+        if not isinstance(name, str) or not conditions.NAME.match(name):
+            file.problem(key, "interest names use letters, digits, - and _")
+            continue
+        patterns = [globs] if isinstance(globs, str) else globs
+        if not isinstance(patterns, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in patterns
+        ):
+            file.problem(key, "a list of path patterns like /category/running/**")
+            continue
+        interests[name] = compile_globs(patterns, segments=True)
+    return Site(tz, idle or 1800, min_gap or 0, interests)
+
+
+def _duration(
+    file: YamlFile, data: dict[str, Any], key: str, default: Any, *, at: str | None = None
+) -> int | None:
+    try:
+        return parse_duration(data.get(key, default))
+    except ValueError as exc:
+        file.problem(at or key, str(exc))
         return 0
-    match = DURATION.match(str(value).strip()) if isinstance(value, str) else None
-    if not match:
-        hint = ""
-        words = re.match(r"^\s*(\d+)\s*([a-z])", str(value))
-        if words:
-            hint = f" — write `{words.group(1)}{words.group(2)}`"
-        raise ValueError(f"expected a duration like 7d, 12h, 30m or never, got {value!r}{hint}")
-    return int(match.group(1)) * UNITS[match.group(2)]
 
 
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """``*`` matches within one path segment, ``**`` across segments, ``?`` one character."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def _seconds(value: Any) -> bool:
-    """A usable number of seconds: not a boolean, not negative, not infinite or NaN."""
+def _seconds(value: Any, *, upto: int = 86400) -> bool:
+    """A usable number: not a boolean, not negative, not infinite or NaN, at most ``upto``."""
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and 0 <= value <= 86400
+        and 0 <= value <= upto
     )
 
 
-class _FileReader:
-    """Validates one file, collecting problems with line numbers from the YAML node tree."""
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
-    def __init__(self, path: Path, problems: list[Problem]) -> None:
-        self.path = path
-        self.name = str(path)
-        self.problems = problems
-        self.lines: dict[tuple[str, ...], int] = {}
 
-    def problem(self, key: str, message: str) -> None:
-        path = tuple(key.split(".")) if key else ()
-        while path and path not in self.lines:
-            path = path[:-1]
-        self.problems.append(Problem(self.name, self.lines.get(path, 1), key, message))
+class _CampaignFile(YamlFile):
+    """Validates one campaign file."""
+
+    def __init__(self, path: Path, problems: list[Problem], site: Site) -> None:
+        super().__init__(path, problems)
+        self.compiler = Compiler(self.problem, interests=frozenset(site.interests))
+        self.data: dict[str, Any] = {}
 
     def campaign(self, templates: Templates) -> Campaign | None:
-        data = self._parse()
+        data = self.load()
         if data is None:
             return None
+        if not isinstance(data, dict):
+            self.problem("", "a rules file must be a YAML mapping")
+            return None
+        self.data = data
         before = len(self.problems)
-        self._known_keys(data, "")
+        self.known_keys(data, KEYS[""], "")
         cid = data.get("campaign")
         if not isinstance(cid, str) or not CAMPAIGN_ID.match(cid):
-            self.problem(
-                "campaign",
-                "required: an id of lowercase letters, digits, - and _ (e.g. spring-sale)",
-            )
+            self.problem("campaign", "required: an id of lowercase letters, digits, - and _")
         kind = data.get("kind", "popup")
         if kind not in KINDS:
             self.problem("kind", f"must be one of {', '.join(KINDS)}")
-        trigger = self._trigger(data.get("trigger"))
-        paths = self._audience(data.get("audience", {}))
-        after_close, after_convert = self._frequency(data.get("frequency", {}))
+        style, slot, trigger = "modal", None, None
+        if kind == "content":
+            slot = data.get("slot")
+            if not isinstance(slot, str) or not CAMPAIGN_ID.match(slot):
+                self.problem(
+                    "slot", 'required for content: the slot name, as in data-tp-slot="hero"'
+                )
+            for key in ("trigger", "style"):
+                if key in data:
+                    self.problem(key, "content fills its slot when the page loads: no " + key)
+        else:
+            style = data.get("style", "modal")
+            if style not in STYLES:
+                self.problem("style", f"must be one of {', '.join(STYLES)}")
+            if "slot" in data:
+                self.problem("slot", "only content campaigns fill a slot")
+            trigger = self._trigger(data.get("trigger"))
+        parts: list[Condition | None] = []
+        if "audience" in data:
+            parts.append(self.compiler.conditions(data["audience"], "audience"))
+        if "schedule" in data:
+            parts.append(self.compiler.conditions({"schedule": data["schedule"]}, ""))
+        if trigger and trigger.name == "nth_page_view":
+            parts.append(self.compiler.conditions({"visitor.session_page_views": trigger.value},
+                                                  "trigger"))  # fmt: skip
+        compiled = [p for p in parts if p is not None]
+        audience = conditions.TRUE
+        if compiled:
+            audience = compiled[0] if len(compiled) == 1 else conditions.combine_all(compiled)
+        freq = self._frequency(data.get("frequency", {}), kind)
         priority = data.get("priority", 0)
         if not isinstance(priority, int) or isinstance(priority, bool):
             self.problem("priority", "must be a whole number (higher wins)")
+        version = data.get("version", 1)
+        if not _count(version):
+            self.problem("version", "a whole number from 1; raise it to re-bucket all visitors")
         variants = self._variants(data.get("variants"), templates)
-        if len(self.problems) > before or trigger is None:
+        if len(self.problems) > before:
             return None
+        needs = set(audience.needs)
+        if trigger and trigger.name in ("after_seconds_on_site", "nth_page_view"):
+            needs.add("personalisation")
         return Campaign(
             id=str(cid),
             kind=kind,
+            style=style,
+            slot=slot,
             trigger=trigger,
-            paths=paths,
-            after_close=after_close,
-            after_convert=after_convert,
+            audience=audience,
+            paths=self._index_paths(data.get("audience")),
+            after_close=freq[0],
+            after_convert=freq[1],
+            max_impressions=freq[2],
+            max_per_session=freq[3],
             priority=priority,
+            version=version,
             variants=variants,
-            source=f"{self.name}:{self.lines.get((), 1)}",
+            source=self.position(),
+            needs=frozenset(needs),
         )
 
-    def _parse(self) -> dict[str, Any] | None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-            # One parse: the node tree gives line numbers, the same tree builds the data.
-            loader = yaml.SafeLoader(text)
-            try:
-                node = loader.get_single_node()
-                data = loader.construct_document(node) if node is not None else None
-            finally:
-                loader.dispose()
-        except UnicodeDecodeError:
-            self.problems.append(Problem(self.name, 1, "", "not UTF-8 text"))
-            return None
-        except OSError as exc:
-            self.problems.append(Problem(self.name, 1, "", f"cannot read: {exc.strerror}"))
-            return None
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-            self.problems.append(Problem(self.name, line, "", f"YAML syntax: {exc.problem}"))
-            return None
-        except yaml.reader.ReaderError as exc:  # a control character; it has no mark, a position
-            line = text[: exc.position].count("\n") + 1
-            message = f"YAML: character #x{exc.character:04x} is not allowed"
-            self.problems.append(Problem(self.name, line, "", message))
-            return None
-        if node is not None:
-            self._index(node, ())
-        if not isinstance(data, dict):
-            self.problems.append(Problem(self.name, 1, "", "a rules file must be a YAML mapping"))
-            return None
-        return data
-
-    def _index(self, node: yaml.Node, path: tuple[str, ...]) -> None:
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for key_node, value_node in node.value:
-                key = str(key_node.value)
-                if key in keys:
-                    self.problems.append(
-                        Problem(
-                            self.name,
-                            key_node.start_mark.line + 1,
-                            ".".join(path + (key,)),
-                            "key appears twice",
-                        )
-                    )
-                keys.add(key)
-                self._index(value_node, path + (key,))
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._index(item, path + (str(i),))
-
-    def _known_keys(self, data: dict[str, Any], section: str, *, at: str | None = None) -> None:
-        """Report keys that KEYS does not list for ``section`` (found at ``at`` in the file)."""
-        allowed = KEYS[section]
-        where = at if at is not None else section
-        for key in data:
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                path = f"{where}.{key}" if where else str(key)
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                guess = f" — did you mean `{close[0]}`?" if close else ""
-                self.problem(path, f"unknown key (expected one of: {hint}){guess}")
-
-    def _mapping(self, value: Any, key: str) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.problem(key, "must be a mapping")
-            return None
-        return value
+    def _index_paths(self, audience: Any) -> tuple[str, ...]:
+        """The page.path patterns every matching page must match (top level of the audience)."""
+        if not isinstance(audience, dict):
+            return ()
+        for name, value in conditions.flatten(audience):
+            if name == "page.path" and isinstance(value, (str, list)):
+                return tuple(value) if isinstance(value, list) else (value,)
+        return ()
 
     def _trigger(self, value: Any) -> Trigger | None:
+        names = ", ".join(TRIGGERS)
         if value is None:
-            self.problem("trigger", f"required: one of {', '.join(TRIGGERS)}")
+            self.problem("trigger", f"required for popups: one of {names}")
             return None
-        if (mapping := self._mapping(value, "trigger")) is None:
+        if isinstance(value, str) and value in ("load", "exit_intent"):
+            value = {value: None}
+        if not isinstance(value, dict) or len(value) != 1:
+            self.problem("trigger", f"exactly one of {names}, e.g. {{scroll_percent: 50}}")
             return None
-        if len(mapping) != 1 or next(iter(mapping)) not in TRIGGERS:
-            self.problem("trigger", f"exactly one of {', '.join(TRIGGERS)}")
+        self.known_keys(value, tuple(TRIGGERS), "trigger")
+        name, arg = next(iter(value.items()))
+        key = f"trigger.{name}"
+        kind = TRIGGERS.get(name)
+        if kind is None:
             return None
-        kind, options = next(iter(mapping.items()))
-        if kind == "after_seconds":
-            if not _seconds(options):
-                self.problem("trigger.after_seconds", "must be a number of seconds, e.g. 20")
-                return None
-            return Trigger(kind, {"seconds": options})
-        options = {} if options is None else options
-        if (options := self._mapping(options, "trigger.exit_intent")) is None:
-            return None
-        self._known_keys(options, "trigger.exit_intent")
-        min_seconds = options.get("min_seconds", 1)
-        if not _seconds(min_seconds):
-            self.problem("trigger.exit_intent.min_seconds", "must be a number of seconds")
-        return Trigger(kind, {"min_seconds": min_seconds})
+        if kind == "none":
+            return Trigger(name, None, "load")
+        if kind == "seconds" and not _seconds(arg):
+            self.problem(key, "a number of seconds from 0 to 86400, e.g. 20")
+        elif kind == "percent" and not _seconds(arg, upto=100):
+            self.problem(key, "a percentage of the page's height, from 0 to 100")
+        elif kind == "count" and not _count(arg):
+            self.problem(key, "which page view of the visit, from 1")
+        elif kind == "selector" and not (isinstance(arg, str) and 0 < len(arg) <= 256
+                                         and "{" not in arg and "<" not in arg):  # fmt: skip
+            self.problem(key, "a CSS selector like '.add-to-cart' or '#chat'")
+        elif kind == "name" and not (isinstance(arg, str) and conditions.NAME.match(arg)):
+            self.problem(key, "the event name the page sends with touchpoint('track', name)")
+        elif kind == "options":
+            options = self.mapping({} if arg is None else arg, key) or {}
+            self.known_keys(options, KEYS["trigger.exit_intent"], key)
+            arg = options.get("min_seconds", 1)
+            if not _seconds(arg):
+                self.problem(f"{key}.min_seconds", "a number of seconds, e.g. 3")
+        competes = {"click": f"click {arg}", "event": f"event {arg}"}.get(name)
+        on = Trigger(name, arg, "").client()["on"]
+        return Trigger(name, arg, competes or on)
 
-    def _audience(self, value: Any) -> tuple[re.Pattern[str], ...]:
-        if (audience := self._mapping(value, "audience")) is None:
-            return ()
-        self._known_keys(audience, "audience")
-        page = audience.get("page", {})
-        if (page := self._mapping(page, "audience.page")) is None:
-            return ()
-        self._known_keys(page, "audience.page")
-        globs = page.get("path")
-        if globs is None:
-            return ()
-        globs = [globs] if isinstance(globs, str) else globs
-        if (
-            not isinstance(globs, list)
-            or not globs
-            or not all(isinstance(g, str) and g.startswith("/") for g in globs)
-        ):
-            self.problem("audience.page.path", "a list of path patterns like /products/*")
-            return ()
-        return tuple(compile_glob(g) for g in globs)
-
-    def _frequency(self, value: Any) -> tuple[int | None, int | None]:
-        if (frequency := self._mapping(value, "frequency")) is None:
-            return 0, 0
-        self._known_keys(frequency, "frequency")
-        out = []
-        for key, default in (("after_close", "1d"), ("after_convert", "never")):
-            try:
-                out.append(parse_duration(frequency.get(key, default)))
-            except ValueError as exc:
-                self.problem(f"frequency.{key}", str(exc))
-                out.append(0)
-        return out[0], out[1]
+    def _frequency(self, value: Any, kind: str) -> tuple[Any, Any, Any, Any]:
+        frequency = self.mapping(value, "frequency") or {}
+        self.known_keys(frequency, KEYS["frequency"], "frequency")
+        defaults = ("1d", "never") if kind == "popup" else (0, 0)
+        out: list[Any] = []
+        for key, default in zip(("after_close", "after_convert"), defaults, strict=True):
+            out.append(_duration(self, frequency, key, default, at=f"frequency.{key}"))
+        for key in ("max_impressions", "max_per_session"):
+            cap = frequency.get(key)
+            if cap is not None and not _count(cap):
+                self.problem(f"frequency.{key}", "a whole number from 1")
+            out.append(cap)
+        return out[0], out[1], out[2], out[3]
 
     def _variants(self, value: Any, templates: Templates) -> tuple[Variant, ...]:
         if not isinstance(value, list) or not value:
@@ -360,37 +430,85 @@ class _FileReader:
         variants = []
         for i, item in enumerate(value):
             key = f"variants.{i}"
-            if (item := self._mapping(item, key)) is None:
+            if (item := self.mapping(item, key)) is None:
                 continue
-            self._known_keys(item, "variants", at=key)
-            vid, weight, template = item.get("id"), item.get("weight", 1), item.get("template")
+            self.known_keys(item, KEYS["variants"], key)
+            vid, weight = item.get("id"), item.get("weight", 1)
+            template, control = item.get("template"), item.get("control", False)
             if not isinstance(vid, str) or not CAMPAIGN_ID.match(vid):
                 self.problem(f"{key}.id", "required: lowercase letters, digits, - and _")
             if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
                 self.problem(f"{key}.weight", "must be a whole number of 0 or more")
-            if not isinstance(template, str):
+            if not isinstance(control, bool):
+                self.problem(f"{key}.control", "true for a holdout group that sees nothing")
+            if control:
+                if template is not None:
+                    self.problem(f"{key}.template", "a control variant shows nothing: no template")
+                template = None
+            elif not isinstance(template, str):
                 self.problem(f"{key}.template", "required: a file name in rules/templates/")
                 continue
-            for problem in templates.check(template):
-                self._template_problem(f"{key}.template", problem)
-            variants.append(Variant(str(vid), weight if isinstance(weight, int) else 0, template))
+            else:
+                for problem in templates.check(template):
+                    self._template_problem(f"{key}.template", problem)
+            weight = weight if isinstance(weight, int) else 0
+            variants.append(Variant(str(vid), weight, template, control is True))
         ids = [v.id for v in variants]
         if len(set(ids)) != len(ids):
             self.problem("variants", "variant ids must be unique within the campaign")
-        if variants and sum(v.weight for v in variants) == 0:
-            self.problem("variants", "at least one variant needs a weight above 0")
+        if variants and sum(v.weight for v in variants if not v.control) == 0:
+            self.problem("variants", "at least one variant that shows something needs a weight")
         return tuple(variants)
 
     def _template_problem(self, key: str, problem: TemplateProblem) -> None:
         if problem.file:
-            self.problems.append(Problem(problem.file, problem.line, key, problem.message))
+            self.problems.append(Problem(problem.file, problem.line, 1, key, problem.message))
         else:
             self.problem(key, problem.message)
 
 
-def iter_problems(rules_dir: Path | str) -> Iterator[Problem]:
-    """Every problem in ``rules_dir`` (empty when the rules are valid); for ``touchpoint check``."""
+def _warn_unreachable(
+    campaigns: list[Campaign], files: dict[str, _CampaignFile], now: float
+) -> None:
+    """Warn about campaigns that can never show: their schedule has ended, or a higher-priority
+    campaign competing for the same trigger (or slot) always wins."""
+    for campaign in campaigns:
+        file = files[campaign.id]
+        schedule = file.data.get("schedule")
+        until = schedule.get("until") if isinstance(schedule, dict) else None
+        # A day's grace: the schedule is in the site's time zone.
+        if until is not None and conditions.moment(until, end=True).timestamp() < now - 86400:
+            file.problem("schedule.until", f"ended on {until}: never shown", severity="warning")
+    for i, low in enumerate(campaigns):
+        for high in campaigns[:i]:
+            same = high.audience is conditions.TRUE or high.audience.text == low.audience.text
+            if not same or high.limited or any(v.control for v in high.variants):
+                continue
+            if not _competes(high, low):
+                continue
+            what = f"slot {low.slot}" if low.trigger is None else f"trigger {low.trigger.key}"
+            audience = "no audience" if high.audience is conditions.TRUE else "the same audience"
+            files[low.id].problem(
+                "priority",
+                f"never shown: {high.id} ({high.source}) has a higher priority, the same {what},"
+                f" {audience} and no frequency limit",
+                severity="warning",
+            )
+            break
+
+
+def _competes(a: Campaign, b: Campaign) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.kind == "content":
+        return a.slot == b.slot
+    return a.trigger is not None and b.trigger is not None and a.trigger.key == b.trigger.key
+
+
+def check(rules_dir: Path | str) -> tuple[list[Problem], Ruleset | None]:
+    """Every problem in ``rules_dir`` (errors, or the warnings of valid rules) and the rules."""
     try:
-        load(rules_dir)
+        ruleset = load(rules_dir)
     except RulesError as exc:
-        yield from exc.problems
+        return exc.problems, None
+    return list(ruleset.warnings), ruleset

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlite_utils
+
+from .profiles import PageViewUpdate, Profile, advance
 
 T = TypeVar("T")
 
@@ -96,6 +99,33 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_profiles(db: sqlite_utils.Database) -> None:
+    # The profile lives in the visitors row: one primary-key read on the decide path. Counters
+    # the decision reads are columns; the rest (touches, attributes, interests) one JSON value.
+    for column in (
+        "first_seen_at INTEGER",
+        "last_seen_at INTEGER",
+        "visits INTEGER NOT NULL DEFAULT 0",
+        "page_views INTEGER NOT NULL DEFAULT 0",
+        "session_started_at INTEGER",
+        "session_page_views INTEGER NOT NULL DEFAULT 0",
+        "stage TEXT NOT NULL DEFAULT 'visitor'",
+        "score REAL NOT NULL DEFAULT 0",
+        "identified INTEGER NOT NULL DEFAULT 0",
+        "data TEXT NOT NULL DEFAULT '{}'",
+    ):
+        db.execute(f"ALTER TABLE visitors ADD COLUMN {column}")
+    # Per-session caps, and the variant a visitor was shown (so that a change of weights does
+    # not move visitors who have already seen one variant to another).
+    for column in (
+        "session_impressions INTEGER NOT NULL DEFAULT 0",
+        "variant TEXT",
+        "version INTEGER",
+    ):
+        db.execute(f"ALTER TABLE campaign_state ADD COLUMN {column}")
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection with the pragmas every Touchpoint connection uses."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -130,10 +160,13 @@ def migrate(path: Path | str) -> list[str]:
 
 @dataclass(frozen=True)
 class CampaignHistory:
-    impressions: int = 0
+    impressions: int = 0  # impressions and exposures (a holdout's "would have been shown")
     last_seen_at: int | None = None
     last_closed_at: int | None = None
     last_converted_at: int | None = None
+    session_impressions: int = 0  # in the session of last_seen_at
+    variant: str | None = None  # the variant last shown, and the campaign version it was of
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,14 +175,30 @@ class VisitorRecord:
     consent_revision: int | None
     consent_granted: frozenset[str]
     campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
+    profile: Profile = field(default_factory=Profile)
 
 
-_VISITOR_SQL = """
-SELECT v.consent_revision, v.consent_granted, c.campaign, c.impressions,
-       c.last_seen_at, c.last_closed_at, c.last_converted_at
+_PROFILE_COLUMNS = (
+    "first_seen_at, last_seen_at, visits, page_views, session_started_at, session_page_views,"
+    " stage, score, identified, data"
+)
+_VISITOR_SQL = f"""
+SELECT v.consent_revision, v.consent_granted,
+       {", ".join("v." + c.strip() for c in _PROFILE_COLUMNS.split(","))},
+       c.campaign, c.impressions, c.last_seen_at, c.last_closed_at, c.last_converted_at,
+       c.session_impressions, c.variant, c.version
 FROM visitors v LEFT JOIN campaign_state c ON c.visitor_id = v.id
 WHERE v.id = ?
 """
+
+
+def _profile(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
+    """A Profile from the _PROFILE_COLUMNS of a row, in that order."""
+    data = orjson.loads(row[9])
+    return Profile(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]),
+        **Profile.data_fields(data),
+    )  # fmt: skip
 
 
 class Reader:
@@ -165,11 +214,15 @@ class Reader:
         rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
         if not rows:
             return None
-        revision, granted = rows[0][0], rows[0][1]
-        campaigns = {
-            row[2]: CampaignHistory(row[3], row[4], row[5], row[6]) for row in rows if row[2]
-        }
-        return VisitorRecord(visitor_id, revision, frozenset(json.loads(granted)), campaigns)
+        first = rows[0]
+        campaigns = {row[12]: CampaignHistory(*row[13:]) for row in rows if row[12]}
+        return VisitorRecord(
+            visitor_id,
+            first[0],
+            frozenset(orjson.loads(first[1])),
+            campaigns,
+            _profile(first[2:12]),
+        )
 
     def ping(self) -> None:
         """Raise sqlite3.Error unless the database answers a query."""
@@ -210,11 +263,15 @@ class Event:
     campaign: str
     variant: str | None
     path: str | None
+    version: int = 1  # the campaign's version when the event happened
 
 
-# Which campaign_state column each campaign event type stamps.
+# Which campaign_state column each campaign event type stamps. An exposure is the impression a
+# holdout visitor would have had: it counts towards caps like one, so both groups see the
+# same number of chances.
 _STATE_COLUMN = {
     "impression": "last_seen_at",
+    "exposure": "last_seen_at",
     "close": "last_closed_at",
     "convert": "last_converted_at",
 }
@@ -255,8 +312,20 @@ def record_consent(
 
 
 def record_events(
-    conn: sqlite3.Connection, visitor_id: str, events: Iterable[Event], *, at: int
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    events: Iterable[Event],
+    *,
+    at: int,
+    session_idle: int,
 ) -> int:
+    """Store campaign events and keep ``campaign_state`` in step with them."""
+    row = conn.execute(
+        "SELECT session_started_at FROM visitors WHERE id = ?", (visitor_id,)
+    ).fetchone()
+    # Without a tracked session (no personalisation consent), an impression within the idle
+    # time of the previous one is in the same session: no idle gap can lie between them.
+    session_start = row[0] if row and row[0] is not None else at - session_idle + 1
     count = 0
     for event in events:
         conn.execute(
@@ -265,15 +334,53 @@ def record_events(
             (visitor_id, at, event.type, event.campaign, event.variant, event.path),
         )
         column = _STATE_COLUMN[event.type]
-        impressions = 1 if event.type == "impression" else 0
-        conn.execute(
-            f"INSERT INTO campaign_state (visitor_id, campaign, impressions, {column})"
-            f" VALUES (?, ?, ?, ?) ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
-            f" impressions = impressions + excluded.impressions, {column} = excluded.{column}",
-            (visitor_id, event.campaign, impressions, at),
-        )
+        if column == "last_seen_at":
+            conn.execute(
+                "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+                " session_impressions, variant, version) VALUES (?, ?, 1, ?, 1, ?, ?)"
+                " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+                " impressions = impressions + 1,"
+                " session_impressions = CASE WHEN last_seen_at >= ?"
+                "   THEN session_impressions + 1 ELSE 1 END,"
+                " last_seen_at = excluded.last_seen_at,"
+                " variant = excluded.variant, version = excluded.version",
+                (visitor_id, event.campaign, at, event.variant, event.version, session_start),
+            )
+        else:
+            conn.execute(
+                f"INSERT INTO campaign_state (visitor_id, campaign, {column}) VALUES (?, ?, ?)"
+                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}",
+                (visitor_id, event.campaign, at),
+            )
         count += 1
     return count
+
+
+def record_page_view(
+    conn: sqlite3.Connection, visitor_id: str, view: PageViewUpdate, *, session_idle: int
+) -> bool:
+    """Count a page view in the visitor's profile; False when the visitor has no row."""
+    row = conn.execute(
+        f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    profile = advance(_profile(row), view, session_idle=session_idle)
+    conn.execute(
+        "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
+        " session_started_at = ?, session_page_views = ?, data = ? WHERE id = ?",
+        (
+            profile.first_seen_at,
+            profile.last_seen_at,
+            profile.visits,
+            profile.page_views,
+            profile.session_started_at,
+            profile.session_page_views,
+            orjson.dumps(profile.data_json()).decode(),
+            visitor_id,
+        ),
+    )
+    return True
 
 
 class Writer:
@@ -303,6 +410,11 @@ class Writer:
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, loop, future))
         return await future
+
+    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue ``fn(conn)`` without waiting for it: for writes a lost one would not hurt
+        (a page view count). A failure is logged."""
+        self._queue.put((fn, None, None))
 
     def close(self) -> None:
         """Commit everything queued so far, then stop the thread."""
@@ -351,7 +463,11 @@ class Writer:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 log.exception("rollback failed; the connection stays usable for the next batch")
-        for (_fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
+        for (fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future is None:
+                if not ok:
+                    log.error("queued write %s failed", getattr(fn, "__name__", fn), exc_info=value)
+                continue
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
             except RuntimeError:  # the caller's loop has closed; the write is committed anyway

@@ -1,31 +1,22 @@
-"""Which popup a visitor gets on a page, and why: pure evaluation, no I/O, no clock reads.
+"""Which popups and content a visitor gets on a page view, and why: pure, no I/O, no clock.
 
-``decide`` walks the campaigns in priority order (ties by campaign id) and returns the first
-eligible popup, because a page view shows at most one popup. Every campaign it passes over gets
-a reason, so "why did / didn't this visitor get that popup?" has an answer.
+``decide`` walks the campaigns that may match the page in priority order (ties by campaign
+id). Per trigger (exit intent, a scroll depth, a click on one selector ...) the first eligible
+popup is armed; the snippet shows whichever armed popup fires first, and only one per page view.
+Per content slot on the page, the first eligible content campaign fills it. With
+``explain=True`` every campaign gets the reason it was passed over.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
-from .rules import FOREVER, Campaign, Ruleset, Variant
+from .conditions import FOREVER, explain
+from .facts import Facts
+from .rules import Campaign, Ruleset, Variant
 from .store import CampaignHistory
-
-
-@dataclass(frozen=True)
-class Page:
-    path: str
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class Visitor:
-    """What targeting may know about a visitor: nothing unless consent allows it."""
-
-    id: str | None = None
-    campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -36,46 +27,149 @@ class Decision:
 
 @dataclass
 class Outcome:
-    decision: Decision | None = None
-    reasons: dict[str, str] = field(default_factory=dict)  # campaign id -> why not shown
+    popups: list[Decision] = field(default_factory=list)  # in priority order
+    slots: dict[str, Decision] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # campaign id -> why not (explain)
+
+    def chosen(self, campaign_id: str) -> Decision | None:
+        for decision in (*self.popups, *self.slots.values()):
+            if decision.campaign.id == campaign_id:
+                return decision
+        return None
 
 
-def decide(rules: Ruleset, visitor: Visitor, page: Page, now: int, *, roll: float = 0.0) -> Outcome:
-    """The popup for this page view. ``roll`` in [0, 1) picks a variant for anonymous visitors."""
+def decide(
+    rules: Ruleset,
+    facts: Facts,
+    *,
+    slots: tuple[str, ...] = (),
+    visitor_id: str | None = None,
+    roll: float = 0.0,
+    explain: bool = False,
+) -> Outcome:
+    """The decision for one page view.
+
+    ``visitor_id`` (with the marketing consent) makes variants sticky; without it ``roll`` in
+    [0, 1) picks one. ``explain`` evaluates every campaign, not only the page's candidates, and
+    records why each one lost.
+    """
     outcome = Outcome()
-    for campaign in rules.campaigns:
-        if outcome.decision is not None:
-            outcome.reasons[campaign.id] = (
-                f"a higher-priority popup ({outcome.decision.campaign.id}) won"
-            )
-            continue
-        reason = ineligible(campaign, visitor, page, now)
-        if reason:
-            outcome.reasons[campaign.id] = reason
-            continue
-        if len(campaign.variants) == 1:
-            variant = campaign.variants[0]
+    reasons = outcome.reasons
+    armed: dict[str, str] = {}  # trigger key -> the campaign armed for it
+    gap = popup_gap(rules, facts)
+    campaigns = rules.campaigns if explain else rules.candidates(facts.path)
+    for campaign in campaigns:
+        if campaign.kind == "popup":
+            key = campaign.trigger.key  # type: ignore[union-attr]
+            if key in armed:
+                if explain:
+                    reasons[campaign.id] = (
+                        f"{armed[key]} has a higher priority and the same trigger"
+                    )
+                continue
+            if gap:
+                if explain:
+                    reasons[campaign.id] = gap
+                continue
         else:
-            point = bucket(campaign.id, visitor.id) if visitor.id else roll
-            variant = pick_variant(campaign.variants, point)
-        outcome.decision = Decision(campaign, variant)
+            if campaign.slot not in slots:
+                if explain:
+                    reasons[campaign.id] = f"the page has no slot {campaign.slot!r}"
+                continue
+            if campaign.slot in outcome.slots:
+                if explain:
+                    winner = outcome.slots[campaign.slot].campaign.id
+                    reasons[campaign.id] = f"{winner} has a higher priority and the same slot"
+                continue
+        reason = ineligible(campaign, facts, explain=explain)
+        if reason:
+            if explain:
+                reasons[campaign.id] = reason
+            continue
+        decision = Decision(campaign, choose_variant(campaign, facts, visitor_id, roll))
+        if campaign.kind == "popup":
+            armed[campaign.trigger.key] = campaign.id  # type: ignore[union-attr]
+            outcome.popups.append(decision)
+        else:
+            outcome.slots[campaign.slot] = decision  # type: ignore[index]
     return outcome
 
 
-def ineligible(campaign: Campaign, visitor: Visitor, page: Page, now: int) -> str | None:
-    """Why ``campaign`` cannot show on this page view, or None when it can."""
-    if not campaign.matches_path(page.path):
-        return "page path does not match audience.page.path"
-    history = visitor.campaigns.get(campaign.id)
-    if history is None:
+def popup_gap(rules: Ruleset, facts: Facts) -> str | None:
+    """Why no popup may show at all: the visitor saw one less than site.popups.min_gap ago."""
+    if not rules.site.min_gap or not facts.history:
         return None
+    seen = [
+        h.last_seen_at
+        for cid, h in facts.history.items()
+        if h.last_seen_at is not None and (c := rules.by_id.get(cid)) and c.kind == "popup"
+    ]
+    if seen and facts.now - max(seen) < rules.site.min_gap:
+        return f"the visitor saw a popup {facts.now - max(seen)}s ago, within popups.min_gap"
+    return None
+
+
+def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> str | None:
+    """Why ``campaign`` cannot show on this page view, or None when it can. The reason is a
+    short code unless ``explain`` asks for the failing condition."""
+    if campaign.needs:
+        if "personalisation" in campaign.needs and facts.profile is None:
+            return "needs the visitor's profile: no personalisation consent"
+        if "marketing" in campaign.needs and facts.history is None:
+            return "needs the visitor's campaign history: no marketing consent"
+    if not campaign.audience.test(facts):
+        return explain_audience(campaign, facts) if explain else "audience"
+    history = facts.history.get(campaign.id) if facts.history else None
+    return frequency_stop(campaign, history, facts) if history else None
+
+
+def explain_audience(campaign: Campaign, facts: Facts) -> str:
+    return f"audience: {explain(campaign.audience, facts)}"
+
+
+def frequency_stop(campaign: Campaign, history: CampaignHistory, facts: Facts) -> str | None:
+    """Which frequency rule stops ``campaign`` for this visitor now, if any."""
+    now = facts.now
     for what, key, at, window in (
         ("closed", "after_close", history.last_closed_at, campaign.after_close),
         ("converted", "after_convert", history.last_converted_at, campaign.after_convert),
     ):
         if at is not None and (window is FOREVER or now - at < window):
             return f"visitor {what} it {now - at}s ago, within frequency.{key}"
+    if campaign.max_impressions and history.impressions >= campaign.max_impressions:
+        return f"seen {history.impressions} times, frequency.max_impressions is reached"
+    if campaign.max_per_session and history.last_seen_at is not None:
+        if history.last_seen_at >= session_start(facts):
+            if history.session_impressions >= campaign.max_per_session:
+                return "frequency.max_per_session is reached in this visit"
     return None
+
+
+def session_start(facts: Facts) -> int:
+    """When the current visit began: from the profile, or else (without personalisation
+    consent) the latest moment no idle gap can separate from now. store.record_events uses
+    the same definition."""
+    if facts.profile and facts.profile.session_started_at is not None:
+        return facts.profile.session_started_at
+    return facts.now - facts.session_idle + 1
+
+
+def choose_variant(
+    campaign: Campaign, facts: Facts, visitor_id: str | None, roll: float
+) -> Variant:
+    """The visitor's variant: the one they were shown before while the campaign's version is
+    unchanged (so new weights only apply to new visitors), else a sticky hash bucket."""
+    if len(campaign.variants) == 1:
+        return campaign.variants[0]
+    history = facts.history.get(campaign.id) if facts.history else None
+    if history and history.variant and history.version == campaign.version:
+        for variant in campaign.variants:
+            if variant.id == history.variant and variant.weight > 0:
+                return variant
+    if visitor_id:
+        salt = campaign.id if campaign.version == 1 else f"{campaign.id}@{campaign.version}"
+        roll = bucket(salt, visitor_id)
+    return pick_variant(campaign.variants, roll)
 
 
 def bucket(campaign_id: str, visitor_id: str) -> float:
@@ -97,3 +191,52 @@ def pick_variant(variants: tuple[Variant, ...], point: float) -> Variant:
             return variant
         threshold -= variant.weight
     return variants[-1]
+
+
+def trace(
+    rules: Ruleset,
+    facts: Facts,
+    *,
+    slots: tuple[str, ...] = (),
+    visitor_id: str | None = None,
+    fired: str | None = None,
+) -> dict[str, Any]:
+    """The decision with an explanation for every campaign, as JSON-ready data (for
+    ``touchpoint simulate``, and later the snippet's preview mode and the admin UI).
+    ``fired`` names a trigger (``exit_intent``, ``scroll`` ...): which popup it would show."""
+    outcome = decide(rules, facts, slots=slots, visitor_id=visitor_id, explain=True)
+    shown = None
+    if fired:
+        shown = next(
+            (d.campaign.id for d in outcome.popups if _on(d) == fired),
+            None,
+        )
+    rows = []
+    for campaign in rules.campaigns:
+        decision = outcome.chosen(campaign.id)
+        rows.append(
+            {
+                "campaign": campaign.id,
+                "kind": campaign.kind,
+                "priority": campaign.priority,
+                "source": campaign.source,
+                "chosen": decision is not None,
+                "variant": decision.variant.id if decision else None,
+                "control": decision.variant.control if decision else None,
+                "reason": outcome.reasons.get(campaign.id),
+            }
+        )
+    return {
+        "popups": [
+            {"campaign": d.campaign.id, "variant": d.variant.id, "trigger": _on(d)}
+            for d in outcome.popups
+        ],
+        "slots": {slot: d.campaign.id for slot, d in outcome.slots.items()},
+        "fired": {"trigger": fired, "shows": shown} if fired else None,
+        "campaigns": rows,
+    }
+
+
+def _on(decision: Decision) -> str:
+    trigger = decision.campaign.trigger
+    return trigger.client()["on"] if trigger else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,68 @@ def test_check_reports_file_and_line(rules_dir: Path, capsys: pytest.CaptureFixt
     path.write_text(path.read_text().replace("after_close: 7d", "after_close: 7 days"))
     assert main(["check", "--rules-dir", str(rules_dir)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:11 (frequency.after_close):" in err
+    assert f"{path}:11:3: frequency.after_close:" in err
     assert "write `7d`" in err
     assert err.endswith(f"1 problem(s) in {rules_dir}\n")
+
+
+def test_check_reports_every_problem_in_every_file(
+    rules_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rules_dir / "site.yaml").write_text("timezone: Europe/Berlni\ninterests: {running: run}\n")
+    (rules_dir / "a.yaml").write_text(
+        "campaign: a\n"
+        "trigger: {scroll_percent: 50}\n"
+        "audience:\n"
+        "  visitor.stage: leed\n"
+        "  any:\n"
+        "    - utm.source: {matches: '(x'}\n"
+        "    - campaign.b.seen: {within: 1 week}\n"
+        "variants: [{id: x, template: first-order-coupon.html}]\n"
+    )
+    (rules_dir / "b.yaml").write_text(
+        "campaign: b\nkind: content\nslot: Hero\nfrequency: {max_impressions: -1}\n"
+        "variants:\n  - {id: x, template: nope.html}\n"
+    )
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 1
+    a, b, site = (str(rules_dir / n) for n in ("a.yaml", "b.yaml", "site.yaml"))
+    assert capsys.readouterr().err.splitlines() == [
+        f"{site}:1:1: timezone: an IANA time zone name like Europe/Berlin",
+        f"{site}:2:13: interests.running: a list of path patterns like /category/running/**",
+        f"{a}:4:3: audience.visitor.stage: 'leed' is not one of visitor, lead, new-customer,"
+        " customer, inactive, win-back — did you mean `lead`?",
+        f"{a}:6:7: audience.any.0.utm.source: invalid regular expression: missing ),"
+        " unterminated subpattern at position 0",
+        f"{a}:7:7: audience.any.1.campaign.b.seen: expected a duration like 7d, 12h, 30m or"
+        " never, got '1 week' — write `7d`",
+        f'{b}:3:1: slot: required for content: the slot name, as in data-tp-slot="hero"',
+        f"{b}:4:13: frequency.max_impressions: a whole number from 1",
+        f"{b}:6:13: variants.0.template: template 'nope.html' not found in rules/templates/",
+        f"8 problem(s) in {rules_dir}",
+    ]
+
+
+def test_check_warns_about_campaigns_that_never_show(
+    rules_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variants = "variants: [{id: x, template: first-order-coupon.html}]\n"
+    (rules_dir / "always.yaml").write_text(
+        "campaign: always\ntrigger: exit_intent\npriority: 99\n"
+        "frequency: {after_close: 0, after_convert: 0}\n" + variants
+    )
+    (rules_dir / "over.yaml").write_text(
+        "campaign: over\ntrigger: load\nschedule: {until: 2020-01-31}\n" + variants
+    )
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 0
+    out = capsys.readouterr()
+    coupon, over = rules_dir / "first-order-coupon.yaml", rules_dir / "over.yaml"
+    assert out.err.splitlines() == [
+        f"{over}:3:12: warning: schedule.until: ended on 2020-01-31: never shown",
+        f"{coupon}:13:1: warning: priority: never shown: always ({rules_dir / 'always.yaml'}:1)"
+        " has a higher priority, the same trigger exit_intent, no audience and no frequency"
+        " limit",
+    ]
+    assert out.out == f"ok: 3 campaign(s) in {rules_dir}, 2 warning(s)\n"
 
 
 def test_serve_with_broken_rules_fails_with_one_message(rules_dir: Path, tmp_path: Path) -> None:
@@ -45,7 +105,7 @@ def test_serve_with_broken_rules_fails_with_one_message(rules_dir: Path, tmp_pat
         timeout=30,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith(f"touchpoint: {rules_dir / 'bad.yaml'}:2: YAML syntax")
+    assert result.stderr.startswith(f"touchpoint: {rules_dir / 'bad.yaml'}:2:1: YAML syntax")
     assert "Traceback" not in result.stderr
 
 
@@ -64,17 +124,43 @@ def test_simulate_explains_every_campaign(
     )
     assert main(["simulate", "/demo/products/x", "--rules-dir", str(rules_dir)]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  popup first-order-coupon (variant ten-percent)",
-        "  spring                           not shown: page path does not match audience.page.path",
-        "  first-order-coupon               shown",
+        "  popup first-order-coupon (ten-percent) on exit_intent",
+        "  spring                           not chosen: audience: page.path is /spring/*"
+        " (it is '/demo/products/x')",
+        "  first-order-coupon               chosen",
     ]
+
+
+def test_simulate_a_what_if_visitor(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (rules_dir / "site.yaml").write_text("interests: {running: /demo/category/running*}\n")
+    (rules_dir / "hero.yaml").write_text(
+        "campaign: hero\nkind: content\nslot: hero\n"
+        "audience: {visitor.interests.running: {gte: 2}, context.page_type: home,"
+        " device.type: mobile, referrer.channel: search, utm.campaign: spring*}\n"
+        "variants: [{id: a, template: first-order-coupon.html}]\n"
+    )
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
+    common = ["simulate", "/demo/?utm_campaign=spring-sale", "--slot", "hero", "--rules-dir",
+              str(rules_dir), "--referrer", "https://www.google.com/", "--user-agent", iphone,
+              "--context", '{"page_type": "home"}', "--json"]  # fmt: skip
+    assert main([*common, "--profile", '{"interests": {"running": 2}}']) == 0
+    assert json.loads(capsys.readouterr().out)["slots"] == {"hero": "hero"}
+    assert main([*common, "--profile", '{"interests": {"running": 1}}']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["slots"] == {}
+    assert result["campaigns"][1]["reason"] == "audience: visitor.interests.running gte 2 (it is 1)"
+    assert main([*common]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["campaigns"][1]["reason"] == (
+        "needs the visitor's profile: no personalisation consent"
+    )
+    assert main([*common, "--profile", '{"visits": "x", "nope": 1}']) == 1
+    assert "--profile:" in capsys.readouterr().err
 
 
 def test_simulate_a_stored_visitor(
     client, settings, rules_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    import json
-
     client.app.state.tp.now = lambda: 1_000_000
     client.post("/tp/v1/consent", json={"granted": ["marketing"]})
     client.post(
@@ -84,8 +170,7 @@ def test_simulate_a_stored_visitor(
     args = [
         "simulate",
         "/demo/products/x",
-        "--visitor",
-        visitor,
+        f"--visitor={visitor}",  # ids may start with "-"
         "--at",
         "1000060",
         "--json",
@@ -96,8 +181,13 @@ def test_simulate_a_stored_visitor(
     ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["popup"] is None
-    assert result["visitor"] == {"id": visitor, "consent": ["marketing"], "history_used": True}
+    assert result["popups"] == []
+    assert result["visitor"] == {
+        "id": visitor,
+        "what_if": False,
+        "profile_used": False,
+        "history_used": True,
+    }
     assert result["campaigns"][0]["reason"] == (
         "visitor closed it 60s ago, within frequency.after_close"
     )

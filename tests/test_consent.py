@@ -63,7 +63,7 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
         client.post(
             "/tp/v1/events", json={"events": [{"type": "close", "campaign": "first-order-coupon"}]}
         )
-        assert decide(client).json()["popup"] is None
+        assert decide(client).json()["popups"] == []
         cookie = client.cookies["tp_vid"]
     bumped = settings.__class__.load(
         {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir, "consent_revision": 2},
@@ -73,7 +73,7 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
         client.cookies.set("tp_vid", cookie)
         body = decide(client).json()
         assert body["consent"] == {"revision": 2, "granted": [], "prompt": True, "known": True}
-        assert body["popup"] is not None  # history needs consent to the current text
+        assert body["popups"] != []  # history needs consent to the current text
         events = client.post(
             "/tp/v1/events",
             json={"events": [{"type": "impression", "campaign": "first-order-coupon"}]},
@@ -110,7 +110,7 @@ def test_decide_on_a_product_page_after_consent(client: TestClient) -> None:
     grant(client, ["measurement"])
     body = client.post("/tp/v1/decide", json={"page": {"path": PRODUCT}}).json()
     assert body["consent"]["granted"] == ["measurement"]
-    assert body["popup"]["campaign"] == "first-order-coupon"
+    assert body["popups"][0]["campaign"] == "first-order-coupon"
 
 
 def test_measurement_consent_alone_keeps_popups_anonymous(client: TestClient) -> None:
@@ -118,4 +118,4 @@ def test_measurement_consent_alone_keeps_popups_anonymous(client: TestClient) ->
     client.post(
         "/tp/v1/events", json={"events": [{"type": "close", "campaign": "first-order-coupon"}]}
     )
-    assert decide(client).json()["popup"] is not None  # nothing remembered without marketing
+    assert decide(client).json()["popups"] != []  # nothing remembered without marketing

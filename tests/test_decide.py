@@ -27,16 +27,17 @@ def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: 
     assert "set-cookie" not in response.headers
     body = response.json()
     assert body["consent"] == {"revision": 1, "granted": [], "prompt": True, "known": False}
-    popup = body["popup"]
+    popup = body["popups"][0]
     assert popup["campaign"] == "first-order-coupon"
-    assert popup["trigger"] == {"exit_intent": {"min_seconds": 1}}
+    assert popup["trigger"] == {"on": "exit_intent", "min_seconds": 1}
+    assert (popup["style"], popup["control"]) == ("modal", False)
     assert "WELCOME10" in popup["html"]
     assert counts(client) == NOTHING
 
 
 def test_no_popup_outside_the_audience(client: TestClient) -> None:
-    assert decide(client, "/demo/").json()["popup"] is None
-    assert decide(client, "/demo/products/a/b").json()["popup"] is None  # * stays in one segment
+    assert decide(client, "/demo/").json()["popups"] == []
+    assert decide(client, "/demo/products/a/b").json()["popups"] == []  # * stays in one segment
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_forged_cookie_is_a_fresh_visitor(client: TestClient, cookie: str) -> No
     response = decide(client, headers={"Cookie": header.encode("latin-1")})
     assert response.status_code == 200
     assert response.json()["consent"]["prompt"] is True
-    assert response.json()["popup"]["campaign"] == "first-order-coupon"
+    assert response.json()["popups"][0]["campaign"] == "first-order-coupon"
     assert counts(client) == NOTHING
 
 

@@ -29,11 +29,11 @@ def test_closed_popup_is_suppressed_for_after_close_then_returns(client: TestCli
     )
     assert response.status_code == 202
     assert response.json() == {"stored": 2}
-    assert decide(client).json()["popup"] is None
+    assert decide(client).json()["popups"] == []
     at(client, 1_000_000 + 7 * 86400 - 1)  # the example rules say after_close: 7d
-    assert decide(client).json()["popup"] is None
+    assert decide(client).json()["popups"] == []
     at(client, 1_000_000 + 7 * 86400)
-    assert decide(client).json()["popup"]["campaign"] == CAMPAIGN
+    assert decide(client).json()["popups"][0]["campaign"] == CAMPAIGN
 
 
 def test_converted_popup_never_returns(client: TestClient) -> None:
@@ -41,7 +41,7 @@ def test_converted_popup_never_returns(client: TestClient) -> None:
     grant(client, ALL)
     send(client, {"type": "convert", "campaign": CAMPAIGN})
     at(client, 1_000_000 + 400 * 86400)
-    assert decide(client).json()["popup"] is None
+    assert decide(client).json()["popups"] == []
 
 
 def test_history_is_stored_per_visitor(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +49,7 @@ def test_history_is_stored_per_visitor(client: TestClient, settings) -> None:  #
     send(client, {"type": "close", "campaign": CAMPAIGN})
     client.cookies.clear()
     grant(client, ALL)  # somebody else on another browser
-    assert decide(client).json()["popup"]["campaign"] == CAMPAIGN
+    assert decide(client).json()["popups"][0]["campaign"] == CAMPAIGN
 
 
 def test_without_consent_nothing_is_stored(client: TestClient) -> None:

@@ -31,11 +31,11 @@ def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
 def test_edits_reload_and_a_broken_edit_keeps_the_last_good_rules(settings: Settings) -> None:
     rules_dir = Path(settings.rules_dir)
     with TestClient(create_app(settings)) as client:
-        assert decide(client).json()["popup"]["campaign"] == "first-order-coupon"
+        assert decide(client).json()["popups"][0]["campaign"] == "first-order-coupon"
 
         (rules_dir / "spring.yaml").write_text(SPRING)
         eventually(lambda: client.get("/tp/healthz").json()["campaigns"] == 2)
-        assert decide(client).json()["popup"]["campaign"] == "spring"
+        assert decide(client).json()["popups"][0]["campaign"] == "spring"
 
         (rules_dir / "spring.yaml").write_text(
             SPRING.replace("after_seconds: 3", "after_seconds: x")
@@ -44,20 +44,20 @@ def test_edits_reload_and_a_broken_edit_keeps_the_last_good_rules(settings: Sett
         health = client.get("/tp/healthz")
         assert health.status_code == 200
         assert health.json()["rules_problems"] == [
-            "spring.yaml:2 (trigger.after_seconds): must be a number of seconds, e.g. 20"
+            "spring.yaml:2:11: trigger.after_seconds: a number of seconds from 0 to 86400, e.g. 20"
         ]
-        assert decide(client).json()["popup"]["campaign"] == "spring"  # still the last good set
+        assert decide(client).json()["popups"][0]["campaign"] == "spring"  # still the last good set
 
         (rules_dir / "spring.yaml").unlink()
         eventually(lambda: client.get("/tp/healthz").json() == {"status": "ok", "campaigns": 1})
-        assert decide(client).json()["popup"]["campaign"] == "first-order-coupon"
+        assert decide(client).json()["popups"][0]["campaign"] == "first-order-coupon"
 
 
 def test_template_edits_reload(settings: Settings) -> None:
     template = Path(settings.rules_dir) / "templates" / "first-order-coupon.html"
     with TestClient(create_app(settings)) as client:
         template.write_text("<h2>Spring is here</h2>\n")
-        eventually(lambda: "Spring is here" in decide(client).json()["popup"]["html"])
+        eventually(lambda: "Spring is here" in decide(client).json()["popups"][0]["html"])
 
 
 def test_reload_can_be_turned_off(tmp_path: Path, rules_dir: Path) -> None:

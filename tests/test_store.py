@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
+from touchpoint.profiles import PageViewUpdate, Profile, Touch
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "new" / "t.db"
-    assert store.migrate(path) == ["m001_initial"]
+    assert store.migrate(path) == ["m001_initial", "m002_profiles"]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -44,6 +45,7 @@ def test_reader_returns_visitor_with_campaign_history(db_path: Path) -> None:
                         store.Event("close", "spring", "a", "/p"),
                     ],
                     at=20,
+                    session_idle=1800,
                 )
             )
         finally:
@@ -54,7 +56,11 @@ def test_reader_returns_visitor_with_campaign_history(db_path: Path) -> None:
     record = reader.visitor("v1")
     assert record is not None
     assert record.consent_granted == {"marketing"}
-    assert record.campaigns == {"spring": store.CampaignHistory(2, 20, 20, None)}
+    assert record.campaigns == {
+        "spring": store.CampaignHistory(
+            2, 20, 20, None, session_impressions=2, variant="a", version=1
+        )
+    }
     assert reader.visitor("nobody") is None
     assert [e["type"] for e in reader.events("v1")] == ["impression", "impression", "close"]
 
@@ -126,3 +132,39 @@ def test_refusal_creates_no_profile(db_path: Path) -> None:
 def test_reader_is_read_only(db_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError):
         store.Reader(db_path).conn.execute("DELETE FROM visitors")
+
+
+def test_page_views_move_the_profile_on(db_path: Path) -> None:
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    search = Touch("search", "google.com", {})
+    views = [
+        PageViewUpdate(100, search, ("running",), category="Running"),
+        PageViewUpdate(200, None, ("running",), product="Trail Runner"),
+        PageViewUpdate(200 + 1800, Touch("email", "", {"source": "news"})),
+        PageViewUpdate(200 + 1800 + 60, None),
+    ]
+    for view in views:
+        assert store.record_page_view(conn, "v1", view, session_idle=1800)
+    assert not store.record_page_view(conn, "nobody", views[0], session_idle=1800)
+    conn.close()
+    reader = store.Reader(db_path)
+    record = reader.visitor("v1")
+    reader.close()
+    assert record is not None
+    assert record.profile == Profile(
+        first_seen_at=100,
+        last_seen_at=2060,
+        visits=2,
+        page_views=4,
+        session_started_at=2000,
+        session_page_views=2,
+        first_touch=search,
+        last_touch=Touch("email", "", {"source": "news"}),
+        interests={"running": 2},
+        last_category="Running",
+        last_product="Trail Runner",
+    )
+    assert record.profile.returning and record.profile.top_interest == "running"

@@ -1,12 +1,14 @@
-"""``POST /tp/v1/decide``: page context in, the popup for this page view out.
+"""``POST /tp/v1/decide``: a page view in, the popups to arm and the slot contents out.
 
-Hot path: one signed-cookie check, at most one indexed read on the event loop, a pure
-decision, one template render. It never writes. Without consent it decides on the page context
-alone and neither reads nor sets an identifier.
+Hot path: one signed-cookie check, at most one indexed read on the event loop, a pure decision,
+template renders from a cache. With the personalisation consent the page view is counted in the
+profile through the writer queue, without waiting for it. Without consent it decides on the page
+context alone and neither reads nor sets an identifier.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -14,54 +16,188 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import consent as consent_module
+from .. import store
+from ..conditions import NAME
 from ..errors import RequestError
+from ..facts import Facts, PageView
 from ..limits import optional_str, read_json
+from ..profiles import PageViewUpdate, advance
 from ..responses import JSONResponse
-from ..targeting import Page
-from ..targeting import decide as decide_popup
+from ..rules import CAMPAIGN_ID, Ruleset
+from ..targeting import Decision, Outcome
+from ..targeting import decide as decide_page
 
 NO_STORE = {"Cache-Control": "no-store"}
+MAX_CONTEXT_KEYS = 32
+MAX_SLOTS = 20
 
 
-def parse_page(data: dict[str, Any]) -> Page:
+def parse_context(value: Any) -> dict[str, Any]:
+    """What the page pushed: short names to strings, finite numbers or booleans."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestError("context must be an object")
+    if len(value) > MAX_CONTEXT_KEYS:
+        raise RequestError(f"context has more than {MAX_CONTEXT_KEYS} keys")
+    for key, item in value.items():
+        if not NAME.match(key):
+            raise RequestError(f"context key {key[:64]!r}: use letters, digits, - and _")
+        if isinstance(item, str):
+            if len(item) > 256:
+                raise RequestError(f"context.{key} is longer than 256 characters")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise RequestError(f"context.{key} must be a finite number")
+        elif not isinstance(item, (bool, int, float)):
+            raise RequestError(f"context.{key} must be a string, number or boolean")
+    return value
+
+
+def parse_slots(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_SLOTS:
+        raise RequestError(f"slots must be a list of at most {MAX_SLOTS} slot names")
+    if not all(isinstance(s, str) and CAMPAIGN_ID.match(s) for s in value):
+        raise RequestError("slot names use lowercase letters, digits, - and _")
+    return tuple(value)
+
+
+def parse_view(data: dict[str, Any], request: Request) -> PageView:
     page = data.get("page")
     if not isinstance(page, dict):
         raise RequestError("page must be an object with at least a path")
     path = optional_str(page, "path", max_length=2048)
     if not path or not path.startswith("/"):
         raise RequestError("page.path must be a path starting with /")
-    return Page(path=path, title=optional_str(page, "title", max_length=512) or "")
+    headers = request.headers
+    return PageView(
+        path=path,
+        title=optional_str(page, "title", max_length=512) or "",
+        query=optional_str(page, "query", max_length=2048) or "",
+        referrer=optional_str(page, "referrer", max_length=2048) or "",
+        host=headers.get("host", ""),
+        context=parse_context(data.get("context")),
+        user_agent=headers.get("user-agent", "")[:512],
+        accept_language=headers.get("accept-language", "")[:256],
+    )
 
 
 async def decide(request: Request) -> Response:
     tp = request.app.state.tp
     tp.guard(request)
-    page = parse_page(await read_json(request, max_bytes=tp.settings.max_body_bytes))
+    data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
+    view = parse_view(data, request)
+    slots = parse_slots(data.get("slots"))
+    count = data.get("count", True)
+    if not isinstance(count, bool):
+        raise RequestError("count must be true or false")
     visitor_id, record = tp.visitor(request)
-    visitor = consent_module.targeting_visitor(record, tp.settings.consent_revision)
-    outcome = decide_popup(tp.rules, visitor, page, tp.now(), roll=random.random())
-    popup = None
-    if outcome.decision:
-        campaign, variant = outcome.decision.campaign, outcome.decision.variant
-        html = tp.rules.templates.render(
-            variant.template,
-            {
-                "campaign": campaign.id,
-                "variant": variant.id,
-                "page": {"path": page.path, "title": page.title},
-                "visitor": {"known": bool(visitor.id)},
-            },
+    rules: Ruleset = tp.rules
+    granted = consent_module.granted(record, tp.settings.consent_revision)
+    facts = Facts(
+        view,
+        now=tp.now(),
+        tz=rules.site.timezone,
+        profile=record.profile if record and "personalisation" in granted else None,
+        history=record.campaigns if record and "marketing" in granted else None,
+        session_idle=rules.site.session_idle,
+    )
+    counted = False
+    if count and record is not None and facts.profile is not None:
+        update = PageViewUpdate(
+            at=facts.now,
+            touch=None if facts.internal else facts.touch,
+            interests=rules.site.interests_of(view.path),
+            category=_context_str(view.context, "category"),
+            product=_context_str(view.context, "product"),
         )
-        if html is not None:
-            popup = {
-                "campaign": campaign.id,
-                "variant": variant.id,
-                "trigger": {campaign.trigger.kind: campaign.trigger.options},
-                "html": html,
-            }
-    body = {"consent": consent_module.state(record, tp.settings.consent_revision), "popup": popup}
+        facts.profile = advance(facts.profile, update, session_idle=rules.site.session_idle)
+        visitor = record.id
+        idle = rules.site.session_idle
+        tp.writer.submit(
+            lambda conn: store.record_page_view(conn, visitor, update, session_idle=idle)
+        )
+        counted = True
+    outcome = decide_page(
+        rules,
+        facts,
+        slots=slots,
+        visitor_id=record.id if record and facts.history is not None else None,
+        roll=random.random(),
+    )
+    body = {
+        "consent": consent_module.state(record, tp.settings.consent_revision),
+        "counted": counted,
+        **render(rules, outcome, facts),
+    }
     response = JSONResponse(body, headers=NO_STORE)
     if visitor_id and record is None:
         # A validly signed id the database no longer knows (erased, or a reset database).
         tp.recognizer.forget(response, request)
     return response
+
+
+def _context_str(context: dict[str, Any], key: str) -> str | None:
+    value = context.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
+    """The popups and slot contents of ``outcome`` as the snippet receives them."""
+    profile = facts.profile
+    visitor = {
+        "known": profile is not None,
+        "returning": bool(profile and profile.returning),
+        "first_name": profile.first_name if profile else None,
+        "last_category": profile.last_category if profile else None,
+        "last_product": profile.last_product if profile else None,
+    }
+    page = {"path": facts.path, "title": facts.view.title}
+    context = {**rules.templates.context_defaults, **facts.context}
+
+    def html(decision: Decision) -> str | None:
+        variant = decision.variant
+        if variant.template is None:  # a control: shows nothing, records an exposure
+            return ""
+        return rules.templates.render(
+            variant.template,
+            {
+                "campaign": decision.campaign.id,
+                "variant": variant.id,
+                "page": page,
+                "visitor": visitor,
+                "context": context,
+            },
+        )
+
+    popups = []
+    for decision in outcome.popups:
+        campaign = decision.campaign
+        markup = html(decision)
+        if markup is None:
+            continue
+        session_seconds = None
+        if profile and profile.session_started_at is not None:
+            session_seconds = facts.now - profile.session_started_at
+        popups.append(
+            {
+                "campaign": campaign.id,
+                "variant": decision.variant.id,
+                "style": campaign.style,
+                "trigger": campaign.trigger.client(session_seconds=session_seconds),  # type: ignore[union-attr]
+                "control": decision.variant.control,
+                "html": markup,
+            }
+        )
+    slots = {}
+    for slot, decision in outcome.slots.items():
+        markup = html(decision)
+        if markup is not None:
+            slots[slot] = {
+                "campaign": decision.campaign.id,
+                "variant": decision.variant.id,
+                "control": decision.variant.control,
+                "html": markup,
+            }
+    return {"popups": popups, "slots": slots}

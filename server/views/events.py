@@ -1,4 +1,5 @@
-"""``POST /tp/v1/events``: what the visitor did with a popup (impression, close, convert).
+"""``POST /tp/v1/events``: what the visitor did with a campaign (impression, close, convert,
+and exposure: the impression a holdout visitor would have had).
 
 Events are stored only for a recognised visitor who granted the ``marketing`` category; the
 response says how many were stored. Close and convert decide what the visitor sees next, so the
@@ -18,7 +19,7 @@ from ..errors import RequestError
 from ..limits import optional_str, read_json
 from ..responses import JSONResponse
 
-EVENT_TYPES = ("impression", "close", "convert")
+EVENT_TYPES = ("impression", "exposure", "close", "convert")
 MAX_EVENTS = 50
 
 
@@ -46,6 +47,7 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any]) -> list[
                 campaign=campaign,
                 variant=optional_str(item, "variant", max_length=64),
                 path=optional_str(item, "path", max_length=2048),
+                version=known_campaigns[campaign].version,
             )
         )
     return parsed
@@ -63,5 +65,8 @@ async def events(request: Request) -> Response:
     ):
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     now = tp.now()
-    stored = await tp.writer.write(lambda conn: store.record_events(conn, record.id, batch, at=now))
+    idle = tp.rules.site.session_idle
+    stored = await tp.writer.write(
+        lambda conn: store.record_events(conn, record.id, batch, at=now, session_idle=idle)
+    )
     return JSONResponse({"stored": stored}, status_code=202)

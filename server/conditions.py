@@ -1,0 +1,602 @@
+"""Audience conditions: the fields a rule can test, their matchers, and compiled checks.
+
+A condition is a YAML mapping of field names to matchers; all entries must hold. ``all``,
+``any`` and ``not`` combine conditions. Field names are dotted (``page.path``) and may be
+written nested (``page: {path: ...}``). Each condition compiles once per rules load into a
+closure over :class:`~touchpoint.facts.Facts`, and keeps a description so a decision can say
+which condition failed (see :func:`explain`).
+
+FIELDS is the single definition of the language's fields: validation, evaluation, the JSON
+Schema and docs/rules.md (checked by a test) all follow it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
+from .profiles import STAGES
+
+Test = Callable[[Facts], bool]
+Report = Callable[[str, str], None]  # (key path, message)
+
+NUMBER_OPS: dict[str, Callable[[float, float], bool]] = {
+    "eq": lambda a, b: a == b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HISTORY_EVENTS = ("seen", "closed", "converted")
+COMBINATORS = ("all", "any", "not")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of the language. ``dynamic`` fields take a name after their own (``context.
+    cart_value``); ``needs`` is the consent category the value depends on, if any."""
+
+    name: str
+    kind: str  # path, host, text, choice, language, number, flag, value, history, schedule
+    doc: str
+    get: Callable[..., Any]
+    needs: str = ""
+    choices: tuple[str, ...] = ()
+    dynamic: bool = False
+
+
+def _utm(key: str) -> Callable[[Facts], Any]:
+    return lambda f: f.touch.utm.get(key)
+
+
+def _first_touch(key: str) -> Callable[[Facts], Any]:
+    def get(f: Facts) -> Any:
+        touch = f.profile.first_touch if f.profile else None
+        if touch is None:
+            return None
+        if key in ("channel", "host"):
+            return getattr(touch, key)
+        return touch.utm.get(key)
+
+    return get
+
+
+def _history(f: Facts, campaign: str) -> Any:
+    return f.history.get(campaign) if f.history else None
+
+
+P, M = "personalisation", "marketing"
+FIELDS: dict[str, FieldSpec] = {
+    spec.name: spec
+    for spec in [
+        FieldSpec("page.path", "path", "the page's path; globs: * within a segment, ** across",
+                  lambda f: f.path),
+        FieldSpec("page.query", "text", "a query parameter of the page's URL",
+                  lambda f, key: f.query.get(key), dynamic=True),
+        FieldSpec("referrer.host", "host", "the host of the page's referrer, without www.",
+                  lambda f: f.referrer_host),
+        FieldSpec("referrer.channel", "choice", "the channel the visit came through",
+                  lambda f: f.touch.channel, choices=CHANNELS),
+        *[FieldSpec(f"utm.{k}", "text", f"utm_{k} of the visit", _utm(k)) for k in UTM_KEYS],
+        FieldSpec("first_touch.channel", "choice", "the channel of the visitor's first visit",
+                  _first_touch("channel"), needs=P, choices=CHANNELS),
+        FieldSpec("first_touch.host", "host", "the referrer host of the first visit",
+                  _first_touch("host"), needs=P),
+        *[FieldSpec(f"first_touch.{k}", "text", f"utm_{k} of the visitor's first visit",
+                    _first_touch(k), needs=P) for k in UTM_KEYS],
+        FieldSpec("device.type", "choice", "desktop, mobile, tablet or bot",
+                  lambda f: f.device.type, choices=DEVICE_TYPES),
+        FieldSpec("device.os", "text", "operating system family, e.g. iOS, Android, Windows",
+                  lambda f: f.device.os),
+        FieldSpec("device.browser", "text", "browser family, e.g. Chrome, Firefox, Safari",
+                  lambda f: f.device.browser),
+        FieldSpec("language", "language", "the visitor's preferred language (en, de-AT)",
+                  lambda f: f.languages[0] if f.languages else None),
+        FieldSpec("visitor.returning", "flag", "whether this is a second or later visit",
+                  lambda f: f.profile.returning, needs=P),
+        FieldSpec("visitor.visits", "number", "visits (sessions), this one included",
+                  lambda f: f.profile.visits, needs=P),
+        FieldSpec("visitor.page_views", "number", "page views ever, this one included",
+                  lambda f: f.profile.page_views, needs=P),
+        FieldSpec("visitor.session_page_views", "number",
+                  "page views in this visit, this one included",
+                  lambda f: f.profile.session_page_views, needs=P),
+        FieldSpec("visitor.stage", "choice", "the lifecycle stage",
+                  lambda f: f.profile.stage, needs=P, choices=STAGES),
+        FieldSpec("visitor.score", "number", "the lead score", lambda f: f.profile.score,
+                  needs=P),
+        FieldSpec("visitor.identified", "flag", "whether the visitor is known by e-mail or id",
+                  lambda f: f.profile.identified, needs=P),
+        FieldSpec("visitor.attributes", "value", "an attribute set through the server API",
+                  lambda f, key: f.profile.attributes.get(key), needs=P, dynamic=True),
+        FieldSpec("visitor.interests", "number", "page views in an interest (site.yaml)",
+                  lambda f, key: f.profile.interests.get(key, 0), needs=P, dynamic=True),
+        FieldSpec("visitor.top_interest", "text", "the interest with the most page views",
+                  lambda f: f.profile.top_interest, needs=P),
+        FieldSpec("context", "value", "a value the page pushed (cart_value, page_type, ...)",
+                  lambda f, key: f.context.get(key), dynamic=True),
+        FieldSpec("campaign", "history", "what the visitor did with another campaign",
+                  _history, needs=M, dynamic=True),
+        FieldSpec("schedule", "schedule", "dates, weekdays and hours in the site's time zone",
+                  lambda f: f.local),
+    ]
+}  # fmt: skip
+NAMESPACES = frozenset(name.split(".")[0] for name in FIELDS if "." in name)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled condition: ``test`` decides, ``text`` and ``children`` explain."""
+
+    test: Test
+    text: str
+    op: str = "leaf"  # leaf, all, any, not
+    children: tuple[Condition, ...] = ()
+    value: Callable[[Facts], Any] | None = None  # a leaf's input, shown when it fails
+    needs: frozenset[str] = frozenset()
+    fields: frozenset[str] = frozenset()  # field names used, for indexes and warnings
+
+
+TRUE = Condition(lambda f: True, "always", op="all")
+
+
+def explain(condition: Condition, facts: Facts) -> str | None:
+    """Why ``condition`` fails for ``facts`` (the first failing part), or None if it holds."""
+    if condition.test(facts):
+        return None
+    if condition.op == "all":
+        for child in condition.children:
+            reason = explain(child, facts)
+            if reason:
+                return reason
+    if condition.op == "any":
+        return "none of: " + "; ".join(c.text for c in condition.children)
+    if condition.op == "not":
+        return f"excluded: {condition.children[0].text}"
+    if condition.value is not None:
+        try:
+            actual = condition.value(facts)
+        except AttributeError:  # a profile value without a profile
+            actual = None
+        if isinstance(actual, dt.datetime):
+            actual = actual.strftime("%a %Y-%m-%d %H:%M")
+        return f"{condition.text} (it is {actual!r})"
+    return condition.text
+
+
+# --- compiling ------------------------------------------------------------------------------
+
+
+class Compiler:
+    """Compiles condition mappings, reporting problems by key path through ``report``.
+
+    ``interests`` are the names site.yaml defines; campaign ids used in ``campaign.<id>``
+    conditions are collected in ``campaign_refs`` for the loader to check once all are known.
+    """
+
+    def __init__(self, report: Report, *, interests: frozenset[str]) -> None:
+        self.report = report
+        self.interests = interests
+        self.campaign_refs: list[tuple[str, str]] = []  # (key path, campaign id)
+
+    def conditions(self, data: Any, key: str) -> Condition | None:
+        """A mapping (all entries must hold) or a list of mappings (all must hold)."""
+        if isinstance(data, list):
+            items = [self.conditions(item, f"{key}.{i}") for i, item in enumerate(data)]
+            return _combine("all", [p for p in items if p], "all of")
+        if not isinstance(data, dict):
+            self.report(key, "must be a mapping of conditions, e.g. {page.path: /products/*}")
+            return None
+        parts: list[Condition] = []
+        for name, value in flatten(data):
+            part = self._entry(name, value, f"{key}.{name}" if key else name)
+            if part is not None:
+                parts.append(part)
+        if len(parts) == 1:
+            return parts[0]
+        return _combine("all", parts, "all of")
+
+    def _entry(self, name: str, value: Any, key: str) -> Condition | None:
+        if name in ("all", "any"):
+            if not isinstance(value, list) or not value:
+                self.report(key, f"`{name}` takes a list of conditions")
+                return None
+            parts = [self.conditions(item, f"{key}.{i}") for i, item in enumerate(value)]
+            if not all(parts):
+                return None
+            return _combine(name, [p for p in parts if p], f"{name} of")
+        if name == "not":
+            inner = self.conditions(value, key)
+            if inner is None:
+                return None
+            test = inner.test
+            return Condition(lambda f: not test(f), f"not ({inner.text})", "not", (inner,),
+                             needs=inner.needs, fields=inner.fields)  # fmt: skip
+        spec, arg = lookup(name)
+        if spec is None:
+            names = sorted({*FIELDS, *COMBINATORS})
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" — did you mean `{close[0]}`?" if close else ""
+            self.report(key, f"unknown condition `{name}`{hint} (see docs/rules.md)")
+            return None
+        if spec.dynamic and not arg:
+            self.report(key, f"`{name}` needs a name after it, e.g. `{name}.cart_value`")
+            return None
+        if spec.name == "visitor.interests" and arg not in self.interests:
+            known = ", ".join(sorted(self.interests)) or "none defined in site.yaml"
+            self.report(key, f"unknown interest {arg!r} (interests: {known})")
+            return None
+        if spec.name == "campaign":
+            return self._history(arg, value, key)
+        if spec.dynamic:
+            spec_get = spec.get
+            get: Callable[[Facts], Any] = lambda f: spec_get(f, arg)  # noqa: E731
+        else:
+            get = spec.get
+        matcher = self.matcher(spec, value, key)
+        if matcher is None:
+            return None
+        match, text = matcher
+        return Condition(
+            lambda f: match(get(f)),
+            f"{name} {text}",
+            value=get,
+            needs=frozenset({spec.needs} - {""}),
+            fields=frozenset({spec.name}),
+        )
+
+    def matcher(
+        self, spec: FieldSpec, value: Any, key: str
+    ) -> tuple[Callable[[Any], bool], str] | None:
+        kind = spec.kind
+        if kind == "value":  # context and attributes: the matcher's own shape tells the type
+            kind = _kind_of(value)
+        try:
+            if kind == "flag":
+                if not isinstance(value, bool):
+                    raise ValueError("must be true or false")
+                return (lambda v: v is value), f"is {str(value).lower()}"
+            if kind == "number":
+                return _number(value)
+            if kind == "choice":
+                return _choice(value, spec.choices)
+            if kind == "language":
+                return _language(value)
+            if kind == "schedule":
+                return _schedule(value)
+            if kind == "path" and not isinstance(value, dict):
+                return _globs(value, segments=True, want_slash=True)
+            if kind in ("path", "host", "text"):
+                return _text(value)
+        except ValueError as exc:
+            self.report(key, str(exc))
+            return None
+        raise AssertionError(kind)
+
+    def _history(self, arg: str, value: Any, key: str) -> Condition | None:
+        campaign, _, event = arg.partition(".")
+        if event not in (*HISTORY_EVENTS, "impressions"):
+            self.report(
+                key,
+                "write campaign.<id>.seen, .closed, .converted or .impressions,"
+                " e.g. campaign.newsletter.converted: true",
+            )
+            return None
+        self.campaign_refs.append((key, campaign))
+        try:
+            match, text = _number(value) if event == "impressions" else _when(value)
+        except ValueError as exc:
+            self.report(key, str(exc))
+            return None
+        column = {"seen": "last_seen_at", "closed": "last_closed_at",
+                  "converted": "last_converted_at"}.get(event, "")  # fmt: skip
+
+        def get(f: Facts) -> Any:
+            h = _history(f, campaign)
+            if not column:
+                return h.impressions if h else 0
+            at = getattr(h, column) if h else None
+            return None if at is None else f.now - at
+
+        return Condition(lambda f: match(get(f)), f"campaign.{arg} {text}", value=get,
+                         needs=frozenset({M}), fields=frozenset({"campaign"}))  # fmt: skip
+
+
+def flatten(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``page: {path: x}`` to ``page.path: x``: namespaces open, field names end the key."""
+    out: list[tuple[str, Any]] = []
+    for name, value in data.items():
+        name = str(name)
+        if name in NAMESPACES and name not in FIELDS and isinstance(value, dict):
+            out.extend(flatten({f"{name}.{sub}": sub_value for sub, sub_value in value.items()}))
+        elif isinstance(value, dict) and (
+            _dynamic_prefix(name) == name or (name.startswith("campaign.") and name.count(".") == 1)
+        ):  # context: {x: 1}, campaign: {id: {seen: true}} and campaign.id: {seen: true}
+            out.extend(flatten({f"{name}.{sub}": v for sub, v in value.items()}))
+        else:
+            out.append((name, value))
+    return out
+
+
+def combine_all(parts: list[Condition]) -> Condition:
+    return _combine("all", parts, "all of")
+
+
+def lookup(name: str) -> tuple[FieldSpec | None, str]:
+    """The field for a dotted name, and the dynamic part after it (``context.x`` -> x)."""
+    if name in FIELDS:
+        return FIELDS[name], ""
+    prefix = _dynamic_prefix(name)
+    if prefix and prefix != name:
+        return FIELDS[prefix], name[len(prefix) + 1 :]
+    return None, ""
+
+
+def _dynamic_prefix(name: str) -> str | None:
+    for spec in FIELDS.values():
+        if spec.dynamic and (name == spec.name or name.startswith(spec.name + ".")):
+            return spec.name
+    return None
+
+
+def _combine(op: str, parts: list[Condition], label: str) -> Condition:
+    tests = tuple(p.test for p in parts)
+    if op == "all":
+        if not tests:
+            return TRUE
+        if len(tests) == 2:
+            a, b = tests
+            test: Test = lambda f: a(f) and b(f)  # noqa: E731
+        else:
+            test = lambda f: all(t(f) for t in tests)  # noqa: E731
+    else:
+        test = lambda f: any(t(f) for t in tests)  # noqa: E731
+    return Condition(
+        test,
+        f"{label} ({'; '.join(p.text for p in parts)})",
+        op,
+        tuple(parts),
+        needs=frozenset().union(*(p.needs for p in parts)),
+        fields=frozenset().union(*(p.fields for p in parts)),
+    )
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "flag"
+    if isinstance(value, (int, float)) or (
+        isinstance(value, dict) and set(value) & set(NUMBER_OPS)
+    ):
+        return "number"
+    return "text"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _number(value: Any) -> tuple[Callable[[Any], bool], str]:
+    if _is_number(value):
+        value = {"eq": value}
+    if not isinstance(value, dict) or not value:
+        raise ValueError("must be a number or a mapping like {gte: 2} (eq, gt, gte, lt, lte)")
+    checks = []
+    for op, bound in value.items():
+        if op not in NUMBER_OPS:
+            raise ValueError(f"unknown comparison `{op}` (use eq, gt, gte, lt, lte)")
+        if not _is_number(bound):
+            raise ValueError(f"`{op}` needs a number, got {bound!r}")
+        checks.append((NUMBER_OPS[op], bound))
+    text = " and ".join(f"{op} {bound}" for op, bound in value.items())
+
+    def match(v: Any) -> bool:
+        return _is_number(v) and all(check(v, bound) for check, bound in checks)
+
+    return match, text
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                             for v in values):  # fmt: skip
+        raise ValueError(f"must be {what} or a list of them")
+    return [str(v) for v in values]
+
+
+def glob_regex(pattern: str, *, segments: bool) -> str:
+    """``*`` matches within one path segment (anything when not ``segments``), ``**`` across
+    segments, ``?`` one character; everything else literally."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*" if segments else ".*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]" if segments else ".")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def compile_globs(
+    patterns: list[str], *, segments: bool, flags: int = 0
+) -> re.Pattern[str]:
+    """One regex matching a whole string that matches any of the glob ``patterns``."""
+    union = "|".join(glob_regex(p, segments=segments) for p in patterns)
+    return re.compile(f"(?:{union})\\Z", flags)
+
+
+def _globs(
+    value: Any, *, segments: bool, want_slash: bool = False
+) -> tuple[Callable[[Any], bool], str]:
+    patterns = _strings(value, "a pattern like /products/*")
+    if want_slash and not all(p.startswith(("/", "*")) for p in patterns):
+        raise ValueError("path patterns start with /, e.g. /products/*")
+    regex = compile_globs(patterns, segments=segments)
+    fullmatch = regex.match
+    return (lambda v: v is not None and fullmatch(v) is not None), "is " + " or ".join(patterns)
+
+
+def _text(value: Any) -> tuple[Callable[[Any], bool], str]:
+    """Strings compare case-insensitively and may use * and ? wildcards; or {matches: regex},
+    or {exists: true|false}."""
+    if isinstance(value, dict):
+        if set(value) == {"exists"} and isinstance(value["exists"], bool):
+            want = value["exists"]
+            return (lambda v: (v is not None) is want), ("is set" if want else "is not set")
+        if set(value) == {"matches"} and isinstance(value["matches"], str):
+            try:
+                regex = re.compile(value["matches"])
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+            search = regex.search
+            return (lambda v: isinstance(v, str) and search(v) is not None), (
+                f"matches /{value['matches']}/"
+            )
+        raise ValueError("use a string, a list of strings, {matches: regex} or {exists: true}")
+    patterns = _strings(value, "a string")
+    if any("*" in p or "?" in p for p in patterns):
+        regex = compile_globs(patterns, segments=False, flags=re.IGNORECASE)
+        fullmatch = regex.match
+        test: Callable[[Any], bool] = lambda v: isinstance(v, str) and fullmatch(v) is not None  # noqa: E731
+    else:
+        wanted = frozenset(p.casefold() for p in patterns)
+        test = lambda v: isinstance(v, str) and v.casefold() in wanted  # noqa: E731
+    return test, "is " + " or ".join(patterns)
+
+
+def _choice(value: Any, choices: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+    wanted = _strings(value, "one of " + ", ".join(choices))
+    for v in wanted:
+        if v not in choices:
+            close = difflib.get_close_matches(v, choices, n=1)
+            hint = f" — did you mean `{close[0]}`?" if close else ""
+            raise ValueError(f"{v!r} is not one of {', '.join(choices)}{hint}")
+    allowed = frozenset(wanted)
+    return (lambda v: v in allowed), "is " + " or ".join(wanted)
+
+
+def _language(value: Any) -> tuple[Callable[[Any], bool], str]:
+    tags = [t.lower() for t in _strings(value, "a language tag like de or de-AT")]
+    if not all(re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", t) for t in tags):
+        raise ValueError("language tags look like de, en or de-AT")
+    prefixes = tuple(t + "-" for t in tags)
+    exact = frozenset(tags)
+    return (
+        lambda v: v is not None and (v in exact or v.startswith(prefixes))
+    ), "is " + " or ".join(tags)
+
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FOREVER = None  # the duration `never`
+
+
+def parse_duration(value: Any) -> int | None:
+    """``7d``, ``12h``, ``30m``, ``45s`` to seconds; ``never`` to FOREVER. Raises ValueError."""
+    if value == "never":
+        return FOREVER
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return 0
+    match = DURATION.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        hint = ""
+        words = re.match(r"^\s*(\d+)\s*([a-z])", str(value))
+        if words and words.group(2) in UNITS:
+            hint = f" — write `{words.group(1)}{words.group(2)}`"
+        elif words and words.group(2) == "w":
+            hint = f" — write `{int(words.group(1)) * 7}d`"
+        raise ValueError(f"expected a duration like 7d, 12h, 30m or never, got {value!r}{hint}")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _when(value: Any) -> tuple[Callable[[Any], bool], str]:
+    """For campaign.<id>.seen/closed/converted, whose value is seconds since (or None)."""
+    if isinstance(value, bool):
+        want = value
+        return (lambda ago: (ago is not None) is want), ("happened" if want else "never happened")
+    if isinstance(value, dict) and len(value) == 1:
+        ((op, duration),) = value.items()
+        if op in ("within", "before"):
+            seconds = parse_duration(duration)
+            if not seconds:
+                raise ValueError(f"`{op}` needs a duration like 7d")
+            if op == "within":
+                return (lambda ago: ago is not None and ago < seconds), f"within {duration}"
+            return (lambda ago: ago is not None and ago >= seconds), f"more than {duration} ago"
+    raise ValueError("write true, false, {within: 7d} or {before: 30d}")
+
+
+def _schedule(value: Any) -> tuple[Callable[[Any], bool], str]:
+    """{from: 2026-12-01, until: 2026-12-24, weekdays: [sat, sun], hours: "09:00-18:00"}."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError("a mapping with from, until, weekdays and/or hours")
+    unknown = set(value) - {"from", "until", "weekdays", "hours"}
+    if unknown:
+        raise ValueError(f"unknown schedule key(s) {', '.join(sorted(map(str, unknown)))}"
+                         " (from, until, weekdays, hours)")  # fmt: skip
+    checks: list[Callable[[dt.datetime], bool]] = []
+    parts = []
+    start = moment(value.get("from"), end=False) if "from" in value else None
+    end = moment(value.get("until"), end=True) if "until" in value else None
+    if start is not None:
+        checks.append(lambda t: t.replace(tzinfo=None) >= start)
+        parts.append(f"from {value['from']}")
+    if end is not None:
+        checks.append(lambda t: t.replace(tzinfo=None) <= end)
+        parts.append(f"until {value['until']}")
+    if "weekdays" in value:
+        days = _strings(value["weekdays"], "a weekday (mon ... sun)")
+        bad = [d for d in days if d not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"weekdays are written {', '.join(WEEKDAYS)}; got {bad[0]!r}")
+        numbers = frozenset(WEEKDAYS.index(d) for d in days)
+        checks.append(lambda t: t.weekday() in numbers)
+        parts.append("on " + ", ".join(days))
+    if "hours" in value:
+        spans = [_hours(h) for h in _strings(value["hours"], 'a span like "09:00-18:00"')]
+        checks.append(lambda t: any(_in_span(t.hour * 60 + t.minute, s) for s in spans))
+        parts.append("at " + ", ".join(map(str, _strings(value["hours"], ""))))
+    return (lambda t: all(c(t) for c in checks)), " ".join(parts)
+
+
+def moment(value: Any, *, end: bool) -> dt.datetime:
+    """A date (the whole day) or a date and time, as naive local time of the site."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time.max if end else dt.time.min)
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date like 2026-12-24 or 2026-12-24 18:00") from None
+
+
+def _hours(span: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", span.strip())
+    if not match:
+        raise ValueError(f'hours are written like "09:00-18:00", got {span!r}')
+    h1, m1, h2, m2 = map(int, match.groups())
+    if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
+        raise ValueError(f"{span!r} is not a time span of a day")
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def _in_span(minute: int, span: tuple[int, int]) -> bool:
+    start, end = span
+    if start <= end:
+        return start <= minute < end
+    return minute >= start or minute < end  # across midnight, e.g. 22:00-06:00

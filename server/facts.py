@@ -1,0 +1,188 @@
+"""What a decision may know about one page view: the request's facts, derived once and lazily.
+
+A :class:`Facts` object is built per decide request from the page context the snippet sends,
+two request headers (User-Agent, Accept-Language) and, with consent, the visitor's profile and
+campaign history. Derived values (the parsed query, the visit's channel, the device) are
+computed the first time a condition asks for them, so campaigns that do not look at the device
+never pay for parsing the user agent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+import user_agents
+
+from .profiles import Profile, Touch
+from .store import CampaignHistory
+
+CHANNELS = ("direct", "search", "social", "email", "paid", "referral", "internal")
+DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot")
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+# Click ids that mark a paid click even without UTM parameters.
+PAID_CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "li_fat_id")
+PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "cpm", "display"})
+SOCIAL_MEDIUMS = frozenset({"social", "social-network", "social-media", "sm", "paid_social"})
+# Referrer hosts by channel: a host matches when one of these is a label sequence inside it
+# (``www.google.de`` contains ``google``). Kept short and documented in docs/rules.md.
+SEARCH_HOSTS = ("google", "bing", "duckduckgo", "yahoo", "ecosia", "qwant", "baidu", "yandex",
+                "startpage", "search.brave", "ask")  # fmt: skip
+SOCIAL_HOSTS = ("facebook", "instagram", "t.co", "twitter", "x.com", "linkedin", "lnkd.in",
+                "pinterest", "youtube", "tiktok", "reddit", "xing", "mastodon", "threads",
+                "bsky")  # fmt: skip
+EMAIL_HOSTS = ("mail.google", "outlook.live", "outlook.office", "mail.yahoo", "webmail", "gmx",
+               "web.de", "t-online")  # fmt: skip
+
+
+def _host_in(host: str, names: tuple[str, ...]) -> bool:
+    labels = "." + host + "."
+    return any("." + name + "." in labels for name in names)
+
+
+def classify(referrer_host: str, utm: dict[str, str], query: dict[str, str]) -> str:
+    """The channel a visit came through (one of CHANNELS), from UTM tags, click ids, referrer."""
+    medium = utm.get("medium", "").casefold()
+    if medium in PAID_MEDIUMS or any(key in query for key in PAID_CLICK_IDS):
+        return "paid"
+    if medium == "email" or medium == "newsletter":
+        return "email"
+    if medium in SOCIAL_MEDIUMS:
+        return "social"
+    if not referrer_host:
+        return "referral" if utm else "direct"
+    if _host_in(referrer_host, EMAIL_HOSTS):
+        return "email"
+    if _host_in(referrer_host, SEARCH_HOSTS):
+        return "search"
+    if _host_in(referrer_host, SOCIAL_HOSTS):
+        return "social"
+    return "referral"
+
+
+@dataclass(frozen=True)
+class Device:
+    type: str  # one of DEVICE_TYPES
+    os: str
+    browser: str
+
+
+class DeviceCache:
+    """User-agent parsing costs about a millisecond; the derived fields are cached per string."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.cache: OrderedDict[str, Device] = OrderedDict()
+
+    def __call__(self, user_agent: str) -> Device:
+        device = self.cache.get(user_agent)
+        if device is not None:
+            return device
+        ua = user_agents.parse(user_agent)
+        kind = (
+            "bot"
+            if ua.is_bot
+            else "tablet"
+            if ua.is_tablet
+            else "mobile"
+            if ua.is_mobile
+            else "desktop"
+        )
+        device = Device(kind, ua.os.family, ua.browser.family)
+        self.cache[user_agent] = device
+        if len(self.cache) > self.size:
+            self.cache.popitem(last=False)
+        return device
+
+
+devices = DeviceCache()
+
+
+@dataclass(frozen=True)
+class PageView:
+    """The page context a decide request carries, validated by the view."""
+
+    path: str
+    title: str = ""
+    query: str = ""  # location.search, with or without the leading "?"
+    referrer: str = ""  # document.referrer
+    host: str = ""  # the site's own host, to tell in-site navigation from a referral
+    context: dict[str, Any] = field(default_factory=dict)
+    user_agent: str = ""
+    accept_language: str = ""
+
+
+class Facts:
+    """The inputs of one decision. ``profile`` and ``history`` are None without consent."""
+
+    def __init__(
+        self,
+        view: PageView,
+        *,
+        now: int,
+        tz: ZoneInfo,
+        profile: Profile | None = None,
+        history: dict[str, CampaignHistory] | None = None,
+        session_idle: int = 1800,
+    ) -> None:
+        self.view = view
+        self.path = view.path
+        self.context = view.context
+        self.now = now
+        self.tz = tz
+        self.profile = profile
+        self.history = history
+        self.session_idle = session_idle
+
+    @cached_property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.view.query.lstrip("?"), keep_blank_values=True))
+
+    @cached_property
+    def referrer_host(self) -> str:
+        try:
+            host = urlsplit(self.view.referrer).hostname or ""
+        except ValueError:
+            return ""
+        return host.removeprefix("www.")
+
+    @cached_property
+    def internal(self) -> bool:
+        """Whether the visitor came from another page of this site."""
+        own = self.view.host.split(":")[0].removeprefix("www.")
+        return bool(own) and self.referrer_host == own
+
+    @cached_property
+    def touch(self) -> Touch:
+        """How this visit arrived: from the page's referrer and UTM tags, or, when the visitor
+        navigated within the site, the touch that started the visit (known with a profile)."""
+        utm = {k: v for k in UTM_KEYS if (v := self.query.get("utm_" + k))}
+        if self.internal and not utm:
+            if self.profile and self.profile.last_touch:
+                return self.profile.last_touch
+            return Touch("internal", "", {})
+        return Touch(classify(self.referrer_host, utm, self.query), self.referrer_host, utm)
+
+    @cached_property
+    def device(self) -> Device:
+        return devices(self.view.user_agent)
+
+    @cached_property
+    def languages(self) -> tuple[str, ...]:
+        """The visitor's languages from Accept-Language, most preferred first, lowercased."""
+        out = []
+        for part in self.view.accept_language.split(",")[:8]:
+            tag = part.split(";")[0].strip().lower()
+            if tag and tag != "*":
+                out.append(tag)
+        return tuple(out)
+
+    @cached_property
+    def local(self) -> dt.datetime:
+        """The time of the decision in the site's time zone (for schedules)."""
+        return dt.datetime.fromtimestamp(self.now, self.tz)

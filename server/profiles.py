@@ -1,0 +1,129 @@
+"""The visitor profile targeting reads, and how one page view moves it on.
+
+The profile exists only with the ``personalisation`` consent. ``advance`` is pure: the decide
+view uses it to judge a page view by the profile as it stands after that view, and the writer
+uses the same function to store it, so what was decided and what is stored cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+STAGES = ("visitor", "lead", "new-customer", "customer", "inactive", "win-back")
+
+
+@dataclass(frozen=True)
+class Touch:
+    """How a visit arrived: its channel, the referring host and the UTM tags."""
+
+    channel: str
+    host: str
+    utm: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "host": self.host, "utm": self.utm}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Touch | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(str(data.get("channel", "")), str(data.get("host", "")), data.get("utm") or {})
+
+
+@dataclass(frozen=True)
+class Profile:
+    first_seen_at: int | None = None
+    last_seen_at: int | None = None
+    visits: int = 0
+    page_views: int = 0
+    session_started_at: int | None = None
+    session_page_views: int = 0
+    stage: str = "visitor"
+    score: float = 0.0
+    identified: bool = False
+    first_touch: Touch | None = None
+    last_touch: Touch | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    interests: dict[str, int] = field(default_factory=dict)
+    last_category: str | None = None
+    last_product: str | None = None
+    first_name: str | None = None
+
+    @property
+    def returning(self) -> bool:
+        return self.visits > 1
+
+    @property
+    def top_interest(self) -> str | None:
+        if not self.interests:
+            return None
+        return max(sorted(self.interests), key=lambda name: self.interests[name])
+
+    def data_json(self) -> dict[str, Any]:
+        """The part of the profile stored as one JSON column (read together, rarely queried)."""
+        data: dict[str, Any] = {}
+        if self.first_touch:
+            data["first_touch"] = self.first_touch.as_json()
+        if self.last_touch:
+            data["last_touch"] = self.last_touch.as_json()
+        for name in ("attributes", "interests"):
+            if getattr(self, name):
+                data[name] = getattr(self, name)
+        for name in ("last_category", "last_product", "first_name"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+    @staticmethod
+    def data_fields(data: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for :class:`Profile` from the JSON column."""
+        return {
+            "first_touch": Touch.from_json(data.get("first_touch")),
+            "last_touch": Touch.from_json(data.get("last_touch")),
+            "attributes": data.get("attributes") or {},
+            "interests": data.get("interests") or {},
+            "last_category": data.get("last_category"),
+            "last_product": data.get("last_product"),
+            "first_name": data.get("first_name"),
+        }
+
+
+@dataclass(frozen=True)
+class PageViewUpdate:
+    """What one counted page view adds to a profile."""
+
+    at: int
+    touch: Touch | None  # None when the visitor came from another page of the site
+    interests: tuple[str, ...] = ()
+    category: str | None = None
+    product: str | None = None
+
+
+def advance(profile: Profile, view: PageViewUpdate, *, session_idle: int) -> Profile:
+    """The profile after ``view``. A visit (session) ends after ``session_idle`` seconds
+    without a page view; the touch that starts a visit becomes its last touch, and the first
+    touch ever is kept as the first touch."""
+    new_visit = profile.last_seen_at is None or view.at - profile.last_seen_at >= session_idle
+    touch = view.touch
+    if touch is None and new_visit:
+        touch = Touch("direct", "")
+    interests = profile.interests
+    if view.interests:
+        interests = dict(interests)
+        for name in view.interests:
+            interests[name] = interests.get(name, 0) + 1
+    return replace(
+        profile,
+        first_seen_at=profile.first_seen_at if profile.first_seen_at is not None else view.at,
+        last_seen_at=view.at,
+        visits=profile.visits + 1 if new_visit else profile.visits,
+        page_views=profile.page_views + 1,
+        session_started_at=view.at if new_visit else profile.session_started_at,
+        session_page_views=1 if new_visit else profile.session_page_views + 1,
+        first_touch=profile.first_touch or touch,
+        last_touch=touch if touch is not None else profile.last_touch,
+        interests=interests,
+        last_category=view.category or profile.last_category,
+        last_product=view.product or profile.last_product,
+    )

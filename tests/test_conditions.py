@@ -1,0 +1,250 @@
+"""Audience conditions: every field and matcher, combinators, explanations, glob properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from touchpoint.conditions import FIELDS, Compiler, explain, glob_regex
+from touchpoint.facts import Facts, PageView, classify
+from touchpoint.profiles import Profile, Touch
+from touchpoint.store import CampaignHistory
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Monday 2026-11-23 10:30 in Berlin.
+NOW = int(dt.datetime(2026, 11, 23, 10, 30, tzinfo=BERLIN).timestamp())
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+PROFILE = Profile(
+    visits=3,
+    page_views=12,
+    session_page_views=2,
+    stage="lead",
+    score=42.5,
+    identified=True,
+    first_touch=Touch("social", "instagram.com", {"source": "insta", "campaign": "spring"}),
+    last_touch=Touch("email", "", {"source": "newsletter", "medium": "email"}),
+    attributes={"late_payer": True, "tier": "gold", "orders": 4},
+    interests={"running": 5, "hiking": 2},
+)
+HISTORY = {"newsletter": CampaignHistory(impressions=2, last_seen_at=NOW - 3600,
+                                         last_converted_at=NOW - 2 * 86400)}  # fmt: skip
+
+
+def facts(**overrides: Any) -> Facts:
+    view = {
+        "path": "/products/trail-runner",
+        "query": "?utm_source=newsletter&utm_medium=email&ref=abc",
+        "referrer": "https://www.google.de/search?q=x",
+        "host": "shop.example",
+        "context": {"cart_value": 59.9, "page_type": "product", "logged_in": False},
+        "user_agent": IPHONE,
+        "accept_language": "de-AT,de;q=0.9,en;q=0.5",
+    }
+    profile = overrides.pop("profile", PROFILE)
+    view.update(overrides)
+    return Facts(PageView(**view), now=NOW, tz=BERLIN, profile=profile, history=HISTORY)
+
+
+def compile_one(condition: Any, *, interests: frozenset[str] = frozenset({"running", "hiking"})):  # type: ignore[no-untyped-def]
+    problems: list[str] = []
+    compiler = Compiler(lambda key, msg: problems.append(f"{key}: {msg}"), interests=interests)
+    compiled = compiler.conditions(condition, "audience")
+    assert not problems, problems
+    assert compiled is not None
+    return compiled
+
+
+def holds(condition: Any, f: Facts | None = None) -> bool:
+    return compile_one(condition).test(f or facts())
+
+
+CASES: list[tuple[dict[str, Any], bool]] = [
+    ({"page.path": "/products/*"}, True),
+    ({"page.path": ["/cart", "/products/**"]}, True),
+    ({"page.path": "/products"}, False),
+    ({"page.path": ["/products/*/x", "/cart"]}, False),  # every pattern matches the whole path
+    ({"page.path": {"matches": "trail"}}, True),
+    ({"page.query.ref": "abc"}, True),
+    ({"page.query.ref": "ab*"}, True),
+    ({"page.query.ref": {"exists": False}}, False),
+    ({"page.query.missing": {"exists": False}}, True),
+    ({"referrer.host": "google.*"}, True),
+    ({"referrer.host": "bing.com"}, False),
+    ({"referrer.channel": "paid"}, False),
+    ({"referrer.channel": ["email", "search"]}, True),  # utm_medium=email wins over the host
+    ({"utm.source": "Newsletter"}, True),  # case-insensitive
+    ({"utm.medium": "email"}, True),
+    ({"utm.campaign": {"exists": True}}, False),
+    ({"utm.term": {"exists": False}}, True),
+    ({"utm.content": "x"}, False),
+    ({"first_touch.channel": "social"}, True),
+    ({"first_touch.host": "*.com"}, True),
+    ({"first_touch.source": "insta"}, True),
+    ({"first_touch.medium": {"exists": False}}, True),
+    ({"first_touch.campaign": {"matches": "^spr"}}, True),
+    ({"first_touch.term": "x"}, False),
+    ({"first_touch.content": "x"}, False),
+    ({"device.type": "mobile"}, True),
+    ({"device.type": ["desktop", "tablet"]}, False),
+    ({"device.os": "iOS"}, True),
+    ({"device.browser": "mobile safari"}, True),
+    ({"language": "de"}, True),
+    ({"language": "de-at"}, True),
+    ({"language": "en"}, False),
+    ({"visitor.returning": True}, True),
+    ({"visitor.visits": {"gte": 3, "lt": 5}}, True),
+    ({"visitor.visits": 2}, False),
+    ({"visitor.page_views": {"gt": 12}}, False),
+    ({"visitor.session_page_views": {"eq": 2}}, True),
+    ({"visitor.stage": ["lead", "customer"]}, True),
+    ({"visitor.score": {"gte": 40, "lte": 50}}, True),
+    ({"visitor.identified": False}, False),
+    ({"visitor.attributes.late_payer": True}, True),
+    ({"visitor.attributes.tier": ["gold", "platinum"]}, True),
+    ({"visitor.attributes.orders": {"gte": 5}}, False),
+    ({"visitor.attributes.missing": True}, False),
+    ({"visitor.interests.running": {"gte": 5}}, True),
+    ({"visitor.interests.hiking": {"gt": 2}}, False),
+    ({"visitor.top_interest": "running"}, True),
+    ({"context.cart_value": {"gt": 50}}, True),
+    ({"context.page_type": "product"}, True),
+    ({"context.logged_in": False}, True),
+    ({"context.cart_value": "59.9"}, False),  # a number is not the string "59.9"
+    ({"campaign.newsletter.converted": True}, True),
+    ({"campaign.newsletter.converted": {"within": "1d"}}, False),
+    ({"campaign.newsletter.converted": {"before": "1d"}}, True),
+    ({"campaign.newsletter.closed": False}, True),
+    ({"campaign.newsletter.seen": {"within": "2h"}}, True),
+    ({"campaign.newsletter.impressions": {"gte": 2}}, True),
+    ({"campaign.other.seen": False}, True),
+    ({"schedule": {"from": dt.date(2026, 11, 23), "until": "2026-11-23 10:29"}}, False),
+    ({"schedule": {"from": "2026-11-23 10:30", "until": dt.date(2026, 11, 23)}}, True),
+    ({"schedule": {"weekdays": ["sat", "sun"]}}, False),
+    ({"schedule": {"weekdays": "mon", "hours": "09:00-18:00"}}, True),
+    ({"schedule": {"hours": "22:00-06:00"}}, False),
+    ({"schedule": {"hours": ["06:00-10:31", "22:00-23:00"]}}, True),
+    ({"all": [{"device.type": "mobile"}, {"language": "de"}]}, True),
+    ({"any": [{"device.type": "desktop"}, {"language": "en"}]}, False),
+    ({"not": {"visitor.attributes.late_payer": True}}, False),
+    ({"not": [{"language": "de"}, {"device.type": "desktop"}]}, True),  # not (all of them)
+    ({"page": {"path": "/products/*", "query": {"ref": "abc"}}}, True),
+    ({"visitor": {"stage": "lead", "attributes": {"tier": "gold"}}}, True),
+    ({"campaign": {"newsletter": {"converted": True, "seen": True}}}, True),
+    ({"context": {"cart_value": {"gt": 50}, "page_type": "cart"}}, False),
+]
+
+
+@pytest.mark.parametrize(("condition", "expected"), CASES)
+def test_every_field_and_matcher(condition: dict[str, Any], expected: bool) -> None:
+    assert holds(condition) is expected
+
+
+def test_every_field_has_a_case() -> None:
+    used = set()
+    for condition, _ in CASES:
+        for name in _names(condition):
+            used.add(next(f for f in FIELDS if name == f or name.startswith(f + ".")))
+    assert used == set(FIELDS)
+
+
+def _names(condition: Any) -> list[str]:
+    from touchpoint.conditions import flatten
+
+    if isinstance(condition, list):
+        return [n for c in condition for n in _names(c)]
+    out = []
+    for name, value in flatten(condition):
+        out.extend(_names(value) if name in ("all", "any", "not") else [name])
+    return out
+
+
+def test_explanations_name_the_failing_condition() -> None:
+    condition = compile_one(
+        {"page.path": "/products/*", "visitor.visits": {"gte": 5}, "language": "de"}
+    )
+    assert explain(condition, facts()) == "visitor.visits gte 5 (it is 3)"
+    assert explain(condition, facts(path="/cart")) == "page.path is /products/* (it is '/cart')"
+    assert explain(compile_one({"language": "de"}), facts()) is None
+    anyone = compile_one({"any": [{"language": "en"}, {"device.type": "desktop"}]})
+    assert explain(anyone, facts()) == "none of: language is en; device.type is desktop"
+    excluded = compile_one({"not": {"visitor.attributes.late_payer": True}})
+    assert explain(excluded, facts()) == "excluded: visitor.attributes.late_payer is true"
+    schedule = compile_one({"schedule": {"weekdays": ["sat", "sun"]}})
+    assert explain(schedule, facts()) == "schedule on sat, sun (it is 'Mon 2026-11-23 10:30')"
+
+
+def test_a_condition_lists_the_consent_it_needs() -> None:
+    assert compile_one({"page.path": "/x"}).needs == frozenset()
+    assert compile_one({"any": [{"visitor.visits": 1}, {"page.path": "/"}]}).needs == {
+        "personalisation"
+    }
+    assert compile_one({"campaign.newsletter.seen": True}).needs == {"marketing"}
+
+
+@pytest.mark.parametrize(
+    ("referrer", "query", "channel"),
+    [
+        ("", "", "direct"),
+        ("https://www.google.com/", "", "search"),
+        ("https://duckduckgo.com/", "", "search"),
+        ("https://l.instagram.com/", "", "social"),
+        ("https://t.co/abc", "", "social"),
+        ("https://mail.google.com/", "", "email"),
+        ("https://blog.example.org/post", "", "referral"),
+        ("https://www.google.com/", "?gclid=123", "paid"),
+        ("", "?utm_source=x&utm_medium=cpc", "paid"),
+        ("", "?utm_source=fb&utm_medium=social", "social"),
+        ("", "?utm_source=partner", "referral"),
+        ("https://shop.example/cart", "", "internal"),
+    ],
+)
+def test_channels(referrer: str, query: str, channel: str) -> None:
+    f = facts(referrer=referrer, query=query, profile=None)
+    assert f.touch.channel == channel
+
+
+def test_in_site_navigation_keeps_the_visits_touch() -> None:
+    f = facts(referrer="https://shop.example/", query="")
+    assert f.touch == PROFILE.last_touch
+    assert classify("news.example", {}, {}) == "referral"
+
+
+def test_device_is_parsed_once_per_user_agent() -> None:
+    from touchpoint.facts import devices
+
+    devices.cache.clear()
+    assert facts().device.type == "mobile"
+    assert facts().device.os == "iOS"
+    assert list(devices.cache) == [IPHONE]
+
+
+path_segment = st.text(alphabet="abcxyz-.", min_size=1, max_size=6)
+paths = st.lists(path_segment, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
+
+
+@given(paths)
+def test_a_literal_pattern_matches_exactly_itself(path: str) -> None:
+    assert re.fullmatch(glob_regex(path, segments=True), path)
+    assert not re.fullmatch(glob_regex(path, segments=True), path + "x")
+
+
+@given(paths, path_segment)
+def test_star_stays_within_a_segment(prefix: str, tail: str) -> None:
+    star = glob_regex(prefix + "/*", segments=True)
+    assert re.fullmatch(star, f"{prefix}/{tail}")
+    assert not re.fullmatch(star, f"{prefix}/{tail}/{tail}")
+    assert re.fullmatch(glob_regex(prefix + "/**", segments=True), f"{prefix}/{tail}/{tail}")
+
+
+@given(st.text(max_size=12), st.text(max_size=12))
+def test_glob_special_characters_are_literal(a: str, b: str) -> None:
+    literal = (a + "." + b).replace("*", "").replace("?", "")
+    assert re.fullmatch(glob_regex(literal, segments=False), literal, re.DOTALL)

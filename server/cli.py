@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print the result as JSON")
     for name in ("rules_dir", "data_dir", "database", "consent_revision"):
         simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of campaign files or site.yaml, for editors"
+    )
+    schema.add_argument("which", choices=["campaign", "site"])
     check = commands.add_parser(
         "check", help="validate the rules files; prints file:line for each problem"
     )
@@ -82,13 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    own = {"command", "url", "visitor", "profile", "referrer", "context", "slot", "user_agent",
-           "language", "trigger", "at", "json"}  # fmt: skip
+    own = {"command", "which", "url", "visitor", "profile", "referrer", "context", "slot",
+           "user_agent", "language", "trigger", "at", "json"}  # fmt: skip
     overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
     try:
         settings = Settings.load(overrides)
         if args.command == "check":
             return check(settings)
+        if args.command == "schema":
+            from .schema import SCHEMAS
+
+            print(json.dumps(SCHEMAS[args.which](), indent=2))
+            return 0
         if args.command == "simulate":
             return simulate(settings, args)
         return serve(settings, overrides)

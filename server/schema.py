@@ -1,0 +1,211 @@
+"""JSON Schemas for the rules files, generated from the definitions the loader validates with.
+
+Editors that speak JSON Schema (VS Code's YAML extension, JetBrains IDEs) autocomplete and flag
+mistakes with them: ``touchpoint schema campaign`` and ``touchpoint schema site`` print them, and
+docs/ holds the published copies (a test keeps those up to date). The loader stays the
+authority: it also checks what a schema cannot (templates, campaign references, regexes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import conditions
+from .conditions import FIELDS, HISTORY_EVENTS, NUMBER_OPS, WEEKDAYS
+from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+NAME_PATTERN = CAMPAIGN_ID.pattern
+CONTROL_HELP = "a holdout group: sees nothing, records an exposure"
+
+
+def _obj(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "additionalProperties": False, **extra}
+
+
+def _one_or_many(item: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+
+
+DEFS: dict[str, Any] = {
+    "duration": {
+        "description": "7d, 12h, 30m, 45s, never or 0",
+        "anyOf": [{"type": "string", "pattern": r"^(\d+[smhd]|never)$"}, {"const": 0}],
+    },
+    "number": {
+        "anyOf": [
+            {"type": "number"},
+            _obj({op: {"type": "number"} for op in NUMBER_OPS}, minProperties=1),
+        ]
+    },
+    "flag": {"type": "boolean"},
+    "text": {
+        "anyOf": [
+            _one_or_many({"type": ["string", "number"]}),
+            _obj({"matches": {"type": "string", "format": "regex"}}, required=["matches"]),
+            _obj({"exists": {"type": "boolean"}}, required=["exists"]),
+        ]
+    },
+    "path": {
+        "anyOf": [
+            _one_or_many({"type": "string", "pattern": "^[/*]"}),
+            _obj({"matches": {"type": "string", "format": "regex"}}, required=["matches"]),
+        ]
+    },
+    "language": _one_or_many({"type": "string", "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"}),
+    "value": {
+        "anyOf": [{"$ref": "#/$defs/flag"}, {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/text"}]
+    },  # fmt: skip
+    "when": {
+        "anyOf": [
+            {"type": "boolean"},
+            _obj({"within": {"$ref": "#/$defs/duration"}}, required=["within"]),
+            _obj({"before": {"$ref": "#/$defs/duration"}}, required=["before"]),
+        ]
+    },
+    "history": _obj(
+        {
+            **{e: {"$ref": "#/$defs/when"} for e in HISTORY_EVENTS},
+            "impressions": {"$ref": "#/$defs/number"},
+        }  # fmt: skip
+    ),
+    "schedule": _obj(
+        {
+            "from": {"type": ["string"], "description": "2026-12-01 or 2026-12-01 08:00"},
+            "until": {"type": ["string"], "description": "inclusive; a date means the whole day"},
+            "weekdays": _one_or_many({"enum": list(WEEKDAYS)}),
+            "hours": _one_or_many({"type": "string", "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}),
+        },
+        minProperties=1,
+    ),
+}
+
+
+def _field_schema(spec: conditions.FieldSpec) -> dict[str, Any]:
+    kind = "path" if spec.kind in ("path",) else "text" if spec.kind == "host" else spec.kind
+    if kind == "choice":
+        schema = _one_or_many({"enum": list(spec.choices)})
+    else:
+        schema = {"$ref": f"#/$defs/{kind}"}
+    return {**schema, "description": spec.doc}
+
+
+def _conditions() -> dict[str, Any]:
+    """Conditions: dotted field names, nested namespaces, and all / any / not."""
+    ref = {"$ref": "#/$defs/conditions"}
+    properties: dict[str, Any] = {
+        "all": {"type": "array", "items": ref, "minItems": 1, "description": "all must hold"},
+        "any": {"type": "array", "items": ref, "minItems": 1, "description": "one must hold"},
+        "not": {
+            "anyOf": [ref, {"type": "array", "items": ref}],
+            "description": "excluded when all of it holds",
+        },  # fmt: skip
+    }
+    patterns: dict[str, Any] = {}
+    namespaces: dict[str, dict[str, Any]] = {}
+    for spec in FIELDS.values():
+        value = _field_schema(spec)
+        if spec.name == "campaign":
+            history = {"$ref": "#/$defs/history"}
+            patterns[r"^campaign\.[a-z0-9][a-z0-9_-]*$"] = history
+            patterns[r"^campaign\.[a-z0-9][a-z0-9_-]*\.(seen|closed|converted)$"] = {
+                "$ref": "#/$defs/when"
+            }
+            patterns[r"^campaign\.[a-z0-9][a-z0-9_-]*\.impressions$"] = {"$ref": "#/$defs/number"}
+            properties["campaign"] = {"type": "object", "additionalProperties": history,
+                                      "description": spec.doc}  # fmt: skip
+            continue
+        if spec.dynamic:
+            patterns["^" + spec.name.replace(".", r"\.") + r"\.[A-Za-z0-9_][A-Za-z0-9_-]*$"] = value
+            value = {"type": "object", "additionalProperties": value, "description": spec.doc}
+        namespace, _, rest = spec.name.partition(".")
+        if rest:
+            properties[spec.name] = value
+            namespaces.setdefault(namespace, {})[rest] = value
+        else:
+            properties[spec.name] = value
+    for namespace, fields in namespaces.items():
+        properties[namespace] = _obj(fields)
+    return {"type": "object", "properties": properties, "patternProperties": patterns,
+            "additionalProperties": False}  # fmt: skip
+
+
+def _trigger() -> dict[str, Any]:
+    values = {
+        "none": {"type": "null"},
+        "seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+        "percent": {"type": "number", "minimum": 0, "maximum": 100},
+        "count": {"type": "integer", "minimum": 1},
+        "selector": {"type": "string", "minLength": 1, "maxLength": 256},
+        "name": {"type": "string", "pattern": conditions.NAME.pattern},
+        "options": {"anyOf": [{"type": "null"},
+                              _obj({"min_seconds": {"type": "number", "minimum": 0}})]},
+    }  # fmt: skip
+    return {
+        "anyOf": [
+            {"enum": ["load", "exit_intent"]},
+            _obj(
+                {name: values[kind] for name, kind in TRIGGERS.items()},
+                minProperties=1,
+                maxProperties=1,
+            ),
+        ]  # fmt: skip
+    }
+
+
+def campaign_schema() -> dict[str, Any]:
+    """The JSON Schema of one campaign file."""
+    variant = _obj(
+        {
+            "id": {"type": "string", "pattern": NAME_PATTERN},
+            "weight": {"type": "integer", "minimum": 0},
+            "template": {"type": "string", "description": "a file in rules/templates/"},
+            "control": {"type": "boolean", "description": CONTROL_HELP},
+        },
+        required=["id"],
+    )
+    top = {
+        "campaign": {"type": "string", "pattern": NAME_PATTERN},
+        "kind": {"enum": list(KINDS)},
+        "style": {"enum": list(STYLES)},
+        "slot": {"type": "string", "pattern": NAME_PATTERN},
+        "trigger": _trigger(),
+        "audience": {"anyOf": [{"$ref": "#/$defs/conditions"},
+                               {"type": "array", "items": {"$ref": "#/$defs/conditions"}}]},
+        "schedule": {"$ref": "#/$defs/schedule"},
+        "frequency": _obj({
+            "after_close": {"$ref": "#/$defs/duration"},
+            "after_convert": {"$ref": "#/$defs/duration"},
+            "max_impressions": {"type": "integer", "minimum": 1},
+            "max_per_session": {"type": "integer", "minimum": 1},
+        }),
+        "priority": {"type": "integer"},
+        "version": {"type": "integer", "minimum": 1},
+        "variants": {"type": "array", "items": variant, "minItems": 1},
+    }  # fmt: skip
+    assert set(top) == set(KEYS[""])
+    return {
+        "$schema": DRAFT,
+        "title": "Touchpoint campaign (rules/*.yaml)",
+        **_obj(top, required=["campaign", "variants"]),
+        "$defs": {**DEFS, "conditions": _conditions()},
+    }
+
+
+def site_schema() -> dict[str, Any]:
+    """The JSON Schema of rules/site.yaml."""
+    top = {
+        "timezone": {"type": "string", "description": "IANA name, e.g. Europe/Berlin"},
+        "session_idle": {"$ref": "#/$defs/duration"},
+        "popups": _obj({"min_gap": {"$ref": "#/$defs/duration"}}),
+        "interests": {
+            "type": "object",
+            "additionalProperties": _one_or_many({"type": "string", "pattern": "^/"}),
+        },
+    }
+    assert set(top) == set(KEYS["site"])
+    return {"$schema": DRAFT, "title": "Touchpoint site settings (rules/site.yaml)",
+            **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip
+
+
+SCHEMAS = {"campaign": campaign_schema, "site": site_schema}

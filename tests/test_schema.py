@@ -1,0 +1,75 @@
+"""The published JSON Schemas: up to date, and they agree with the loader on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from touchpoint.schema import SCHEMAS
+
+ROOT = Path(__file__).parent.parent
+RULES = ROOT / "rules"
+
+
+def validator(which: str) -> jsonschema.Draft202012Validator:
+    schema = SCHEMAS[which]()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def load(text: str) -> object:
+    # Editors see YAML dates as strings; so does this test.
+    return json.loads(json.dumps(yaml.safe_load(text), default=str))
+
+
+@pytest.mark.parametrize("which", sorted(SCHEMAS))
+def test_published_schemas_are_up_to_date(which: str) -> None:
+    published = json.loads((ROOT / "docs" / "schema" / f"{which}.schema.json").read_text())
+    assert published == SCHEMAS[which](), "run: touchpoint schema {which} > docs/schema/..."
+
+
+def test_every_example_rules_file_validates() -> None:
+    files = sorted(RULES.glob("*.yaml"))
+    assert files
+    for path in files:
+        which = "site" if path.name == "site.yaml" else "campaign"
+        errors = list(validator(which).iter_errors(load(path.read_text())))
+        assert not errors, f"{path.name}: {[e.message for e in errors]}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "campaign: x\nvariants: [{id: a, template: t.html}]\naudiance: {}\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\nfrequency: {after_close: 7 days}\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\ntrigger: {hover: 1}\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {visitor.stage: leed}\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {visitor: {visits: x}}\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {pgae.path: /x}\n",
+        "campaign: X\nvariants: [{id: a, template: t.html}]\n",
+    ],
+)
+def test_the_schema_flags_mistakes(text: str) -> None:
+    assert list(validator("campaign").iter_errors(load(text)))
+
+
+def test_the_schema_accepts_every_condition_form() -> None:
+    text = """
+campaign: x
+trigger: {click: ".buy"}
+audience:
+  page: {path: [/a/*], query: {ref: x}}
+  visitor.attributes.late_payer: true
+  context: {cart_value: {gt: 50}}
+  campaign: {other: {converted: {within: 7d}}}
+  campaign.other.seen: false
+  any: [{utm.source: news*}, {referrer.channel: [search, email]}]
+  not: {device.type: bot}
+  language: [de, en-GB]
+schedule: {from: 2026-12-01, until: "2026-12-24 18:00", weekdays: [sat], hours: "09:00-18:00"}
+variants: [{id: a, template: t.html}, {id: h, weight: 1, control: true}]
+"""
+    assert not [e.message for e in validator("campaign").iter_errors(load(text))]

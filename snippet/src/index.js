@@ -6,8 +6,9 @@
 // which is replayed here. Nothing in this file may throw into the host page.
 
 import { post } from './transport.js';
-import { onExitIntent } from './exit-intent.js';
+import { arm, track } from './triggers.js';
 import { showPopup } from './popup.js';
+import { fillSlots, slotNames } from './slots.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 
@@ -15,60 +16,100 @@ function warn(error) {
   if (window.console && console.warn) console.warn('touchpoint:', error && error.message ? error.message : error);
 }
 
+// Callbacks the browser runs (timers, listeners) must not throw into the page either.
+function safely(fn) {
+  return function (value) {
+    try {
+      fn(value);
+    } catch (error) {
+      warn(error);
+    }
+  };
+}
+
 function start(base) {
-  var consent = null; // what the server holds: {revision, granted, prompt}
+  var consent = null; // what the server holds: {revision, granted, prompt, known}
   var wanted = null; // a consent answer the page gave that the server does not hold yet
-  var disarm = null;
-  var showing = false;
-  var dismissed = {}; // campaigns closed or converted on this page view: never armed again
+  var context = {}; // touchpoint('context', ...), sent with every decide
+  var counted = false; // a decide answer said this page view was counted
+  var armed = []; // disarm functions of the popups waiting for their trigger
+  var spent = false; // this page view's one popup was shown (or its holdout exposed)
+  var vetoed = {}; // campaigns whose touchpoint:show the page cancelled: not armed again
+  var settled = {}; // slots an answer filled, kept or had vetoed: not filled again
 
   var page = function () {
-    return { path: location.pathname, title: document.title.slice(0, 512) };
-  };
-
-  var track = function (type, popup) {
-    if (!consent || consent.granted.indexOf('marketing') < 0) return;
-    post(base, '/v1/events', {
-      events: [{ type: type, campaign: popup.campaign, variant: popup.variant, path: location.pathname }],
-    }, { keepalive: true }).catch(warn);
-  };
-
-  var arm = function (popup) {
-    if (disarm) disarm();
-    disarm = null;
-    if (!popup || dismissed[popup.campaign]) return;
-    var done = function (type) {
-      return function () {
-        showing = false;
-        dismissed[popup.campaign] = true;
-        track(type, popup);
-      };
+    return {
+      path: location.pathname,
+      title: document.title.slice(0, 512),
+      query: location.search.slice(0, 2048),
+      referrer: document.referrer.slice(0, 2048),
     };
-    var fire = function () {
-      disarm = null;
-      if (showing || dismissed[popup.campaign]) return;
+  };
+
+  // happened: [type, {campaign, variant}] pairs, sent in one request.
+  var record = function (happened) {
+    if (!happened.length || !consent || consent.granted.indexOf('marketing') < 0) return;
+    var events = happened.map(function (pair) {
+      return { type: pair[0], campaign: pair[1].campaign, variant: pair[1].variant, path: location.pathname };
+    });
+    post(base, '/v1/events', { events: events }, { keepalive: true }).catch(warn);
+  };
+
+  var disarmAll = function () {
+    armed.forEach(function (disarm) {
+      disarm();
+    });
+    armed = [];
+  };
+
+  // The first armed popup whose trigger fires is the page view's one popup; a holdout (control)
+  // takes that place too, showing nothing.
+  var show = function (popup) {
+    if (spent) return;
+    spent = true;
+    var shown = popup.control;
+    if (!shown) {
       try {
-        showing = showPopup(popup, { close: done('close'), convert: done('convert') });
-        if (showing) track('impression', popup);
+        shown = showPopup(popup, {
+          close: function () { record([['close', popup]]); },
+          convert: function () { record([['convert', popup]]); },
+        });
       } catch (error) {
         warn(error);
       }
-    };
-    var trigger = popup.trigger;
-    if (trigger.exit_intent) {
-      disarm = onExitIntent(trigger.exit_intent.min_seconds || 0, fire);
-    } else if (trigger.after_seconds) {
-      var timer = setTimeout(fire, trigger.after_seconds.seconds * 1000);
-      disarm = function () { clearTimeout(timer); };
     }
+    if (!shown) {
+      spent = false;
+      vetoed[popup.campaign] = true;
+      return;
+    }
+    disarmAll();
+    record([[popup.control ? 'exposure' : 'impression', popup]]);
   };
 
-  var decide = function () {
-    return post(base, '/v1/decide', { page: page() }).then(function (answer) {
+  var armAll = function (popups) {
+    disarmAll();
+    if (spent) return;
+    (popups || []).forEach(function (popup) {
+      if (vetoed[popup.campaign]) return;
+      try {
+        armed.push(arm(popup.trigger, safely(function () { show(popup); })));
+      } catch (error) {
+        warn(error); // this popup stays unarmed; the others still wait
+      }
+    });
+  };
+
+  var decide = function (count) {
+    var request = { page: page(), context: context, slots: slotNames(), count: count };
+    return post(base, '/v1/decide', request).then(function (answer) {
       consent = answer.consent;
+      counted = counted || !!answer.counted;
+      // The page's consent answer supersedes this one: decide again once the server holds it.
       if (differs()) return sendConsent();
       wanted = null;
-      arm(answer.popup);
+      armAll(answer.popups); // first, so that a malformed slot cannot keep popups away
+      record(fillSlots(answer.slots, settled));
     });
   };
 
@@ -81,14 +122,15 @@ function start(base) {
   };
 
   // Sends the page's answer, then decides again: with consent the server may know this
-  // visitor's history (a popup closed on an earlier visit stays closed).
+  // visitor's history (a popup closed on an earlier visit stays closed), and may count the page
+  // view if the first decide could not.
   var sendConsent = function () {
     var granted = wanted;
     wanted = null;
     return post(base, '/v1/consent', { granted: granted, method: 'api' }).then(function (answer) {
       // Known at once, so a popup open right now records its close under the new consent.
       consent = { revision: answer.revision, granted: answer.granted, prompt: false, known: answer.granted.length > 0 };
-      if (!showing) return decide();
+      return decide(!counted);
     });
   };
 
@@ -100,6 +142,19 @@ function start(base) {
       });
       // Before the first answer from the server, decide() sends it.
       if (consent && differs()) sendConsent().catch(warn);
+    },
+    // touchpoint('context', {plan: 'pro'}): sent with the next decide; it does not decide again.
+    context: function (values) {
+      if (!values || typeof values !== 'object') return;
+      Object.keys(values).forEach(function (key) {
+        var value = values[key];
+        var type = typeof value;
+        if (type === 'string' || type === 'boolean' || (type === 'number' && isFinite(value))) context[key] = value;
+      });
+    },
+    // touchpoint('track', 'signup-done'): fires `event` triggers; nothing is sent yet.
+    track: function (name) {
+      if (typeof name === 'string') track(name);
     },
   };
 
@@ -117,7 +172,12 @@ function start(base) {
   window.touchpoint = function () { call(arguments); };
   window.touchpoint.loaded = true;
   for (var i = 0; i < queued.length; i++) call(queued[i]);
-  decide().catch(warn);
+  // Slots further down the page exist only once it is parsed; an async script can run sooner.
+  var first = safely(function () {
+    decide(true).catch(warn);
+  });
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', first);
+  else first();
 }
 
 (function () {

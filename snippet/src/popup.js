@@ -2,6 +2,8 @@
 // cannot leak out. The dialog is accessible: role="dialog", aria-modal, labelled by the
 // template's first heading, focus moves in and is trapped, Esc closes, focus returns after.
 
+import { emit } from './notify.js';
+
 var CSS =
   ':host{all:initial}' +
   '.backdrop{position:fixed;inset:0;z-index:2147483000;display:flex;align-items:center;justify-content:center;' +
@@ -21,11 +23,6 @@ var CSS =
   ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}';
 
 var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
-
-function emit(name, detail) {
-  var event = new CustomEvent('touchpoint:' + name, { detail: detail, cancelable: true });
-  return document.dispatchEvent(event);
-}
 
 function adoptStyles(root) {
   // A constructed stylesheet is not an inline <style>, so a CSP without 'unsafe-inline' in

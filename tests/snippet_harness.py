@@ -1,0 +1,164 @@
+"""A scripted stand-in for the Touchpoint server, to test the snippet in a real browser.
+
+It serves the built snippet at ``/tp/t.js`` and the pages of ``tests/snippet_pages/`` at
+``/pages/``, answers ``/tp/v1/decide`` with the answers a test scripted, ``/tp/v1/consent`` and
+``/tp/v1/events`` as the real server does, and logs the body of every request the snippet makes:
+
+    POST /__script  {"decide": [answer, ...], "granted": [...]}
+                    the next decide answers in order, the last one repeating; the consent the
+                    server holds (none by default). Clears the log.
+    GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...]}
+
+A scripted answer is completed with the real server's defaults (``consent`` from what the
+harness holds, ``counted: true``, no popups, no slots). Run it alone to try a page by hand:
+
+    .venv/bin/python tests/snippet_harness.py 8001
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPET = ROOT / "server" / "assets" / "t.js"
+PAGES = Path(__file__).resolve().parent / "snippet_pages"
+CATEGORIES = {"marketing", "measurement", "personalisation"}
+
+
+class Script:
+    """What the harness answers next, and what it has been sent."""
+
+    def __init__(self) -> None:
+        self.reset([], None)
+
+    def reset(self, answers: list[dict[str, Any]], granted: list[str] | None) -> None:
+        self.answers = answers
+        self.granted = granted
+        self.log: dict[str, list[Any]] = {"decide": [], "consent": [], "events": []}
+
+    def consent(self) -> dict[str, Any]:
+        if self.granted is None:
+            return {"revision": 1, "granted": [], "prompt": True, "known": False}
+        return {
+            "revision": 1,
+            "granted": self.granted,
+            "prompt": False,
+            "known": bool(self.granted),
+        }
+
+    def next_answer(self) -> dict[str, Any]:
+        if len(self.answers) > 1:
+            scripted = self.answers.pop(0)
+        else:
+            scripted = self.answers[0] if self.answers else {}
+        return {"consent": self.consent(), "counted": True, "popups": [], "slots": {}, **scripted}
+
+
+def create_harness() -> Starlette:
+    script = Script()
+
+    async def body(request: Request) -> dict[str, Any]:
+        # The snippet sends JSON as text/plain, as a "simple" request.
+        data: dict[str, Any] = json.loads(await request.body())
+        return data
+
+    async def snippet(request: Request) -> Response:
+        return FileResponse(SNIPPET, media_type="text/javascript; charset=utf-8")
+
+    async def decide(request: Request) -> Response:
+        script.log["decide"].append(await body(request))
+        return JSONResponse(script.next_answer())
+
+    async def consent(request: Request) -> Response:
+        data = await body(request)
+        script.log["consent"].append(data)
+        script.granted = sorted(CATEGORIES & set(data["granted"]))
+        return JSONResponse({"revision": 1, "granted": script.granted})
+
+    async def events(request: Request) -> Response:
+        sent = (await body(request))["events"]
+        script.log["events"].extend(sent)
+        return JSONResponse({"stored": len(sent)}, status_code=202)
+
+    async def set_script(request: Request) -> Response:
+        data = await request.json()
+        script.reset(list(data.get("decide", [])), data.get("granted"))
+        return Response(status_code=204)
+
+    async def log(request: Request) -> Response:
+        return JSONResponse(script.log)
+
+    return Starlette(
+        routes=[
+            Route("/tp/t.js", snippet),
+            Route("/tp/v1/decide", decide, methods=["POST"]),
+            Route("/tp/v1/consent", consent, methods=["POST"]),
+            Route("/tp/v1/events", events, methods=["POST"]),
+            Route("/__script", set_script, methods=["POST"]),
+            Route("/__log", log),
+            Mount("/pages", StaticFiles(directory=PAGES)),
+        ]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Harness:
+    """The harness in a uvicorn subprocess on a free port of 127.0.0.1."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_file = tmp / "snippet-harness.log"
+        with self.log_file.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, __file__, str(self.port)], stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/__log").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"harness did not start:\n{self.log_file.read_text()}")
+
+    def script(self, *answers: dict[str, Any], granted: list[str] | None = None) -> None:
+        """Answer the next decides with ``answers``; the server holds consent ``granted``."""
+        response = httpx.post(self.url + "/__script", json={"decide": answers, "granted": granted})
+        response.raise_for_status()
+
+    def log(self) -> dict[str, list[Any]]:
+        """The bodies of the decide and consent requests, and the events, sent so far."""
+        logged: dict[str, list[Any]] = httpx.get(self.url + "/__log").json()
+        return logged
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8001
+    uvicorn.run(create_harness(), host="127.0.0.1", port=port, log_level="warning")

@@ -59,7 +59,7 @@ def _utm(key: str) -> Callable[[Facts], Any]:
 
 def _first_touch(key: str) -> Callable[[Facts], Any]:
     def get(f: Facts) -> Any:
-        touch = f.profile.first_touch if f.profile else None
+        touch = f.profile.first_touch
         if touch is None:
             return None
         if key in ("channel", "host"):
@@ -162,10 +162,7 @@ def explain(condition: Condition, facts: Facts) -> str | None:
     if condition.op == "not":
         return f"excluded: {condition.children[0].text}"
     if condition.value is not None:
-        try:
-            actual = condition.value(facts)
-        except AttributeError:  # a profile value without a profile
-            actual = None
+        actual = condition.value(facts)
         if isinstance(actual, dt.datetime):
             actual = actual.strftime("%a %Y-%m-%d %H:%M")
         return f"{condition.text} (it is {actual!r})"
@@ -431,9 +428,7 @@ def glob_regex(pattern: str, *, segments: bool) -> str:
     return "".join(out)
 
 
-def compile_globs(
-    patterns: list[str], *, segments: bool, flags: int = 0
-) -> re.Pattern[str]:
+def compile_globs(patterns: list[str], *, segments: bool, flags: int = 0) -> re.Pattern[str]:
     """One regex matching a whole string that matches any of the glob ``patterns``."""
     union = "|".join(glob_regex(p, segments=segments) for p in patterns)
     return re.compile(f"(?:{union})\\Z", flags)

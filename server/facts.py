@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import user_agents
 
-from .profiles import Profile, Touch
+from .profiles import ANONYMOUS, Profile, Touch
 from .store import CampaignHistory
 
 CHANNELS = ("direct", "search", "social", "email", "paid", "referral", "internal")
@@ -118,7 +118,11 @@ class PageView:
 
 
 class Facts:
-    """The inputs of one decision. ``profile`` and ``history`` are None without consent."""
+    """The inputs of one decision.
+
+    Without the personalisation consent ``profile`` is :data:`ANONYMOUS` and ``known`` False;
+    without the marketing consent ``history`` is None (no campaign history is known).
+    """
 
     def __init__(
         self,
@@ -135,7 +139,8 @@ class Facts:
         self.context = view.context
         self.now = now
         self.tz = tz
-        self.profile = profile
+        self.profile = profile or ANONYMOUS
+        self.known = profile is not None
         self.history = history
         self.session_idle = session_idle
 
@@ -163,7 +168,7 @@ class Facts:
         navigated within the site, the touch that started the visit (known with a profile)."""
         utm = {k: v for k in UTM_KEYS if (v := self.query.get("utm_" + k))}
         if self.internal and not utm:
-            if self.profile and self.profile.last_touch:
+            if self.profile.last_touch:
                 return self.profile.last_touch
             return Touch("internal", "", {})
         return Touch(classify(self.referrer_host, utm, self.query), self.referrer_host, utm)

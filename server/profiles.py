@@ -89,6 +89,11 @@ class Profile:
         }
 
 
+# What conditions see of a visitor without the personalisation consent: nothing is known, so
+# they count as a first-time visitor on their first page (docs/rules.md, "Consent").
+ANONYMOUS = Profile(visits=1, page_views=1, session_page_views=1)
+
+
 @dataclass(frozen=True)
 class PageViewUpdate:
     """What one counted page view adds to a profile."""

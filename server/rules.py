@@ -116,7 +116,7 @@ class Campaign:
     version: int
     variants: tuple[Variant, ...]
     source: str  # "file:line", for explanations
-    needs: frozenset[str] = frozenset()  # consent categories its audience and trigger need
+    needs: frozenset[str] = frozenset()  # consent categories its conditions read (explanations)
 
     @property
     def limited(self) -> bool:

@@ -112,11 +112,6 @@ def popup_gap(rules: Ruleset, facts: Facts) -> str | None:
 def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> str | None:
     """Why ``campaign`` cannot show on this page view, or None when it can. The reason is a
     short code unless ``explain`` asks for the failing condition."""
-    if campaign.needs:
-        if "personalisation" in campaign.needs and facts.profile is None:
-            return "needs the visitor's profile: no personalisation consent"
-        if "marketing" in campaign.needs and facts.history is None:
-            return "needs the visitor's campaign history: no marketing consent"
     if not campaign.audience.test(facts):
         return explain_audience(campaign, facts) if explain else "audience"
     history = facts.history.get(campaign.id) if facts.history else None
@@ -124,7 +119,12 @@ def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> st
 
 
 def explain_audience(campaign: Campaign, facts: Facts) -> str:
-    return f"audience: {explain(campaign.audience, facts)}"
+    reason = f"audience: {explain(campaign.audience, facts)}"
+    if "personalisation" in campaign.needs and not facts.known:
+        reason += " (no profile without personalisation consent: a first-time visitor)"
+    elif "marketing" in campaign.needs and facts.history is None:
+        reason += " (no campaign history without marketing consent)"
+    return reason
 
 
 def frequency_stop(campaign: Campaign, history: CampaignHistory, facts: Facts) -> str | None:
@@ -149,7 +149,7 @@ def session_start(facts: Facts) -> int:
     """When the current visit began: from the profile, or else (without personalisation
     consent) the latest moment no idle gap can separate from now. store.record_events uses
     the same definition."""
-    if facts.profile and facts.profile.session_started_at is not None:
+    if facts.profile.session_started_at is not None:
         return facts.profile.session_started_at
     return facts.now - facts.session_idle + 1
 

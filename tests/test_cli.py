@@ -152,7 +152,8 @@ def test_simulate_a_what_if_visitor(rules_dir: Path, capsys: pytest.CaptureFixtu
     assert main([*common]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["campaigns"][1]["reason"] == (
-        "needs the visitor's profile: no personalisation consent"
+        "audience: visitor.interests.running gte 2 (it is 0)"
+        " (no profile without personalisation consent: a first-time visitor)"
     )
     assert main([*common, "--profile", '{"visits": "x", "nope": 1}']) == 1
     assert "--profile:" in capsys.readouterr().err

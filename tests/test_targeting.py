@@ -146,28 +146,41 @@ def test_slots_are_filled_independently(empty: Path) -> None:
     outcome = decide(ruleset, facts(), slots=("hero",), explain=True)
     assert outcome.slots["hero"].campaign.id == "hero-default"
     assert outcome.reasons == {
-        "hero-returning": "needs the visitor's profile: no personalisation consent",
+        "hero-returning": "audience: visitor.returning is true (it is False)"
+        " (no profile without personalisation consent: a first-time visitor)",
         "sidebar": "the page has no slot 'sidebar'",
     }
 
 
 def test_audience_reasons_and_consent_needs(empty: Path) -> None:
     write(empty, "products", audience="{page.path: /products/*}")
-    write(empty, "history", audience="{campaign.products.closed: false}", trigger="load")
+    write(empty, "history", audience="{campaign.products.closed: true}", trigger="load")
+    write(
+        empty,
+        "exclude",
+        audience="{not: {visitor.attributes.late_payer: true}}",
+        trigger="{scroll_percent: 9}",
+    )
     ruleset = rules.load(empty)
     outcome = decide(ruleset, facts("/cart"), explain=True)
     assert outcome.reasons == {
         "products": "audience: page.path is /products/* (it is '/cart')",
-        "history": "needs the visitor's campaign history: no marketing consent",
+        "history": "audience: campaign.products.closed happened (it is None)"
+        " (no campaign history without marketing consent)",
     }
-    assert armed(decide(ruleset, facts("/cart", history={}))) == ["history"]
+    assert armed(outcome) == ["exclude"]  # nothing known: not a late payer
+    late = Profile(attributes={"late_payer": True})
+    assert armed(decide(ruleset, facts("/cart", profile=late))) == []
+    closed = {"products": CampaignHistory(1, NOW - 5, last_closed_at=NOW - 5)}
+    assert armed(decide(ruleset, facts("/cart", history=closed))) == ["exclude", "history"]
 
 
 def test_nth_page_view_and_time_on_site_need_the_visit(empty: Path) -> None:
     write(empty, "third", trigger="{nth_page_view: 3}")
     write(empty, "minute", trigger="{after_seconds_on_site: 60}")
     ruleset = rules.load(empty)
-    assert armed(decide(ruleset, facts())) == []
+    # Without a profile: a first page view, and time on site counts from this page.
+    assert armed(decide(ruleset, facts())) == ["minute"]
     visit = Profile(visits=1, session_started_at=NOW - 45, session_page_views=3)
     outcome = decide(ruleset, facts(profile=visit))
     assert armed(outcome) == ["minute", "third"]

@@ -3,7 +3,8 @@
 Hot path: one signed-cookie check, at most one indexed read on the event loop, a pure decision,
 template renders from a cache. With the personalisation consent the page view is counted in the
 profile through the writer queue, without waiting for it. Without consent it decides on the page
-context alone and neither reads nor sets an identifier.
+context alone (the visitor counts as a first-time visitor) and neither reads nor sets an
+identifier.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ async def decide(request: Request) -> Response:
         session_idle=rules.site.session_idle,
     )
     counted = False
-    if count and record is not None and facts.profile is not None:
+    if count and record is not None and facts.known:
         update = PageViewUpdate(
             at=facts.now,
             touch=None if facts.internal else facts.touch,
@@ -147,11 +148,11 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
     """The popups and slot contents of ``outcome`` as the snippet receives them."""
     profile = facts.profile
     visitor = {
-        "known": profile is not None,
-        "returning": bool(profile and profile.returning),
-        "first_name": profile.first_name if profile else None,
-        "last_category": profile.last_category if profile else None,
-        "last_product": profile.last_product if profile else None,
+        "known": facts.known,
+        "returning": profile.returning,
+        "first_name": profile.first_name,
+        "last_category": profile.last_category,
+        "last_product": profile.last_product,
     }
     page = {"path": facts.path, "title": facts.view.title}
     context = {**rules.templates.context_defaults, **facts.context}
@@ -178,7 +179,7 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
         if markup is None:
             continue
         session_seconds = None
-        if profile and profile.session_started_at is not None:
+        if profile.session_started_at is not None:
             session_seconds = facts.now - profile.session_started_at
         popups.append(
             {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from touchpoint.rules import KEYS
+from touchpoint.conditions import FIELDS
+from touchpoint.rules import KEYS, TRIGGERS
 from touchpoint.settings import Settings
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -25,3 +26,12 @@ def test_every_rules_key_is_documented() -> None:
         for key in keys:
             documented = f"`{key}" in text or f".{key}`" in text
             assert documented, f"rules key {section}.{key} is missing from docs/rules.md"
+
+
+def test_every_condition_field_and_trigger_is_documented() -> None:
+    text = (DOCS / "rules.md").read_text()
+    for name, spec in FIELDS.items():
+        shown = f"`{name}.NAME`" if spec.dynamic and name != "campaign" else f"`{name}"
+        assert shown in text, f"condition field {name} is missing from docs/rules.md"
+    for trigger in TRIGGERS:
+        assert f"| `{trigger}" in text, f"trigger {trigger} is missing from docs/rules.md"

@@ -50,7 +50,7 @@ def test_exit_intent_popup_closed_stays_closed_after_reload(page, live_server) -
 
     with page.expect_response("**/tp/v1/decide") as decided:
         page.reload()
-    assert decided.value.json()["popup"] is None
+    assert decided.value.json()["popups"] == []
     leave_through_top(page)
     page.wait_for_timeout(300)
     assert page.locator(POPUP).count() == 0

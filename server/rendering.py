@@ -42,6 +42,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
         "first_name": None,
         "last_category": None,
         "last_product": None,
+        "top_interest": None,
     },
     "context": CONTEXT_DEFAULTS,
 }

@@ -24,9 +24,11 @@ PRODUCT = "/demo/products/trail-runner.html"
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    """A private copy of the example rules, safe to edit in a test."""
+    """A private rules folder with one example campaign and every template, safe to edit in a
+    test. (tests/test_examples.py covers the whole example set.)"""
     target = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", target)
+    shutil.copytree(ROOT / "rules" / "templates", target / "templates")
+    shutil.copy(ROOT / "rules" / "first-order-coupon.yaml", target)
     return target
 
 

@@ -153,6 +153,7 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
         "first_name": profile.first_name,
         "last_category": profile.last_category,
         "last_product": profile.last_product,
+        "top_interest": profile.top_interest,
     }
     page = {"path": facts.path, "title": facts.view.title}
     context = {**rules.templates.context_defaults, **facts.context}

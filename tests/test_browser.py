@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from .conftest import PRODUCT
+from .conftest import PRODUCT, ROOT, LiveServer
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -168,3 +169,54 @@ def test_cancelled_show_event_keeps_the_popup_away(page) -> None:  # type: ignor
         "variant": "ten-percent",
     }
     assert page.locator(POPUP).count() == 0
+
+
+def test_cart_coupon_uses_the_context_the_page_pushed(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/demo/cart.html")
+    accept_consent(page)
+    page.mouse.move(600, 400)
+    page.wait_for_timeout(2100)  # the cart coupon arms exit intent after 2 s
+    page.mouse.move(600, 10, steps=5)
+    page.mouse.move(600, -20)
+    dialog = page.locator(POPUP)
+    dialog.wait_for()
+    assert "Your cart is worth 129.00 EUR" in dialog.inner_text()
+    page.screenshot(path=ARTIFACTS / "cart-coupon.png", animations="disabled")
+
+
+@pytest.fixture
+def short_visits(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The demo rules with visits that end after 2 idle seconds, so a test can return."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    site = rules / "site.yaml"
+    site.write_text(site.read_text().replace("session_idle: 30m", "session_idle: 2s"))
+    (tmp_path / "short").mkdir()
+    server = LiveServer(tmp_path / "short", "--rules-dir", str(rules))
+    yield server
+    server.stop()
+
+
+def test_returning_runner_gets_the_personalised_hero(browser, short_visits) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(
+        base_url=short_visits.url, viewport={"width": 1200, "height": 800}
+    )
+    page = context.new_page()
+    try:
+        page.goto("/demo/")
+        assert "Gear for every trail" in page.locator("[data-tp-slot=hero]").inner_text()
+        accept_consent(page)
+        for _ in range(2):
+            with page.expect_response("**/tp/v1/decide"):
+                page.goto("/demo/category/running.html")
+        page.wait_for_timeout(2100)  # the visit ends
+        with page.expect_response("**/tp/v1/decide") as decided:
+            page.goto("/demo/")
+        assert decided.value.json()["slots"]["hero"]["campaign"] == "hero-by-interest"
+        hero = page.locator("[data-tp-slot=hero]")
+        page.wait_for_function("document.querySelector('[data-tp-filled]') !== null")
+        assert "Welcome back, runner" in hero.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "hero-returning.png")
+    finally:
+        context.close()

@@ -9,6 +9,7 @@ import { post } from './transport.js';
 import { arm, track } from './triggers.js';
 import { showPopup } from './popup.js';
 import { fillSlots, slotNames } from './slots.js';
+import { emit } from './notify.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 
@@ -63,12 +64,13 @@ function start(base) {
   };
 
   // The first armed popup whose trigger fires is the page view's one popup; a holdout (control)
-  // takes that place too, showing nothing.
+  // takes that place too, showing nothing. The page may veto either through touchpoint:show, so
+  // a page that suppresses popups suppresses holdout exposures alike and the groups stay comparable.
   var show = function (popup) {
     if (spent) return;
     spent = true;
-    var shown = popup.control;
-    if (!shown) {
+    var shown = popup.control && emit('show', { campaign: popup.campaign, variant: popup.variant, control: true });
+    if (!popup.control) {
       try {
         shown = showPopup(popup, {
           close: function () { record([['close', popup]]); },

@@ -32,9 +32,10 @@ export function fillSlots(answer, settled) {
     var found = NAME.test(name) && !settled[name] ? elements(name) : [];
     if (!found.length) return;
     settled[name] = true; // filled, kept or vetoed: a later answer does not swap it under the reader
+    // A holdout asks too, so a page that vetoes a fill vetoes its exposure alike.
+    if (!emit('fill', { slot: name, campaign: content.campaign, variant: content.variant, control: !!content.control })) return;
     var type = 'exposure';
     if (!content.control) {
-      if (!emit('fill', { slot: name, campaign: content.campaign, variant: content.variant })) return;
       for (var i = 0; i < found.length; i++) {
         found[i].innerHTML = content.html; // rendered by the server's autoescaping sandbox
         found[i].setAttribute('data-tp-filled', content.campaign);

@@ -61,9 +61,11 @@ class Touchpoint:
 def create_app(settings: Settings | None = None) -> Starlette:
     """A Touchpoint app. Rules and the secret key are loaded now; the database opens at startup."""
     settings = settings or Settings.load()
+    ruleset = rules_module.load(settings.rules_dir)
+    rules_module.log_warnings(ruleset)
     tp = Touchpoint(
         settings=settings,
-        rules=rules_module.load(settings.rules_dir),
+        rules=ruleset,
         recognizer=Recognizer(
             settings.resolve_secret_key(),
             cookie_name=settings.cookie_name,

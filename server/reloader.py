@@ -74,3 +74,4 @@ class RulesReloader:
         self.apply(ruleset)
         self.problems = []
         log.info("rules reloaded: %d campaign(s)", len(ruleset.campaigns))
+        rules_module.log_warnings(ruleset)

@@ -9,6 +9,7 @@ without errors, so a running server keeps its last good rules when an edit break
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -24,6 +25,7 @@ from .yamlfile import Problem, RulesError, YamlFile
 
 __all__ = ["FOREVER", "Problem", "RulesError", "Ruleset", "load", "parse_duration"]
 
+log = logging.getLogger("touchpoint.rules")
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SITE_FILE = "site.yaml"
 KINDS = ("popup", "content")
@@ -503,6 +505,11 @@ def _competes(a: Campaign, b: Campaign) -> bool:
     if a.kind == "content":
         return a.slot == b.slot
     return a.trigger is not None and b.trigger is not None and a.trigger.key == b.trigger.key
+
+
+def log_warnings(ruleset: Ruleset) -> None:
+    for warning in ruleset.warnings:
+        log.warning("%s", warning)
 
 
 def check(rules_dir: Path | str) -> tuple[list[Problem], Ruleset | None]:

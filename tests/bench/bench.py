@@ -2,8 +2,10 @@
 
 Both servers run as one uvicorn worker (uvloop, httptools, no access log) on 127.0.0.1 and are
 loaded by wrk from a second process with the same request: a POST of a page context carrying
-the signed cookie of a random returning visitor out of a database of 1,000,000 profiles. Prints
-one JSON line per figure; absolute numbers vary with the machine, the ratio is the target.
+the signed cookie of a random returning visitor out of a database of 1,000,000 profiles. Decide
+runs twice: with the example rules in rules/, then with the 200 campaigns of the shop that
+rules_bench.py generates, for a category page several of them target. Prints one JSON line per
+figure; absolute numbers vary with the machine, the ratios are the targets.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+import rules_bench
 from touchpoint.recognition import Recognizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +34,7 @@ DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = 32
 GOAL = 0.5
 BODY = '{"page":{"path":"/demo/products/trail-runner.html","title":"Trail Runner X"}}'
+CAMPAIGNS = 200  # the second decide run: a generated shop with this many campaigns
 
 
 def emit(**figures: object) -> None:
@@ -48,12 +52,31 @@ def fill_database(path: Path) -> list[str]:
     ids = [secrets.token_urlsafe(16) for _ in range(PROFILES)]
     granted = '["marketing", "measurement", "personalisation"]'
     with conn:
+        # Returning visitors: a profile of earlier visits, the last one a day ago.
         conn.executemany(
-            "INSERT INTO visitors VALUES (?, ?, 1, ?, ?)",
-            ((vid, now - 86400, granted, now - 86400) for vid in ids),
+            "INSERT INTO visitors (id, created_at, consent_revision, consent_granted, consent_at,"
+            " first_seen_at, last_seen_at, visits, page_views, session_started_at,"
+            " session_page_views) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    vid,
+                    now - 86400 * 30,
+                    granted,
+                    now - 86400 * 30,
+                    now - 86400 * 30,
+                    now - 86400,
+                    visits,
+                    visits * 4,
+                    now - 86400 - 600,
+                    4,
+                )
+                for vid in ids
+                for visits in (rng.randint(1, 8),)
+            ),  # fmt: skip
         )
         conn.executemany(
-            "INSERT INTO campaign_state VALUES (?, 'first-order-coupon', 1, ?, ?, NULL)",
+            "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+            " last_closed_at) VALUES (?, 'first-order-coupon', 1, ?, ?)",
             (
                 (vid, now - 30 * 86400, now - 30 * 86400 if rng.random() < 0.3 else None)
                 for vid in ids
@@ -64,18 +87,34 @@ def fill_database(path: Path) -> list[str]:
     return rng.sample(ids, COOKIES)
 
 
-def lua_script(path: Path, cookies: list[str], cookie_name: str) -> None:
+def lua_script(
+    path: Path,
+    cookies: list[str],
+    cookie_name: str,
+    *,
+    body: str = BODY,
+    headers: dict[str, str] | None = None,
+) -> None:
     entries = ",\n".join(f'"{cookie_name}={c}"' for c in cookies)
+    extra = "".join(f", [{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items())
     path.write_text(
         f"local cookies = {{\n{entries}\n}}\n"
-        f"local body = '{BODY}'\n"
+        f"local body = {json.dumps(body)}\n"
         "math.randomseed(42)\n"
         "request = function()\n"
         "  local cookie = cookies[math.random(#cookies)]\n"
-        "  local headers = {['Content-Type'] = 'text/plain', ['Cookie'] = cookie}\n"
+        f"  local headers = {{['Content-Type'] = 'text/plain', ['Cookie'] = cookie{extra}}}\n"
         "  return wrk.format('POST', '/tp/v1/decide', headers, body)\n"
         "end\n"
     )
+
+
+def shop_request() -> tuple[str, dict[str, str]]:
+    """The body and headers of rules_bench's representative page view (a category page)."""
+    view = rules_bench.PAGES[rules_bench.REPRESENTATIVE]
+    page = {"path": view.path, "title": view.title, "query": view.query, "referrer": view.referrer}
+    body = json.dumps({"page": page, "context": view.context}, separators=(",", ":"))
+    return body, {"User-Agent": view.user_agent, "Accept-Language": view.accept_language}
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -91,7 +130,7 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     sys.exit(f"server at {url} did not start")
 
 
-def load(port: int, script: Path, name: str) -> dict[str, float]:
+def load(port: int, script: Path, name: str, **extra: object) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}"
     wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", "-s", str(script), "--latency"]
     subprocess.run([*wrk, "-d2s", url], check=True, capture_output=True)  # warm up
@@ -106,6 +145,7 @@ def load(port: int, script: Path, name: str) -> dict[str, float]:
         "p50_ms": latency(out, "50%"),
         "p99_ms": latency(out, "99%"),
         "non_2xx": int(errors.group(1)) if errors else 0,
+        **extra,
     }
     emit(**figures)
     return figures
@@ -193,6 +233,32 @@ def main() -> None:
 
         ratio = decide["requests_per_s"] / baseline["requests_per_s"]
         emit(name="ratio", decide_over_bare=round(ratio, 3), goal=GOAL, met=ratio >= GOAL)
+
+        rules_dir = rules_bench.write_rules(work / f"rules-{CAMPAIGNS}", CAMPAIGNS)
+        body, headers = shop_request()
+        shop_script = work / "shop.lua"
+        lua_script(shop_script, [signer.sign(v).decode() for v in sample], "tp_vid", body=body,
+                   headers=headers)  # fmt: skip
+        port = free_port()
+        command = [python, "-m", "touchpoint.cli", "serve", "--port", str(port)]
+        app = serve([*command, "--rules-dir", str(rules_dir)], port, env)
+        try:
+            # What the load gets: the popups one returning visitor's request arms.
+            cookie = f"tp_vid={signer.sign(sample[0]).decode()}"
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/tp/v1/decide",
+                content=body,
+                headers={**headers, "Cookie": cookie, "Content-Type": "text/plain"},
+            )
+            answer.raise_for_status()
+            armed = [p["campaign"] for p in answer.json()["popups"]]
+            many = load(port, shop_script, f"decide-{CAMPAIGNS}-campaigns", popups_armed=armed)
+        finally:
+            app.terminate()
+            app.wait()
+        ratio = many["requests_per_s"] / baseline["requests_per_s"]
+        emit(name=f"ratio-{CAMPAIGNS}-campaigns", decide_over_bare=round(ratio, 3), goal=GOAL,
+             met=ratio >= GOAL)  # fmt: skip
         snippet_sizes()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import matchers
 from .facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
 from .profiles import STAGES
 
 Test = Callable[[Facts], bool]
 Report = Callable[[str, str], None]  # (key path, message)
 
-NUMBER_OPS: dict[str, Callable[[float, float], bool]] = {
-    "eq": lambda a, b: a == b,
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
-}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HISTORY_EVENTS = ("seen", "closed", "converted")
 COMBINATORS = ("all", "any", "not")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -255,24 +247,24 @@ class Compiler:
     ) -> tuple[Callable[[Any], bool], str] | None:
         kind = spec.kind
         if kind == "value":  # context and attributes: the matcher's own shape tells the type
-            kind = _kind_of(value)
+            kind = matchers.kind_of(value)
         try:
             if kind == "flag":
                 if not isinstance(value, bool):
                     raise ValueError("must be true or false")
                 return (lambda v: v is value), f"is {str(value).lower()}"
             if kind == "number":
-                return _number(value)
+                return matchers.number(value)
             if kind == "choice":
-                return _choice(value, spec.choices)
+                return matchers.choice(value, spec.choices)
             if kind == "language":
-                return _language(value)
+                return matchers.language(value)
             if kind == "schedule":
-                return _schedule(value)
+                return matchers.schedule(value)
             if kind == "path" and not isinstance(value, dict):
-                return _globs(value, segments=True, want_slash=True)
+                return matchers.globs(value, segments=True, want_slash=True)
             if kind in ("path", "host", "text"):
-                return _text(value)
+                return matchers.text(value)
         except ValueError as exc:
             self.report(key, str(exc))
             return None
@@ -289,7 +281,7 @@ class Compiler:
             return None
         self.campaign_refs.append((key, campaign))
         try:
-            match, text = _number(value) if event == "impressions" else _when(value)
+            match, text = matchers.number(value) if event == "impressions" else matchers.when(value)
         except ValueError as exc:
             self.report(key, str(exc))
             return None
@@ -364,234 +356,3 @@ def _combine(op: str, parts: list[Condition], label: str) -> Condition:
         needs=frozenset().union(*(p.needs for p in parts)),
         fields=frozenset().union(*(p.fields for p in parts)),
     )
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "flag"
-    if isinstance(value, (int, float)) or (
-        isinstance(value, dict) and set(value) & set(NUMBER_OPS)
-    ):
-        return "number"
-    return "text"
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _number(value: Any) -> tuple[Callable[[Any], bool], str]:
-    if _is_number(value):
-        value = {"eq": value}
-    if not isinstance(value, dict) or not value:
-        raise ValueError("must be a number or a mapping like {gte: 2} (eq, gt, gte, lt, lte)")
-    checks = []
-    for op, bound in value.items():
-        if op not in NUMBER_OPS:
-            raise ValueError(f"unknown comparison `{op}` (use eq, gt, gte, lt, lte)")
-        if not _is_number(bound):
-            raise ValueError(f"`{op}` needs a number, got {bound!r}")
-        checks.append((NUMBER_OPS[op], bound))
-    text = " and ".join(f"{op} {bound}" for op, bound in value.items())
-
-    def match(v: Any) -> bool:
-        return _is_number(v) and all(check(v, bound) for check, bound in checks)
-
-    return match, text
-
-
-def _strings(value: Any, what: str) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    if not values or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                             for v in values):  # fmt: skip
-        raise ValueError(f"must be {what} or a list of them")
-    return [str(v) for v in values]
-
-
-def glob_regex(pattern: str, *, segments: bool) -> str:
-    """``*`` matches within one path segment (anything when not ``segments``), ``**`` across
-    segments, ``?`` one character; everything else literally."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*" if segments else ".*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]" if segments else ".")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
-
-
-def compile_globs(patterns: list[str], *, segments: bool, flags: int = 0) -> re.Pattern[str]:
-    """One regex matching a whole string that matches any of the glob ``patterns``."""
-    union = "|".join(glob_regex(p, segments=segments) for p in patterns)
-    return re.compile(f"(?:{union})\\Z", flags)
-
-
-def _globs(
-    value: Any, *, segments: bool, want_slash: bool = False
-) -> tuple[Callable[[Any], bool], str]:
-    patterns = _strings(value, "a pattern like /products/*")
-    if want_slash and not all(p.startswith(("/", "*")) for p in patterns):
-        raise ValueError("path patterns start with /, e.g. /products/*")
-    regex = compile_globs(patterns, segments=segments)
-    fullmatch = regex.match
-    return (lambda v: v is not None and fullmatch(v) is not None), "is " + " or ".join(patterns)
-
-
-def _text(value: Any) -> tuple[Callable[[Any], bool], str]:
-    """Strings compare case-insensitively and may use * and ? wildcards; or {matches: regex},
-    or {exists: true|false}."""
-    if isinstance(value, dict):
-        if set(value) == {"exists"} and isinstance(value["exists"], bool):
-            want = value["exists"]
-            return (lambda v: (v is not None) is want), ("is set" if want else "is not set")
-        if set(value) == {"matches"} and isinstance(value["matches"], str):
-            try:
-                regex = re.compile(value["matches"])
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-            search = regex.search
-            return (lambda v: isinstance(v, str) and search(v) is not None), (
-                f"matches /{value['matches']}/"
-            )
-        raise ValueError("use a string, a list of strings, {matches: regex} or {exists: true}")
-    patterns = _strings(value, "a string")
-    if any("*" in p or "?" in p for p in patterns):
-        regex = compile_globs(patterns, segments=False, flags=re.IGNORECASE)
-        fullmatch = regex.match
-        test: Callable[[Any], bool] = lambda v: isinstance(v, str) and fullmatch(v) is not None  # noqa: E731
-    else:
-        wanted = frozenset(p.casefold() for p in patterns)
-        test = lambda v: isinstance(v, str) and v.casefold() in wanted  # noqa: E731
-    return test, "is " + " or ".join(patterns)
-
-
-def _choice(value: Any, choices: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
-    wanted = _strings(value, "one of " + ", ".join(choices))
-    for v in wanted:
-        if v not in choices:
-            close = difflib.get_close_matches(v, choices, n=1)
-            hint = f" — did you mean `{close[0]}`?" if close else ""
-            raise ValueError(f"{v!r} is not one of {', '.join(choices)}{hint}")
-    allowed = frozenset(wanted)
-    return (lambda v: v in allowed), "is " + " or ".join(wanted)
-
-
-def _language(value: Any) -> tuple[Callable[[Any], bool], str]:
-    tags = [t.lower() for t in _strings(value, "a language tag like de or de-AT")]
-    if not all(re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", t) for t in tags):
-        raise ValueError("language tags look like de, en or de-AT")
-    prefixes = tuple(t + "-" for t in tags)
-    exact = frozenset(tags)
-    return (
-        lambda v: v is not None and (v in exact or v.startswith(prefixes))
-    ), "is " + " or ".join(tags)
-
-
-DURATION = re.compile(r"^(\d+)([smhd])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-FOREVER = None  # the duration `never`
-
-
-def parse_duration(value: Any) -> int | None:
-    """``7d``, ``12h``, ``30m``, ``45s`` to seconds; ``never`` to FOREVER. Raises ValueError."""
-    if value == "never":
-        return FOREVER
-    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-        return 0
-    match = DURATION.match(value.strip()) if isinstance(value, str) else None
-    if not match:
-        hint = ""
-        words = re.match(r"^\s*(\d+)\s*([a-z])", str(value))
-        if words and words.group(2) in UNITS:
-            hint = f" — write `{words.group(1)}{words.group(2)}`"
-        elif words and words.group(2) == "w":
-            hint = f" — write `{int(words.group(1)) * 7}d`"
-        raise ValueError(f"expected a duration like 7d, 12h, 30m or never, got {value!r}{hint}")
-    return int(match.group(1)) * UNITS[match.group(2)]
-
-
-def _when(value: Any) -> tuple[Callable[[Any], bool], str]:
-    """For campaign.<id>.seen/closed/converted, whose value is seconds since (or None)."""
-    if isinstance(value, bool):
-        want = value
-        return (lambda ago: (ago is not None) is want), ("happened" if want else "never happened")
-    if isinstance(value, dict) and len(value) == 1:
-        ((op, duration),) = value.items()
-        if op in ("within", "before"):
-            seconds = parse_duration(duration)
-            if not seconds:
-                raise ValueError(f"`{op}` needs a duration like 7d")
-            if op == "within":
-                return (lambda ago: ago is not None and ago < seconds), f"within {duration}"
-            return (lambda ago: ago is not None and ago >= seconds), f"more than {duration} ago"
-    raise ValueError("write true, false, {within: 7d} or {before: 30d}")
-
-
-def _schedule(value: Any) -> tuple[Callable[[Any], bool], str]:
-    """{from: 2026-12-01, until: 2026-12-24, weekdays: [sat, sun], hours: "09:00-18:00"}."""
-    if not isinstance(value, dict) or not value:
-        raise ValueError("a mapping with from, until, weekdays and/or hours")
-    unknown = set(value) - {"from", "until", "weekdays", "hours"}
-    if unknown:
-        raise ValueError(f"unknown schedule key(s) {', '.join(sorted(map(str, unknown)))}"
-                         " (from, until, weekdays, hours)")  # fmt: skip
-    checks: list[Callable[[dt.datetime], bool]] = []
-    parts = []
-    start = moment(value.get("from"), end=False) if "from" in value else None
-    end = moment(value.get("until"), end=True) if "until" in value else None
-    if start is not None:
-        checks.append(lambda t: t.replace(tzinfo=None) >= start)
-        parts.append(f"from {value['from']}")
-    if end is not None:
-        checks.append(lambda t: t.replace(tzinfo=None) <= end)
-        parts.append(f"until {value['until']}")
-    if "weekdays" in value:
-        days = _strings(value["weekdays"], "a weekday (mon ... sun)")
-        bad = [d for d in days if d not in WEEKDAYS]
-        if bad:
-            raise ValueError(f"weekdays are written {', '.join(WEEKDAYS)}; got {bad[0]!r}")
-        numbers = frozenset(WEEKDAYS.index(d) for d in days)
-        checks.append(lambda t: t.weekday() in numbers)
-        parts.append("on " + ", ".join(days))
-    if "hours" in value:
-        spans = [_hours(h) for h in _strings(value["hours"], 'a span like "09:00-18:00"')]
-        checks.append(lambda t: any(_in_span(t.hour * 60 + t.minute, s) for s in spans))
-        parts.append("at " + ", ".join(map(str, _strings(value["hours"], ""))))
-    return (lambda t: all(c(t) for c in checks)), " ".join(parts)
-
-
-def moment(value: Any, *, end: bool) -> dt.datetime:
-    """A date (the whole day) or a date and time, as naive local time of the site."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time.max if end else dt.time.min)
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date like 2026-12-24 or 2026-12-24 18:00") from None
-
-
-def _hours(span: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", span.strip())
-    if not match:
-        raise ValueError(f'hours are written like "09:00-18:00", got {span!r}')
-    h1, m1, h2, m2 = map(int, match.groups())
-    if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
-        raise ValueError(f"{span!r} is not a time span of a day")
-    return h1 * 60 + m1, h2 * 60 + m2
-
-
-def _in_span(minute: int, span: tuple[int, int]) -> bool:
-    start, end = span
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end  # across midnight, e.g. 22:00-06:00

@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import conditions
-from .conditions import FOREVER, Compiler, Condition, compile_globs, parse_duration
+from . import conditions, siteconfig
+from .conditions import Compiler, Condition
+from .matchers import FOREVER, moment, parse_duration
 from .rendering import TemplateProblem, Templates
+from .siteconfig import Site, duration, load_site
 from .yamlfile import Problem, RulesError, YamlFile
 
 __all__ = ["FOREVER", "Problem", "RulesError", "Ruleset", "load", "parse_duration"]
@@ -62,8 +63,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "trigger.exit_intent": ("min_seconds",),
     "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
     "variants": ("id", "weight", "template", "control"),
-    "site": ("timezone", "session_idle", "popups", "interests"),
-    "site.popups": ("min_gap",),
+    "site": siteconfig.KEYS,
+    "site.popups": siteconfig.POPUP_KEYS,
 }
 
 
@@ -128,17 +129,6 @@ class Campaign:
 
 
 @dataclass(frozen=True)
-class Site:
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    session_idle: int = 1800
-    min_gap: int = 0  # seconds between any two popups shown to one visitor
-    interests: dict[str, re.Pattern[str]] = field(default_factory=dict)
-
-    def interests_of(self, path: str) -> tuple[str, ...]:
-        return tuple(name for name, regex in self.interests.items() if regex.match(path))
-
-
-@dataclass(frozen=True)
 class Ruleset:
     """A validated set of campaigns, highest priority first, ties broken by campaign id."""
 
@@ -191,7 +181,7 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
         raise RulesError([Problem(str(rules_dir), 1, 1, "", "rules folder not found")])
     templates = Templates(rules_dir / "templates")
     problems: list[Problem] = []
-    site = _load_site(rules_dir / SITE_FILE, problems)
+    site = load_site(rules_dir / SITE_FILE, problems)
     campaigns: list[Campaign] = []
     readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
@@ -215,53 +205,6 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)
     return Ruleset(tuple(campaigns), templates, site, tuple(problems))
-
-
-def _load_site(path: Path, problems: list[Problem]) -> Site:
-    if not path.exists():
-        return Site()
-    file = YamlFile(path, problems)
-    data = file.load()
-    if data is None:
-        return Site()
-    if (data := file.mapping(data, "")) is None:
-        return Site()
-    file.known_keys(data, KEYS["site"], "")
-    site = Site()
-    tz = site.timezone
-    if "timezone" in data:
-        try:
-            tz = ZoneInfo(str(data["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            file.problem("timezone", "an IANA time zone name like Europe/Berlin")
-    idle = _duration(file, data, "session_idle", "30m")
-    popups = file.mapping(data.get("popups", {}), "popups") or {}
-    file.known_keys(popups, KEYS["site.popups"], "popups")
-    min_gap = _duration(file, popups, "min_gap", 0, at="popups.min_gap")
-    interests: dict[str, re.Pattern[str]] = {}
-    for name, globs in (file.mapping(data.get("interests", {}), "interests") or {}).items():
-        key = f"interests.{name}"
-        if not isinstance(name, str) or not conditions.NAME.match(name):
-            file.problem(key, "interest names use letters, digits, - and _")
-            continue
-        patterns = [globs] if isinstance(globs, str) else globs
-        if not isinstance(patterns, list) or not all(
-            isinstance(p, str) and p.startswith("/") for p in patterns
-        ):
-            file.problem(key, "a list of path patterns like /category/running/**")
-            continue
-        interests[name] = compile_globs(patterns, segments=True)
-    return Site(tz, idle or 1800, min_gap or 0, interests)
-
-
-def _duration(
-    file: YamlFile, data: dict[str, Any], key: str, default: Any, *, at: str | None = None
-) -> int | None:
-    try:
-        return parse_duration(data.get(key, default))
-    except ValueError as exc:
-        file.problem(at or key, str(exc))
-        return 0
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:
@@ -417,7 +360,7 @@ class _CampaignFile(YamlFile):
         defaults = ("1d", "never") if kind == "popup" else (0, 0)
         out: list[Any] = []
         for key, default in zip(("after_close", "after_convert"), defaults, strict=True):
-            out.append(_duration(self, frequency, key, default, at=f"frequency.{key}"))
+            out.append(duration(self, frequency, key, default, at=f"frequency.{key}"))
         for key in ("max_impressions", "max_per_session"):
             cap = frequency.get(key)
             if cap is not None and not _count(cap):
@@ -479,7 +422,7 @@ def _warn_unreachable(
         schedule = file.data.get("schedule")
         until = schedule.get("until") if isinstance(schedule, dict) else None
         # A day's grace: the schedule is in the site's time zone.
-        if until is not None and conditions.moment(until, end=True).timestamp() < now - 86400:
+        if until is not None and moment(until, end=True).timestamp() < now - 86400:
             file.problem("schedule.until", f"ended on {until}: never shown", severity="warning")
     for i, low in enumerate(campaigns):
         for high in campaigns[:i]:

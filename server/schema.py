@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import conditions
-from .conditions import FIELDS, HISTORY_EVENTS, NUMBER_OPS, WEEKDAYS
+from .conditions import FIELDS, HISTORY_EVENTS
+from .matchers import NUMBER_OPS, WEEKDAYS
 from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

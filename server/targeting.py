@@ -13,8 +13,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conditions import FOREVER, explain
+from .conditions import explain
 from .facts import Facts
+from .matchers import FOREVER
 from .rules import Campaign, Ruleset, Variant
 from .store import CampaignHistory
 

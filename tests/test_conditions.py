@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from touchpoint.conditions import FIELDS, Compiler, explain, glob_regex
+from touchpoint.conditions import FIELDS, Compiler, explain
 from touchpoint.facts import Facts, PageView, classify
+from touchpoint.matchers import glob_regex
 from touchpoint.profiles import Profile, Touch
 from touchpoint.store import CampaignHistory
 

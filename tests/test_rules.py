@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint import rules
-from touchpoint.conditions import glob_regex
+from touchpoint.matchers import glob_regex
 from touchpoint.rules import RulesError, parse_duration
 
 GOOD = """\

@@ -356,30 +356,52 @@ def record_events(
     return count
 
 
+_UPDATE_PROFILE = (
+    "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
+    " session_started_at = ?, session_page_views = ?, data = ? WHERE id = ?"
+)
+
+
+def _profile_values(profile: Profile) -> tuple[Any, ...]:
+    return (
+        profile.first_seen_at,
+        profile.last_seen_at,
+        profile.visits,
+        profile.page_views,
+        profile.session_started_at,
+        profile.session_page_views,
+        orjson.dumps(profile.data_json()).decode(),
+    )
+
+
 def record_page_view(
-    conn: sqlite3.Connection, visitor_id: str, view: PageViewUpdate, *, session_idle: int
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    view: PageViewUpdate,
+    *,
+    session_idle: int,
+    read: Profile | None = None,
+    result: Profile | None = None,
 ) -> bool:
-    """Count a page view in the visitor's profile; False when the visitor has no row."""
+    """Count a page view in the visitor's profile; False when the visitor has no row.
+
+    ``result`` is the profile the caller already computed from the profile it ``read``: it is
+    written in one statement if the row still holds what was read (``page_views`` only ever
+    grows, so it tells), which spares the writer a lookup. Otherwise, say after a page view in
+    another tab, the row is read again and the view applied to it.
+    """
+    if read is not None and result is not None:
+        guarded = _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ?"
+        values = (*_profile_values(result), visitor_id, read.page_views, read.last_seen_at)
+        if conn.execute(guarded, values).rowcount:
+            return True
     row = conn.execute(
         f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
     ).fetchone()
     if row is None:
         return False
     profile = advance(_profile(row), view, session_idle=session_idle)
-    conn.execute(
-        "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
-        " session_started_at = ?, session_page_views = ?, data = ? WHERE id = ?",
-        (
-            profile.first_seen_at,
-            profile.last_seen_at,
-            profile.visits,
-            profile.page_views,
-            profile.session_started_at,
-            profile.session_page_views,
-            orjson.dumps(profile.data_json()).decode(),
-            visitor_id,
-        ),
-    )
+    conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
     return True
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
-from touchpoint.profiles import PageViewUpdate, Profile, Touch
+from touchpoint.profiles import PageViewUpdate, Profile, Touch, advance
 
 
 @pytest.fixture
@@ -168,3 +168,19 @@ def test_page_views_move_the_profile_on(db_path: Path) -> None:
         last_product="Trail Runner",
     )
     assert record.profile.returning and record.profile.top_interest == "running"
+
+
+def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> None:
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    read = Profile()
+    first, second = PageViewUpdate(100, None), PageViewUpdate(101, None)
+    # Two tabs read the same profile; both computed their result from it.
+    results = [advance(read, view, session_idle=1800) for view in (first, second)]
+    for view, result in zip((first, second), results, strict=True):
+        store.record_page_view(conn, "v1", view, session_idle=1800, read=read, result=result)
+    row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
+    conn.close()
+    assert row == (2, 2)  # the second write saw the row had moved on and counted on top of it

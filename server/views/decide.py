@@ -113,11 +113,13 @@ async def decide(request: Request) -> Response:
             category=_context_str(view.context, "category"),
             product=_context_str(view.context, "product"),
         )
-        facts.profile = advance(facts.profile, update, session_idle=rules.site.session_idle)
+        read, idle = facts.profile, rules.site.session_idle
+        result = facts.profile = advance(read, update, session_idle=idle)
         visitor = record.id
-        idle = rules.site.session_idle
         tp.writer.submit(
-            lambda conn: store.record_page_view(conn, visitor, update, session_idle=idle)
+            lambda conn: store.record_page_view(
+                conn, visitor, update, session_idle=idle, read=read, result=result
+            )
         )
         counted = True
     outcome = decide_page(

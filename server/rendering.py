@@ -72,6 +72,7 @@ class Templates:
 
     def __init__(self, rules_templates: Path) -> None:
         self.uses: dict[str, tuple[str, ...]] = {}
+        self.checked: dict[str, list[TemplateProblem]] = {}
         self.cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(rules_templates)),
@@ -81,7 +82,13 @@ class Templates:
         )
 
     def check(self, name: str) -> list[TemplateProblem]:
-        """Compile ``name``, check its variables and markup, render it with the sample context."""
+        """Compile ``name``, check its variables and markup, render it with the sample context.
+        Checked once per load, however many variants use the template."""
+        if name not in self.checked:
+            self.checked[name] = self._check(name)
+        return self.checked[name]
+
+    def _check(self, name: str) -> list[TemplateProblem]:
         try:
             template = self.env.get_template(name)
             source = self.env.loader.get_source(self.env, name)[0]  # type: ignore[union-attr]

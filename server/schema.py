@@ -83,7 +83,7 @@ DEFS: dict[str, Any] = {
 
 
 def _field_schema(spec: conditions.FieldSpec) -> dict[str, Any]:
-    kind = "path" if spec.kind in ("path",) else "text" if spec.kind == "host" else spec.kind
+    kind = "text" if spec.kind == "host" else spec.kind  # a host matches like any text
     if kind == "choice":
         schema = _one_or_many({"enum": list(spec.choices)})
     else:

@@ -105,6 +105,15 @@ class PageViewUpdate:
     product: str | None = None
 
 
+def visit_start(profile: Profile | None, *, now: int, session_idle: int) -> int:
+    """When the current visit began: the profile's record of it, or else (no profile) the
+    earliest moment from which no idle gap can separate now: an impression at or after it is
+    in this visit. Frequency decisions and the stored per-visit counts both use this."""
+    if profile is not None and profile.session_started_at is not None:
+        return profile.session_started_at
+    return now - session_idle + 1
+
+
 def advance(profile: Profile, view: PageViewUpdate, *, session_idle: int) -> Profile:
     """The profile after ``view``. A visit (session) ends after ``session_idle`` seconds
     without a page view; the touch that starts a visit becomes its last touch, and the first

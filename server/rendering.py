@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 log = logging.getLogger("touchpoint.rendering")
 
@@ -74,7 +74,9 @@ class Templates:
         self.uses: dict[str, tuple[str, ...]] = {}
         self.checked: dict[str, list[TemplateProblem]] = {}
         self.cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
-        self.env = SandboxedEnvironment(
+        # Immutable: a template cannot change the dicts it is given (say, the shared context
+        # defaults) and with them what every later page view renders.
+        self.env = ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(rules_templates)),
             autoescape=True,
             undefined=jinja2.StrictUndefined,

@@ -122,6 +122,10 @@ class Campaign:
     needs: frozenset[str] = frozenset()  # consent categories its conditions read (explanations)
 
     @property
+    def variant_ids(self) -> frozenset[str]:
+        return frozenset(v.id for v in self.variants)
+
+    @property
     def limited(self) -> bool:
         """Whether frequency rules can ever stop it for a visitor."""
         return bool(self.after_close != 0 or self.after_convert != 0 or self.max_impressions

@@ -304,11 +304,26 @@ def record_consent(
             " WHERE id = ?",
             (revision, at, visitor_id),
         )
+    _forget_withheld(conn, visitor_id, set(granted_list))
     conn.execute(
         "INSERT INTO consent_log (visitor_id, at, revision, granted, denied, method)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (visitor_id, at, revision, granted_json, json.dumps(sorted(denied)), method),
     )
+
+
+def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str]) -> None:
+    """Drop what a category no longer granted allowed: the profile without personalisation,
+    the campaign history without marketing. (The event log and its retention: docs/privacy.md.)"""
+    if "personalisation" not in granted:
+        conn.execute(
+            "UPDATE visitors SET first_seen_at = NULL, last_seen_at = NULL, visits = 0,"
+            " page_views = 0, session_started_at = NULL, session_page_views = 0,"
+            " stage = 'visitor', score = 0, identified = 0, data = '{}' WHERE id = ?",
+            (visitor_id,),
+        )
+    if "marketing" not in granted:
+        conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
 
 
 def record_events(
@@ -317,15 +332,11 @@ def record_events(
     events: Iterable[Event],
     *,
     at: int,
-    session_idle: int,
+    visit_start: int,
 ) -> int:
-    """Store campaign events and keep ``campaign_state`` in step with them."""
-    row = conn.execute(
-        "SELECT session_started_at FROM visitors WHERE id = ?", (visitor_id,)
-    ).fetchone()
-    # Without a tracked session (no personalisation consent), an impression within the idle
-    # time of the previous one is in the same session: no idle gap can lie between them.
-    session_start = row[0] if row and row[0] is not None else at - session_idle + 1
+    """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
+    (profiles.visit_start) decides whether an impression is in the same visit as the last."""
+    session_start = visit_start
     count = 0
     for event in events:
         conn.execute(

@@ -16,6 +16,7 @@ from typing import Any
 from .conditions import explain
 from .facts import Facts
 from .matchers import FOREVER
+from .profiles import visit_start
 from .rules import Campaign, Ruleset, Variant
 from .store import CampaignHistory
 
@@ -140,19 +141,12 @@ def frequency_stop(campaign: Campaign, history: CampaignHistory, facts: Facts) -
     if campaign.max_impressions and history.impressions >= campaign.max_impressions:
         return f"seen {history.impressions} times, frequency.max_impressions is reached"
     if campaign.max_per_session and history.last_seen_at is not None:
-        if history.last_seen_at >= session_start(facts):
+        start = visit_start(facts.profile if facts.known else None, now=now,
+                            session_idle=facts.session_idle)  # fmt: skip
+        if history.last_seen_at >= start:
             if history.session_impressions >= campaign.max_per_session:
                 return "frequency.max_per_session is reached in this visit"
     return None
-
-
-def session_start(facts: Facts) -> int:
-    """When the current visit began: from the profile, or else (without personalisation
-    consent) the latest moment no idle gap can separate from now. store.record_events uses
-    the same definition."""
-    if facts.profile.session_started_at is not None:
-        return facts.profile.session_started_at
-    return facts.now - facts.session_idle + 1
 
 
 def choose_variant(

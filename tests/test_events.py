@@ -101,3 +101,11 @@ def test_event_without_campaign_is_a_400(client: TestClient) -> None:
     response = send(client, {"type": "close"})
     assert response.status_code == 400
     assert response.json() == {"error": "events[0].campaign is required"}
+
+
+def test_an_unknown_variant_is_refused(client: TestClient) -> None:
+    client.post("/tp/v1/consent", json={"granted": ["marketing"]})
+    event = {"type": "impression", "campaign": CAMPAIGN, "variant": "made-up"}
+    response = client.post("/tp/v1/events", json={"events": [event]})
+    assert response.status_code == 422
+    assert "has no variant 'made-up'" in response.json()["error"]

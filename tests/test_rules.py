@@ -280,3 +280,11 @@ def test_unsafe_markup_in_a_branch_is_skipped_at_render(rules_dir: Path) -> None
     templates = rules.load(rules_dir).templates
     assert templates.render("t.html", {"page": {"path": "/"}}) == "<h2>Hi</h2>"
     assert templates.render("t.html", {"page": {"path": "/x"}}) is None
+
+
+def test_a_template_cannot_change_what_later_renders_see(rules_dir: Path) -> None:
+    (rules_dir / "templates" / "t.html").write_text(
+        '{{ context.update(cart_value="<b>x</b>") or "" }}<p>{{ context.cart_value }}</p>'
+    )
+    found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "t.html"))
+    assert "template:" in found[0] and "update" in found[0]

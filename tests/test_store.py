@@ -45,7 +45,7 @@ def test_reader_returns_visitor_with_campaign_history(db_path: Path) -> None:
                         store.Event("close", "spring", "a", "/p"),
                     ],
                     at=20,
-                    session_idle=1800,
+                    visit_start=20 - 1800 + 1,
                 )
             )
         finally:
@@ -184,3 +184,35 @@ def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> 
     row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
     conn.close()
     assert row == (2, 2)  # the second write saw the row had moved on and counted on top of it
+
+
+def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
+    conn = store.connect(db_path)
+    everything = {"personalisation", "marketing"}
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted=everything, denied=set(), method="api"
+    )
+    store.record_page_view(
+        conn, "v1", PageViewUpdate(5, Touch("search", "google.com")), session_idle=1800
+    )
+    store.record_events(conn, "v1", [store.Event("impression", "c", "a", "/")], at=6, visit_start=5)
+    store.record_consent(
+        conn,
+        "v1",
+        at=7,
+        revision=1,
+        granted={"marketing"},
+        denied={"personalisation"},
+        method="api",
+    )
+    assert conn.execute("SELECT visits, session_started_at, data FROM visitors").fetchone() == (
+        0,
+        None,
+        "{}",
+    )
+    assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (1,)
+    store.record_consent(
+        conn, "v1", at=8, revision=1, granted=set(), denied=everything, method="api"
+    )
+    assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (0,)
+    conn.close()

@@ -275,7 +275,7 @@ def test_frequency_over_simulated_time(
         for gap, kind in events:
             at += gap
             batch = [store.Event(kind, "p", "a", "/")]
-            store.record_events(conn, "v", batch, at=at, session_idle=idle)
+            store.record_events(conn, "v", batch, at=at, visit_start=at - idle + 1)
             times.append((at, kind))
         conn.close()
         reader = store.Reader(path)

@@ -17,6 +17,7 @@ from .. import consent as consent_module
 from .. import store
 from ..errors import RequestError
 from ..limits import optional_str, read_json
+from ..profiles import visit_start
 from ..responses import JSONResponse
 
 EVENT_TYPES = ("impression", "exposure", "close", "convert")
@@ -41,11 +42,16 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any]) -> list[
             raise RequestError(f"events[{i}].campaign is required")
         if campaign not in known_campaigns:
             raise RequestError(f"events[{i}].campaign: unknown campaign {campaign!r}", status=422)
+        variant = optional_str(item, "variant", max_length=64)
+        if variant is not None and variant not in known_campaigns[campaign].variant_ids:
+            raise RequestError(
+                f"events[{i}].variant: {campaign} has no variant {variant!r}", status=422
+            )
         parsed.append(
             store.Event(
                 type=kind,
                 campaign=campaign,
-                variant=optional_str(item, "variant", max_length=64),
+                variant=variant,
                 path=optional_str(item, "path", max_length=2048),
                 version=known_campaigns[campaign].version,
             )
@@ -60,13 +66,16 @@ async def events(request: Request) -> Response:
         await read_json(request, max_bytes=tp.settings.max_body_bytes), tp.rules.by_id
     )
     _, record = tp.visitor(request)
-    if record is None or "marketing" not in consent_module.granted(
-        record, tp.settings.consent_revision
-    ):
+    granted = consent_module.granted(record, tp.settings.consent_revision)
+    if record is None or "marketing" not in granted:
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     now = tp.now()
-    idle = tp.rules.site.session_idle
+    start = visit_start(
+        record.profile if "personalisation" in granted else None,
+        now=now,
+        session_idle=tp.rules.site.session_idle,
+    )
     stored = await tp.writer.write(
-        lambda conn: store.record_events(conn, record.id, batch, at=now, session_idle=idle)
+        lambda conn: store.record_events(conn, record.id, batch, at=now, visit_start=start)
     )
     return JSONResponse({"stored": stored}, status_code=202)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from touchpoint.conditions import FIELDS, Compiler, explain
 from touchpoint.facts import Facts, PageView, classify
@@ -249,3 +250,42 @@ def test_star_stays_within_a_segment(prefix: str, tail: str) -> None:
 def test_glob_special_characters_are_literal(a: str, b: str) -> None:
     literal = (a + "." + b).replace("*", "").replace("?", "")
     assert re.fullmatch(glob_regex(literal, segments=False), literal, re.DOTALL)
+    assert not re.fullmatch(glob_regex("a.b", segments=False), "axb")
+
+
+def reference_glob(pattern: str, value: str, *, segments: bool) -> bool:
+    """A slow, obviously correct glob matcher to check the regex translation against."""
+
+    @functools.cache
+    def match(p: int, v: int) -> bool:
+        if p == len(pattern):
+            return v == len(value)
+        if pattern.startswith("**", p):
+            return any(match(p + 2, k) for k in range(v, len(value) + 1))
+        if pattern[p] == "*":
+            ks = range(v, len(value) + 1)
+            return any(match(p + 1, k) for k in ks if not (segments and "/" in value[v:k]))
+        if v == len(value):
+            return False
+        if pattern[p] == "?":
+            return not (segments and value[v] == "/") and match(p + 1, v + 1)
+        return pattern[p] == value[v] and match(p + 1, v + 1)
+
+    return match(0, 0)
+
+
+@settings(max_examples=400)
+@given(
+    st.text(alphabet="ab/*?", max_size=9),
+    st.text(alphabet="ab/", max_size=12),
+    st.booleans(),
+)
+def test_globs_match_like_the_reference(pattern: str, value: str, segments: bool) -> None:
+    regex = re.compile(glob_regex(pattern, segments=segments) + r"\Z")
+    assert bool(regex.match(value)) is reference_glob(pattern, value, segments=segments)
+
+
+def test_many_stars_do_not_backtrack() -> None:
+    # Before atomic groups this took about half a minute on the event loop.
+    for pattern, value in [("*a*a*a*a*b", "a" * 2000), ("/**a**a**a**b", "/" + "a" * 2000)]:
+        assert not re.match(glob_regex(pattern, segments=True) + r"\Z", value)

@@ -8,6 +8,7 @@ injecting markup.
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -49,7 +50,17 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 
 
 KNOWN_NAMES = frozenset(SAMPLE_CONTEXT)
-SCRIPT_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "base", "meta"})
+# Elements that run or load active content; SVG animation elements can set an href or an
+# event handler attribute on another element, which the attribute checks would not see.
+SCRIPT_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "base", "meta",
+                         "animate", "set", "animatemotion", "animatetransform", "use",
+                         "foreignobject"})  # fmt: skip
+# URL schemes a link or form may use; anything else (javascript:, data:, vbscript: ...) is refused.
+SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+# What a browser drops from a URL before reading its scheme (WHATWG URL: C0 controls and
+# spaces at either end, tabs and newlines anywhere).
+_URL_NOISE = re.compile(r"[\x00-\x20]")
 URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
 
 
@@ -156,10 +167,13 @@ class _MarkupScanner(HTMLParser):
         for attr, value in attrs:
             if attr.startswith("on"):
                 self.found = (self.getpos()[0], f"event handler attribute {attr} is not allowed")
-            elif attr in URL_ATTRIBUTES and "".join((value or "").split()).lower().startswith(
-                "javascript:"
-            ):
-                self.found = (self.getpos()[0], f"a javascript: URL in {attr} is not allowed")
+            elif attr in URL_ATTRIBUTES:
+                scheme = _SCHEME.match(_URL_NOISE.sub("", value or ""))
+                if scheme and scheme.group(1).lower() not in SAFE_SCHEMES:
+                    self.found = (
+                        self.getpos()[0],
+                        f"a {scheme.group(1).lower()}: URL in {attr} is not allowed",
+                    )
 
 
 def unsafe_markup(html: str) -> tuple[int, str] | None:

@@ -244,6 +244,16 @@ def test_control_characters_are_reported_with_their_line(rules_dir: Path) -> Non
         ('<a href=" JavaScript:alert(1)">x</a>', "a javascript: URL in href is not allowed"),
         ("<script>alert(1)</script>", "<script> is not allowed in a popup"),
         ('<iframe src="/x"></iframe>', "<iframe> is not allowed in a popup"),
+        ('<a href="\x01javascript:alert(1)">x</a>', "a javascript: URL in href is not allowed"),
+        ('<a href="data:text/html,x">x</a>', "a data: URL in href is not allowed"),
+        (
+            '<svg><a><animate attributeName="href" values="javascript:alert(1)"/></a></svg>',
+            "<animate> is not allowed in a popup",
+        ),
+        (
+            '<svg><set attributeName="onmouseover" to="alert(1)"/></svg>',
+            "<set> is not allowed in a popup",
+        ),
     ],
 )
 def test_templates_cannot_carry_script(rules_dir: Path, markup: str, message: str) -> None:

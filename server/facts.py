@@ -165,12 +165,11 @@ class Facts:
     @cached_property
     def touch(self) -> Touch:
         """How this visit arrived: from the page's referrer and UTM tags, or, when the visitor
-        navigated within the site, the touch that started the visit (known with a profile)."""
+        navigated within the site, the touch that started the visit (known with a profile).
+        The decide view stores the first kind only, so what is decided is what is stored."""
+        if self.internal:  # UTM tags on in-site links would split one visit's source: ignored
+            return self.profile.last_touch or Touch("internal", "", {})
         utm = {k: v for k in UTM_KEYS if (v := self.query.get("utm_" + k))}
-        if self.internal and not utm:
-            if self.profile.last_touch:
-                return self.profile.last_touch
-            return Touch("internal", "", {})
         return Touch(classify(self.referrer_host, utm, self.query), self.referrer_host, utm)
 
     @cached_property

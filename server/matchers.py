@@ -254,15 +254,29 @@ def schedule(value: Any) -> Match:
 
 
 def moment(value: Any, *, end: bool) -> dt.datetime:
-    """A date (the whole day) or a date and time, as naive local time of the site."""
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, dt.date):
+    """A date (the whole day, quoted or not) or a date and time, as naive local time of the
+    site (``timezone`` in site.yaml)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass  # reported below
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return dt.datetime.combine(value, dt.time.max if end else dt.time.min)
-    try:
-        return dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date like 2026-12-24 or 2026-12-24 18:00") from None
+    if isinstance(value, dt.datetime):
+        when = value
+    else:
+        try:
+            when = dt.datetime.fromisoformat(str(value))  # "2026-12-24 18:00"
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date like 2026-12-24 or 2026-12-24 18:00"
+            ) from None
+    if when.tzinfo is not None:
+        raise ValueError(
+            f"{when} has a UTC offset: write the site's local time (site.yaml timezone)"
+        )
+    return when
 
 
 def _hours(span: str) -> tuple[int, int]:
@@ -270,7 +284,7 @@ def _hours(span: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f'hours are written like "09:00-18:00", got {span!r}')
     h1, m1, h2, m2 = map(int, match.groups())
-    if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59:
+    if max(h1 * 60 + m1, h2 * 60 + m2) > 24 * 60 or m1 > 59 or m2 > 59:
         raise ValueError(f"{span!r} is not a time span of a day")
     return h1 * 60 + m1, h2 * 60 + m2
 

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .conditions import NAME
-from .matchers import compile_globs, parse_duration
+from .matchers import FOREVER, compile_globs, parse_duration
 from .yamlfile import Problem, YamlFile
 
 KEYS = ("timezone", "session_idle", "popups", "interests")
@@ -65,6 +65,12 @@ def load_site(path: Path, problems: list[Problem]) -> Site:
             file.problem(key, "a list of path patterns like /category/running/**")
             continue
         interests[name] = compile_globs(patterns, segments=True)
+    if idle is FOREVER or idle == 0:
+        file.problem("session_idle", "a visit must end some time: a duration like 30m")
+        idle = 1800
+    if min_gap is FOREVER:
+        file.problem("popups.min_gap", "a duration like 10m (0 for no gap)")
+        min_gap = 0
     return Site(tz, idle or 1800, min_gap or 0, interests)
 
 

@@ -161,10 +161,10 @@ def choose_variant(
         for variant in campaign.variants:
             if variant.id == history.variant and variant.weight > 0:
                 return variant
-    if visitor_id:
-        salt = campaign.id if campaign.version == 1 else f"{campaign.id}@{campaign.version}"
-        roll = bucket(salt, visitor_id)
-    return pick_variant(campaign.variants, roll)
+    salt = campaign.id if campaign.version == 1 else f"{campaign.id}@{campaign.version}"
+    # Without a visitor id the page view's roll is spread per campaign, so that the same
+    # visitors do not land in every campaign's holdout together.
+    return pick_variant(campaign.variants, bucket(salt, visitor_id or repr(roll)))
 
 
 def bucket(campaign_id: str, visitor_id: str) -> float:

@@ -289,3 +289,24 @@ def test_many_stars_do_not_backtrack() -> None:
     # Before atomic groups this took about half a minute on the event loop.
     for pattern, value in [("*a*a*a*a*b", "a" * 2000), ("/**a**a**a**b", "/" + "a" * 2000)]:
         assert not re.match(glob_regex(pattern, segments=True) + r"\Z", value)
+
+
+def test_a_quoted_date_means_the_whole_day() -> None:
+    last_minute = facts()  # 10:30 on 2026-11-23
+    assert holds({"schedule": {"until": "2026-11-23"}}, last_minute)
+    assert not holds({"schedule": {"from": "2026-11-24"}}, last_minute)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ({"hours": "09:00-24:30"}, "is not a time span of a day"),
+        ({"until": dt.datetime(2026, 1, 1, tzinfo=BERLIN)}, "has a UTC offset"),
+    ],
+)
+def test_schedule_mistakes(schedule: dict[str, Any], message: str) -> None:
+    problems: list[str] = []
+    Compiler(lambda key, msg: problems.append(msg), interests=frozenset()).conditions(
+        {"schedule": schedule}, "audience"
+    )
+    assert message in problems[0]

@@ -298,3 +298,16 @@ def test_a_template_cannot_change_what_later_renders_see(rules_dir: Path) -> Non
     )
     found = problems(rules_dir, "x.yaml", GOOD.replace("first-order-coupon.html", "t.html"))
     assert "template:" in found[0] and "update" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("session_idle: never\n", "session_idle: a visit must end some time"),
+        ("session_idle: 0\n", "session_idle: a visit must end some time"),
+        ("popups: {min_gap: never}\n", "popups.min_gap: a duration like 10m"),
+    ],
+)
+def test_site_settings_that_cannot_work(rules_dir: Path, text: str, message: str) -> None:
+    found = problems(rules_dir, "site.yaml", text)
+    assert message in found[0]

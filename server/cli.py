@@ -1,4 +1,4 @@
-"""The ``touchpoint`` command: ``serve`` and ``check``.
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate`` and ``schema``.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -186,9 +186,12 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     now = int(time.time()) if args.at is None else args.at
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
                   session_idle=ruleset.site.session_idle)  # fmt: skip
-    result = targeting.trace(
-        ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
-    )
+    try:
+        result = targeting.trace(
+            ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
+        )
+    except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
+        raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
     result["visitor"] = {
         "id": args.visitor,
         "what_if": bool(args.profile),

@@ -134,7 +134,6 @@ class Condition:
     children: tuple[Condition, ...] = ()
     value: Callable[[Facts], Any] | None = None  # a leaf's input, shown when it fails
     needs: frozenset[str] = frozenset()
-    fields: frozenset[str] = frozenset()  # field names used, for indexes and warnings
 
 
 TRUE = Condition(lambda f: True, "always", op="all")
@@ -208,7 +207,7 @@ class Compiler:
                 return None
             test = inner.test
             return Condition(lambda f: not test(f), f"not ({inner.text})", "not", (inner,),
-                             needs=inner.needs, fields=inner.fields)  # fmt: skip
+                             needs=inner.needs)  # fmt: skip
         spec, arg = lookup(name)
         if spec is None:
             names = sorted({*FIELDS, *COMBINATORS})
@@ -239,7 +238,6 @@ class Compiler:
             f"{name} {text}",
             value=get,
             needs=frozenset({spec.needs} - {""}),
-            fields=frozenset({spec.name}),
         )
 
     def matcher(
@@ -296,7 +294,7 @@ class Compiler:
             return None if at is None else f.now - at
 
         return Condition(lambda f: match(get(f)), f"campaign.{arg} {text}", value=get,
-                         needs=frozenset({M}), fields=frozenset({"campaign"}))  # fmt: skip
+                         needs=frozenset({M}))  # fmt: skip
 
 
 def flatten(data: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -354,5 +352,4 @@ def _combine(op: str, parts: list[Condition], label: str) -> Condition:
         op,
         tuple(parts),
         needs=frozenset().union(*(p.needs for p in parts)),
-        fields=frozenset().union(*(p.fields for p in parts)),
     )

@@ -82,6 +82,7 @@ class DeviceCache:
     def __call__(self, user_agent: str) -> Device:
         device = self.cache.get(user_agent)
         if device is not None:
+            self.cache.move_to_end(user_agent)
             return device
         ua = user_agents.parse(user_agent)
         kind = (

@@ -7,6 +7,7 @@ injecting markup.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections import OrderedDict
@@ -84,7 +85,7 @@ class Templates:
     def __init__(self, rules_templates: Path) -> None:
         self.uses: dict[str, tuple[str, ...]] = {}
         self.checked: dict[str, list[TemplateProblem]] = {}
-        self.cache: OrderedDict[tuple[str, ...], str] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, bytes], str] = OrderedDict()
         # Immutable: a template cannot change the dicts it is given (say, the shared context
         # defaults) and with them what every later page view renders.
         self.env = ImmutableSandboxedEnvironment(
@@ -131,7 +132,11 @@ class Templates:
     def render(self, name: str, context: dict[str, Any]) -> str | None:
         """Render, or None (logged) when the template fails or yields unsafe markup."""
         uses = self.uses.get(name)
-        key = (name, *(repr(context.get(var)) for var in uses)) if uses is not None else None
+        key = None
+        if uses is not None:
+            # A digest, not the values: the cache holds no visitor data (first names ...).
+            values = repr(tuple(context.get(var) for var in uses)).encode()
+            key = (name, hashlib.blake2b(values, digest_size=16).digest())
         html = self.cache.get(key) if key else None
         if html is not None:
             self.cache.move_to_end(key)  # type: ignore[arg-type]

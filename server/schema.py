@@ -140,7 +140,8 @@ def _trigger() -> dict[str, Any]:
         "selector": {"type": "string", "minLength": 1, "maxLength": 256},
         "name": {"type": "string", "pattern": conditions.NAME.pattern},
         "options": {"anyOf": [{"type": "null"},
-                              _obj({"min_seconds": {"type": "number", "minimum": 0}})]},
+                              _obj({"min_seconds": {"type": "number", "minimum": 0,
+                                                    "maximum": 86400}})]},
     }  # fmt: skip
     return {
         "anyOf": [
@@ -164,6 +165,11 @@ def campaign_schema() -> dict[str, Any]:
             "control": {"type": "boolean", "description": CONTROL_HELP},
         },
         required=["id"],
+        # A variant that shows something needs a template.
+        **{
+            "if": {"properties": {"control": {"const": True}}, "required": ["control"]},
+            "else": {"required": ["template"]},
+        },
     )
     top = {
         "campaign": {"type": "string", "pattern": NAME_PATTERN},
@@ -189,6 +195,10 @@ def campaign_schema() -> dict[str, Any]:
         "$schema": DRAFT,
         "title": "Touchpoint campaign (rules/*.yaml)",
         **_obj(top, required=["campaign", "variants"]),
+        # Content fills a slot; a popup needs a trigger.
+        "if": {"properties": {"kind": {"const": "content"}}, "required": ["kind"]},
+        "then": {"required": ["slot"]},
+        "else": {"required": ["trigger"]},
         "$defs": {**DEFS, "conditions": _conditions()},
     }
 

@@ -397,13 +397,15 @@ def record_page_view(
     """Count a page view in the visitor's profile; False when the visitor has no row.
 
     ``result`` is the profile the caller already computed from the profile it ``read``: it is
-    written in one statement if the row still holds what was read (``page_views`` only ever
-    grows, so it tells), which spares the writer a lookup. Otherwise, say after a page view in
-    another tab, the row is read again and the view applied to it.
+    written in one statement if the row still holds what was read (its page view count, last
+    page view and JSON part), which spares the writer a lookup. Otherwise, say after a page view
+    in another tab or an attribute set meanwhile, the row is read again and the view applied.
     """
     if read is not None and result is not None:
-        guarded = _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ?"
-        values = (*_profile_values(result), visitor_id, read.page_views, read.last_seen_at)
+        guarded = _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND data = ?"
+        read_data = orjson.dumps(read.data_json()).decode()
+        values = (*_profile_values(result), visitor_id, read.page_views, read.last_seen_at,
+                  read_data)  # fmt: skip
         if conn.execute(guarded, values).rowcount:
             return True
     row = conn.execute(

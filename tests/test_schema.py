@@ -12,6 +12,7 @@ from touchpoint.schema import SCHEMAS
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"
+POPUP = "campaign: x\ntrigger: load\nvariants: [{id: a, template: t.html}]\n"
 
 
 def validator(which: str) -> jsonschema.Draft202012Validator:
@@ -43,13 +44,16 @@ def test_every_example_rules_file_validates() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "campaign: x\nvariants: [{id: a, template: t.html}]\naudiance: {}\n",
-        "campaign: x\nvariants: [{id: a, template: t.html}]\nfrequency: {after_close: 7 days}\n",
-        "campaign: x\nvariants: [{id: a, template: t.html}]\ntrigger: {hover: 1}\n",
-        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {visitor.stage: leed}\n",
-        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {visitor: {visits: x}}\n",
-        "campaign: x\nvariants: [{id: a, template: t.html}]\naudience: {pgae.path: /x}\n",
+        POPUP + "audiance: {}\n",
+        POPUP + "frequency: {after_close: 7 days}\n",
+        "campaign: x\ntrigger: {hover: 1}\nvariants: [{id: a, template: t.html}]\n",
+        POPUP + "audience: {visitor.stage: leed}\n",
+        POPUP + "audience: {visitor: {visits: x}}\n",
+        POPUP + "audience: {pgae.path: /x}\n",
         "campaign: X\nvariants: [{id: a, template: t.html}]\n",
+        "campaign: x\nvariants: [{id: a, template: t.html}]\n",  # a popup without a trigger
+        "campaign: x\ntrigger: load\nvariants: [{id: a}]\n",  # nothing to show
+        "campaign: x\nkind: content\nvariants: [{id: a, template: t.html}]\n",  # no slot
     ],
 )
 def test_the_schema_flags_mistakes(text: str) -> None:

@@ -131,11 +131,34 @@ def _json_arg(text: str, what: str) -> Any:
         raise ConfigError(f"{what}: {exc}") from None
 
 
+_PROFILE_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("first_seen_at", "last_seen_at", "visits", "page_views",
+                     "session_started_at", "session_page_views"), (int,)),
+    "score": (int, float),
+    "identified": (bool,),
+    **dict.fromkeys(("stage", "last_category", "last_product", "first_name"), (str,)),
+    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns"),
+                    (dict,)),
+}  # fmt: skip
+
+
 def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
     """A profile and campaign history from ``--profile`` JSON."""
     if not isinstance(data, dict):
         raise ConfigError("--profile must be a JSON object")
     data = dict(data)
+    for name, value in data.items():
+        expected = _PROFILE_TYPES.get(name)
+        if (
+            expected
+            and value is not None
+            and not (
+                isinstance(value, expected)
+                and not (isinstance(value, bool) and bool not in expected)
+            )
+        ):
+            names = " or ".join(t.__name__ for t in expected)
+            raise ConfigError(f"--profile: {name} must be {names}, got {value!r}")
     try:
         history = {
             cid: store.CampaignHistory(**h) for cid, h in (data.pop("campaigns", {}) or {}).items()

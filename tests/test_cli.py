@@ -155,8 +155,9 @@ def test_simulate_a_what_if_visitor(rules_dir: Path, capsys: pytest.CaptureFixtu
         "audience: visitor.interests.running gte 2 (it is 0)"
         " (no profile without personalisation consent: a first-time visitor)"
     )
-    assert main([*common, "--profile", '{"visits": "x", "nope": 1}']) == 1
-    assert "--profile:" in capsys.readouterr().err
+    for wrong in ('{"nope": 1}', '{"score": "high"}'):
+        assert main([*common, "--profile", wrong]) == 1
+        assert capsys.readouterr().err.startswith("touchpoint: --profile:")
 
 
 def test_simulate_a_stored_visitor(

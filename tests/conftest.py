@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
+
+from .processes import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -45,61 +43,32 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
+class LiveServer(ServerProcess):
     """``touchpoint serve`` in a subprocess, exactly as ``make run`` starts it."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = tmp / "live-data"
+        self.log_path = tmp / "live-server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
-        self.log = tmp / "live-server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "touchpoint.cli",
-                    "serve",
-                    "--demo",
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--rules-dir",
-                    str(ROOT / "rules"),
-                    "--demo-dir",
-                    str(ROOT / "static" / "demo"),
-                    *args,
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/tp/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def output(self) -> str:
-        self.stop()
-        return self.log.read_text()
+        command = [
+            sys.executable,
+            "-m",
+            "touchpoint.cli",
+            "serve",
+            "--demo",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--rules-dir",
+            str(ROOT / "rules"),
+            "--demo-dir",
+            str(ROOT / "static" / "demo"),
+            *args,
+        ]
+        self.start(command, ready_path="/tp/healthz", env=env)
 
 
 @pytest.fixture

@@ -12,16 +12,13 @@ It serves the built snippet at ``/tp/t.js`` and the pages of ``tests/snippet_pag
 A scripted answer is completed with the real server's defaults (``consent`` from what the
 harness holds, ``counted: true``, no popups, no slots). Run it alone to try a page by hand:
 
-    .venv/bin/python tests/snippet_harness.py 8001
+    .venv/bin/python -m tests.snippet_harness 8001
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from .processes import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = ROOT / "server" / "assets" / "t.js"
@@ -114,32 +113,15 @@ def create_harness() -> Starlette:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Harness:
+class Harness(ServerProcess):
     """The harness in a uvicorn subprocess on a free port of 127.0.0.1."""
 
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_file = tmp / "snippet-harness.log"
-        with self.log_file.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, __file__, str(self.port)], stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/__log").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"harness did not start:\n{self.log_file.read_text()}")
+        self.log_path = tmp / "snippet-harness.log"
+        command = [sys.executable, "-m", "tests.snippet_harness", str(self.port)]
+        self.start(command, ready_path="/__log", cwd=Path(__file__).parent.parent)
 
     def script(self, *answers: dict[str, Any], granted: list[str] | None = None) -> None:
         """Answer the next decides with ``answers``; the server holds consent ``granted``."""
@@ -150,11 +132,6 @@ class Harness:
         """The bodies of the decide and consent requests, and the events, sent so far."""
         logged: dict[str, list[Any]] = httpx.get(self.url + "/__log").json()
         return logged
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 if __name__ == "__main__":

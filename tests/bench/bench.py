@@ -168,7 +168,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: `apt-get install wrk` (make bench does)")
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import free_port  # noqa: E402
+    from processes import free_port  # noqa: E402
 
     work = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
     try:

@@ -428,30 +428,33 @@ def _warn_unreachable(
         # A day's grace: the schedule is in the site's time zone.
         if until is not None and moment(until, end=True).timestamp() < now - 86400:
             file.problem("schedule.until", f"ended on {until}: never shown", severity="warning")
-    for i, low in enumerate(campaigns):
-        for high in campaigns[:i]:
-            same = high.audience is conditions.TRUE or high.audience.text == low.audience.text
-            if not same or high.limited or any(v.control for v in high.variants):
-                continue
-            if not _competes(high, low):
-                continue
-            what = f"slot {low.slot}" if low.trigger is None else f"trigger {low.trigger.key}"
-            audience = "no audience" if high.audience is conditions.TRUE else "the same audience"
-            files[low.id].problem(
-                "priority",
-                f"never shown: {high.id} ({high.source}) has a higher priority, the same {what},"
-                f" {audience} and no frequency limit",
-                severity="warning",
-            )
-            break
+    # Only campaigns competing for the same trigger or slot can beat one another, and only one
+    # without frequency limits or holdout beats the others always.
+    dominant: dict[str, list[Campaign]] = {}
+    for low in campaigns:
+        what = _rivalry(low)
+        rivals = dominant.setdefault(what, [])
+        for high in rivals:
+            if high.audience is conditions.TRUE or high.audience.text == low.audience.text:
+                audience = (
+                    "no audience" if high.audience is conditions.TRUE else "the same audience"
+                )
+                files[low.id].problem(
+                    "priority",
+                    f"never shown: {high.id} ({high.source}) has a higher priority, the same"
+                    f" {what}, {audience} and no frequency limit",
+                    severity="warning",
+                )
+                break
+        if not low.limited and not any(v.control for v in low.variants):
+            rivals.append(low)
 
 
-def _competes(a: Campaign, b: Campaign) -> bool:
-    if a.kind != b.kind:
-        return False
-    if a.kind == "content":
-        return a.slot == b.slot
-    return a.trigger is not None and b.trigger is not None and a.trigger.key == b.trigger.key
+def _rivalry(campaign: Campaign) -> str:
+    """What a campaign competes for: its slot, or its popup trigger."""
+    if campaign.trigger is None:
+        return f"slot {campaign.slot}"
+    return f"trigger {campaign.trigger.key}"
 
 
 def log_warnings(ruleset: Ruleset) -> None:

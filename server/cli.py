@@ -185,9 +185,7 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
             reader.close()
         if record is None:
             raise ConfigError(f"no visitor {args.visitor!r} in {settings.database_path}")
-        granted = consent.granted(record, settings.consent_revision)
-        profile = record.profile if "personalisation" in granted else None
-        history = record.campaigns if "marketing" in granted else None
+        profile, history = consent.usable(record, settings.consent_revision)
         visitor_id = args.visitor if history is not None else None
     elif args.profile:
         profile, history = _what_if(_json_arg(args.profile, "--profile"))

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import RequestError
-from .store import VisitorRecord
+from .profiles import Profile
+from .store import CampaignHistory, VisitorRecord
 
 CATEGORIES = ("measurement", "personalisation", "marketing")
 METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
@@ -48,6 +49,20 @@ def granted(record: VisitorRecord | None, revision: int) -> frozenset[str]:
     if record is None or record.consent_revision != revision:
         return frozenset()
     return record.consent_granted
+
+
+def usable(
+    record: VisitorRecord | None, revision: int
+) -> tuple[Profile | None, dict[str, CampaignHistory] | None]:
+    """What targeting may use of a visitor: the profile with ``personalisation``, the campaign
+    history with ``marketing``; None for what was not granted."""
+    current = granted(record, revision)
+    if record is None:
+        return None, None
+    return (
+        record.profile if "personalisation" in current else None,
+        record.campaigns if "marketing" in current else None,
+    )
 
 
 def state(record: VisitorRecord | None, revision: int) -> dict[str, Any]:

@@ -95,13 +95,13 @@ async def decide(request: Request) -> Response:
         raise RequestError("count must be true or false")
     visitor_id, record = tp.visitor(request)
     rules: Ruleset = tp.rules
-    granted = consent_module.granted(record, tp.settings.consent_revision)
+    profile, history = consent_module.usable(record, tp.settings.consent_revision)
     facts = Facts(
         view,
         now=tp.now(),
         tz=rules.site.timezone,
-        profile=record.profile if record and "personalisation" in granted else None,
-        history=record.campaigns if record and "marketing" in granted else None,
+        profile=profile,
+        history=history,
         session_idle=rules.site.session_idle,
     )
     counted = False
@@ -175,15 +175,15 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
             },
         )
 
+    session_seconds = None  # how long the visit has lasted, for after_seconds_on_site
+    if profile.session_started_at is not None:
+        session_seconds = facts.now - profile.session_started_at
     popups = []
     for decision in outcome.popups:
         campaign = decision.campaign
         markup = html(decision)
         if markup is None:
             continue
-        session_seconds = None
-        if profile.session_started_at is not None:
-            session_seconds = facts.now - profile.session_started_at
         popups.append(
             {
                 "campaign": campaign.id,

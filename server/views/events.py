@@ -66,15 +66,11 @@ async def events(request: Request) -> Response:
         await read_json(request, max_bytes=tp.settings.max_body_bytes), tp.rules.by_id
     )
     _, record = tp.visitor(request)
-    granted = consent_module.granted(record, tp.settings.consent_revision)
-    if record is None or "marketing" not in granted:
+    profile, history = consent_module.usable(record, tp.settings.consent_revision)
+    if record is None or history is None:  # campaign events need the marketing consent
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     now = tp.now()
-    start = visit_start(
-        record.profile if "personalisation" in granted else None,
-        now=now,
-        session_idle=tp.rules.site.session_idle,
-    )
+    start = visit_start(profile, now=now, session_idle=tp.rules.site.session_idle)
     stored = await tp.writer.write(
         lambda conn: store.record_events(conn, record.id, batch, at=now, visit_start=start)
     )

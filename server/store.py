@@ -336,7 +336,6 @@ def record_events(
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
     (profiles.visit_start) decides whether an impression is in the same visit as the last."""
-    session_start = visit_start
     count = 0
     for event in events:
         conn.execute(
@@ -355,7 +354,7 @@ def record_events(
                 "   THEN session_impressions + 1 ELSE 1 END,"
                 " last_seen_at = excluded.last_seen_at,"
                 " variant = excluded.variant, version = excluded.version",
-                (visitor_id, event.campaign, at, event.variant, event.version, session_start),
+                (visitor_id, event.campaign, at, event.variant, event.version, visit_start),
             )
         else:
             conn.execute(

@@ -21,6 +21,7 @@ from . import rules as rules_module
 from . import store
 from .errors import RequestError
 from .limits import RateLimiter, refuse_cross_site
+from .preview import Previews
 from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
@@ -39,6 +40,7 @@ class Touchpoint:
     recognizer: Recognizer
     limiter: RateLimiter
     snippet: snippet.Asset
+    previews: Previews
     reader: store.Reader | None = None
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
@@ -63,17 +65,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.load()
     ruleset = rules_module.load(settings.rules_dir)
     rules_module.log_warnings(ruleset)
+    secret_key = settings.resolve_secret_key()
     tp = Touchpoint(
         settings=settings,
         rules=ruleset,
         recognizer=Recognizer(
-            settings.resolve_secret_key(),
+            secret_key,
             cookie_name=settings.cookie_name,
             max_age_days=settings.cookie_max_age_days,
             secure=settings.cookie_secure,
         ),
         limiter=RateLimiter(settings.rate_limit_per_minute),
         snippet=snippet.Asset.load(),
+        previews=Previews(secret_key),
     )
 
     @contextlib.asynccontextmanager

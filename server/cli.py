@@ -1,4 +1,4 @@
-"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate`` and ``schema``.
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview`` and ``schema``.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -19,6 +19,8 @@ from . import __version__, consent, store, targeting
 from . import rules as rules_module
 from .errors import ConfigError, RequestError, TouchpointError
 from .facts import Facts, PageView
+from .matchers import FOREVER, parse_duration
+from .preview import Preview, Previews, resolve
 from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
 from .views.decide import parse_context
@@ -81,14 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate the rules files; prints file:line for each problem"
     )
     check.add_argument("--rules-dir", dest="rules_dir", default=None, metavar="RULES_DIR")
+    preview = commands.add_parser(
+        "preview", help="a signed link that shows one campaign on the live site, recording nothing"
+    )
+    preview.add_argument("campaign", help="the campaign id")
+    preview.add_argument("--variant", help="the variant id (default: the first one that shows)")
+    preview.add_argument("--url", default="", help="the page to open, e.g. https://shop.example/")
+    preview.add_argument("--ttl", default="24h", help="how long the link works (default 24h)")
+    for name in ("rules_dir", "data_dir", "secret_key"):
+        preview.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    own = {"command", "which", "url", "visitor", "profile", "referrer", "context", "slot",
-           "user_agent", "language", "trigger", "at", "json"}  # fmt: skip
-    overrides = {k: v for k, v in vars(args).items() if k not in own and v is not None}
+    # Only settings are overrides; a command's own arguments (url, --visitor ...) are not.
+    names = {field.name for field in Settings.fields()}
+    overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
     try:
         settings = Settings.load(overrides)
         if args.command == "check":
@@ -100,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "simulate":
             return simulate(settings, args)
+        if args.command == "preview":
+            return preview(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -237,6 +250,34 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     for row in result["campaigns"]:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
+    return 0
+
+
+def preview(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a preview link (docs/rules.md#preview)."""
+    ruleset = rules_module.load(settings.rules_dir)
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise ConfigError(f"--ttl: {exc}") from None
+    if not ttl or ttl is FOREVER:
+        raise ConfigError("--ttl: a duration like 2h or 7d")
+    expires = int(time.time()) + ttl
+    previews = Previews(settings.resolve_secret_key())
+    token = previews.token(args.campaign, args.variant, expires=expires)
+    try:
+        resolve(Preview(args.campaign, args.variant, expires), ruleset)
+    except RequestError as exc:
+        raise ConfigError(str(exc)) from None
+    url = args.url or "/"
+    joiner = "&" if "?" in url else "?"
+    fragment = ""
+    if "#" in url:
+        url, fragment = url.split("#", 1)
+        fragment = "#" + fragment
+    print(f"{url}{joiner}tp_preview={token}{fragment}")
+    expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+    print(f"works until {expiry}; shows {args.campaign} whatever its rules say", file=sys.stderr)
     return 0
 
 

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 ROOT = Path(__file__).parent.parent
 BUILT = ROOT / "server" / "assets" / "t.js"
-GZIP_BUDGET = 5 * 1024  # bytes; the peer's tracker is ~31 KB gzip
+GZIP_BUDGET = 8 * 1024  # bytes min+gzip, everything included; the peer's tracker is ~31 KB
 
 
 def test_served_with_etag_and_long_caching(client: TestClient) -> None:

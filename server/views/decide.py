@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import consent as consent_module
+from .. import preview as preview_module
 from .. import store
 from ..conditions import NAME
 from ..errors import RequestError
@@ -105,7 +106,8 @@ async def decide(request: Request) -> Response:
         session_idle=rules.site.session_idle,
     )
     counted = False
-    if count and record is not None and facts.known:
+    previewing = data.get("preview")  # a marketer's preview link: records nothing
+    if count and previewing is None and record is not None and facts.known:
         update = PageViewUpdate(
             at=facts.now,
             touch=None if facts.internal else facts.touch,
@@ -122,17 +124,25 @@ async def decide(request: Request) -> Response:
             )
         )
         counted = True
-    outcome = decide_page(
-        rules,
-        facts,
-        slots=slots,
-        visitor_id=record.id if record and facts.history is not None else None,
-        roll=random.random(),
-    )
+    extra: dict[str, Any] = {}
+    if previewing is not None:
+        shown = tp.previews.read(previewing, now=facts.now)
+        campaign, variant = preview_module.resolve(shown, rules)
+        outcome, trace = preview_module.outcome(campaign, variant, rules, facts, slots)
+        extra["preview"] = {"campaign": campaign.id, "variant": variant.id, "trace": trace}
+    else:
+        outcome = decide_page(
+            rules,
+            facts,
+            slots=slots,
+            visitor_id=record.id if record and facts.history is not None else None,
+            roll=random.random(),
+        )
     body = {
         "consent": consent_module.state(record, tp.settings.consent_revision),
         "counted": counted,
         **render(rules, outcome, facts),
+        **extra,
     }
     response = JSONResponse(body, headers=NO_STORE)
     if visitor_id and record is None:

@@ -5,13 +5,15 @@
 //     (touchpoint.q = touchpoint.q || []).push(arguments) };
 // which is replayed here. Nothing in this file may throw into the host page.
 
-import { post } from './transport.js';
+import { beacon, post } from './transport.js';
 import { arm, track } from './triggers.js';
 import { showPopup } from './popup.js';
-import { fillSlots, slotNames } from './slots.js';
+import { fillSlots, keepDefaults, slotNames } from './slots.js';
 import { emit } from './notify.js';
+import { tracker } from './tracking.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
+var SLOT_BUDGET = 300; // ms a slot waits for its content; later, the page's default stays
 
 function warn(error) {
   if (window.console && console.warn) console.warn('touchpoint:', error && error.message ? error.message : error);
@@ -28,6 +30,15 @@ function safely(fn) {
   };
 }
 
+// The decision trace of a preview link, for the marketer looking at the console.
+function explain(preview) {
+  if (!window.console || !console.info) return;
+  console.info('touchpoint preview: ' + preview.campaign + ' / ' + preview.variant);
+  (preview.trace || []).forEach(function (line) {
+    console.info('touchpoint preview: ' + line);
+  });
+}
+
 function start(base) {
   var consent = null; // what the server holds: {revision, granted, prompt, known}
   var wanted = null; // a consent answer the page gave that the server does not hold yet
@@ -36,20 +47,39 @@ function start(base) {
   var armed = []; // disarm functions of the popups waiting for their trigger
   var spent = false; // this page view's one popup was shown (or its holdout exposed)
   var vetoed = {}; // campaigns whose touchpoint:show the page cancelled: not armed again
-  var settled = {}; // slots an answer filled, kept or had vetoed: not filled again
+  var referrer = document.referrer; // the previous page; in a single-page app, its last view
+  var where = location.pathname + location.search;
+  // A marketer's preview link (docs/rules.md#preview): one campaign shown, nothing recorded.
+  var preview = /[?&]tp_preview=([^&#]+)/.exec(location.search);
+  preview = preview && decodeURIComponent(preview[1]);
 
   var page = function () {
     return {
       path: location.pathname,
       title: document.title.slice(0, 512),
       query: location.search.slice(0, 2048),
-      referrer: document.referrer.slice(0, 2048),
+      referrer: referrer.slice(0, 2048),
     };
   };
 
+  var has = function (category) {
+    return !preview && !!consent && consent.granted.indexOf(category) >= 0;
+  };
+
+  // Behaviour is tracked with the measurement or the personalisation consent, and stops the
+  // moment it is withdrawn: what is queued then is dropped.
+  var tracking = tracker(
+    function (events, leaving) {
+      (leaving ? beacon : post)(base, '/v1/events', { events: events }).catch(warn);
+    },
+    function () {
+      return has('measurement') || has('personalisation');
+    },
+  );
+
   // happened: [type, {campaign, variant}] pairs, sent in one request.
   var record = function (happened) {
-    if (!happened.length || !consent || consent.granted.indexOf('marketing') < 0) return;
+    if (!happened.length || !has('marketing')) return;
     var events = happened.map(function (pair) {
       return { type: pair[0], campaign: pair[1].campaign, variant: pair[1].variant, path: location.pathname };
     });
@@ -103,16 +133,36 @@ function start(base) {
   };
 
   var decide = function (count) {
-    var request = { page: page(), context: context, slots: slotNames(), count: count };
+    var slots = slotNames();
+    var request = { page: page(), context: context, slots: slots, count: count && !preview };
+    if (preview) request.preview = preview;
+    var asked = Date.now();
     return post(base, '/v1/decide', request).then(function (answer) {
       consent = answer.consent;
       counted = counted || !!answer.counted;
+      if (answer.preview) explain(answer.preview);
       // The page's consent answer supersedes this one: decide again once the server holds it.
       if (differs()) return sendConsent();
       wanted = null;
       armAll(answer.popups); // first, so that a malformed slot cannot keep popups away
-      record(fillSlots(answer.slots, settled));
+      // Content that comes too late would move the page under the reader: the defaults stay.
+      if (Date.now() - asked > SLOT_BUDGET) keepDefaults(slots);
+      record(fillSlots(answer.slots));
     });
+  };
+
+  // A single-page app showed another page (history.pushState, or back and forward): a new
+  // page view with its own decision, popups and slots.
+  var navigated = function () {
+    var next = location.pathname + location.search;
+    if (next === where) return; // only the hash or the state changed
+    referrer = location.origin + where;
+    where = next;
+    tracking.navigate(location.pathname);
+    disarmAll();
+    spent = false;
+    vetoed = {};
+    decide(true).catch(warn);
   };
 
   // Whether the page gave a consent answer the server does not hold yet. A refusal from a
@@ -154,9 +204,27 @@ function start(base) {
         if (type === 'string' || type === 'boolean' || (type === 'number' && isFinite(value))) context[key] = value;
       });
     },
-    // touchpoint('track', 'signup-done'): fires `event` triggers; nothing is sent yet.
-    track: function (name) {
-      if (typeof name === 'string') track(name);
+    // touchpoint('track', 'video-played', {seconds: 30}): fires `event` triggers and, with
+    // consent, is recorded (docs/embedding.md#tracking).
+    track: function (name, props) {
+      if (typeof name !== 'string' || !name) return;
+      track(name);
+      tracking.event(name, props);
+    },
+    // touchpoint('identify', {email, customer_id, first_name}): ties this visitor to a known
+    // person (docs/embedding.md#identification). Needs the personalisation consent.
+    identify: function (who) {
+      var body = {};
+      ['email', 'customer_id', 'first_name'].forEach(function (key) {
+        if (who && typeof who[key] === 'string' && who[key]) body[key] = who[key].slice(0, 256);
+      });
+      if (has('personalisation') && Object.keys(body).length) post(base, '/v1/identify', body).catch(warn);
+    },
+    // touchpoint('reset'): logout on a shared computer. The next person starts as a new,
+    // anonymous visitor with the same consent; nothing of the last one carries over.
+    reset: function () {
+      tracking.flush(false);
+      if (consent && consent.known) post(base, '/v1/reset', {}).catch(warn);
     },
   };
 
@@ -174,6 +242,13 @@ function start(base) {
   window.touchpoint = function () { call(arguments); };
   window.touchpoint.loaded = true;
   for (var i = 0; i < queued.length; i++) call(queued[i]);
+  var pushState = history.pushState;
+  history.pushState = function () {
+    var result = pushState.apply(this, arguments);
+    safely(navigated)();
+    return result;
+  };
+  window.addEventListener('popstate', safely(navigated));
   // Slots further down the page exist only once it is parsed; an async script can run sooner.
   var first = safely(function () {
     decide(true).catch(warn);

@@ -21,17 +21,36 @@ export function slotNames() {
   return names;
 }
 
-// Fills the slots of a decide answer ({name: {campaign, variant, control, html}}) that no earlier
-// answer settled, and returns what happened as [type, content] pairs, one per campaign:
-// "impression" for content shown, "exposure" for a holdout that keeps the page's default.
-export function fillSlots(answer, settled) {
+// Slot elements an answer filled, kept or had vetoed: a later answer (after a consent change,
+// or a single-page app's next view with the same layout) does not swap them under the reader.
+var decided = new WeakSet();
+
+function open(name) {
+  return Array.prototype.filter.call(elements(name), function (element) {
+    return !decided.has(element);
+  });
+}
+
+// The page keeps its default content in these slots, whatever a later answer says.
+export function keepDefaults(names) {
+  names.forEach(function (name) {
+    open(name).forEach(function (element) {
+      decided.add(element);
+    });
+  });
+}
+
+// Fills the slots of a decide answer ({name: {campaign, variant, control, html}}) not decided
+// yet, and returns what happened as [type, content] pairs, one per campaign: "impression" for
+// content shown, "exposure" for a holdout that keeps the page's default.
+export function fillSlots(answer) {
   var happened = [];
   var seen = {};
   Object.keys(answer || {}).forEach(function (name) {
     var content = answer[name];
-    var found = NAME.test(name) && !settled[name] ? elements(name) : [];
+    var found = NAME.test(name) ? open(name) : [];
     if (!found.length) return;
-    settled[name] = true; // filled, kept or vetoed: a later answer does not swap it under the reader
+    keepDefaults([name]);
     // A holdout asks too, so a page that vetoes a fill vetoes its exposure alike.
     if (!emit('fill', { slot: name, campaign: content.campaign, variant: content.variant, control: !!content.control })) return;
     var type = 'exposure';

@@ -32,3 +32,15 @@ export function post(base, path, body, options) {
   };
   return attempt(RETRIES);
 }
+
+// For a page being hidden or left: the browser delivers a beacon even after the page is gone.
+// A beacon it refuses (too large, queue full) goes as a keepalive request instead.
+export function beacon(base, path, body) {
+  var sent = false;
+  try {
+    sent = navigator.sendBeacon(base + path, new Blob([JSON.stringify(body)], { type: 'text/plain' }));
+  } catch (error) {
+    sent = false;
+  }
+  return sent ? Promise.resolve() : post(base, path, body, { keepalive: true });
+}

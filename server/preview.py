@@ -8,6 +8,7 @@ cookie can never pass as a token or the other way round) and carries its expiry 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,5 +84,6 @@ def outcome(
         lines.append(f"this page has no slot {campaign.slot!r}: nothing to fill")
     for row in real["campaigns"]:
         verdict = "would be chosen" if row["chosen"] else f"not chosen: {row['reason']}"
-        lines.append(f"{row['campaign']} ({row['source']}): {verdict}")
+        # The file's name only: the server's folders are none of the browser's business.
+        lines.append(f"{row['campaign']} ({os.path.basename(row['source'])}): {verdict}")
     return forced, lines

@@ -2,12 +2,15 @@
 
 It serves the built snippet at ``/tp/t.js`` and the pages of ``tests/snippet_pages/`` at
 ``/pages/``, answers ``/tp/v1/decide`` with the answers a test scripted, ``/tp/v1/consent`` and
-``/tp/v1/events`` as the real server does, and logs the body of every request the snippet makes:
+``/tp/v1/events``, ``/tp/v1/identify`` and ``/tp/v1/reset`` as the real server does, and logs the
+body of every request the snippet makes:
 
     POST /__script  {"decide": [answer, ...], "granted": [...]}
-                    the next decide answers in order, the last one repeating; the consent the
-                    server holds (none by default). Clears the log.
-    GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...]}
+                    the next decide answers in order, the last one repeating (an answer's
+                    "delay" holds it back that many milliseconds); the consent the server holds
+                    (none by default). Clears the log.
+    GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...],
+                     "identify": [...], "reset": [...]}
 
 A scripted answer is completed with the real server's defaults (``consent`` from what the
 harness holds, ``counted: true``, no popups, no slots). Run it alone to try a page by hand:
@@ -17,6 +20,7 @@ harness holds, ``counted: true``, no popups, no slots). Run it alone to try a pa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -46,7 +50,13 @@ class Script:
     def reset(self, answers: list[dict[str, Any]], granted: list[str] | None) -> None:
         self.answers = answers
         self.granted = granted
-        self.log: dict[str, list[Any]] = {"decide": [], "consent": [], "events": []}
+        self.log: dict[str, list[Any]] = {
+            "decide": [],
+            "consent": [],
+            "events": [],
+            "identify": [],
+            "reset": [],
+        }
 
     def consent(self) -> dict[str, Any]:
         if self.granted is None:
@@ -79,7 +89,9 @@ def create_harness() -> Starlette:
 
     async def decide(request: Request) -> Response:
         script.log["decide"].append(await body(request))
-        return JSONResponse(script.next_answer())
+        answer = script.next_answer()
+        await asyncio.sleep(answer.pop("delay", 0) / 1000)
+        return JSONResponse(answer)
 
     async def consent(request: Request) -> Response:
         data = await body(request)
@@ -91,6 +103,14 @@ def create_harness() -> Starlette:
         sent = (await body(request))["events"]
         script.log["events"].extend(sent)
         return JSONResponse({"stored": len(sent)}, status_code=202)
+
+    async def identify(request: Request) -> Response:
+        script.log["identify"].append(await body(request))
+        return JSONResponse({"visitor": "known"})
+
+    async def reset(request: Request) -> Response:
+        script.log["reset"].append(await body(request))
+        return JSONResponse({"visitor": "anonymous"})
 
     async def set_script(request: Request) -> Response:
         data = await request.json()
@@ -106,6 +126,8 @@ def create_harness() -> Starlette:
             Route("/tp/v1/decide", decide, methods=["POST"]),
             Route("/tp/v1/consent", consent, methods=["POST"]),
             Route("/tp/v1/events", events, methods=["POST"]),
+            Route("/tp/v1/identify", identify, methods=["POST"]),
+            Route("/tp/v1/reset", reset, methods=["POST"]),
             Route("/__script", set_script, methods=["POST"]),
             Route("/__log", log),
             Mount("/pages", StaticFiles(directory=PAGES)),

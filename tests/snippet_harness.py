@@ -39,6 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = ROOT / "server" / "assets" / "t.js"
 PAGES = Path(__file__).resolve().parent / "snippet_pages"
 CATEGORIES = {"marketing", "measurement", "personalisation"}
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
+    " img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class Script:
@@ -112,6 +116,10 @@ def create_harness() -> Starlette:
         script.log["reset"].append(await body(request))
         return JSONResponse({"visitor": "anonymous"})
 
+    async def strict_page(request: Request) -> Response:
+        # A page under a strict Content-Security-Policy: what docs/embedding.md asks sites for.
+        return FileResponse(PAGES / "csp.html", headers={"Content-Security-Policy": STRICT_CSP})
+
     async def set_script(request: Request) -> Response:
         data = await request.json()
         script.reset(list(data.get("decide", [])), data.get("granted"))
@@ -128,6 +136,7 @@ def create_harness() -> Starlette:
             Route("/tp/v1/events", events, methods=["POST"]),
             Route("/tp/v1/identify", identify, methods=["POST"]),
             Route("/tp/v1/reset", reset, methods=["POST"]),
+            Route("/csp.html", strict_page),
             Route("/__script", set_script, methods=["POST"]),
             Route("/__log", log),
             Mount("/pages", StaticFiles(directory=PAGES)),

@@ -173,3 +173,25 @@ def test_a_preview_link_shows_records_nothing_and_explains(page, harness) -> Non
     assert harness.log()["events"] == []  # no impression, close or behaviour
     assert "touchpoint preview: first-order-coupon / a" in lines
     assert "touchpoint preview: " + trace[0] in lines
+
+
+def test_everything_works_under_a_strict_content_security_policy(page, harness) -> None:  # type: ignore[no-untyped-def]
+    harness.script(
+        {
+            "popups": [popup("offer", "load")],
+            "slots": {"hero": content("spring", "<h1>Spring sale</h1>")},
+        },
+        granted=["marketing", "measurement"],
+    )
+    with page.expect_response("**/tp/v1/decide"):
+        page.goto("/csp.html")
+    dialog = page.locator(POPUP)
+    dialog.wait_for()
+    # The popup's styles arrived (a constructed stylesheet, not a blocked inline <style>).
+    assert dialog.evaluate("el => getComputedStyle(el).borderRadius") == "12px"
+    assert page.locator("[data-tp-filled=spring]").inner_text() == "Spring sale"
+    page.get_by_role("button", name="Close").click()
+    page.click("text=Size guide")
+    assert page.evaluate("window.violations") == []
+    page.goto("about:blank")  # the beacon is allowed by connect-src 'self'
+    assert "click" in [e["type"] for e in behaviour(harness, at_least=2)]

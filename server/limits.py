@@ -94,14 +94,17 @@ class RateLimiter:
             self.buckets = dict(keep[: self.MAX_CLIENTS // 2])
 
 
-def refuse_cross_site(request: Request) -> None:
-    """Refuse a POST another site made the visitor's browser send.
+def refuse_cross_site(request: Request, *, allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse a POST another site made the visitor's browser send, unless its origin is one of
+    the ``allowed`` ones (the ``allowed_origins`` setting, for a snippet served cross-origin).
 
     The endpoints accept text/plain bodies (no CORS preflight), so a plain HTML form on any
     site could post to them as a top-level navigation, and the response's cookie would be
     stored: a forged consent. Browsers say where a request comes from in Sec-Fetch-Site; older
     ones send Origin, compared with the Host the reverse proxy passed on.
     """
+    if allowed and request.headers.get("origin") in allowed:
+        return
     site = request.headers.get("sec-fetch-site")
     if site is not None:
         if site != "same-origin":

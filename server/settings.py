@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,11 @@ class Settings:
     )
     consent_revision: int = _setting(
         1, "Revision of the consent text; raising it asks every visitor again."
+    )
+    allowed_origins: str = _setting(
+        "",
+        "Other origins of the same site whose pages may embed the snippet cross-origin, comma "
+        "separated, e.g. https://www.example.com (default: same origin only).",
     )
     max_body_bytes: int = _setting(16384, "Largest request body accepted by the public endpoints.")
     rate_limit_per_minute: int = _setting(
@@ -108,10 +114,21 @@ class Settings:
             raise ConfigError(f"cookie_max_age_days must be between 1 and {MAX_COOKIE_DAYS}")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        for origin in self.origins:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ConfigError(
+                    f"allowed_origins: {origin!r} is not an origin like https://www.example.com"
+                )
         for field in self.fields():
             choices = field.metadata["choices"]
             if choices and getattr(self, field.name) not in choices:
                 raise ConfigError(f"{field.name} must be one of {', '.join(choices)}")
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(
+            o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()
+        )
 
     @property
     def database_path(self) -> Path:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from starlette.testclient import TestClient
+from touchpoint.app import create_app
+from touchpoint.errors import ConfigError
+from touchpoint.settings import Settings
 
 from .conftest import PRODUCT
 
@@ -170,6 +175,29 @@ def test_cross_site_posts_are_refused(client: TestClient, headers, route: str) -
 def test_same_origin_posts_are_accepted(client: TestClient) -> None:
     for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://testserver"}):
         assert decide(client, headers=headers).status_code == 200
+
+
+def test_allowed_origins_get_credentialed_cors_and_others_are_refused(
+    settings: Settings,
+) -> None:
+    settings = dataclasses.replace(settings, allowed_origins="https://www.shop.example")
+    shop = {"Origin": "https://www.shop.example", "Sec-Fetch-Site": "same-site"}
+    with TestClient(create_app(settings), base_url="https://tp.shop.example") as client:
+        response = client.post("/tp/v1/consent", json={"granted": ["marketing"]}, headers=shop)
+        assert response.status_code == 200
+        assert response.headers["access-control-allow-origin"] == "https://www.shop.example"
+        assert response.headers["access-control-allow-credentials"] == "true"
+        assert "tp_vid=" in response.headers["set-cookie"]
+        other = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+        response = client.post("/tp/v1/decide", json={"page": {"path": "/"}}, headers=other)
+        assert response.status_code == 403
+        assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize("value", ["www.shop.example", "https://shop.example/path", "*"])
+def test_allowed_origins_must_be_origins(settings: Settings, value: str) -> None:
+    with pytest.raises(ConfigError, match="allowed_origins"):
+        dataclasses.replace(settings, allowed_origins=value).validate()
 
 
 def test_rate_limiter_keeps_limited_clients_under_an_address_flood() -> None:

@@ -195,3 +195,15 @@ def test_everything_works_under_a_strict_content_security_policy(page, harness) 
     assert page.evaluate("window.violations") == []
     page.goto("about:blank")  # the beacon is allowed by connect-src 'self'
     assert "click" in [e["type"] for e in behaviour(harness, at_least=2)]
+
+
+def test_the_page_works_unchanged_when_the_server_is_down(page, harness, warnings) -> None:  # type: ignore[no-untyped-def]
+    harness.script({"slots": {"hero": content("spring", "<h1>Spring sale</h1>")}})
+    page.route("**/tp/v1/**", lambda route: route.abort("connectionrefused"))
+    page.goto(INDEX)
+    page.wait_for_function("() => window.touchpoint && window.touchpoint.loaded")
+    page.evaluate("touchpoint('track', 'still-fine'); touchpoint('context', {a: 1})")
+    page.wait_for_timeout(1500)  # the first request and its two retries have failed
+    assert page.locator("section[data-tp-slot=hero]").inner_text().startswith("Default hero")
+    assert page.locator("[data-tp-popup]").count() == 0
+    assert any("Failed to fetch" in w for w in warnings)  # reported, never thrown

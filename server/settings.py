@@ -44,7 +44,8 @@ class Settings:
     )
     secret_key: str = _setting(
         "",
-        "Key that signs the visitor cookie. Default: generated once into DATA_DIR/secret.key "
+        "Key that signs the visitor cookie and keys the identifier hashes. Default: generated "
+        "once into DATA_DIR/secret.key "
         "(mode 0600). Set it explicitly when several hosts share one database.",
     )
     cookie_name: str = _setting("tp_vid", "Name of the signed first-party visitor cookie.")

@@ -541,6 +541,8 @@ def identify_visitor(
     The surviving visitor takes this browser's consent, logged under its id with the method
     ``identify``: consent is given per browser, and this browser's answer is the person's latest.
     """
+    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
     owners = set()
     for ident in identity.identifiers:
         row = conn.execute(
@@ -608,6 +610,8 @@ def copy_consent(
     row = conn.execute(
         "SELECT consent_revision, consent_granted FROM visitors WHERE id = ?", (from_id,)
     ).fetchone()
+    if row is None:  # merged away or erased by a request that was committed first
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
     last = conn.execute(
         "SELECT denied FROM consent_log WHERE visitor_id = ? ORDER BY id DESC LIMIT 1", (from_id,)
     ).fetchone()

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from touchpoint import identity
+from touchpoint import identity, store
 from touchpoint.app import create_app
+from touchpoint.errors import RequestError
 from touchpoint.profiles import Profile, Touch, merge
 from touchpoint.settings import Settings
 
@@ -333,3 +334,25 @@ def test_withdrawing_personalisation_forgets_the_identifiers(device_a: TestClien
     identify(device_a, email="ada@example.com")
     grant(device_a, ["marketing"])
     assert count(device_a, "identities") == 0
+
+
+
+def test_a_visitor_merged_away_meanwhile_is_a_409_not_a_crash(tmp_path: Path) -> None:
+    # Two tabs: the first identify merged the visitor away before the second one's write ran.
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    key = identity.identity_key("k" * 40)
+    who = identity.parse({"email": "ada@example.com"}, key, depth="standard")
+    for vid in ("laptop", "phone"):
+        store.record_consent(conn, vid, at=1, revision=1, granted={"personalisation"},
+                             denied=set(), method="api")  # fmt: skip
+    assert store.identify(conn, "laptop", who, now=2, keep="standard") == "laptop"
+    assert store.identify(conn, "phone", who, now=3, keep="standard") == "laptop"
+    for again in (
+        lambda: store.identify(conn, "phone", who, now=4, keep="standard"),
+        lambda: store.reset_visitor(conn, "phone", now=4),
+    ):
+        with pytest.raises(RequestError, match="no longer exists") as raised:
+            again()
+        assert raised.value.status == 409

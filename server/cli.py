@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("rules_dir", "data_dir", "database", "consent_revision"):
         simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     schema = commands.add_parser(
-        "schema", help="print the JSON Schema of campaign files or site.yaml, for editors"
+        "schema",
+        help="print the JSON Schema of campaign files, site.yaml, scoring.yaml or"
+        " lifecycle.yaml, for editors",
     )
-    schema.add_argument("which", choices=["campaign", "site"])
+    schema.add_argument("which", choices=["campaign", "site", "scoring", "lifecycle"])
     check = commands.add_parser(
         "check", help="validate the rules files; prints file:line for each problem"
     )
@@ -219,7 +221,8 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--context: {exc}") from None
     now = int(time.time()) if args.at is None else args.at
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
-                  session_idle=ruleset.site.session_idle)  # fmt: skip
+                  session_idle=ruleset.site.session_idle,
+                  profile_rules=ruleset.profile)  # fmt: skip
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger

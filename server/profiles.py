@@ -49,6 +49,12 @@ class Profile:
     last_category: str | None = None
     last_product: str | None = None
     first_name: str | None = None
+    # Lead scoring and the lifecycle (server/scoring.py, server/lifecycle.py).
+    score_at: int | None = None  # when ``score`` was last brought up to date; decay runs from it
+    purchases: int = 0
+    last_purchase_at: int | None = None
+    stage_since: int | None = None  # when the stage last changed; None: since the first visit
+    scoring: dict[str, Any] = field(default_factory=dict)  # per-rule counters, fired thresholds
 
     @property
     def returning(self) -> bool:
@@ -67,12 +73,26 @@ class Profile:
             data["first_touch"] = self.first_touch.as_json()
         if self.last_touch:
             data["last_touch"] = self.last_touch.as_json()
-        for name in ("attributes", "interests"):
+        for name in ("attributes", "interests", "scoring", "purchases"):
             if getattr(self, name):
                 data[name] = getattr(self, name)
-        for name in ("last_category", "last_product", "first_name"):
+        for name in _OPTIONAL_DATA:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        return data
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole profile as plain JSON (webhook payloads, exports); the score as stored,
+        see :func:`touchpoint.scoring.score_at` for its value at a given time."""
+        data = {
+            name: getattr(self, name)
+            for name in ("first_seen_at", "last_seen_at", "visits", "page_views", "stage",
+                         "stage_since", "score", "score_at", "identified", "purchases",
+                         "last_purchase_at", "attributes", "interests", "last_category",
+                         "last_product", "first_name")
+        }  # fmt: skip
+        data["first_touch"] = self.first_touch.as_json() if self.first_touch else None
+        data["last_touch"] = self.last_touch.as_json() if self.last_touch else None
         return data
 
     @staticmethod
@@ -86,7 +106,16 @@ class Profile:
             "last_category": data.get("last_category"),
             "last_product": data.get("last_product"),
             "first_name": data.get("first_name"),
+            "score_at": data.get("score_at"),
+            "purchases": data.get("purchases") or 0,
+            "last_purchase_at": data.get("last_purchase_at"),
+            "stage_since": data.get("stage_since"),
+            "scoring": data.get("scoring") or {},
         }
+
+
+_OPTIONAL_DATA = ("last_category", "last_product", "first_name", "score_at", "last_purchase_at",
+                  "stage_since")  # fmt: skip
 
 
 # What conditions see of a visitor without the personalisation consent: nothing is known, so
@@ -103,6 +132,7 @@ class PageViewUpdate:
     interests: tuple[str, ...] = ()
     category: str | None = None
     product: str | None = None
+    path: str | None = None  # for the event log
 
 
 def visit_start(profile: Profile | None, *, now: int, session_idle: int) -> int:

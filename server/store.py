@@ -16,15 +16,19 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import sqlite_utils
 
+from .activity import Activity, Effects
 from .profiles import PageViewUpdate, Profile, advance
+
+if TYPE_CHECKING:
+    from .profilerules import ProfileRules
 
 T = TypeVar("T")
 
@@ -124,6 +128,29 @@ def m002_profiles(db: sqlite_utils.Database) -> None:
         "version INTEGER",
     ):
         db.execute(f"ALTER TABLE campaign_state ADD COLUMN {column}")
+
+
+@migrations()
+def m003_activity(db: sqlite_utils.Database) -> None:
+    # Behaviour events (dwell, scroll, clicks, custom events, form submissions, pushed
+    # purchases ...) share the event log with campaign events: their name, a number (seconds,
+    # percent, value) and flat properties as JSON.
+    for column in ("name TEXT", "value REAL", "props TEXT"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {column}")
+    # Every lifecycle stage change, with its time and the reason (the rule that matched).
+    db.execute(
+        """
+        CREATE TABLE stage_history (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX stage_history_visitor ON stage_history (visitor_id, at)")
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -230,7 +257,16 @@ class Reader:
 
     def events(self, visitor_id: str) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
-            "SELECT at, type, campaign, variant, path FROM events WHERE visitor_id = ? ORDER BY id",
+            "SELECT at, type, campaign, variant, path, name, value, props FROM events"
+            " WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def stage_history(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, before, after, reason FROM stage_history WHERE visitor_id = ? ORDER BY id",
             (visitor_id,),
         )
         names = [d[0] for d in cursor.description]
@@ -246,7 +282,7 @@ class Reader:
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def count(self, table: str) -> int:
-        if table not in {"visitors", "campaign_state", "events", "consent_log"}:
+        if table not in {"visitors", "campaign_state", "events", "consent_log", "stage_history"}:
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
@@ -322,6 +358,7 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
             " stage = 'visitor', score = 0, identified = 0, data = '{}' WHERE id = ?",
             (visitor_id,),
         )
+        conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
     if "marketing" not in granted:
         conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
 
@@ -368,7 +405,8 @@ def record_events(
 
 _UPDATE_PROFILE = (
     "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
-    " session_started_at = ?, session_page_views = ?, data = ? WHERE id = ?"
+    " session_started_at = ?, session_page_views = ?, stage = ?, score = ?, identified = ?,"
+    " data = ? WHERE id = ?"
 )
 
 
@@ -380,8 +418,19 @@ def _profile_values(profile: Profile) -> tuple[Any, ...]:
         profile.page_views,
         profile.session_started_at,
         profile.session_page_views,
+        profile.stage,
+        profile.score,
+        int(profile.identified),
         orjson.dumps(profile.data_json()).decode(),
     )
+
+
+def _profile_rules(rules: ProfileRules | None) -> ProfileRules:
+    # Imported here: the profile rules import the conditions, which import the facts, which
+    # import this module.
+    from .profilerules import ProfileRules
+
+    return rules if rules is not None else ProfileRules()
 
 
 def record_page_view(
@@ -390,31 +439,121 @@ def record_page_view(
     view: PageViewUpdate,
     *,
     session_idle: int,
+    rules: ProfileRules | None = None,
     read: Profile | None = None,
-    result: Profile | None = None,
-) -> bool:
-    """Count a page view in the visitor's profile; False when the visitor has no row.
+    result: tuple[Profile, Effects] | None = None,
+) -> Effects | None:
+    """Count a page view in the visitor's profile, log it and score it (profilerules.apply);
+    None when the visitor has no row.
 
-    ``result`` is the profile the caller already computed from the profile it ``read``: it is
-    written in one statement if the row still holds what was read (its page view count, last
-    page view and JSON part), which spares the writer a lookup. Otherwise, say after a page view
-    in another tab or an attribute set meanwhile, the row is read again and the view applied.
+    ``result`` is the profile (and effects) the caller already computed from the profile it
+    ``read`` (:func:`page_view_result`): it is written in one statement if the row still holds
+    what was read (its page view count, last page view, score, stage and JSON part), which
+    spares the writer a lookup. Otherwise, say after a page view in another tab or an attribute
+    set meanwhile, the row is read again and the view applied.
     """
+    effects: Effects | None = None
     if read is not None and result is not None:
-        guarded = _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND data = ?"
+        guarded = (
+            _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND score = ?"
+            " AND stage = ? AND identified = ? AND data = ?"
+        )
         read_data = orjson.dumps(read.data_json()).decode()
-        values = (*_profile_values(result), visitor_id, read.page_views, read.last_seen_at,
-                  read_data)  # fmt: skip
+        values = (*_profile_values(result[0]), visitor_id, read.page_views, read.last_seen_at,
+                  read.score, read.stage, int(read.identified), read_data)  # fmt: skip
         if conn.execute(guarded, values).rowcount:
-            return True
+            effects = result[1]
+    if effects is None:
+        row = conn.execute(
+            f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        profile, effects = page_view_result(
+            _profile(row), view, rules=_profile_rules(rules), session_idle=session_idle,
+            visitor_id=visitor_id,
+        )  # fmt: skip
+        conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
+    _insert_activities(conn, visitor_id, [_page_view(view)])
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def page_view_result(
+    profile: Profile,
+    view: PageViewUpdate,
+    *,
+    rules: ProfileRules,
+    session_idle: int,
+    visitor_id: str,
+) -> tuple[Profile, Effects]:
+    """The profile after the page view ``view``, scored, and what changed beyond it (pure)."""
+    from .profilerules import apply  # see _profile_rules
+
+    advanced = advance(profile, view, session_idle=session_idle)
+    return apply(advanced, [_page_view(view)], rules, now=view.at, visitor_id=visitor_id)
+
+
+def _page_view(view: PageViewUpdate) -> Activity:
+    return Activity("page_view", view.at, path=view.path)
+
+
+def record_activities(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    activities: Sequence[Activity],
+    *,
+    rules: ProfileRules,
+    now: int,
+) -> Effects | None:
+    """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
+    points (decay applied), purchases, the stage, thresholds (profilerules.apply).
+
+    Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
+    row holds it); the profile moves only with ``personalisation``. Returns what changed beyond
+    the profile, or None when the visitor has no row or no profile (then nothing or only the
+    event rows were stored).
+    """
+    from .profilerules import apply  # see _profile_rules
+
     row = conn.execute(
-        f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        f"SELECT consent_granted, {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
     ).fetchone()
     if row is None:
-        return False
-    profile = advance(_profile(row), view, session_idle=session_idle)
+        return None
+    granted = set(orjson.loads(row[0]))
+    if not granted & {"measurement", "personalisation"}:
+        return None
+    _insert_activities(conn, visitor_id, activities)
+    if "personalisation" not in granted:
+        return None
+    profile, effects = apply(_profile(row[1:]), activities, rules, now=now, visitor_id=visitor_id)
     conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
-    return True
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def _insert_activities(
+    conn: sqlite3.Connection, visitor_id: str, activities: Sequence[Activity]
+) -> None:
+    conn.executemany(
+        "INSERT INTO events (visitor_id, at, type, path, name, value, props)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (visitor_id, a.at, a.type, a.path, a.name, a.value,
+             orjson.dumps(dict(a.props)).decode() if a.props else None)
+            for a in activities
+        ],
+    )  # fmt: skip
+
+
+def _insert_stage_changes(conn: sqlite3.Connection, visitor_id: str, effects: Effects) -> None:
+    if effects.stage_changes:
+        conn.executemany(
+            "INSERT INTO stage_history (visitor_id, at, before, after, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(visitor_id, c.at, c.before, c.after, c.reason) for c in effects.stage_changes],
+        )
 
 
 class Writer:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
+from touchpoint.activity import Effects
 from touchpoint.profiles import PageViewUpdate, Profile, Touch, advance
 
 
@@ -20,7 +21,7 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "new" / "t.db"
-    assert store.migrate(path) == ["m001_initial", "m002_profiles"]
+    assert store.migrate(path) == ["m001_initial", "m002_profiles", "m003_activity"]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -180,7 +181,9 @@ def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> 
     # Two tabs read the same profile; both computed their result from it.
     results = [advance(read, view, session_idle=1800) for view in (first, second)]
     for view, result in zip((first, second), results, strict=True):
-        store.record_page_view(conn, "v1", view, session_idle=1800, read=read, result=result)
+        store.record_page_view(
+            conn, "v1", view, session_idle=1800, read=read, result=(result, Effects())
+        )
     row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
     conn.close()
     assert row == (2, 2)  # the second write saw the row had moved on and counted on top of it

@@ -11,6 +11,7 @@ calls it to judge a page by the profile as it stands after that page view.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -193,7 +194,9 @@ class _ScoringFile(YamlFile):
         if not isinstance(rid, str) or not NAME.match(rid):
             self.problem(f"{key}.id", "required: a name of letters, digits, - and _")
         if on not in TYPES:
-            self.problem(f"{key}.activity", f"required: one of {', '.join(TYPES)}")
+            close = difflib.get_close_matches(str(on), TYPES, n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            self.problem(f"{key}.activity", f"{hint}required: one of {', '.join(TYPES)}")
         if not _number(points):
             self.problem(f"{key}.points", "required: a number (negative to take points away)")
         path = name = None

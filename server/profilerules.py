@@ -76,7 +76,8 @@ def apply(
     effects = Effects()
     for activity in activities:
         profile = _settle(profile, rules, now, effects)
-        profile, _ = crossings(profile, rules.scoring, now=now)  # re-arm after decay
+        # Decay since the last activity may have taken the score below a threshold.
+        profile, _ = crossings(profile, rules.scoring, now=now, rearm_only=True)
         if activity.type == "purchase":
             last = max(profile.last_purchase_at or activity.at, activity.at)
             profile = replace(profile, purchases=profile.purchases + 1, last_purchase_at=last)

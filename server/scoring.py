@@ -119,9 +119,9 @@ class Award:
     rules: tuple[str, ...]
 
 
-def award(profile: Profile, activity: Activity, rules: ScoringRules, *, now: int) -> tuple[
-    Profile, Award
-]:  # fmt: skip
+def award(
+    profile: Profile, activity: Activity, rules: ScoringRules, *, now: int
+) -> tuple[Profile, Award]:
     """The profile after ``activity``: the score brought up to date at ``now`` (any activity
     restarts the decay's ``after`` period), plus the points of every rule it earns within that
     rule's limits. The score never falls below 0."""
@@ -167,11 +167,12 @@ def _count(counts: dict[str, list[int]], rule: str, period: int) -> int:
     return entry[1] if entry and entry[0] == period else 0
 
 
-def crossings(profile: Profile, rules: ScoringRules, *, now: int) -> tuple[
-    Profile, list[Threshold]
-]:  # fmt: skip
+def crossings(
+    profile: Profile, rules: ScoringRules, *, now: int, rearm_only: bool = False
+) -> tuple[Profile, list[Threshold]]:
     """The thresholds the score (at ``now``) has reached and that were armed; they are marked
-    fired. Fired thresholds the score is below again are re-armed."""
+    fired. Fired thresholds the score is below again are re-armed (all that happens with
+    ``rearm_only``)."""
     score = score_at(profile, now, rules)
     fired = list(profile.scoring.get("fired", ()))
     crossed = []
@@ -179,7 +180,7 @@ def crossings(profile: Profile, rules: ScoringRules, *, now: int) -> tuple[
         if score < threshold.at:
             if threshold.name in fired:
                 fired.remove(threshold.name)
-        elif threshold.name not in fired:
+        elif threshold.name not in fired and not rearm_only:
             fired.append(threshold.name)
             crossed.append(threshold)
     if fired == list(profile.scoring.get("fired", ())):

@@ -231,3 +231,11 @@ def test_measurement_alone_stores_the_events_but_no_profile(tmp_path: Path) -> N
         ("click", "size-guide", '{"size":42}')
     ]
     assert conn.execute("SELECT score, data FROM visitors").fetchone() == (0, "{}")
+
+
+def test_a_threshold_added_later_fires_at_the_next_activity() -> None:
+    rules = ProfileRules(ScoringRules(thresholds=(Threshold("warm", 50, webhook="sales"),)))
+    profile = Profile(score=80, score_at=T0)
+    profile, effects = apply(profile, [Activity("custom", T0, name="x")], rules, now=T0,
+                             visitor_id="v")  # fmt: skip
+    assert effects.crossed == ["warm"] and len(effects.webhooks) == 1

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from .. import consent as consent_module
 from .. import store
-from ..activity import Activity
+from ..activity import Activity, Effects
 from ..errors import RequestError
 from ..limits import optional_str, read_json
 from ..profiles import visit_start
@@ -164,14 +164,19 @@ async def events(request: Request) -> Response:
     visitor = record.id
     start = visit_start(profile, now=now, session_idle=rules.site.session_idle)
 
-    def write(conn: Any) -> int:
+    def write(conn: Any) -> tuple[int, Effects | None]:
+        """Store the batch; what the activities changed beyond the profile (score thresholds,
+        stage changes) comes back with the count."""
         stored = store.record_events(conn, visitor, campaign, at=now, visit_start=start)
+        effects = None
         if behaviour:
-            store.record_activities(conn, visitor, behaviour, rules=rules.profile, now=now)
-        return stored + len(behaviour)
+            effects = store.record_activities(
+                conn, visitor, behaviour, rules=rules.profile, now=now
+            )
+        return stored + len(behaviour), effects
 
     if Batch(campaign, behaviour).urgent:
-        stored = await tp.writer.write(write)
+        stored, _ = await tp.writer.write(write)
     else:
         tp.writer.submit(write)
         stored = len(behaviour)

@@ -132,7 +132,13 @@ def check(settings: Settings) -> int:
         print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
         return 1
     warned = f", {len(problems)} warning(s)" if problems else ""
-    print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}{warned}")
+    scoring = ruleset.profile.scoring
+    scored = (
+        f", {len(scoring.points)} scoring rule(s), {len(scoring.thresholds)} threshold(s)"
+        if scoring.points or scoring.thresholds
+        else ""
+    )
+    print(f"ok: {len(ruleset.campaigns)} campaign(s){scored} in {settings.rules_dir}{warned}")
     return 0
 
 
@@ -148,12 +154,13 @@ def _json_arg(text: str, what: str) -> Any:
 
 _PROFILE_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("first_seen_at", "last_seen_at", "visits", "page_views",
-                     "session_started_at", "session_page_views"), (int,)),
+                     "session_started_at", "session_page_views", "score_at", "purchases",
+                     "last_purchase_at", "stage_since"), (int,)),
     "score": (int, float),
     "identified": (bool,),
     **dict.fromkeys(("stage", "last_category", "last_product", "first_name"), (str,)),
-    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns"),
-                    (dict,)),
+    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns",
+                     "scoring"), (dict,)),
 }  # fmt: skip
 
 

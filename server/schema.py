@@ -1,9 +1,10 @@
 """JSON Schemas for the rules files, generated from the definitions the loader validates with.
 
 Editors that speak JSON Schema (VS Code's YAML extension, JetBrains IDEs) autocomplete and flag
-mistakes with them: ``touchpoint schema campaign`` and ``touchpoint schema site`` print them, and
-docs/ holds the published copies (a test keeps those up to date). The loader stays the
-authority: it also checks what a schema cannot (templates, campaign references, regexes).
+mistakes with them: ``touchpoint schema campaign`` (``site``, ``scoring``, ``lifecycle``)
+prints them, and docs/ holds the published copies (a test keeps those up to date). The loader
+stays the authority: it also checks what a schema cannot (templates, campaign references,
+regexes).
 """
 
 from __future__ import annotations

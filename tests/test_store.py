@@ -219,3 +219,31 @@ def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
     )
     assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (0,)
     conn.close()
+
+
+def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
+    from touchpoint import rules as rules_module
+
+    rules = rules_module.load(Path(__file__).parent.parent / "rules").profile
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    reader = store.Reader(db_path)
+    for at in (100, 5000, 5060):  # a first visit, a return visit, a second page
+        record = reader.visitor("v1")
+        assert record is not None
+        view = PageViewUpdate(at, None, path="/")
+        result = store.page_view_result(
+            record.profile, view, rules=rules, session_idle=1800, visitor_id="v1"
+        )
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        effects = store.record_page_view(conn, "v1", view, session_idle=1800, rules=rules,
+                                         read=record.profile, result=result)  # fmt: skip
+        conn.set_trace_callback(None)
+        assert effects is result[1]
+        assert not [s for s in statements if s.lstrip().startswith("SELECT")]
+    record = reader.visitor("v1")
+    assert record is not None and record.profile.score == 10
+    assert [e["type"] for e in reader.events("v1")] == ["page_view"] * 3

@@ -247,3 +247,22 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
     record = reader.visitor("v1")
     assert record is not None and record.profile.score == 10
     assert [e["type"] for e in reader.events("v1")] == ["page_view"] * 3
+
+
+def test_the_reader_lists_a_visitors_stage_changes(db_path: Path) -> None:
+    from touchpoint.activity import Activity
+    from touchpoint.profilerules import ProfileRules
+
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    store.record_activities(conn, "v1", [Activity("identify", 5)], rules=ProfileRules(), now=5)
+    assert store.Reader(db_path).stage_history("v1") == [
+        {
+            "at": 5,
+            "before": "visitor",
+            "after": "lead",
+            "reason": "lead: (identified is true) or (stage is lead)",
+        }
+    ]

@@ -322,8 +322,12 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses = {str(status): ok}
         for code in op.errors:
-            responses[str(code)] = {"description": _REASONS[code], "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            responses[str(code)] = {
+                "description": _REASONS[code],
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            }
         entry["responses"] = responses
         paths.setdefault(base + op.path, {})[op.method] = entry
     return {

@@ -78,9 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("rules_dir", "data_dir", "database", "consent_revision"):
         simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     schema = commands.add_parser(
-        "schema", help="print the JSON Schema of campaign files or site.yaml, for editors"
+        "schema",
+        help="print the JSON Schema of campaign files, site.yaml, scoring.yaml or"
+        " lifecycle.yaml, for editors",
     )
-    schema.add_argument("which", choices=["campaign", "site", "openapi"])
+    schema.add_argument("which", choices=["campaign", "site", "scoring", "lifecycle", "openapi"])
     apikey = commands.add_parser("apikey", help="create, list or revoke keys of the server API")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; its token is printed once")
@@ -171,7 +173,13 @@ def check(settings: Settings) -> int:
         print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
         return 1
     warned = f", {len(problems)} warning(s)" if problems else ""
-    print(f"ok: {len(ruleset.campaigns)} campaign(s) in {settings.rules_dir}{warned}")
+    scoring = ruleset.profile.scoring
+    scored = (
+        f", {len(scoring.points)} scoring rule(s), {len(scoring.thresholds)} threshold(s)"
+        if scoring.points or scoring.thresholds
+        else ""
+    )
+    print(f"ok: {len(ruleset.campaigns)} campaign(s){scored} in {settings.rules_dir}{warned}")
     return 0
 
 
@@ -187,12 +195,13 @@ def _json_arg(text: str, what: str) -> Any:
 
 _PROFILE_TYPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("first_seen_at", "last_seen_at", "visits", "page_views",
-                     "session_started_at", "session_page_views"), (int,)),
+                     "session_started_at", "session_page_views", "score_at", "purchases",
+                     "last_purchase_at", "stage_since"), (int,)),
     "score": (int, float),
     "identified": (bool,),
     **dict.fromkeys(("stage", "last_category", "last_product", "first_name"), (str,)),
-    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns"),
-                    (dict,)),
+    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns",
+                     "scoring"), (dict,)),
 }  # fmt: skip
 
 
@@ -260,7 +269,8 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--context: {exc}") from None
     now = int(time.time()) if args.at is None else args.at
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
-                  session_idle=ruleset.site.session_idle)  # fmt: skip
+                  session_idle=ruleset.site.session_idle,
+                  profile_rules=ruleset.profile)  # fmt: skip
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger

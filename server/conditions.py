@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import matchers
+from . import lifecycle, matchers
 from .facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
 from .profiles import STAGES
 
@@ -101,10 +101,20 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("visitor.session_page_views", "number",
                   "page views in this visit, this one included",
                   lambda f: f.profile.session_page_views, needs=P),
-        FieldSpec("visitor.stage", "choice", "the lifecycle stage",
-                  lambda f: f.profile.stage, needs=P, choices=STAGES),
-        FieldSpec("visitor.score", "number", "the lead score", lambda f: f.profile.score,
-                  needs=P),
+        FieldSpec("visitor.stage", "choice", "the lifecycle stage (lifecycle.yaml), as of now",
+                  lambda f: f.stage, needs=P, choices=STAGES),
+        FieldSpec("visitor.score", "number", "the lead score (scoring.yaml), decayed to now",
+                  lambda f: f.score, needs=P),
+        FieldSpec("visitor.purchases", "number", "purchases pushed through the server API",
+                  lambda f: f.profile.purchases, needs=P),
+        FieldSpec("visitor.days_since_last_purchase", "number",
+                  "whole days since the last purchase (not set: never bought)",
+                  lambda f: lifecycle.days_since(f.profile.last_purchase_at, f.now), needs=P),
+        FieldSpec("visitor.days_since_last_visit", "number",
+                  "whole days since the last page view (0 during a visit)",
+                  lambda f: lifecycle.days_since(f.profile.last_seen_at, f.now), needs=P),
+        FieldSpec("visitor.days_in_stage", "number", "whole days in the current stage",
+                  lambda f: lifecycle.days_in_stage(f.profile, f.now, f.stage), needs=P),
         FieldSpec("visitor.identified", "flag", "whether the visitor is known by e-mail or id",
                   lambda f: f.profile.identified, needs=P),
         FieldSpec("visitor.attributes", "value", "an attribute set through the server API",

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,9 @@ import user_agents
 
 from .profiles import ANONYMOUS, Profile, Touch
 from .store import CampaignHistory
+
+if TYPE_CHECKING:
+    from .profilerules import ProfileRules
 
 CHANNELS = ("direct", "search", "social", "email", "paid", "referral", "internal")
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot")
@@ -134,6 +137,7 @@ class Facts:
         profile: Profile | None = None,
         history: dict[str, CampaignHistory] | None = None,
         session_idle: int = 1800,
+        profile_rules: ProfileRules | None = None,
     ) -> None:
         self.view = view
         self.path = view.path
@@ -144,6 +148,23 @@ class Facts:
         self.known = profile is not None
         self.history = history
         self.session_idle = session_idle
+        self.profile_rules = profile_rules
+
+    @cached_property
+    def score_and_stage(self) -> tuple[float, str]:
+        """The lead score (decayed) and the lifecycle stage as they stand now; as stored when
+        no profile rules are given."""
+        if self.profile_rules is None or not self.known:
+            return self.profile.score, self.profile.stage
+        return self.profile_rules.read(self.profile, self.now)
+
+    @property
+    def score(self) -> float:
+        return self.score_and_stage[0]
+
+    @property
+    def stage(self) -> str:
+        return self.score_and_stage[1]
 
     @cached_property
     def query(self) -> dict[str, str]:

@@ -49,6 +49,12 @@ class Profile:
     last_category: str | None = None
     last_product: str | None = None
     first_name: str | None = None
+    # Lead scoring and the lifecycle (server/scoring.py, server/lifecycle.py).
+    score_at: int | None = None  # when ``score`` was last brought up to date; decay runs from it
+    purchases: int = 0
+    last_purchase_at: int | None = None
+    stage_since: int | None = None  # when the stage last changed; None: since the first visit
+    scoring: dict[str, Any] = field(default_factory=dict)  # per-rule counters, fired thresholds
 
     @property
     def returning(self) -> bool:
@@ -67,12 +73,26 @@ class Profile:
             data["first_touch"] = self.first_touch.as_json()
         if self.last_touch:
             data["last_touch"] = self.last_touch.as_json()
-        for name in ("attributes", "interests"):
+        for name in ("attributes", "interests", "scoring", "purchases"):
             if getattr(self, name):
                 data[name] = getattr(self, name)
-        for name in ("last_category", "last_product", "first_name"):
+        for name in _OPTIONAL_DATA:
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        return data
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole profile as plain JSON (webhook payloads, exports); the score as stored,
+        see :func:`touchpoint.scoring.score_at` for its value at a given time."""
+        data = {
+            name: getattr(self, name)
+            for name in ("first_seen_at", "last_seen_at", "visits", "page_views", "stage",
+                         "stage_since", "score", "score_at", "identified", "purchases",
+                         "last_purchase_at", "attributes", "interests", "last_category",
+                         "last_product", "first_name")
+        }  # fmt: skip
+        data["first_touch"] = self.first_touch.as_json() if self.first_touch else None
+        data["last_touch"] = self.last_touch.as_json() if self.last_touch else None
         return data
 
     @staticmethod
@@ -86,7 +106,16 @@ class Profile:
             "last_category": data.get("last_category"),
             "last_product": data.get("last_product"),
             "first_name": data.get("first_name"),
+            "score_at": data.get("score_at"),
+            "purchases": data.get("purchases") or 0,
+            "last_purchase_at": data.get("last_purchase_at"),
+            "stage_since": data.get("stage_since"),
+            "scoring": data.get("scoring") or {},
         }
+
+
+_OPTIONAL_DATA = ("last_category", "last_product", "first_name", "score_at", "last_purchase_at",
+                  "stage_since")  # fmt: skip
 
 
 # What conditions see of a visitor without the personalisation consent: nothing is known, so
@@ -103,6 +132,7 @@ class PageViewUpdate:
     interests: tuple[str, ...] = ()
     category: str | None = None
     product: str | None = None
+    path: str | None = None  # for the event log
 
 
 def visit_start(profile: Profile | None, *, now: int, session_idle: int) -> int:
@@ -155,8 +185,10 @@ def merge(known: Profile, anonymous: Profile) -> Profile:
     Counts and interests are summed, first and last seen are the min and max, the first touch
     is the earlier profile's and the current visit (session, last touch, last category and
     product) the later one's. Attributes are combined, the known profile's winning. The score is
-    the sum of both scores; the stage is the further one (visitor < lead < any later stage),
-    the known profile's on a tie.
+    the sum of both scores (the caller brings both to the same moment, decay applied); the
+    stage is the further one (visitor < lead < any later stage), the known profile's on a tie.
+    Purchases are summed; scoring rules paid out once and thresholds fired in either profile
+    count as paid out and fired; per-day and per-visit counters are the known profile's.
     """
     never, always = float("inf"), float("-inf")
     first, other_first = (known, anonymous)
@@ -170,9 +202,16 @@ def merge(known: Profile, anonymous: Profile) -> Profile:
         interests[name] = interests.get(name, 0) + count
     seen = [t for t in (known.first_seen_at, anonymous.first_seen_at) if t is not None]
     last_seen = [t for t in (known.last_seen_at, anonymous.last_seen_at) if t is not None]
-    stage = known.stage
+    staged = known
     if _EARLY_STAGES.get(anonymous.stage, 2) > _EARLY_STAGES.get(known.stage, 2):
-        stage = anonymous.stage
+        staged = anonymous
+    scoring = dict(known.scoring)
+    for key in ("once", "fired"):
+        union = list(dict.fromkeys([*known.scoring.get(key, ()), *anonymous.scoring.get(key, ())]))
+        if union:
+            scoring[key] = union
+    purchased = [t for t in (known.last_purchase_at, anonymous.last_purchase_at) if t is not None]
+    score = known.score + anonymous.score
     return Profile(
         first_seen_at=min(seen) if seen else None,
         last_seen_at=max(last_seen) if last_seen else None,
@@ -180,8 +219,15 @@ def merge(known: Profile, anonymous: Profile) -> Profile:
         page_views=known.page_views + anonymous.page_views,
         session_started_at=last.session_started_at,
         session_page_views=last.session_page_views,
-        stage=stage,
-        score=known.score + anonymous.score,
+        stage=staged.stage,
+        stage_since=staged.stage_since,
+        score=score,
+        score_at=max((t for t in (known.score_at, anonymous.score_at) if t), default=None)
+        if score
+        else None,
+        purchases=known.purchases + anonymous.purchases,
+        last_purchase_at=max(purchased) if purchased else None,
+        scoring=scoring,
         identified=True,
         first_touch=first.first_touch or other_first.first_touch,
         last_touch=last.last_touch or other_last.last_touch,

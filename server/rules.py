@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import conditions, siteconfig
+from . import conditions, profilerules, siteconfig
 from .conditions import Compiler, Condition
 from .matchers import FOREVER, moment, parse_duration
+from .profilerules import ProfileRules
 from .rendering import TemplateProblem, Templates
 from .siteconfig import Site, duration, load_site
 from .yamlfile import Problem, RulesError, YamlFile
@@ -66,6 +67,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "site": siteconfig.KEYS,
     "site.popups": siteconfig.POPUP_KEYS,
 }
+# scoring.yaml and lifecycle.yaml: profilerules.KEYS, documented in docs/profiles.md.
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Ruleset:
     templates: Templates
     site: Site = field(default_factory=Site)
     warnings: tuple[Problem, ...] = ()
+    profile: ProfileRules = field(default_factory=ProfileRules)  # scoring and lifecycle
     by_id: dict[str, Campaign] = field(init=False)
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
@@ -176,7 +179,8 @@ def _index_key(pattern: str) -> tuple[str, ...]:
 
 
 def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
-    """Load and validate ``site.yaml`` and every other ``*.yaml`` file in ``rules_dir``.
+    """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml`` and every other
+    ``*.yaml`` file (a campaign) in ``rules_dir``.
 
     Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
     """
@@ -186,10 +190,11 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
     templates = Templates(rules_dir / "templates")
     problems: list[Problem] = []
     site = load_site(rules_dir / SITE_FILE, problems)
+    profile = profilerules.load(rules_dir, problems, site)
     campaigns: list[Campaign] = []
     readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
-        if path.name == SITE_FILE:
+        if path.name == SITE_FILE or path.stem in profilerules.STEMS:
             continue
         reader = _CampaignFile(path, problems, site)
         campaign = reader.campaign(templates)
@@ -208,7 +213,7 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)
-    return Ruleset(tuple(campaigns), templates, site, tuple(problems))
+    return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile)
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:

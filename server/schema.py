@@ -1,18 +1,22 @@
 """JSON Schemas for the rules files, generated from the definitions the loader validates with.
 
 Editors that speak JSON Schema (VS Code's YAML extension, JetBrains IDEs) autocomplete and flag
-mistakes with them: ``touchpoint schema campaign`` and ``touchpoint schema site`` print them, and
-docs/ holds the published copies (a test keeps those up to date). The loader stays the
-authority: it also checks what a schema cannot (templates, campaign references, regexes).
+mistakes with them: ``touchpoint schema campaign`` (``site``, ``scoring``, ``lifecycle``)
+prints them, and docs/ holds the published copies (a test keeps those up to date). The loader
+stays the authority: it also checks what a schema cannot (templates, campaign references,
+regexes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import conditions
+from . import conditions, lifecycle, profilerules
+from .activity import TYPES
 from .conditions import FIELDS, HISTORY_EVENTS
+from .facts import CHANNELS
 from .matchers import NUMBER_OPS, WEEKDAYS
+from .profiles import STAGES
 from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -219,4 +223,77 @@ def site_schema() -> dict[str, Any]:
             **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip
 
 
-SCHEMAS = {"campaign": campaign_schema, "site": site_schema}
+def scoring_schema() -> dict[str, Any]:
+    """The JSON Schema of rules/scoring.yaml."""
+    name = {"type": "string", "pattern": conditions.NAME.pattern}
+    count = {"type": "integer", "minimum": 1}
+    point = _obj(
+        {
+            "id": {**name, "description": "names the rule in explanations and counters"},
+            "activity": {"enum": list(TYPES)},
+            "points": {"type": "number", "description": "negative to take points away"},
+            "path": DEFS["path"]["anyOf"][0],
+            "name": DEFS["text"],
+            "min_value": {"type": "number", "description": "dwell seconds, scroll percent"},
+            "returning": {"type": "boolean", "description": "a second or later visit"},
+            "channel": _one_or_many({"enum": list(CHANNELS)}),
+            "first_time": {"type": "boolean", "description": "only the first time ever"},
+            "max_per_day": count,
+            "max_per_visit": count,
+        },
+        required=["id", "activity", "points"],
+    )
+    threshold = _obj(
+        {
+            "name": name,
+            "at": {"type": "number", "exclusiveMinimum": 0},
+            "actions": _obj({
+                "webhook": {**name, "description": "an endpoint name from site.yaml webhooks"},
+                "stage": {"enum": list(STAGES)},
+                "attribute": {"type": "object",
+                              "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            }),
+        },
+        required=["name", "at"],
+    )  # fmt: skip
+    top = {
+        "points": {"type": "array", "items": point},
+        "decay": _obj({"half_life": {"$ref": "#/$defs/duration"},
+                       "after": {"$ref": "#/$defs/duration"}}),
+        "thresholds": {"type": "array", "items": threshold},
+    }  # fmt: skip
+    keys = profilerules.KEYS
+    assert set(top) == set(keys["scoring"]) and set(point["properties"]) == set(
+        keys["scoring.points"]
+    )
+    return {"$schema": DRAFT, "title": "Touchpoint lead scoring (rules/scoring.yaml)",
+            **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip
+
+
+def lifecycle_schema() -> dict[str, Any]:
+    """The JSON Schema of rules/lifecycle.yaml."""
+    values = {
+        "choice": _one_or_many({"enum": list(STAGES)}),
+        "flag": {"type": "boolean"},
+        "number": DEFS["number"],
+    }
+    when = _obj({name: values[kind] for name, kind in lifecycle.CONDITIONS.items()})
+    stage = _obj(
+        {
+            "stage": {"enum": list(STAGES)},
+            "when": {"anyOf": [when, {"type": "array", "items": when}],
+                     "description": "all must hold; a list: one of them must hold"},
+        },
+        required=["stage"],
+    )  # fmt: skip
+    return {"$schema": DRAFT, "title": "Touchpoint lifecycle stages (rules/lifecycle.yaml)",
+            **_obj({"stages": {"type": "array", "items": stage, "minItems": 1}},
+                   required=["stages"])}  # fmt: skip
+
+
+SCHEMAS = {
+    "campaign": campaign_schema,
+    "site": site_schema,
+    "scoring": scoring_schema,
+    "lifecycle": lifecycle_schema,
+}

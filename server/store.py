@@ -17,19 +17,22 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import sqlite_utils
 
-from .activity import Activity
+from .activity import Activity, Effects
 from .errors import RequestError
 from .identity import Identity
 from .profiles import PageViewUpdate, Profile, advance
 from .profiles import merge as merge_profiles
 from .recognition import new_visitor_id
+
+if TYPE_CHECKING:
+    from .profilerules import ProfileRules
 
 T = TypeVar("T")
 
@@ -132,6 +135,29 @@ def m002_profiles(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m003_activity(db: sqlite_utils.Database) -> None:
+    # Behaviour events (dwell, scroll, clicks, custom events, form submissions, pushed
+    # purchases ...) share the event log with campaign events: their name, a number (seconds,
+    # percent, value), flat properties as JSON, and where it came from (site or api).
+    for column in ("name TEXT", "value REAL", "props TEXT", "source TEXT"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {column}")
+    # Every lifecycle stage change, with its time and the reason (the rule that matched).
+    db.execute(
+        """
+        CREATE TABLE stage_history (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX stage_history_visitor ON stage_history (visitor_id, at)")
+
+
+@migrations()
 def m005_identity(db: sqlite_utils.Database) -> None:
     # Identifiers as keyed hashes (server/identity.py); `value` holds the clear e-mail address
     # only with data_depth = full.
@@ -175,14 +201,6 @@ def m005_identity(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX orders_visitor ON orders (visitor_id)")
-    # Activities (server/activity.py) in the event log; added only where the activity
-    # migration has not added them already.
-    existing = {column.name for column in db["events"].columns}
-    for column, declaration in (
-        ("name", "TEXT"), ("value", "REAL"), ("props", "TEXT"), ("source", "TEXT"),
-    ):  # fmt: skip
-        if column not in existing:
-            db.execute(f"ALTER TABLE events ADD COLUMN {column} {declaration}")
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -289,7 +307,16 @@ class Reader:
 
     def events(self, visitor_id: str) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
-            "SELECT at, type, campaign, variant, path FROM events WHERE visitor_id = ? ORDER BY id",
+            "SELECT at, type, campaign, variant, path, name, value, props FROM events"
+            " WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def stage_history(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, before, after, reason FROM stage_history WHERE visitor_id = ? ORDER BY id",
             (visitor_id,),
         )
         names = [d[0] for d in cursor.description]
@@ -330,7 +357,7 @@ class Reader:
 
     def count(self, table: str) -> int:
         if table not in {"visitors", "campaign_state", "events", "consent_log", "identities",
-                         "orders", "merges"}:  # fmt: skip
+                         "orders", "merges", "stage_history"}:  # fmt: skip
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
@@ -408,6 +435,7 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
             " stage = 'visitor', score = 0, identified = 0, data = '{}' WHERE id = ?",
             (visitor_id,),
         )
+        conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
     if "marketing" not in granted:
         conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
 
@@ -454,7 +482,8 @@ def record_events(
 
 _UPDATE_PROFILE = (
     "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
-    " session_started_at = ?, session_page_views = ?, data = ? WHERE id = ?"
+    " session_started_at = ?, session_page_views = ?, stage = ?, score = ?, identified = ?,"
+    " data = ? WHERE id = ?"
 )
 
 
@@ -466,8 +495,19 @@ def _profile_values(profile: Profile) -> tuple[Any, ...]:
         profile.page_views,
         profile.session_started_at,
         profile.session_page_views,
+        profile.stage,
+        profile.score,
+        int(profile.identified),
         orjson.dumps(profile.data_json()).decode(),
     )
+
+
+def _profile_rules(rules: ProfileRules | None) -> ProfileRules:
+    # Imported here: the profile rules import the conditions, which import the facts, which
+    # import this module.
+    from .profilerules import ProfileRules
+
+    return rules if rules is not None else ProfileRules()
 
 
 def record_page_view(
@@ -476,31 +516,121 @@ def record_page_view(
     view: PageViewUpdate,
     *,
     session_idle: int,
+    rules: ProfileRules | None = None,
     read: Profile | None = None,
-    result: Profile | None = None,
-) -> bool:
-    """Count a page view in the visitor's profile; False when the visitor has no row.
+    result: tuple[Profile, Effects] | None = None,
+) -> Effects | None:
+    """Count a page view in the visitor's profile, log it and score it (profilerules.apply);
+    None when the visitor has no row.
 
-    ``result`` is the profile the caller already computed from the profile it ``read``: it is
-    written in one statement if the row still holds what was read (its page view count, last
-    page view and JSON part), which spares the writer a lookup. Otherwise, say after a page view
-    in another tab or an attribute set meanwhile, the row is read again and the view applied.
+    ``result`` is the profile (and effects) the caller already computed from the profile it
+    ``read`` (:func:`page_view_result`): it is written in one statement if the row still holds
+    what was read (its page view count, last page view, score, stage and JSON part), which
+    spares the writer a lookup. Otherwise, say after a page view in another tab or an attribute
+    set meanwhile, the row is read again and the view applied.
     """
+    effects: Effects | None = None
     if read is not None and result is not None:
-        guarded = _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND data = ?"
+        guarded = (
+            _UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND score = ?"
+            " AND stage = ? AND identified = ? AND data = ?"
+        )
         read_data = orjson.dumps(read.data_json()).decode()
-        values = (*_profile_values(result), visitor_id, read.page_views, read.last_seen_at,
-                  read_data)  # fmt: skip
+        values = (*_profile_values(result[0]), visitor_id, read.page_views, read.last_seen_at,
+                  read.score, read.stage, int(read.identified), read_data)  # fmt: skip
         if conn.execute(guarded, values).rowcount:
-            return True
+            effects = result[1]
+    if effects is None:
+        row = conn.execute(
+            f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        profile, effects = page_view_result(
+            _profile(row), view, rules=_profile_rules(rules), session_idle=session_idle,
+            visitor_id=visitor_id,
+        )  # fmt: skip
+        conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
+    _insert_activities(conn, visitor_id, [_page_view(view)])
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def page_view_result(
+    profile: Profile,
+    view: PageViewUpdate,
+    *,
+    rules: ProfileRules,
+    session_idle: int,
+    visitor_id: str,
+) -> tuple[Profile, Effects]:
+    """The profile after the page view ``view``, scored, and what changed beyond it (pure)."""
+    from .profilerules import apply  # see _profile_rules
+
+    advanced = advance(profile, view, session_idle=session_idle)
+    return apply(advanced, [_page_view(view)], rules, now=view.at, visitor_id=visitor_id)
+
+
+def _page_view(view: PageViewUpdate) -> Activity:
+    return Activity("page_view", view.at, path=view.path)
+
+
+def record_activities(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    activities: Sequence[Activity],
+    *,
+    rules: ProfileRules,
+    now: int,
+) -> Effects | None:
+    """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
+    points (decay applied), purchases, the stage, thresholds (profilerules.apply).
+
+    Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
+    row holds it); the profile moves only with ``personalisation``. Returns what changed beyond
+    the profile, or None when the visitor has no row or no profile (then nothing or only the
+    event rows were stored).
+    """
+    from .profilerules import apply  # see _profile_rules
+
     row = conn.execute(
-        f"SELECT {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        f"SELECT consent_granted, {_PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
     ).fetchone()
     if row is None:
-        return False
-    profile = advance(_profile(row), view, session_idle=session_idle)
+        return None
+    granted = set(orjson.loads(row[0]))
+    if not granted & {"measurement", "personalisation"}:
+        return None
+    _insert_activities(conn, visitor_id, activities)
+    if "personalisation" not in granted:
+        return None
+    profile, effects = apply(_profile(row[1:]), activities, rules, now=now, visitor_id=visitor_id)
     conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
-    return True
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def _insert_activities(
+    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity]
+) -> None:
+    conn.executemany(
+        "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (visitor_id, a.at, a.type, a.path, a.name, a.value,
+             orjson.dumps(dict(a.props)).decode() if a.props else None, a.source)
+            for a in activities
+        ],
+    )  # fmt: skip
+
+
+def _insert_stage_changes(conn: sqlite3.Connection, visitor_id: str, effects: Effects) -> None:
+    if effects.stage_changes:
+        conn.executemany(
+            "INSERT INTO stage_history (visitor_id, at, before, after, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(visitor_id, c.at, c.before, c.after, c.reason) for c in effects.stage_changes],
+        )
 
 
 # --- identification ---------------------------------------------------------------------------
@@ -514,20 +644,36 @@ class Identified:
     newly_identified: bool  # the surviving profile had no identifier before
     merged_from: str | None = None  # the anonymous visitor merged into it
     switched: bool = False  # the browser now belongs to another visitor than before
+    effects: Effects | None = None  # what the identification changed (score, stage)
 
 
 def identify(
-    conn: sqlite3.Connection, visitor_id: str, identifiers: Identity, *, now: int, keep: str
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    identifiers: Identity,
+    *,
+    now: int,
+    keep: str,
+    rules: ProfileRules | None = None,
 ) -> str:
     """Tie ``visitor_id`` to a person; returns the surviving visitor id (see
     :func:`identify_visitor`)."""
-    return identify_visitor(conn, visitor_id, identifiers, now=now, keep=keep).visitor_id
+    return identify_visitor(
+        conn, visitor_id, identifiers, now=now, keep=keep, rules=rules
+    ).visitor_id
 
 
 def identify_visitor(
-    conn: sqlite3.Connection, visitor_id: str, identity: Identity, *, now: int, keep: str
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    identity: Identity,
+    *,
+    now: int,
+    keep: str,
+    rules: ProfileRules | None = None,
 ) -> Identified:
-    """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth.
+    """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth;
+    the identification is recorded as an ``identify`` activity, scored under ``rules``.
 
     - None of the identifiers is known: they are added to this visitor, unless it is already
       known under another identifier of the same kind (another person on a shared computer,
@@ -570,7 +716,7 @@ def identify_visitor(
     if survivor != visitor_id:
         copy_consent(conn, visitor_id, survivor, at=now, method="identify")
         if not own:  # anonymous until now: its history is the person's
-            _merge_visitor(conn, visitor_id, survivor, now=now)
+            _merge_visitor(conn, visitor_id, survivor, now=now, rules=_profile_rules(rules))
             merged_from = visitor_id
     newly = not conn.execute(
         "SELECT 1 FROM identities WHERE visitor_id = ? LIMIT 1", (survivor,)
@@ -583,7 +729,10 @@ def identify_visitor(
             (ident.kind, ident.hash, survivor, now, ident.clear if keep == "full" else None),
         )
     _set_identified(conn, survivor, identity.first_name, keep=keep)
-    return Identified(survivor, newly, merged_from, switched=survivor != visitor_id)
+    effects = record_activities(
+        conn, survivor, [Activity("identify", now)], rules=_profile_rules(rules), now=now
+    )
+    return Identified(survivor, newly, merged_from, survivor != visitor_id, effects)
 
 
 def _set_identified(
@@ -626,21 +775,26 @@ def copy_consent(
     )
 
 
-def _merge_visitor(conn: sqlite3.Connection, source: str, target: str, *, now: int) -> None:
+def _merge_visitor(
+    conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileRules
+) -> None:
     """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
+    from .scoring import score_at  # see _profile_rules
+
     columns = f"{_PROFILE_COLUMNS}"
     anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()
     known = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (target,)).fetchone()
-    profile = merge_profiles(_profile(known), _profile(anonymous))
+    # Both scores as they stand now, decay applied, so that the sum is taken at one moment.
+    known_profile, anonymous_profile = (
+        replace(p, score=score_at(p, now, rules), score_at=now)
+        for p in (_profile(known), _profile(anonymous))
+    )
+    profile = merge_profiles(known_profile, anonymous_profile)
     # Keys of the JSON part this module does not know about survive, the known profile's winning.
     data = {**orjson.loads(anonymous[9]), **orjson.loads(known[9]), **profile.data_json()}
     conn.execute(
-        "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
-        " session_started_at = ?, session_page_views = ?, data = ?, stage = ?, score = ?,"
-        " identified = 1 WHERE id = ?",
-        (*_profile_values(profile)[:-1], orjson.dumps(data).decode(), profile.stage,
-         profile.score, target),
-    )  # fmt: skip
+        _UPDATE_PROFILE, (*_profile_values(profile)[:-1], orjson.dumps(data).decode(), target)
+    )
     # max() of SQLite is NULL when either side is; coalesce both ways keeps the known time.
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
@@ -662,7 +816,7 @@ def _merge_visitor(conn: sqlite3.Connection, source: str, target: str, *, now: i
     )
     for table in ("campaign_state",):
         conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (source,))
-    for table in ("events", "orders", "identities"):
+    for table in ("events", "orders", "identities", "stage_history"):
         conn.execute(f"UPDATE {table} SET visitor_id = ? WHERE visitor_id = ?", (target, source))
     # The source's consent log rows stay under its id: the log is append-only proof.
     conn.execute(
@@ -711,6 +865,7 @@ class PushResult:
     duplicates: list[int] = field(default_factory=list)  # purchases whose order_id was known
     # What was stored per visitor id (for the caller's lead scoring and webhooks).
     activities: dict[str, list[Activity]] = field(default_factory=dict)
+    effects: dict[str, Effects] = field(default_factory=dict)  # per visitor id
 
 
 def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision: int) -> str | None:
@@ -737,10 +892,13 @@ def push_activities(
     batch: Sequence[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
     *,
     revision: int,
+    rules: ProfileRules,
+    now: int,
 ) -> PushResult:
-    """Store pushed events all or nothing: raises :class:`UnknownVisitors` (and stores none)
-    when a reference names no visitor with a profile. A purchase whose ``order_id`` is already
-    recorded is skipped and reported in ``duplicates``."""
+    """Store pushed events all or nothing and score them (:func:`record_activities`): raises
+    :class:`UnknownVisitors` (and stores none) when a reference names no visitor with a
+    profile. A purchase whose ``order_id`` is already recorded is skipped and reported in
+    ``duplicates``."""
     found: dict[tuple[str, str], str | None] = {}
     for ref, _, _ in batch:
         if ref not in found:
@@ -763,24 +921,10 @@ def push_activities(
         result.activities.setdefault(visitor_id, []).append(activity)
         result.stored += 1
     for visitor_id, activities in result.activities.items():
-        _insert_activities(conn, visitor_id, activities)
+        effects = record_activities(conn, visitor_id, activities, rules=rules, now=now)
+        if effects is not None:
+            result.effects[visitor_id] = effects
     return result
-
-
-def _insert_activities(
-    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity]
-) -> None:
-    """Event log rows for activities, nothing else (no points, no stage): the activity
-    branch's record_activities replaces this where it exists."""
-    conn.executemany(
-        "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (visitor_id, a.at, a.type, a.path, a.name, a.value,
-             orjson.dumps(dict(a.props)).decode() if a.props else None, a.source)
-            for a in activities
-        ],
-    )  # fmt: skip
 
 
 def set_attributes(

@@ -57,7 +57,9 @@ def push(client: TestClient, auth: dict[str, str], body: Any):  # type: ignore[n
 
 
 def events(client: TestClient, visitor_id: str) -> list[dict[str, Any]]:
-    return list(client.app.state.tp.reader.history(visitor_id)["events"])  # type: ignore[attr-defined]
+    """The events pushed through the server API (not the page views and identification)."""
+    history = client.app.state.tp.reader.history(visitor_id)  # type: ignore[attr-defined]
+    return [event for event in history["events"] if event["source"] == "api"]
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -266,17 +268,23 @@ def test_visitor_without_personalisation_consent_is_404(client: TestClient, auth
 
 def test_profile_with_history(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     decide(client, PRODUCT)
-    client.post("/tp/v1/events", json={"events": [
-        {"type": "close", "campaign": "first-order-coupon", "variant": "ten-percent"}]})
+    client.post(
+        "/tp/v1/events",
+        json={
+            "events": [
+                {"type": "close", "campaign": "first-order-coupon", "variant": "ten-percent"}
+            ]
+        },
+    )
     push(client, auth, {"type": "webinar", "visitor_id": ada, "name": "w"})
     body = client.get(f"{API}/visitors/email:ada@example.com", headers=auth).json()
     assert body["id"] == ada and body["identified"] is True
     assert [i["kind"] for i in body["identifiers"]] == ["customer", "email"]
     assert all("value" not in i for i in body["identifiers"])  # data_depth standard
-    assert (body["stage"], body["score"]) == ("visitor", 0)
+    assert (body["stage"], body["score"]) == ("lead", 0)  # identified: a lead (lifecycle.yaml)
     assert body["profile"]["page_views"] == 1
     assert body["campaigns"]["first-order-coupon"]["last_closed_at"] is not None
-    assert [e["type"] for e in body["events"]] == ["close", "webinar"]
+    assert [e["type"] for e in body["events"]] == ["identify", "page_view", "close", "webinar"]
     assert [e["method"] for e in body["consent_log"]] == ["api"]
     assert body["consent"] == {"revision": 1, "granted": ALL}
     assert set(body) == set(apispec.VISITOR_FIELDS)

@@ -16,6 +16,21 @@ def test_check_ok(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"ok: 1 campaign(s) in {rules_dir}\n"
 
 
+def test_check_covers_scoring_and_lifecycle(
+    rules_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).parent.parent / "rules"
+    for name in ("scoring.yaml", "lifecycle.yaml"):
+        (rules_dir / name).write_text((root / name).read_text())
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"ok: 1 campaign(s), 8 scoring rule(s), 1 threshold(s) in {rules_dir}\n"
+    (rules_dir / "scoring.yaml").write_text("decay: {half_life: 4w}\n")
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 1
+    err = capsys.readouterr().err
+    assert f"{rules_dir / 'scoring.yaml'}:1:9: decay.half_life:" in err and "write `28d`" in err
+
+
 def test_check_reports_file_and_line(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = rules_dir / "first-order-coupon.yaml"
     path.write_text(path.read_text().replace("after_close: 7d", "after_close: 7 days"))

@@ -35,6 +35,11 @@ PROFILE = Profile(
     last_touch=Touch("email", "", {"source": "newsletter", "medium": "email"}),
     attributes={"late_payer": True, "tier": "gold", "orders": 4},
     interests={"running": 5, "hiking": 2},
+    first_seen_at=NOW - 40 * 86400,
+    last_seen_at=NOW - 3 * 86400 - 60,
+    purchases=2,
+    last_purchase_at=NOW - 10 * 86400,
+    stage_since=NOW - 20 * 86400 + 1,
 )
 HISTORY = {"newsletter": CampaignHistory(impressions=2, last_seen_at=NOW - 3600,
                                          last_converted_at=NOW - 2 * 86400)}  # fmt: skip
@@ -109,6 +114,10 @@ CASES: list[tuple[dict[str, Any], bool]] = [
     ({"visitor.stage": ["lead", "customer"]}, True),
     ({"visitor.score": {"gte": 40, "lte": 50}}, True),
     ({"visitor.identified": False}, False),
+    ({"visitor.purchases": {"gte": 2}}, True),
+    ({"visitor.days_since_last_purchase": 10}, True),
+    ({"visitor.days_since_last_visit": {"gte": 4}}, False),
+    ({"visitor.days_in_stage": 19}, True),
     ({"visitor.attributes.late_payer": True}, True),
     ({"visitor.attributes.tier": ["gold", "platinum"]}, True),
     ({"visitor.attributes.orders": {"gte": 5}}, False),

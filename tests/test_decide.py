@@ -212,3 +212,54 @@ def test_rate_limiter_keeps_limited_clients_under_an_address_flood() -> None:
         limiter.check(f"2001:db8::{n}", now=0.5)
     with pytest.raises(RateLimited):
         limiter.check("attacker", now=0.5)
+
+
+def test_a_counted_page_view_is_logged_and_scored(rules_dir, client: TestClient) -> None:  # type: ignore[no-untyped-def]
+    from .test_events import stored
+
+    client.app.state.tp.now = lambda: 1_000_000  # type: ignore[attr-defined]
+    client.post("/tp/v1/consent", json={"granted": ["personalisation"]})
+    assert decide(client).json()["counted"] is True
+    rows = stored(client, 1)
+    assert [(r["type"], r["path"]) for r in rows] == [("page_view", PRODUCT)]
+
+
+def test_with_measurement_alone_the_page_view_is_logged_without_a_profile(
+    client: TestClient,
+) -> None:
+    from .test_events import stored
+
+    client.post("/tp/v1/consent", json={"granted": ["measurement"]})
+    assert decide(client).json()["counted"] is False
+    assert [r["type"] for r in stored(client, 1)] == ["page_view"]
+    reader = client.app.state.tp.reader  # type: ignore[attr-defined]
+    assert reader.conn.execute("SELECT page_views, data FROM visitors").fetchone() == (0, "{}")
+
+
+def test_audiences_see_the_decayed_score(rules_dir, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    (rules_dir / "scoring.yaml").write_text(
+        "points: [{id: visit, activity: page_view, points: 100}]\n"
+        "decay: {half_life: 10d, after: 0}\n"
+    )
+    (rules_dir / "hot.yaml").write_text(
+        "campaign: hot\nkind: content\nslot: hero\naudience: {visitor.score: {gte: 100}}\n"
+        "variants: [{id: a, template: hero-interest.html}]\n"
+    )
+    with TestClient(create_app(settings)) as client:
+        tp = client.app.state.tp  # type: ignore[attr-defined]
+        tp.now = lambda: 1_000_000
+        client.post("/tp/v1/consent", json={"granted": ["personalisation"]})
+
+        def hero() -> dict:  # type: ignore[type-arg]
+            response = client.post(
+                "/tp/v1/decide", json={"page": {"path": "/"}, "slots": ["hero"], "count": False}
+            )
+            return response.json()["slots"]  # type: ignore[no-any-return]
+
+        assert hero() == {}
+        body = client.post("/tp/v1/decide", json={"page": {"path": "/"}, "slots": ["hero"]})
+        assert body.json()["slots"]["hero"]["campaign"] == "hot"  # judged after the view: 100
+        client.post("/tp/v1/consent", json={"granted": ["personalisation"]})  # waits for commit
+        assert "hero" in hero()
+        tp.now = lambda: 1_000_000 + 86400  # a day later the score has decayed below 100
+        assert hero() == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from touchpoint import profilerules
 from touchpoint.conditions import FIELDS
 from touchpoint.rules import KEYS, TRIGGERS
 from touchpoint.settings import Settings
@@ -44,3 +45,15 @@ def test_every_condition_field_and_trigger_is_documented() -> None:
         assert shown in first_cells, f"condition field {name} is missing from docs/rules.md"
     for trigger in TRIGGERS:
         assert f" `{trigger}" in first_cells, f"trigger {trigger} is missing from docs/rules.md"
+
+
+def test_every_scoring_and_lifecycle_key_is_documented() -> None:
+    text = (DOCS / "profiles.md").read_text()
+    first_cells = "".join(
+        line.split("|")[1] for line in text.splitlines() if line.startswith("| `")
+    )
+    for section, keys in profilerules.KEYS.items():
+        for key in keys:
+            assert f"`{key}`" in first_cells or f".{key}`" in first_cells, (
+                f"{section}.{key} is missing from docs/profiles.md"
+            )

@@ -68,3 +68,23 @@ def test_reload_can_be_turned_off(tmp_path: Path, rules_dir: Path) -> None:
         (rules_dir / "spring.yaml").write_text(SPRING)
         time.sleep(1.2)
         assert client.get("/tp/healthz").json()["campaigns"] == 1
+
+
+def test_scoring_and_lifecycle_edits_reload_and_a_broken_one_keeps_the_last_good(
+    settings: Settings,
+) -> None:
+    rules_dir = Path(settings.rules_dir)
+    with TestClient(create_app(settings)) as client:
+        tp = client.app.state.tp  # type: ignore[attr-defined]
+        assert tp.rules.profile.scoring.points == ()
+        (rules_dir / "scoring.yaml").write_text(
+            "points: [{id: visit, activity: page_view, points: 1}]\n"
+        )
+        eventually(lambda: len(tp.rules.profile.scoring.points) == 1)
+        (rules_dir / "lifecycle.yaml").write_text("stages: [{stage: vip}]\n")
+        eventually(lambda: client.get("/tp/healthz").json()["status"] == "degraded")
+        assert client.get("/tp/healthz").json()["rules_problems"] == [
+            "lifecycle.yaml:1:11: stages.0.stage: required: one of visitor, lead, new-customer,"
+            " customer, inactive, win-back"
+        ]
+        assert tp.rules.profile.scoring.points[0].id == "visit"  # the last good set

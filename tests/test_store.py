@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
+from touchpoint.activity import Effects
 from touchpoint.profiles import PageViewUpdate, Profile, Touch, advance
 
 
@@ -20,7 +21,12 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "new" / "t.db"
-    assert store.migrate(path) == ["m001_initial", "m002_profiles", "m005_identity"]
+    assert store.migrate(path) == [
+        "m001_initial",
+        "m002_profiles",
+        "m003_activity",
+        "m005_identity",
+    ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -180,7 +186,9 @@ def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> 
     # Two tabs read the same profile; both computed their result from it.
     results = [advance(read, view, session_idle=1800) for view in (first, second)]
     for view, result in zip((first, second), results, strict=True):
-        store.record_page_view(conn, "v1", view, session_idle=1800, read=read, result=result)
+        store.record_page_view(
+            conn, "v1", view, session_idle=1800, read=read, result=(result, Effects())
+        )
     row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
     conn.close()
     assert row == (2, 2)  # the second write saw the row had moved on and counted on top of it
@@ -216,3 +224,50 @@ def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
     )
     assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (0,)
     conn.close()
+
+
+def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
+    from touchpoint import rules as rules_module
+
+    rules = rules_module.load(Path(__file__).parent.parent / "rules").profile
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    reader = store.Reader(db_path)
+    for at in (100, 5000, 5060):  # a first visit, a return visit, a second page
+        record = reader.visitor("v1")
+        assert record is not None
+        view = PageViewUpdate(at, None, path="/")
+        result = store.page_view_result(
+            record.profile, view, rules=rules, session_idle=1800, visitor_id="v1"
+        )
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        effects = store.record_page_view(conn, "v1", view, session_idle=1800, rules=rules,
+                                         read=record.profile, result=result)  # fmt: skip
+        conn.set_trace_callback(None)
+        assert effects is result[1]
+        assert not [s for s in statements if s.lstrip().startswith("SELECT")]
+    record = reader.visitor("v1")
+    assert record is not None and record.profile.score == 10
+    assert [e["type"] for e in reader.events("v1")] == ["page_view"] * 3
+
+
+def test_the_reader_lists_a_visitors_stage_changes(db_path: Path) -> None:
+    from touchpoint.activity import Activity
+    from touchpoint.profilerules import ProfileRules
+
+    conn = store.connect(db_path)
+    store.record_consent(
+        conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
+    store.record_activities(conn, "v1", [Activity("identify", 5)], rules=ProfileRules(), now=5)
+    assert store.Reader(db_path).stage_history("v1") == [
+        {
+            "at": 5,
+            "before": "visitor",
+            "after": "lead",
+            "reason": "lead: (identified is true) or (stage is lead)",
+        }
+    ]

@@ -119,7 +119,7 @@ async def push_events(request: Request) -> Response:
     batched = "events" in data
     items = data["events"] if batched else [data]
     if batched and (set(data) != {"events"} or not isinstance(items, list) or not items):
-        raise Problem(400, "a batch is {\"events\": [...]} with at least one event")
+        raise Problem(400, 'a batch is {"events": [...]} with at least one event')
     if len(items) > apispec.MAX_BATCH:
         raise Problem(422, f"at most {apispec.MAX_BATCH} events per batch")
     parsed, batch, errors = [], [], []
@@ -135,10 +135,12 @@ async def push_events(request: Request) -> Response:
     if errors:
         detail = f"{len(errors)} invalid event(s); nothing was stored"
         raise Problem(422, detail, errors=errors if batched else _unindexed(errors))
-    revision = tp.settings.consent_revision
+    revision, profile_rules = tp.settings.consent_revision, tp.rules.profile
     try:
         result: store.PushResult = await tp.writer.write(
-            lambda conn: store.push_activities(conn, batch, revision=revision)
+            lambda conn: store.push_activities(
+                conn, batch, revision=revision, rules=profile_rules, now=now
+            )
         )
     except store.UnknownVisitors as exc:
         errors = [{"index": i, "field": parsed[i].ref[0], "message": "no visitor with a profile"}

@@ -19,11 +19,12 @@ from starlette.responses import Response
 from .. import consent as consent_module
 from .. import preview as preview_module
 from .. import store
+from ..activity import Activity
 from ..conditions import NAME
 from ..errors import RequestError
 from ..facts import Facts, PageView
 from ..limits import optional_str, read_json
-from ..profiles import PageViewUpdate, advance
+from ..profiles import PageViewUpdate
 from ..responses import JSONResponse
 from ..rules import CAMPAIGN_ID, Ruleset
 from ..targeting import Decision, Outcome
@@ -104,6 +105,7 @@ async def decide(request: Request) -> Response:
         profile=profile,
         history=history,
         session_idle=rules.site.session_idle,
+        profile_rules=rules.profile,
     )
     counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing
@@ -114,16 +116,30 @@ async def decide(request: Request) -> Response:
             interests=rules.site.interests_of(view.path),
             category=_context_str(view.context, "category"),
             product=_context_str(view.context, "product"),
+            path=view.path,
         )
-        read, idle = facts.profile, rules.site.session_idle
-        result = facts.profile = advance(read, update, session_idle=idle)
-        visitor = record.id
+        read, idle, visitor = facts.profile, rules.site.session_idle, record.id
+        # The page is judged by the profile after this view (scored, its stage settled), and
+        # the same result is what the writer stores.
+        result = store.page_view_result(
+            read, update, rules=rules.profile, session_idle=idle, visitor_id=visitor
+        )
+        facts.profile = result[0]
         tp.writer.submit(
             lambda conn: store.record_page_view(
-                conn, visitor, update, session_idle=idle, read=read, result=result
+                conn, visitor, update, session_idle=idle, rules=rules.profile, read=read,
+                result=result,
+            )
+        )  # fmt: skip
+        counted = True
+    elif count and previewing is None and record is not None and _measured(record, tp):
+        # Measurement alone: the page view goes to the event log, no profile exists.
+        visitor, seen = record.id, Activity("page_view", facts.now, path=view.path)
+        tp.writer.submit(
+            lambda conn: store.record_activities(
+                conn, visitor, [seen], rules=rules.profile, now=seen.at
             )
         )
-        counted = True
     extra: dict[str, Any] = {}
     if previewing is not None:
         shown = tp.previews.read(previewing, now=facts.now)
@@ -149,6 +165,11 @@ async def decide(request: Request) -> Response:
         # A validly signed id the database no longer knows (erased, or a reset database).
         tp.recognizer.forget(response, request)
     return response
+
+
+def _measured(record: store.VisitorRecord, tp: Any) -> bool:
+    granted = consent_module.granted(record, tp.settings.consent_revision)
+    return "measurement" in granted
 
 
 def _context_str(context: dict[str, Any], key: str) -> str | None:

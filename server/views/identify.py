@@ -36,8 +36,11 @@ async def identify(request: Request) -> Response:
     now = tp.now()
     # The integrator's hook: the write returns what happened (surviving id, newly identified,
     # merged-from), so the `visitor.identified` webhook can be queued in the same transaction.
+    profile_rules = tp.rules.profile
     outcome: store.Identified = await tp.writer.write(
-        lambda conn: store.identify_visitor(conn, record.id, who, now=now, keep=depth)
+        lambda conn: store.identify_visitor(
+            conn, record.id, who, now=now, keep=depth, rules=profile_rules
+        )
     )
     response = JSONResponse(
         {"identified": True, "merged": outcome.merged_from is not None}, headers=NO_STORE

@@ -12,4 +12,6 @@ async def bare(request: Request) -> Response:
     return JSONResponse({"popup": None})
 
 
-app = Starlette(routes=[Route("/tp/v1/decide", bare, methods=["POST"])])
+app = Starlette(
+    routes=[Route(path, bare, methods=["POST"]) for path in ("/tp/v1/decide", "/tp/v1/events")]
+)

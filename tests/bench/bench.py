@@ -33,7 +33,20 @@ COOKIES = 20_000  # distinct returning visitors the load cycles through
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = 32
 GOAL = 0.5
+INGEST_GOAL = 0.7
 BODY = '{"page":{"path":"/demo/products/trail-runner.html","title":"Trail Runner X"}}'
+# What a page's tracker sends when it is left: dwell time, scroll depth and two tracked clicks.
+EVENTS_BODY = json.dumps(
+    {
+        "events": [
+            {"type": "dwell", "value": 42, "path": "/demo/products/trail-runner.html"},
+            {"type": "scroll", "value": 80, "path": "/demo/products/trail-runner.html"},
+            {"type": "click", "name": "size-guide", "path": "/demo/products/trail-runner.html"},
+            {"type": "click", "name": "add-to-cart", "path": "/demo/products/trail-runner.html"},
+        ]
+    },
+    separators=(",", ":"),
+)
 CAMPAIGNS = 200  # the second decide run: a generated shop with this many campaigns
 SNIPPET_BUDGET = 8 * 1024  # min+gzip bytes of t.js, banner, exit intent, tracking, popups, CSS
 
@@ -95,6 +108,7 @@ def lua_script(
     *,
     body: str = BODY,
     headers: dict[str, str] | None = None,
+    route: str = "/tp/v1/decide",
 ) -> None:
     entries = ",\n".join(f'"{cookie_name}={c}"' for c in cookies)
     extra = "".join(f", [{json.dumps(k)}] = {json.dumps(v)}" for k, v in (headers or {}).items())
@@ -105,7 +119,7 @@ def lua_script(
         "request = function()\n"
         "  local cookie = cookies[math.random(#cookies)]\n"
         f"  local headers = {{['Content-Type'] = 'text/plain', ['Cookie'] = cookie{extra}}}\n"
-        "  return wrk.format('POST', '/tp/v1/decide', headers, body)\n"
+        f"  return wrk.format('POST', '{route}', headers, body)\n"
         "end\n"
     )
 
@@ -181,7 +195,10 @@ def main() -> None:
         secret = secrets.token_urlsafe(48)
         signer = Recognizer(secret, cookie_name="tp_vid", max_age_days=1, secure="never").signer
         script = work / "load.lua"
-        lua_script(script, [signer.sign(v).decode() for v in sample], "tp_vid")
+        cookies = [signer.sign(v).decode() for v in sample]
+        lua_script(script, cookies, "tp_vid")
+        events_script = work / "events.lua"
+        lua_script(events_script, cookies, "tp_vid", body=EVENTS_BODY, route="/tp/v1/events")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
         python = sys.executable
         uvicorn_flags = [
@@ -212,6 +229,7 @@ def main() -> None:
         )
         try:
             baseline = load(port, script, "bare-starlette")
+            events_baseline = load(port, events_script, "bare-starlette-events-body")
         finally:
             bare.terminate()
             bare.wait()
@@ -228,9 +246,15 @@ def main() -> None:
         app = serve([python, "-m", "touchpoint.cli", "serve", "--port", str(port)], port, env)
         try:
             decide = load(port, script, "decide-returning-visitor")
+            time.sleep(1)  # the writer commits the last queued page views
+            page_view_bytes(work / "touchpoint.db")
+            ingest = load(port, events_script, "events-behaviour-batch", events_per_request=4)
         finally:
             app.terminate()
             app.wait()
+        ratio = ingest["requests_per_s"] / events_baseline["requests_per_s"]
+        emit(name="ratio-events", events_over_bare=round(ratio, 3), goal=INGEST_GOAL,
+             met=ratio >= INGEST_GOAL, events_per_s=ingest["requests_per_s"] * 4)  # fmt: skip
 
         ratio = decide["requests_per_s"] / baseline["requests_per_s"]
         emit(name="ratio", decide_over_bare=round(ratio, 3), goal=GOAL, met=ratio >= GOAL)
@@ -263,6 +287,23 @@ def main() -> None:
         snippet_sizes()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def page_view_bytes(path: Path) -> None:
+    """Bytes the events table and its indexes hold per stored page-view event (pages, not
+    payload: what the file grows by), after the decide load counted its page views."""
+    conn = sqlite3.connect(path)
+    try:
+        (size,) = conn.execute(
+            "SELECT sum(pgsize) FROM dbstat WHERE name = 'events'"
+            " OR name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'events')"
+        ).fetchone()
+        (views,) = conn.execute("SELECT count(*) FROM events WHERE type = 'page_view'").fetchone()
+        (rows,) = conn.execute("SELECT count(*) FROM events").fetchone()
+    finally:
+        conn.close()
+    per_event = round(size / rows) if rows else None
+    emit(name="page-view-events", stored=views, bytes_per_event=per_event)
 
 
 def snippet_sizes() -> None:

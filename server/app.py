@@ -136,6 +136,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/decide", decide.decide, methods=["POST"]),
         Route(f"{p}/v1/events", events.events, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
+        Route(f"{p}/v1/consent", consent.texts, methods=["GET", "HEAD"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
     ]
     if settings.demo:

@@ -8,13 +8,16 @@ Three modes say who asks the visitor (docs/embedding.md#consent):
 - ``tcf``: the snippet reads an IAB TCF v2.2 consent management platform through ``__tcfapi``.
 
 Texts ship in English and German; ``texts:`` in site.yaml overrides any of them per language or
-adds a language (keys it leaves out fall back to English).
+adds a language (keys it leaves out fall back to English). The server renders the banner's
+markup and styles, so the snippet carries neither; the snippet only wires up the buttons and
+switches (snippet/src/banner.js).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 
 from .matchers import parse_duration
@@ -73,6 +76,24 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 TEXT_KEYS = tuple(TEXTS["en"])
+CATEGORIES = ("measurement", "personalisation", "marketing")  # in the order the banner shows
+
+# Added to the popups' styles (snippet/src/popup.js): a dialog at the bottom, buttons of one size
+# side by side that wrap on narrow screens, and switches.
+CSS = (
+    "[hidden]{display:none!important}.consent{align-items:flex-end}"
+    ".consent .dialog{width:min(100vw - 16px,640px);margin:8px;padding:24px}"
+    ".row{display:flex;flex-wrap:wrap;gap:8px;margin-top:16px}.row .tp-button{flex:1 1 10em}"
+    ".cat{display:flex;align-items:center;gap:12px;padding:10px 0;border-top:1px solid #e5e7eb}"
+    ".cat span{flex:1}.cat small{display:block;color:#4b5563;font-size:.875em}"
+    "input{appearance:none;-webkit-appearance:none;position:relative;flex:none;width:44px;"
+    "height:24px;margin:0;border-radius:12px;background:#6b7280;cursor:pointer}"
+    'input:before{content:"";position:absolute;top:3px;left:3px;width:18px;height:18px;'
+    "border-radius:50%;background:#fff}input:checked{background:#15803d}"
+    "input:checked:before{left:23px}input:disabled{opacity:.55;cursor:default}a{color:inherit}"
+    "@media (max-width:480px){.consent .dialog{padding:20px 16px 16px}.consent h2{font-size:1.2em}"
+    ".row .tp-button{flex-basis:100%}}"
+)
 
 
 @dataclass(frozen=True)
@@ -83,10 +104,46 @@ class ConsentConfig:
     texts: dict[str, dict[str, str]] = field(default_factory=lambda: TEXTS)
 
     def banner(self, language: str) -> dict[str, Any]:
-        """What the snippet's banner shows for ``language`` (a tag like ``de-AT`` or an
-        Accept-Language header): its texts, falling back to English, and the policy link."""
+        """The banner for ``language`` (a tag like ``de-AT`` or an Accept-Language header), in
+        its texts or else English: the markup and styles the snippet shows."""
         lang = pick_language(language, self.texts)
-        return {"lang": lang, "policy": self.privacy_policy, "texts": self.texts[lang]}
+        return {"lang": lang, "html": render(self.texts[lang], self.privacy_policy), "css": CSS}
+
+
+def render(texts: dict[str, str], policy: str | None) -> str:
+    """The banner's markup. The snippet shows the close button and the GPC note when they apply,
+    ticks the switches of what is granted, and swaps "Settings" for "Save choices"."""
+    t = {key: escape(value) for key, value in texts.items()}
+
+    def switch(name: str, attributes: str) -> str:
+        return (
+            f'<label class="cat"><span>{t[name]}<small>{t[name + "_help"]}</small></span>'
+            f'<input type="checkbox" role="switch" {attributes}></label>'
+        )
+
+    def button(action: str, key: str, hidden: str = "") -> str:
+        return (
+            f'<button class="tp-button" type="button" data-a="{action}"{hidden}>{t[key]}</button>'
+        )
+
+    link = f' <a href="{escape(policy)}">{t["policy"]}</a>' if policy else ""
+    return (
+        '<div class="dialog" role="dialog" aria-modal="true" tabindex="-1"'
+        ' aria-labelledby="tp-title" aria-describedby="tp-intro">'
+        f'<button class="x" type="button" data-a="close" aria-label="{t["close"]}" hidden>'
+        "\u00d7</button>"
+        f'<h2 id="tp-title">{t["title"]}</h2><p id="tp-intro">{t["intro"]}{link}</p>'
+        f"<p data-gpc hidden>{t['gpc']}</p>"
+        '<div class="cats" hidden>'
+        + switch("necessary", "checked disabled")
+        + "".join(switch(name, f'name="{name}"') for name in CATEGORIES)
+        + '</div><div class="row">'
+        + button("settings", "settings")
+        + button("save", "save", " hidden")
+        + button("reject", "reject_all")
+        + button("accept", "accept_all")
+        + "</div></div>"
+    )
 
 
 def pick_language(value: str, available: dict[str, Any]) -> str:

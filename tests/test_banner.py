@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint import rules
 from touchpoint.app import create_app
-from touchpoint.banner import TEXTS, pick_language
+from touchpoint.banner import TEXTS, ConsentConfig, pick_language
 from touchpoint.rules import RulesError
 from touchpoint.settings import Settings
 
@@ -60,16 +61,16 @@ def test_texts_override_per_language_and_a_new_language_falls_back_to_english(
 ) -> None:
     (rules_dir / "site.yaml").write_text(
         "consent:\n  privacy_policy: /privacy.html\n  texts:\n"
-        "    de: {title: Datenschutz bei uns}\n    fr: {accept_all: Tout accepter}\n"
+        "    de: {title: Datenschutz & Sie}\n    fr: {accept_all: Tout accepter}\n"
     )
     config = rules.load(rules_dir).site.consent
     german = config.banner("de-AT")
-    assert german["texts"]["title"] == "Datenschutz bei uns"
-    assert german["texts"]["reject_all"] == "Alle ablehnen"
-    assert german["policy"] == "/privacy.html"
-    french = config.banner("fr")["texts"]
-    assert french["accept_all"] == "Tout accepter"
-    assert french["reject_all"] == "Reject all"
+    assert german["lang"] == "de"
+    assert '<h2 id="tp-title">Datenschutz &amp; Sie</h2>' in german["html"]  # escaped
+    assert ">Alle ablehnen</button>" in german["html"]
+    assert '<a href="/privacy.html">Datenschutzerklärung</a>' in german["html"]
+    french = config.banner("fr")["html"]
+    assert ">Tout accepter</button>" in french and ">Reject all</button>" in french
 
 
 def test_shipped_languages_have_every_text() -> None:
@@ -78,21 +79,31 @@ def test_shipped_languages_have_every_text() -> None:
     assert pick_language("", TEXTS) == pick_language("pt-BR", TEXTS) == "en"
 
 
+def test_reject_all_looks_exactly_like_accept_all() -> None:
+    html = ConsentConfig().banner("en")["html"]
+    reject = re.search(r'<button class="([^"]*)" type="button" data-a="reject">', html)
+    accept = re.search(r'<button class="([^"]*)" type="button" data-a="accept">', html)
+    assert reject and accept and reject.group(1) == accept.group(1) == "tp-button"
+    # One switch per category, none ticked by the markup; necessary is fixed on.
+    assert html.count('role="switch"') == 4 and html.count("checked") == 1
+
+
 def test_texts_endpoint_serves_the_language_asked_for(client: TestClient) -> None:
     response = client.get("/tp/v1/consent?lang=de")
     assert response.status_code == 200
     body = response.json()
     assert body["mode"] == "builtin"
     assert body["lang"] == "de"
-    assert body["texts"]["accept_all"] == "Alle akzeptieren"
+    assert ">Alle akzeptieren</button>" in body["html"]
+    assert ".consent" in body["css"]
     assert "set-cookie" not in response.headers
     fallback = client.get("/tp/v1/consent", headers={"Accept-Language": "it"}).json()
-    assert fallback["texts"]["reject_all"] == "Reject all"
+    assert ">Reject all</button>" in fallback["html"]
 
 
 def test_decide_carries_the_banner_only_while_a_prompt_is_due(client: TestClient) -> None:
     ask = client.post("/tp/v1/decide", json={"page": {"path": "/"}, "lang": "de"}).json()
-    assert ask["consent"]["banner"]["texts"]["title"] == TEXTS["de"]["title"]
+    assert TEXTS["de"]["title"] in ask["consent"]["banner"]["html"]
     grant(client, ALL, method="banner-accept-all")
     assert "banner" not in decide(client).json()["consent"]
 

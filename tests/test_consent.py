@@ -80,7 +80,7 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
     with TestClient(create_app(bumped)) as client:
         client.cookies.set("tp_vid", cookie)
         body = decide(client).json()
-        assert body["consent"].pop("banner")["texts"]["accept_all"] == "Accept all"
+        assert "Accept all" in body["consent"].pop("banner")["html"]
         assert body["consent"] == {
             "revision": 2,
             "granted": [],

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from .. import consent as consent_module
 from .. import store
 from ..limits import read_json
-from ..recognition import new_visitor_id
+from ..recognition import REFUSAL_COOKIE, new_visitor_id
 from ..responses import JSONResponse
 
 
@@ -56,7 +56,7 @@ async def consent(request: Request) -> Response:
         tp.recognizer.forget(response, request)
     if not granted and method.startswith("banner-"):
         tp.recognizer.remember_refusal(response, request, revision)
-    elif granted and tp.recognizer.refused(request, revision):
+    elif granted and REFUSAL_COOKIE in request.cookies:  # whichever revision it refused
         tp.recognizer.forget_refusal(response, request)
     return response
 

@@ -440,3 +440,50 @@ def test_screenshots(browser, live_server, name: str, viewport: dict[str, int]) 
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
     finally:
         page.context.close()
+
+
+def test_tcf_visitor_choosing_in_the_cmp_after_the_timeout_still_counts(browser, tcf_server) -> None:  # type: ignore[no-untyped-def]
+    # The CMP answers at once that its dialog is showing; the visitor chooses after 1.5 s.
+    cmp = """
+    window.__tcfapi = function (command, version, callback) {
+      callback({eventStatus: 'cmpuishown', listenerId: 1}, true);
+      setTimeout(function () {
+        callback({eventStatus: 'useractioncomplete', listenerId: 1,
+                  publisher: {consents: {1: true, 8: true}}}, true);
+      }, 1500);
+    };
+    """
+    page = new_page(browser, tcf_server, init=cmp)
+    try:
+        with page.expect_response("**/tp/v1/consent", timeout=5000) as sent:
+            page.goto(PRODUCT)
+        assert sent.value.request.post_data_json == {"granted": ["measurement"], "method": "tcf"}
+    finally:
+        page.context.close()
+
+
+STRICT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Strict</title>
+<script async src="/tp/t.js"></script></head><body><h1>Strict</h1>
+<a href="#" data-tp-consent-settings>Privacy settings</a></body></html>"""
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'"
+)
+
+
+def test_banner_under_a_strict_content_security_policy(page) -> None:  # type: ignore[no-untyped-def]
+    page.add_init_script(
+        "window.violations = []; document.addEventListener('securitypolicyviolation',"
+        " e => window.violations.push(e.violatedDirective));"
+    )
+    page.route("**/demo/strict.html", lambda route: route.fulfill(
+        body=STRICT_PAGE, content_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": STRICT_CSP}))  # fmt: skip
+    page.goto("/demo/strict.html")
+    banner = page.locator(BANNER)
+    banner.wait_for()
+    reject = banner.get_by_role("button", name="Reject all").bounding_box()
+    assert reject and reject["height"] > 30  # styled: the stylesheet applied
+    answer(page, "Reject all")
+    page.get_by_role("link", name="Privacy settings").click()
+    banner.get_by_role("switch", name="Measurement").wait_for()
+    assert page.evaluate("window.violations") == []

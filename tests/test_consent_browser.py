@@ -442,7 +442,7 @@ def test_screenshots(browser, live_server, name: str, viewport: dict[str, int]) 
         page.context.close()
 
 
-def test_tcf_visitor_choosing_in_the_cmp_after_the_timeout_still_counts(browser, tcf_server) -> None:  # type: ignore[no-untyped-def]
+def test_tcf_choice_made_after_the_timeout_still_counts(browser, tcf_server) -> None:  # type: ignore[no-untyped-def]
     # The CMP answers at once that its dialog is showing; the visitor chooses after 1.5 s.
     cmp = """
     window.__tcfapi = function (command, version, callback) {

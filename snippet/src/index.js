@@ -57,6 +57,7 @@ function start(base) {
   var referrer = document.referrer; // the previous page; in a single-page app, its last view
   var where = location.pathname + location.search;
   var asking = false; // the consent banner is open
+  var listening = false; // mode tcf: the consent tool's listener is registered
   var held = false; // mode tcf: nothing is recorded until the consent tool has answered on this page
   var gpc = navigator.globalPrivacyControl === true; // Global Privacy Control
   // A marketer's preview link (docs/rules.md#preview): one campaign shown, nothing recorded.
@@ -210,17 +211,17 @@ function start(base) {
   };
 
   var open = function (banner, reopen) {
-    asking = true;
     showBanner(banner, { granted: consent.granted, reopen: reopen, gpc: gpc }, answered, function () {
       asking = false;
     });
+    asking = true; // not before: a banner that failed to show must not hold the popups back
   };
 
   // How the site asks for consent (site.yaml consent.mode): the built-in banner while a prompt is
   // due, the TCF consent tool once per page, or the site's own tool through the API (nothing here).
   var ask = function () {
-    if (consent.mode === 'tcf' && !held && !tcf) {
-      tcf = held = true;
+    if (consent.mode === 'tcf' && !listening) {
+      listening = held = true;
       listen(consent.timeout, function (granted) {
         if (!granted) return; // no answer in time: no consent on this page
         held = false;
@@ -230,7 +231,6 @@ function start(base) {
       open(consent.banner, false);
     }
   };
-  var tcf = false;
 
   // Any element with data-tp-consent-settings reopens the banner at its settings.
   document.addEventListener(

@@ -143,6 +143,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
         Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),
+        Route(f"{p}/v1/consent", consent.texts, methods=["GET", "HEAD"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
         *api.routes(f"{p}/v1/api"),
     ]

@@ -20,6 +20,7 @@ from .profiles import Profile
 from .store import CampaignHistory, VisitorRecord
 
 CATEGORIES = ("measurement", "personalisation", "marketing")
+GPC_OFF = frozenset({"personalisation", "marketing"})  # kept off by Global Privacy Control
 METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
 
 
@@ -34,6 +35,16 @@ def parse_granted(value: Any) -> frozenset[str]:
             f" (known: {', '.join(CATEGORIES)})"
         )
     return frozenset(value)
+
+
+def honour_gpc(granted: frozenset[str], method: str, *, gpc: bool) -> frozenset[str]:
+    """What an answer grants under Global Privacy Control (``Sec-GPC: 1``): "accept all" in the
+    banner is not an explicit opt-in to profiling and marketing, so it grants measurement only.
+    A choice made category by category (``banner-custom``) or by the site's consent tool is one
+    and stands. https://privacycg.github.io/gpc-spec/"""
+    if gpc and method == "banner-accept-all":
+        return granted - GPC_OFF
+    return granted
 
 
 def parse_method(value: Any) -> str:
@@ -65,13 +76,14 @@ def usable(
     )
 
 
-def state(record: VisitorRecord | None, revision: int) -> dict[str, Any]:
-    """The consent part of a decide response: what the snippet should do about consent."""
+def state(record: VisitorRecord | None, revision: int, *, refused: bool = False) -> dict[str, Any]:
+    """The consent part of a decide response: what the snippet should do about consent.
+    ``refused``: the browser holds the refusal cookie for this revision, so nobody asks again."""
     current = granted(record, revision)
     return {
         "revision": revision,
         "granted": sorted(current),
-        "prompt": record is None or record.consent_revision != revision,
+        "prompt": (record is None or record.consent_revision != revision) and not refused,
         # Whether the browser holds a recognition cookie the server knows, so that a refusal
         # after a revision bump is sent (and expires it) while other refusals are not.
         "known": record is not None,

@@ -22,6 +22,12 @@ from starlette.responses import Response
 VISITOR_ID_BYTES = 16
 VERIFIED_CACHE_SIZE = 100_000
 CLOCK_SKEW = 60  # seconds a cookie may seem to come from the future (another host's clock)
+# A refusal is remembered without an identifier: the cookie holds only the consent revision
+# refused, the same value for everyone who refused it. Strictly necessary to respect the refusal
+# (ePrivacy Art. 5(3) exemption), so it needs no consent; six months, then the banner asks again
+# (CNIL guidance on refusals).
+REFUSAL_COOKIE = "tp_refused"
+REFUSAL_MAX_AGE = 182 * 86400
 
 
 def new_visitor_id() -> str:
@@ -119,6 +125,26 @@ class Recognizer:
     def forget(self, response: Response, request: Request) -> None:
         response.delete_cookie(
             self.cookie_name, path="/", httponly=True, samesite="lax", secure=self._secure(request)
+        )
+
+    def refused(self, request: Request, revision: int) -> bool:
+        """Whether the browser refused consent revision ``revision`` through the banner."""
+        return request.cookies.get(REFUSAL_COOKIE) == str(revision)
+
+    def remember_refusal(self, response: Response, request: Request, revision: int) -> None:
+        response.set_cookie(
+            REFUSAL_COOKIE,
+            str(revision),
+            max_age=REFUSAL_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=self._secure(request),
+        )
+
+    def forget_refusal(self, response: Response, request: Request) -> None:
+        response.delete_cookie(
+            REFUSAL_COOKIE, path="/", httponly=True, samesite="lax", secure=self._secure(request)
         )
 
     def _secure(self, request: Request) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import conditions, profilerules, siteconfig
+from . import banner, conditions, profilerules, siteconfig
 from .conditions import Compiler, Condition
 from .matchers import FOREVER, moment, parse_duration
 from .profilerules import ProfileRules
@@ -66,6 +66,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "variants": ("id", "weight", "template", "control"),
     "site": siteconfig.KEYS,
     "site.popups": siteconfig.POPUP_KEYS,
+    "site.consent": banner.KEYS,
+    "site.consent.texts.LANG": banner.TEXT_KEYS,
 }
 # scoring.yaml and lifecycle.yaml: profilerules.KEYS, documented in docs/profiles.md.
 

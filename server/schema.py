@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conditions, lifecycle, profilerules
+from . import banner, conditions, lifecycle, profilerules
 from .activity import TYPES
 from .conditions import FIELDS, HISTORY_EVENTS
 from .facts import CHANNELS
@@ -217,7 +217,20 @@ def site_schema() -> dict[str, Any]:
             "type": "object",
             "additionalProperties": _one_or_many({"type": "string", "pattern": "^/"}),
         },
-    }
+        "consent": _obj({
+            "mode": {"enum": list(banner.MODES)},
+            "privacy_policy": {"type": "string", "pattern": r"^(/|https?://)\S+$"},
+            "tcf_timeout": {"type": "string", "pattern": r"^\d+s$"},
+            "texts": {
+                "type": "object",
+                "propertyNames": {"pattern": banner.LANGUAGE.pattern},
+                "additionalProperties": _obj({
+                    key: {"type": "string", "minLength": 1, "maxLength": banner.MAX_TEXT}
+                    for key in banner.TEXT_KEYS
+                }),
+            },
+        }),
+    }  # fmt: skip
     assert set(top) == set(KEYS["site"])
     return {"$schema": DRAFT, "title": "Touchpoint site settings (rules/site.yaml)",
             **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip

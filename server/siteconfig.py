@@ -1,7 +1,8 @@
 """``rules/site.yaml``: the site-wide settings the campaigns share.
 
 Time zone (for schedules), the idle time that ends a visit, the minimum gap between two
-popups, and interests (named path patterns counted per page view in the visitor's profile).
+popups, interests (named path patterns counted per page view in the visitor's profile), and how
+consent is asked (``consent:``, read by ``banner.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .banner import ConsentConfig, load_consent
 from .conditions import NAME
 from .matchers import FOREVER, compile_globs, parse_duration
 from .yamlfile import Problem, YamlFile
 
-KEYS = ("timezone", "session_idle", "popups", "interests")
+KEYS = ("timezone", "session_idle", "popups", "interests", "consent")
 POPUP_KEYS = ("min_gap",)
 
 
@@ -26,6 +28,7 @@ class Site:
     session_idle: int = 1800
     min_gap: int = 0  # seconds between any two popups shown to one visitor
     interests: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    consent: ConsentConfig = field(default_factory=ConsentConfig)
 
     def interests_of(self, path: str) -> tuple[str, ...]:
         return tuple(name for name, regex in self.interests.items() if regex.match(path))
@@ -65,13 +68,14 @@ def load_site(path: Path, problems: list[Problem]) -> Site:
             file.problem(key, "a list of path patterns like /category/running/**")
             continue
         interests[name] = compile_globs(patterns, segments=True)
+    consent = load_consent(file, data.get("consent", {}))
     if idle is FOREVER or idle == 0:
         file.problem("session_idle", "a visit must end some time: a duration like 30m")
         idle = 1800
     if min_gap is FOREVER:
         file.problem("popups.min_gap", "a duration like 10m (0 for no gap)")
         min_gap = 0
-    return Site(tz, idle or 1800, min_gap or 0, interests)
+    return Site(tz, idle or 1800, min_gap or 0, interests, consent)
 
 
 def duration(

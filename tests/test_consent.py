@@ -27,7 +27,13 @@ def test_granting_sets_the_signed_recognition_cookie(client: TestClient) -> None
         assert attribute in cookie
     assert "Secure" not in cookie  # plain http in this test; https gets Secure (below)
     body = decide(client).json()
-    assert body["consent"] == {"revision": 1, "granted": ALL, "prompt": False, "known": True}
+    assert body["consent"] == {
+        "revision": 1,
+        "granted": ALL,
+        "prompt": False,
+        "known": True,
+        "mode": "builtin",
+    }
     log = client.app.state.tp.reader.consent_log(  # type: ignore[attr-defined]
         client.app.state.tp.recognizer.read(client.cookies["tp_vid"])  # type: ignore[attr-defined]
     )
@@ -41,10 +47,12 @@ def test_cookie_is_secure_over_https(settings) -> None:  # type: ignore[no-untyp
         assert "Secure" in grant(client, ["marketing"]).headers["set-cookie"]
 
 
-def test_reject_all_from_a_new_visitor_sets_nothing_but_is_counted(client: TestClient) -> None:
+def test_reject_all_from_a_new_visitor_sets_no_identifier_yet_is_logged(client: TestClient) -> None:
     response = grant(client, [], method="banner-reject-all")
     assert response.status_code == 200
-    assert "set-cookie" not in response.headers
+    # Only the revision refused, the same value for everybody (tests/test_banner.py).
+    assert response.headers["set-cookie"].startswith("tp_refused=1;")
+    assert "tp_vid" not in client.cookies
     assert counts(client) == {"visitors": 0, "events": 0, "consent_log": 1, "campaign_state": 0}
 
 
@@ -72,7 +80,14 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
     with TestClient(create_app(bumped)) as client:
         client.cookies.set("tp_vid", cookie)
         body = decide(client).json()
-        assert body["consent"] == {"revision": 2, "granted": [], "prompt": True, "known": True}
+        assert "Accept all" in body["consent"].pop("banner")["html"]
+        assert body["consent"] == {
+            "revision": 2,
+            "granted": [],
+            "prompt": True,
+            "known": True,
+            "mode": "builtin",
+        }
         assert body["popups"] != []  # history needs consent to the current text
         events = client.post(
             "/tp/v1/events",

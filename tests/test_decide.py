@@ -31,7 +31,15 @@ def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: 
     assert response.headers["cache-control"] == "no-store"
     assert "set-cookie" not in response.headers
     body = response.json()
-    assert body["consent"] == {"revision": 1, "granted": [], "prompt": True, "known": False}
+    banner = body["consent"].pop("banner")  # the built-in banner's texts, to ask for consent
+    assert banner["lang"] == "en"
+    assert body["consent"] == {
+        "revision": 1,
+        "granted": [],
+        "prompt": True,
+        "known": False,
+        "mode": "builtin",
+    }
     popup = body["popups"][0]
     assert popup["campaign"] == "first-order-coupon"
     assert popup["trigger"] == {"on": "exit_intent", "min_seconds": 1}

@@ -496,6 +496,7 @@ def test_decide_carries_the_page_context_and_slots(page, harness) -> None:  # ty
         "context": {},
         "slots": [],
         "count": True,
+        "lang": "en",  # the page's language, for the consent banner's texts
     }
     assert shop == {
         "page": {
@@ -507,6 +508,7 @@ def test_decide_carries_the_page_context_and_slots(page, harness) -> None:  # ty
         "context": {"plan": "pro", "items": 3, "returning": True},  # only plain values
         "slots": ["hero", "sidebar"],  # distinct, valid names
         "count": True,
+        "lang": "en",
     }
 
 

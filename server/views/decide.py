@@ -155,7 +155,7 @@ async def decide(request: Request) -> Response:
             roll=random.random(),
         )
     body = {
-        "consent": consent_module.state(record, tp.settings.consent_revision),
+        "consent": consent_state(request, data, record, rules),
         "counted": counted,
         **render(rules, outcome, facts),
         **extra,
@@ -170,6 +170,26 @@ async def decide(request: Request) -> Response:
 def _measured(record: store.VisitorRecord, tp: Any) -> bool:
     granted = consent_module.granted(record, tp.settings.consent_revision)
     return "measurement" in granted
+
+
+def consent_state(
+    request: Request, data: dict[str, Any], record: store.VisitorRecord | None, rules: Ruleset
+) -> dict[str, Any]:
+    """The visitor's consent, how it is asked (``mode``), and when the built-in banner is due,
+    its texts in the page's language: the snippet carries none."""
+    tp = request.app.state.tp
+    revision = tp.settings.consent_revision
+    config = rules.site.consent
+    refused = config.mode == "builtin" and tp.recognizer.refused(request, revision)
+    state = consent_module.state(record, revision, refused=refused)
+    state["mode"] = config.mode
+    if config.mode == "tcf":
+        state["timeout"] = config.tcf_timeout * 1000
+    elif config.mode == "builtin" and state["prompt"]:
+        lang = data.get("lang")
+        language = lang if isinstance(lang, str) else request.headers.get("accept-language", "")
+        state["banner"] = config.banner(language[:256])
+    return state
 
 
 def _context_str(context: dict[str, Any], key: str) -> str | None:

@@ -11,6 +11,8 @@ import { showPopup } from './popup.js';
 import { fillSlots, keepDefaults, slotNames } from './slots.js';
 import { emit } from './notify.js';
 import { tracker } from './tracking.js';
+import { showBanner } from './banner.js';
+import { listen } from './tcf.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 var SLOT_BUDGET = 300; // ms a slot waits for its content; later, the page's default stays
@@ -39,8 +41,13 @@ function explain(preview) {
   });
 }
 
+// The page's language for the banner's texts: <html lang>, else the browser's.
+function language() {
+  return (document.documentElement.lang || navigator.language || '').slice(0, 35);
+}
+
 function start(base) {
-  var consent = null; // what the server holds: {revision, granted, prompt, known}
+  var consent = null; // what the server holds: {revision, granted, prompt, known, mode, banner}
   var wanted = null; // a consent answer the page gave that the server does not hold yet
   var context = {}; // touchpoint('context', ...), sent with every decide
   var counted = false; // a decide answer said this page view was counted
@@ -49,6 +56,10 @@ function start(base) {
   var vetoed = {}; // campaigns whose touchpoint:show the page cancelled: not armed again
   var referrer = document.referrer; // the previous page; in a single-page app, its last view
   var where = location.pathname + location.search;
+  var asking = false; // the consent banner is open
+  var listening = false; // mode tcf: the consent tool's listener is registered
+  var held = false; // mode tcf: nothing is recorded until the consent tool has answered on this page
+  var gpc = navigator.globalPrivacyControl === true; // Global Privacy Control
   // A marketer's preview link (docs/rules.md#preview): one campaign shown, nothing recorded.
   var preview = /[?&]tp_preview=([^&#]+)/.exec(location.search);
   preview = preview && decodeURIComponent(preview[1]);
@@ -63,7 +74,7 @@ function start(base) {
   };
 
   var has = function (category) {
-    return !preview && !!consent && consent.granted.indexOf(category) >= 0;
+    return !preview && !held && !!consent && consent.granted.indexOf(category) >= 0;
   };
 
   // Behaviour is tracked with the measurement or the personalisation consent, and stops the
@@ -97,7 +108,8 @@ function start(base) {
   // takes that place too, showing nothing. The page may veto either through touchpoint:show, so
   // a page that suppresses popups suppresses holdout exposures alike and the groups stay comparable.
   var show = function (popup) {
-    if (spent) return;
+    // Never on top of the consent banner; answering it decides again and re-arms the popups.
+    if (spent || asking) return;
     spent = true;
     var shown = popup.control && emit('show', { campaign: popup.campaign, variant: popup.variant, control: true });
     if (!popup.control) {
@@ -134,7 +146,7 @@ function start(base) {
 
   var decide = function (count) {
     var slots = slotNames();
-    var request = { page: page(), context: context, slots: slots, count: count && !preview };
+    var request = { page: page(), context: context, slots: slots, count: count && !preview, lang: language() };
     if (preview) request.preview = preview;
     var asked = Date.now();
     return post(base, '/v1/decide', request).then(function (answer) {
@@ -144,6 +156,7 @@ function start(base) {
       // The page's consent answer supersedes this one: decide again once the server holds it.
       if (differs()) return sendConsent();
       wanted = null;
+      if (!preview) ask();
       armAll(answer.popups); // first, so that a malformed slot cannot keep popups away
       // Content that comes too late would move the page under the reader: the defaults stay.
       if (Date.now() - asked > SLOT_BUDGET) keepDefaults(slots);
@@ -176,15 +189,66 @@ function start(base) {
   // Sends the page's answer, then decides again: with consent the server may know this
   // visitor's history (a popup closed on an earlier visit stays closed), and may count the page
   // view if the first decide could not.
-  var sendConsent = function () {
+  var sendConsent = function (method) {
     var granted = wanted;
     wanted = null;
-    return post(base, '/v1/consent', { granted: granted, method: 'api' }).then(function (answer) {
+    // What is withdrawn stops now, before the server has answered.
+    consent.granted = consent.granted.filter(function (name) {
+      return granted.indexOf(name) >= 0;
+    });
+    return post(base, '/v1/consent', { granted: granted, method: method || 'api' }).then(function (answer) {
       // Known at once, so a popup open right now records its close under the new consent.
       consent = { revision: answer.revision, granted: answer.granted, prompt: false, known: answer.granted.length > 0 };
       return decide(!counted);
     });
   };
+
+  // An answer from the banner or the TCF consent tool. The banner's is always sent: the server
+  // logs it, and remembers a refusal so that the banner does not ask on every page.
+  var answered = function (granted, method) {
+    wanted = granted.slice().sort();
+    if (method !== 'tcf' || differs()) sendConsent(method).catch(warn);
+  };
+
+  var open = function (banner, reopen) {
+    showBanner(banner, { granted: consent.granted, reopen: reopen, gpc: gpc }, answered, function () {
+      asking = false;
+    });
+    asking = true; // not before: a banner that failed to show must not hold the popups back
+  };
+
+  // How the site asks for consent (site.yaml consent.mode): the built-in banner while a prompt is
+  // due, the TCF consent tool once per page, or the site's own tool through the API (nothing here).
+  var ask = function () {
+    if (consent.mode === 'tcf' && !listening) {
+      listening = held = true;
+      listen(consent.timeout, function (granted) {
+        if (!granted) return; // no answer in time: no consent on this page
+        held = false;
+        answered(granted, 'tcf');
+      });
+    } else if (consent.banner && !asking && !wanted) {
+      open(consent.banner, false);
+    }
+  };
+
+  // Any element with data-tp-consent-settings reopens the banner at its settings.
+  document.addEventListener(
+    'click',
+    safely(function (event) {
+      var link = event.target.closest && event.target.closest('[data-tp-consent-settings]');
+      if (!link || !consent || consent.mode !== 'builtin' || asking || preview) return;
+      event.preventDefault();
+      if (consent.banner) return open(consent.banner, true);
+      fetch(base + '/v1/consent?lang=' + encodeURIComponent(language()), { credentials: 'include' })
+        .then(function (response) {
+          return response.json();
+        })
+        .then(safely(function (banner) {
+          if (!asking) open(banner, true);
+        }), warn);
+    }),
+  );
 
   var api = {
     // touchpoint('consent', {measurement: true, marketing: true}) or ('consent', [names]).

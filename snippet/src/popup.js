@@ -50,18 +50,20 @@ var STYLES = {
   'bar-bottom': 'bar bar-bottom',
 };
 
-var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
+export var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
 
-function adoptStyles(root) {
+// `extra`: more rules after the popup styles (the consent banner's).
+export function adoptStyles(root, extra) {
+  var css = CSS + (extra || '');
   // A constructed stylesheet is not an inline <style>, so a CSP without 'unsafe-inline' in
   // style-src still allows it; older browsers fall back to a <style> element.
   try {
     var sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
+    sheet.replaceSync(css);
     root.adoptedStyleSheets = [sheet];
   } catch (e) {
     var style = document.createElement('style');
-    style.textContent = CSS;
+    style.textContent = css;
     root.appendChild(style);
   }
 }

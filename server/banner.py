@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from html import escape
 from typing import Any
 
@@ -106,8 +107,15 @@ class ConsentConfig:
     def banner(self, language: str) -> dict[str, Any]:
         """The banner for ``language`` (a tag like ``de-AT`` or an Accept-Language header), in
         its texts or else English: the markup and styles the snippet shows."""
-        lang = pick_language(language, self.texts)
-        return {"lang": lang, "html": render(self.texts[lang], self.privacy_policy), "css": CSS}
+        return self._banners[pick_language(language, self.texts)]
+
+    @cached_property
+    def _banners(self) -> dict[str, dict[str, Any]]:
+        # Rendered once per ruleset: every page view of a visitor yet to answer carries one.
+        return {
+            lang: {"lang": lang, "html": render(texts, self.privacy_policy), "css": CSS}
+            for lang, texts in self.texts.items()
+        }
 
 
 def render(texts: dict[str, str], policy: str | None) -> str:

@@ -330,6 +330,10 @@ def test_german_texts_for_a_german_page(page) -> None:  # type: ignore[no-untype
     dialog.wait_for()
     assert dialog.get_by_role("button", name="Alle ablehnen").is_visible()
     assert dialog.get_by_role("button", name="Alle akzeptieren").is_visible()
+    dialog.get_by_role("button", name="Einstellungen").click()
+    assert dialog.get_by_role("switch", name="Personalisierung").is_visible()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SHOTS / "banner-de-settings.png", animations="disabled")
 
 
 def test_external_mode_shows_no_banner(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

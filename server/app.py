@@ -28,7 +28,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import consent, decide, events, health, snippet
+from .views import consent, decide, eligible, events, health, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -135,6 +135,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/t.js", snippet.serve, methods=["GET", "HEAD"]),
         Route(f"{p}/v1/decide", decide.decide, methods=["POST"]),
         Route(f"{p}/v1/events", events.events, methods=["POST"]),
+        Route(f"{p}/v1/eligible", eligible.eligible, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from . import conditions
 from .conditions import FIELDS, HISTORY_EVENTS
 from .matchers import NUMBER_OPS, WEEKDAYS
-from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
+from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = CAMPAIGN_ID.pattern
@@ -141,7 +141,9 @@ def _trigger() -> dict[str, Any]:
         "name": {"type": "string", "pattern": conditions.NAME.pattern},
         "options": {"anyOf": [{"type": "null"},
                               _obj({"min_seconds": {"type": "number", "minimum": 0,
-                                                    "maximum": 86400}})]},
+                                                    "maximum": 86400},
+                                    **{signal: {"type": "boolean"}
+                                       for signal in EXIT_INTENT_SIGNALS}})]},
     }  # fmt: skip
     return {
         "anyOf": [

@@ -11,6 +11,7 @@ import { showPopup } from './popup.js';
 import { fillSlots, keepDefaults, slotNames } from './slots.js';
 import { emit } from './notify.js';
 import { tracker } from './tracking.js';
+import { announceEnd, recheck } from './eligibility.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 var SLOT_BUDGET = 300; // ms a slot waits for its content; later, the page's default stays
@@ -103,8 +104,15 @@ function start(base) {
     if (!popup.control) {
       try {
         shown = showPopup(popup, {
-          close: function () { record([['close', popup]]); },
-          convert: function () { record([['convert', popup]]); },
+          close: function () {
+            announceEnd(popup.campaign);
+            record([['close', popup]]);
+          },
+          convert: function (fields) {
+            announceEnd(popup.campaign);
+            record([['convert', popup]]);
+            if (fields) submitted(popup, fields);
+          },
         });
       } catch (error) {
         warn(error);
@@ -119,13 +127,27 @@ function start(base) {
     record([[popup.control ? 'exposure' : 'impression', popup]]);
   };
 
+  // A popup's form was sent: its e-mail and name identify the visitor (with the personalisation
+  // consent); the other fields go with a form_submit activity (docs/rules.md#forms).
+  var submitted = function (popup, fields) {
+    api.identify(fields);
+    var props = {};
+    Object.keys(fields).forEach(function (key) {
+      if (!/mail|name|phone|tel|pass/i.test(key)) props[key] = fields[key];
+    });
+    tracking.event(popup.campaign, props, 'form_submit');
+    tracking.flush();
+  };
+
   var armAll = function (popups) {
     disarmAll();
     if (spent) return;
     (popups || []).forEach(function (popup) {
       if (vetoed[popup.campaign]) return;
       try {
-        armed.push(arm(popup.trigger, safely(function () { show(popup); })));
+        armed.push(arm(popup.trigger, safely(function () {
+          recheck(base, popup, has('marketing'), safely(function () { show(popup); }));
+        })));
       } catch (error) {
         warn(error); // this popup stays unarmed; the others still wait
       }

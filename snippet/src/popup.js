@@ -38,6 +38,12 @@ var CSS =
   '.tp-link{display:block;margin:.75em auto 0;border:0;background:none;color:#4b5563;font:inherit;' +
   'text-decoration:underline;cursor:pointer}' +
   ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
+  'label{display:block;margin:0 0 .75em;font-weight:600}' +
+  'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;width:100%;' +
+  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;color:inherit;' +
+  'font:inherit;font-weight:400}' +
+  '[aria-invalid=true]{border-color:#b91c1c}.tp-error{margin:-.5em 0 .75em;color:#b91c1c;font-size:.9em}' +
+  '[hidden]{display:none!important}' +
   '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
   '@media (prefers-reduced-motion:no-preference){.dialog{animation:tp-in .2s ease-out}}' +
   '@keyframes tp-in{from{opacity:0;transform:translateY(12px)}}';
@@ -51,6 +57,16 @@ var STYLES = {
 };
 
 var FOCUSABLE = 'a[href],button:not([disabled]),input:not([disabled]),select,textarea,[tabindex]:not([tabindex="-1"])';
+var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// A field people never see or reach; bots that fill every field fill it too.
+var HONEYPOT = '<input class="sr" name="tp_hp" tabindex="-1" autocomplete="off" aria-hidden="true">';
+
+// What the visitor can reach: not in a hidden step, not taken out of the tab order.
+function focusables(root) {
+  return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (item) {
+    return item.tabIndex >= 0 && !item.closest('[hidden]');
+  });
+}
 
 function adoptStyles(root) {
   // A constructed stylesheet is not an inline <style>, so a CSP without 'unsafe-inline' in
@@ -66,8 +82,8 @@ function adoptStyles(root) {
   }
 }
 
-// Shows `popup` ({campaign, variant, style, html}); `on.close()` and `on.convert()` report what
-// the visitor did. Returns false when a page listener cancelled `touchpoint:show`.
+// Shows `popup` ({campaign, variant, style, html}); `on.close()` and `on.convert(fields)` report
+// what the visitor did (`fields`: what a form held, when one was sent). Returns false when a page listener cancelled `touchpoint:show`.
 export function showPopup(popup, on) {
   var detail = { campaign: popup.campaign, variant: popup.variant };
   if (!emit('show', detail)) return false;
@@ -83,11 +99,31 @@ export function showPopup(popup, on) {
   frame.innerHTML =
     '<div class="dialog" role="dialog" tabindex="-1"' + (modal ? ' aria-modal="true">' : '>') +
     '<button class="x" type="button" data-tp-close aria-label="Close">\u00d7</button>' +
-    '<div class="body"></div></div>' + (modal ? '' : '<div class="sr" role="status"></div>');
+    '<div class="body"></div></div><div class="sr" role="status"></div>';
   root.appendChild(frame);
   var dialog = frame.firstChild;
   var body = dialog.lastChild;
+  var status = frame.lastChild;
   body.innerHTML = popup.html; // rendered by the server's autoescaping sandbox; scripts never run
+  var steps = body.querySelectorAll('[data-tp-step]');
+  var say = function (text) {
+    status.textContent = text;
+  };
+  // Multi-step templates (teaser, form, success) show one step at a time.
+  var step = function (shown, focus) {
+    Array.prototype.forEach.call(steps, function (item) {
+      item.hidden = item !== shown;
+    });
+    shown.hidden = false;
+    if (!focus) return;
+    shown.tabIndex = -1;
+    (focusables(shown)[0] || shown).focus();
+  };
+  if (steps.length) step(steps[0]);
+  Array.prototype.forEach.call(body.querySelectorAll('form[data-tp-convert]'), function (form) {
+    form.noValidate = true; // the errors are shown inline, below (validate)
+    form.insertAdjacentHTML('afterbegin', HONEYPOT);
+  });
   var heading = body.querySelector('h1,h2,h3,[data-tp-title]');
   if (heading) {
     heading.id = heading.id || 'tp-title';
@@ -110,27 +146,102 @@ export function showPopup(popup, on) {
     finish();
     on.close();
   };
-  var convert = function (event) {
+  // After a form was sent: its success view (a success step, or [data-tp-success]), else closed.
+  var succeed = function (event) {
+    var success = body.querySelector('[data-tp-step=success],[data-tp-success]');
+    // Without a success view, a form with an action of its own goes there (a newsletter
+    // tool's signup page, say); one without stays on the page.
+    if (!success && event.target.getAttribute('action') && !event.defaultPrevented) return finish();
+    event.preventDefault();
+    if (!success) return finish();
+    event.target.hidden = true;
+    step(success, true);
+  };
+  var convert = function (event, fields) {
     if (!emit('convert', detail)) {
       event.preventDefault();
       return;
     }
-    on.convert();
-    var success = body.querySelector('[data-tp-success]');
-    if (success && event.type === 'submit') {
-      event.preventDefault();
-      success.hidden = false;
-      event.target.hidden = true;
-    } else {
-      finish();
+    on.convert(fields);
+    if (fields) succeed(event);
+    else finish();
+  };
+  // Each invalid field gets its message below it, aria-invalid and aria-describedby; the first
+  // takes focus and its message is announced.
+  var validate = function (form) {
+    var first = null;
+    Array.prototype.forEach.call(form.elements, function (field, index) {
+      if (!field.name || field.name === 'tp_hp') return;
+      var value = (field.value || '').trim();
+      var id = 'tp-error-' + index;
+      var note = root.getElementById(id);
+      if (field.checkValidity() && (field.type !== 'email' || !value || EMAIL.test(value))) {
+        field.removeAttribute('aria-invalid');
+        field.removeAttribute('aria-describedby');
+        if (note) note.remove();
+        return;
+      }
+      if (!note) {
+        note = document.createElement('p');
+        note.id = id;
+        note.className = 'tp-error';
+        (field.closest('label') || field).insertAdjacentElement('afterend', note);
+      }
+      note.textContent = field.getAttribute('data-tp-error') || field.validationMessage ||
+        'Please enter a valid e-mail address.';
+      field.setAttribute('aria-invalid', 'true');
+      field.setAttribute('aria-describedby', id);
+      first = first || field;
+    });
+    if (first) {
+      first.focus();
+      say(root.getElementById(first.getAttribute('aria-describedby')).textContent);
     }
+    return !first;
+  };
+  var submit = function (event) {
+    var form = event.target;
+    if (!form.matches('form[data-tp-convert]')) return;
+    if (!validate(form)) return event.preventDefault();
+    var fields = {};
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === 'string') fields[name] = value;
+    });
+    if (fields.tp_hp) {
+      event.preventDefault(); // a bot: it sees success, nothing is sent
+      return succeed(event);
+    }
+    delete fields.tp_hp;
+    convert(event, fields);
+  };
+  // data-tp-copy="selector": the text of that element to the clipboard, e.g. a coupon code.
+  var copy = function (button) {
+    var source = body.querySelector(button.getAttribute('data-tp-copy'));
+    var text = source ? source.textContent.trim() : '';
+    var done = function () {
+      button.textContent = button.getAttribute('data-tp-copied') || 'Copied';
+      say(button.textContent);
+    };
+    var fallback = function () {
+      var area = document.createElement('textarea');
+      area.className = 'sr';
+      area.value = text;
+      frame.appendChild(area);
+      area.select();
+      document.execCommand('copy');
+      area.remove();
+      button.focus();
+      done();
+    };
+    if (navigator.clipboard) navigator.clipboard.writeText(text).then(done, fallback);
+    else fallback();
   };
   var onKey = function (event) {
     if (event.key === 'Escape') {
       event.stopPropagation();
       close();
     } else if (modal && event.key === 'Tab') {
-      var items = dialog.querySelectorAll(FOCUSABLE);
+      var items = focusables(dialog);
       if (!items.length) return;
       var first = items[0];
       var last = items[items.length - 1];
@@ -144,14 +255,28 @@ export function showPopup(popup, on) {
       }
     }
   };
-  frame.addEventListener('click', function (event) {
+  // The page must never see an exception from the popup's handlers.
+  var guard = function (handler) {
+    return function (event) {
+      try {
+        handler(event);
+      } catch (error) {
+        event.preventDefault();
+        if (window.console) console.warn('touchpoint:', error.message);
+      }
+    };
+  };
+  frame.addEventListener('click', guard(function (event) {
     var target = event.target;
+    var hit;
     if (target === frame || target.closest('[data-tp-close]')) close();
     else if (target.closest('a[data-tp-convert],button[data-tp-convert]')) convert(event);
-  });
-  frame.addEventListener('submit', function (event) {
-    if (event.target.matches('form[data-tp-convert]')) convert(event);
-  });
+    else if ((hit = target.closest('[data-tp-next]'))) {
+      var at = Array.prototype.indexOf.call(steps, hit.closest('[data-tp-step]'));
+      if (steps[at + 1]) step(steps[at + 1], true);
+    } else if ((hit = target.closest('[data-tp-copy]'))) copy(hit);
+  }));
+  frame.addEventListener('submit', guard(submit));
   if (modal) {
     document.addEventListener('keydown', onKey, true);
   } else {
@@ -163,11 +288,11 @@ export function showPopup(popup, on) {
   // Tab order follows what the eye sees: a top bar comes before the page, the others after it.
   document.body.insertBefore(host, popup.style === 'bar-top' ? document.body.firstChild : null);
   if (modal) {
-    (body.querySelector(FOCUSABLE) || dialog).focus();
+    (focusables(body)[0] || dialog).focus();
   } else {
     // A live region announces only changes made after it is in the page, hence the delay.
     setTimeout(function () {
-      frame.lastChild.textContent = heading ? heading.textContent : popup.campaign;
+      say(heading ? heading.textContent : popup.campaign);
     }, 100);
   }
   return true;

@@ -10,7 +10,7 @@ body of every request the snippet makes:
                     "delay" holds it back that many milliseconds); the consent the server holds
                     (none by default). Clears the log.
     POST /__script  {..., "ineligible": [campaign, ...]}
-                    also: what /tp/v1/eligible answers false for (answered after "eligible_delay" ms)
+                    campaigns /tp/v1/eligible says false for, after "eligible_delay" ms
     GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...],
                      "identify": [...], "reset": [...], "eligible": [...]}
 

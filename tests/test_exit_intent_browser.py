@@ -7,18 +7,13 @@ from typing import Any
 
 import pytest
 
-from .test_snippet_browser import (  # noqa: F401 (fixtures)
-    POPUP,
-    events,
-    harness,
-    new_page,
-    open_page,
-    page,
-    popup,
-    shown,
-    warnings,
-)
+from . import test_snippet_browser as snippet_tests
+from .test_snippet_browser import POPUP, events, new_page, open_page, popup, shown
 
+# The scripted server, and a desktop page recording the snippet's warnings.
+harness = snippet_tests.harness
+page = snippet_tests.page
+warnings = snippet_tests.warnings
 pytestmark = pytest.mark.browser
 EXIT = "/pages/exit.html"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}

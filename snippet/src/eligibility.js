@@ -19,11 +19,7 @@ try {
 
 // Tells the site's other tabs that the visitor closed or converted `campaign` here.
 export function announceEnd(campaign) {
-  try {
-    if (channel) channel.postMessage({ campaign: campaign });
-  } catch (error) {
-    // a closed channel: nothing to tell
-  }
+  if (channel) channel.postMessage({ campaign: campaign }); // open for the tab's life
 }
 
 // Calls show() unless the popup may no longer show. `ask`: whether to ask the server too.

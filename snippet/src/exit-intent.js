@@ -60,14 +60,12 @@ export function onExitIntent(options, fire) {
     });
     on(document, 'mouseout', function (event) {
       var now = Date.now();
-      var active = document.activeElement;
       if (
         event.relatedTarget || // onto another element: a fixed header, a menu, an iframe
         event.clientY > TOP ||
-        !(event.clientY < y || (rising && now - movedAt < 300)) ||
+        !(event.clientY < y || (rising && now - movedAt < 300)) || // not moving up
         (menuAt && (now - menuAt < MENU || movedAt === menuAt)) ||
-        /^(SELECT|OPTION)$/.test(event.target.nodeName) ||
-        (active && active.nodeName === 'SELECT')
+        /^(SELECT|OPTION)$/.test(event.target.nodeName) // into an open list, in some browsers
       ) return;
       clearTimeout(timer);
       timer = setTimeout(go, GRACE);

@@ -40,8 +40,7 @@ var CSS =
   ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
   'label{display:block;margin:0 0 .75em;font-weight:600}' +
   'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;width:100%;' +
-  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;color:inherit;' +
-  'font:inherit;font-weight:400}' +
+  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;font:inherit;font-weight:400}' +
   '[aria-invalid=true]{border-color:#b91c1c}.tp-error{margin:-.5em 0 .75em;color:#b91c1c;font-size:.9em}' +
   '[hidden]{display:none!important}' +
   '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
@@ -62,6 +61,10 @@ var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 var HONEYPOT = '<input class="sr" name="tp_hp" tabindex="-1" autocomplete="off" aria-hidden="true">';
 
 // What the visitor can reach: not in a hidden step, not taken out of the tab order.
+var each = function (list, fn) {
+  Array.prototype.forEach.call(list, fn);
+};
+
 function focusables(root) {
   return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (item) {
     return item.tabIndex >= 0 && !item.closest('[hidden]');
@@ -111,7 +114,7 @@ export function showPopup(popup, on) {
   };
   // Multi-step templates (teaser, form, success) show one step at a time.
   var step = function (shown, focus) {
-    Array.prototype.forEach.call(steps, function (item) {
+    each(steps, function (item) {
       item.hidden = item !== shown;
     });
     shown.hidden = false;
@@ -120,7 +123,7 @@ export function showPopup(popup, on) {
     (focusables(shown)[0] || shown).focus();
   };
   if (steps.length) step(steps[0]);
-  Array.prototype.forEach.call(body.querySelectorAll('form[data-tp-convert]'), function (form) {
+  each(body.querySelectorAll('form[data-tp-convert]'), function (form) {
     form.noValidate = true; // the errors are shown inline, below (validate)
     form.insertAdjacentHTML('afterbegin', HONEYPOT);
   });
@@ -170,33 +173,28 @@ export function showPopup(popup, on) {
   // takes focus and its message is announced.
   var validate = function (form) {
     var first = null;
-    Array.prototype.forEach.call(form.elements, function (field, index) {
-      if (!field.name || field.name === 'tp_hp') return;
-      var value = (field.value || '').trim();
+    each(form.elements, function (field, index) {
       var id = 'tp-error-' + index;
       var note = root.getElementById(id);
-      if (field.checkValidity() && (field.type !== 'email' || !value || EMAIL.test(value))) {
-        field.removeAttribute('aria-invalid');
-        field.removeAttribute('aria-describedby');
-        if (note) note.remove();
-        return;
-      }
-      if (!note) {
-        note = document.createElement('p');
-        note.id = id;
-        note.className = 'tp-error';
-        (field.closest('label') || field).insertAdjacentElement('afterend', note);
-      }
+      if (note) note.remove();
+      if (!field.name || field.name === 'tp_hp') return;
+      // The browser's checks (required, type=email ...), and an e-mail needs a dot in its domain.
+      var bad = !field.checkValidity() || (field.type === 'email' && field.value && !EMAIL.test(field.value));
+      field.setAttribute('aria-invalid', !!bad);
+      if (!bad) return field.removeAttribute('aria-describedby');
+      note = document.createElement('p');
+      note.id = id;
+      note.className = 'tp-error';
       note.textContent = field.getAttribute('data-tp-error') || field.validationMessage ||
         'Please enter a valid e-mail address.';
-      field.setAttribute('aria-invalid', 'true');
+      (field.closest('label') || field).after(note);
       field.setAttribute('aria-describedby', id);
-      first = first || field;
+      if (!first) {
+        first = field;
+        field.focus();
+        say(note.textContent);
+      }
     });
-    if (first) {
-      first.focus();
-      say(root.getElementById(first.getAttribute('aria-describedby')).textContent);
-    }
     return !first;
   };
   var submit = function (event) {
@@ -214,13 +212,13 @@ export function showPopup(popup, on) {
     delete fields.tp_hp;
     convert(event, fields);
   };
-  // data-tp-copy="selector": the text of that element to the clipboard, e.g. a coupon code.
+  // data-tp-copy="ID": the text of the element with that id to the clipboard (a coupon code).
   var copy = function (button) {
-    var source = body.querySelector(button.getAttribute('data-tp-copy'));
-    var text = source ? source.textContent.trim() : '';
+    var source = root.getElementById(button.getAttribute('data-tp-copy'));
+    if (!source) return;
+    var text = source.textContent.trim();
     var done = function () {
-      button.textContent = button.getAttribute('data-tp-copied') || 'Copied';
-      say(button.textContent);
+      say((button.textContent = button.getAttribute('data-tp-copied') || 'Copied'));
     };
     var fallback = function () {
       var area = document.createElement('textarea');
@@ -255,18 +253,7 @@ export function showPopup(popup, on) {
       }
     }
   };
-  // The page must never see an exception from the popup's handlers.
-  var guard = function (handler) {
-    return function (event) {
-      try {
-        handler(event);
-      } catch (error) {
-        event.preventDefault();
-        if (window.console) console.warn('touchpoint:', error.message);
-      }
-    };
-  };
-  frame.addEventListener('click', guard(function (event) {
+  frame.addEventListener('click', function (event) {
     var target = event.target;
     var hit;
     if (target === frame || target.closest('[data-tp-close]')) close();
@@ -275,8 +262,8 @@ export function showPopup(popup, on) {
       var at = Array.prototype.indexOf.call(steps, hit.closest('[data-tp-step]'));
       if (steps[at + 1]) step(steps[at + 1], true);
     } else if ((hit = target.closest('[data-tp-copy]'))) copy(hit);
-  }));
-  frame.addEventListener('submit', guard(submit));
+  });
+  frame.addEventListener('submit', submit);
   if (modal) {
     document.addEventListener('keydown', onKey, true);
   } else {

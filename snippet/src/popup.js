@@ -40,7 +40,7 @@ var CSS =
   ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
   'label{display:block;margin:0 0 .75em;font-weight:600}' +
   'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;width:100%;' +
-  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;font:inherit;font-weight:400}' +
+  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;font:inherit;font-weight:400}' +
   '[aria-invalid=true]{border-color:#b91c1c}.tp-error{margin:-.5em 0 .75em;color:#b91c1c;font-size:.9em}' +
   '[hidden]{display:none!important}' +
   '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +

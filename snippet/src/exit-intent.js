@@ -98,10 +98,6 @@ export function onExitIntent(options, fire) {
 
   if (options.tab_return !== false) {
     var hiddenAt = 0;
-    var linkAt = 0;
-    on(document, 'click', function (event) {
-      if (event.target.closest && event.target.closest('a[href]')) linkAt = Date.now();
-    });
     // Leaving the page (an in-site link, then back) is not leaving the tab: bfcache would
     // bring the page back visible.
     on(window, 'pagehide', function () {
@@ -109,7 +105,7 @@ export function onExitIntent(options, fire) {
     });
     on(document, 'visibilitychange', function () {
       var now = Date.now();
-      if (document.visibilityState === 'hidden') hiddenAt = now - linkAt < 1000 ? 0 : now;
+      if (document.visibilityState === 'hidden') hiddenAt = now;
       else if (hiddenAt && now - hiddenAt >= AWAY) go();
       else hiddenAt = 0;
     });

@@ -19,8 +19,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import identity, store
 from . import rules as rules_module
-from . import store
+from .apikeys import ApiKeys
 from .errors import RequestError
 from .limits import RateLimiter, refuse_cross_site
 from .preview import Previews
@@ -28,7 +29,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import consent, decide, eligible, events, health, snippet
+from .views import api, consent, decide, eligible, events, health, identify, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -43,6 +44,8 @@ class Touchpoint:
     limiter: RateLimiter
     snippet: snippet.Asset
     previews: Previews
+    identity_key: bytes
+    api_keys: ApiKeys
     reader: store.Reader | None = None
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
@@ -80,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         limiter=RateLimiter(settings.rate_limit_per_minute),
         snippet=snippet.Asset.load(),
         previews=Previews(secret_key),
+        identity_key=identity.identity_key(secret_key),
+        api_keys=ApiKeys(settings.api_keys_path),
     )
 
     @contextlib.asynccontextmanager
@@ -137,7 +142,10 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/events", events.events, methods=["POST"]),
         Route(f"{p}/v1/eligible", eligible.eligible, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
+        Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
+        Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
+        *api.routes(f"{p}/v1/api"),
     ]
     if settings.demo:
         demo_dir = Path(settings.demo_dir)

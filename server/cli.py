@@ -1,4 +1,5 @@
-"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview`` and ``schema``.
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
+``apikey``.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from . import __version__, consent, store, targeting
 from . import rules as rules_module
+from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
 from .facts import Facts, PageView
 from .matchers import FOREVER, parse_duration
@@ -78,7 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser(
         "schema", help="print the JSON Schema of campaign files or site.yaml, for editors"
     )
-    schema.add_argument("which", choices=["campaign", "site"])
+    schema.add_argument("which", choices=["campaign", "site", "openapi"])
+    apikey = commands.add_parser("apikey", help="create, list or revoke keys of the server API")
+    keys = apikey.add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key; its token is printed once")
+    create.add_argument("name", help="who uses the key, e.g. shop or crm")
+    create.add_argument(
+        "--scope", action="append", default=[], choices=SCOPES, help="a scope (repeatable)"
+    )
+    keys.add_parser("list", help="names, scopes and creation dates (no tokens)")
+    revoke = keys.add_parser("revoke", help="delete a key; requests with it get 401")
+    revoke.add_argument("name")
+    for name in ("data_dir", "api_keys_file"):
+        apikey.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     check = commands.add_parser(
         "check", help="validate the rules files; prints file:line for each problem"
     )
@@ -105,10 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return check(settings)
         if args.command == "schema":
-            from .schema import SCHEMAS
-
-            print(json.dumps(SCHEMAS[args.which](), indent=2))
+            print(json.dumps(_schema(args.which, settings), indent=2))
             return 0
+        if args.command == "apikey":
+            return apikey(settings, args)
         if args.command == "simulate":
             return simulate(settings, args)
         if args.command == "preview":
@@ -120,6 +134,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # an unreadable key file, rules folder or database folder
         print(f"touchpoint: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 1
+
+
+def _schema(which: str, settings: Settings) -> dict[str, Any]:
+    if which == "openapi":
+        from .apispec import openapi
+
+        return openapi(settings.prefix + "/v1/api")
+    from .schema import SCHEMAS
+
+    return SCHEMAS[which]()
+
+
+def apikey(settings: Settings, args: argparse.Namespace) -> int:
+    """Create, list or revoke server API keys (docs/api.md#keys)."""
+    keys = ApiKeys(settings.api_keys_path)
+    if args.action == "create":
+        token = keys.create(args.name, args.scope, now=int(time.time()))
+        print(token)
+        print(f"key {args.name} created; the token above is shown only now", file=sys.stderr)
+    elif args.action == "revoke":
+        keys.revoke(args.name)
+        print(f"key {args.name} revoked", file=sys.stderr)
+    else:
+        for key in keys.keys():
+            created = time.strftime("%Y-%m-%d", time.gmtime(key.created_at))
+            print(f"{key.name}\t{' '.join(key.scopes)}\t{created}")
+    return 0
 
 
 def check(settings: Settings) -> int:

@@ -141,3 +141,53 @@ def advance(profile: Profile, view: PageViewUpdate, *, session_idle: int) -> Pro
         last_category=view.category or profile.last_category,
         last_product=view.product or profile.last_product,
     )
+
+
+# The stages an anonymous visitor can reach before it is known; any later stage is the known
+# person's lifecycle and ranks above them.
+_EARLY_STAGES = {"visitor": 0, "lead": 1}
+
+
+def merge(known: Profile, anonymous: Profile) -> Profile:
+    """One profile from a known person's and the anonymous history of their browser, when the
+    browser identifies as that person (docs/privacy.md#identification).
+
+    Counts and interests are summed, first and last seen are the min and max, the first touch
+    is the earlier profile's and the current visit (session, last touch, last category and
+    product) the later one's. Attributes are combined, the known profile's winning. The score is
+    the sum of both scores; the stage is the further one (visitor < lead < any later stage),
+    the known profile's on a tie.
+    """
+    never, always = float("inf"), float("-inf")
+    first, other_first = (known, anonymous)
+    if (anonymous.first_seen_at or never) < (known.first_seen_at or never):
+        first, other_first = anonymous, known
+    last, other_last = (anonymous, known)
+    if (known.last_seen_at or always) > (anonymous.last_seen_at or always):
+        last, other_last = known, anonymous
+    interests = dict(known.interests)
+    for name, count in anonymous.interests.items():
+        interests[name] = interests.get(name, 0) + count
+    seen = [t for t in (known.first_seen_at, anonymous.first_seen_at) if t is not None]
+    last_seen = [t for t in (known.last_seen_at, anonymous.last_seen_at) if t is not None]
+    stage = known.stage
+    if _EARLY_STAGES.get(anonymous.stage, 2) > _EARLY_STAGES.get(known.stage, 2):
+        stage = anonymous.stage
+    return Profile(
+        first_seen_at=min(seen) if seen else None,
+        last_seen_at=max(last_seen) if last_seen else None,
+        visits=known.visits + anonymous.visits,
+        page_views=known.page_views + anonymous.page_views,
+        session_started_at=last.session_started_at,
+        session_page_views=last.session_page_views,
+        stage=stage,
+        score=known.score + anonymous.score,
+        identified=True,
+        first_touch=first.first_touch or other_first.first_touch,
+        last_touch=last.last_touch or other_last.last_touch,
+        attributes={**anonymous.attributes, **known.attributes},
+        interests=interests,
+        last_category=last.last_category or other_last.last_category,
+        last_product=last.last_product or other_last.last_product,
+        first_name=known.first_name or anonymous.first_name,
+    )

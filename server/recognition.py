@@ -93,11 +93,23 @@ class Recognizer:
             return None
         return visitor_id
 
-    def remember(self, response: Response, request: Request, visitor_id: str) -> None:
+    def remaining(self, request: Request) -> int | None:
+        """Seconds the request's valid cookie has left, or None without one."""
+        value = request.cookies.get(self.cookie_name)
+        if self.read(value) is None:
+            return None
+        assert value is not None
+        return max(1, int(self.max_age - (time.time() - self._verified[value][1])))
+
+    def remember(
+        self, response: Response, request: Request, visitor_id: str, *, max_age: int | None = None
+    ) -> None:
+        """Set the cookie for ``visitor_id``; ``max_age`` (default: the full lifetime) lets a
+        cookie re-issued for another id keep the expiry of the one it replaces."""
         response.set_cookie(
             self.cookie_name,
             self.signer.sign(visitor_id).decode(),
-            max_age=self.max_age,
+            max_age=self.max_age if max_age is None else min(max_age, self.max_age),
             path="/",
             httponly=True,
             samesite="lax",

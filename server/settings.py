@@ -44,7 +44,8 @@ class Settings:
     )
     secret_key: str = _setting(
         "",
-        "Key that signs the visitor cookie. Default: generated once into DATA_DIR/secret.key "
+        "Key that signs the visitor cookie and keys the identifier hashes. Default: generated "
+        "once into DATA_DIR/secret.key "
         "(mode 0600). Set it explicitly when several hosts share one database.",
     )
     cookie_name: str = _setting("tp_vid", "Name of the signed first-party visitor cookie.")
@@ -71,6 +72,18 @@ class Settings:
     forwarded_allow_ips: str = _setting(
         "127.0.0.1",
         "Proxy addresses whose X-Forwarded-For/-Proto headers are trusted (comma separated).",
+    )
+    data_depth: str = _setting(
+        "standard",
+        "What identify stores besides keyed hashes: minimal (hashes only), standard (+ first "
+        "name, to greet and pre-fill) or full (+ the e-mail address in clear, to pre-fill forms).",
+        choices=("minimal", "standard", "full"),
+    )
+    api_keys_file: str = _setting(
+        "", "JSON file of the server API's keys (hashes only; default: DATA_DIR/api_keys.json)."
+    )
+    api_max_body_bytes: int = _setting(
+        1048576, "Largest request body accepted by the server API (a batch of events)."
     )
     demo: bool = _setting(False, "Serve the demo shop at /demo/ (make run turns it on).")
     demo_dir: str = _setting("static/demo", "Folder of the demo shop's static pages.")
@@ -114,6 +127,8 @@ class Settings:
             raise ConfigError(f"cookie_max_age_days must be between 1 and {MAX_COOKIE_DAYS}")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if self.api_max_body_bytes < 1024:
+            raise ConfigError("api_max_body_bytes must be at least 1024")
         for origin in self.origins:
             if not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ConfigError(
@@ -133,6 +148,12 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return Path(self.database) if self.database else Path(self.data_dir) / "touchpoint.db"
+
+    @property
+    def api_keys_path(self) -> Path:
+        if self.api_keys_file:
+            return Path(self.api_keys_file)
+        return Path(self.data_dir) / "api_keys.json"
 
     def resolve_secret_key(self) -> str:
         """The explicit key, or the one generated into DATA_DIR/secret.key on first use."""

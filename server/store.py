@@ -16,7 +16,7 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 import orjson
 import sqlite_utils
 
+from .activity import Activity
+from .errors import RequestError
+from .identity import Identity
 from .profiles import PageViewUpdate, Profile, advance
+from .profiles import merge as merge_profiles
+from .recognition import new_visitor_id
 
 T = TypeVar("T")
 
@@ -124,6 +129,60 @@ def m002_profiles(db: sqlite_utils.Database) -> None:
         "version INTEGER",
     ):
         db.execute(f"ALTER TABLE campaign_state ADD COLUMN {column}")
+
+
+@migrations()
+def m005_identity(db: sqlite_utils.Database) -> None:
+    # Identifiers as keyed hashes (server/identity.py); `value` holds the clear e-mail address
+    # only with data_depth = full.
+    db.execute(
+        """
+        CREATE TABLE identities (
+            kind TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            visitor_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            value TEXT,
+            PRIMARY KEY (kind, hash)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX identities_visitor ON identities (visitor_id)")
+    # Which anonymous visitor was merged into which known one: an export or erasure of a person
+    # follows these to the consent log rows kept under the merged id.
+    db.execute(
+        """
+        CREATE TABLE merges (
+            id INTEGER PRIMARY KEY,
+            from_id TEXT NOT NULL,
+            into_id TEXT NOT NULL,
+            at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX merges_into ON merges (into_id)")
+    # Purchases pushed through the server API, once per order id (a retried push is a no-op).
+    db.execute(
+        """
+        CREATE TABLE orders (
+            order_id TEXT PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            value REAL,
+            currency TEXT,
+            items TEXT NOT NULL DEFAULT '[]'
+        )
+        """
+    )
+    db.execute("CREATE INDEX orders_visitor ON orders (visitor_id)")
+    # Activities (server/activity.py) in the event log; added only where the activity
+    # migration has not added them already.
+    existing = {column.name for column in db["events"].columns}
+    for column, declaration in (
+        ("name", "TEXT"), ("value", "REAL"), ("props", "TEXT"), ("source", "TEXT"),
+    ):  # fmt: skip
+        if column not in existing:
+            db.execute(f"ALTER TABLE events ADD COLUMN {column} {declaration}")
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -245,8 +304,33 @@ class Reader:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
+    def rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def history(self, visitor_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything the server API shows of a visitor besides the profile."""
+        by_visitor = (visitor_id,)
+        return {
+            "identifiers": self.rows(
+                "SELECT kind, created_at, value FROM identities WHERE visitor_id = ?"
+                " ORDER BY created_at, kind", by_visitor),
+            "events": self.rows(
+                "SELECT at, type, campaign, variant, path, name, value, props, source"
+                " FROM events WHERE visitor_id = ? ORDER BY id", by_visitor),
+            "orders": self.rows(
+                "SELECT order_id, at, value, currency, items FROM orders WHERE visitor_id = ?"
+                " ORDER BY at, order_id", by_visitor),
+            "consent_log": self.consent_log(visitor_id),
+        }  # fmt: skip
+
+    def profile_visitor(self, ref: tuple[str, str], *, revision: int) -> str | None:
+        return profile_visitor(self.conn, ref, revision=revision)
+
     def count(self, table: str) -> int:
-        if table not in {"visitors", "campaign_state", "events", "consent_log"}:
+        if table not in {"visitors", "campaign_state", "events", "consent_log", "identities",
+                         "orders", "merges"}:  # fmt: skip
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
@@ -316,6 +400,8 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
     """Drop what a category no longer granted allowed: the profile without personalisation,
     the campaign history without marketing. (The event log and its retention: docs/privacy.md.)"""
     if "personalisation" not in granted:
+        # Without a profile there is nobody to recognise by e-mail or customer id either.
+        conn.execute("DELETE FROM identities WHERE visitor_id = ?", (visitor_id,))
         conn.execute(
             "UPDATE visitors SET first_seen_at = NULL, last_seen_at = NULL, visits = 0,"
             " page_views = 0, session_started_at = NULL, session_page_views = 0,"
@@ -415,6 +501,312 @@ def record_page_view(
     profile = advance(_profile(row), view, session_idle=session_idle)
     conn.execute(_UPDATE_PROFILE, (*_profile_values(profile), visitor_id))
     return True
+
+
+# --- identification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What an identify call did."""
+
+    visitor_id: str  # the surviving visitor: the browser's cookie must name it
+    newly_identified: bool  # the surviving profile had no identifier before
+    merged_from: str | None = None  # the anonymous visitor merged into it
+    switched: bool = False  # the browser now belongs to another visitor than before
+
+
+def identify(
+    conn: sqlite3.Connection, visitor_id: str, identifiers: Identity, *, now: int, keep: str
+) -> str:
+    """Tie ``visitor_id`` to a person; returns the surviving visitor id (see
+    :func:`identify_visitor`)."""
+    return identify_visitor(conn, visitor_id, identifiers, now=now, keep=keep).visitor_id
+
+
+def identify_visitor(
+    conn: sqlite3.Connection, visitor_id: str, identity: Identity, *, now: int, keep: str
+) -> Identified:
+    """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth.
+
+    - None of the identifiers is known: they are added to this visitor, unless it is already
+      known under another identifier of the same kind (another person on a shared computer,
+      Mautic #5495): then the browser becomes a fresh visitor, nothing carried over.
+    - They belong to another visitor and this one is anonymous: its history is merged into
+      the known profile (Mautic #11527), which survives.
+    - They belong to another visitor and this one is known as somebody else: the browser
+      switches to the known profile; neither history moves.
+    - Identifiers belonging to two different visitors are refused (409).
+
+    The surviving visitor takes this browser's consent, logged under its id with the method
+    ``identify``: consent is given per browser, and this browser's answer is the person's latest.
+    """
+    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
+    owners = set()
+    for ident in identity.identifiers:
+        row = conn.execute(
+            "SELECT i.visitor_id FROM identities i JOIN visitors v ON v.id = i.visitor_id"
+            " WHERE i.kind = ? AND i.hash = ?",
+            (ident.kind, ident.hash),
+        ).fetchone()
+        if row:
+            owners.add(row[0])
+    if len(owners) > 1:
+        raise RequestError("the e-mail and the customer id belong to different people", status=409)
+    own = set(conn.execute(
+        "SELECT kind, hash FROM identities WHERE visitor_id = ?", (visitor_id,)
+    ).fetchall())  # fmt: skip
+    target = owners.pop() if owners else None
+    merged_from = None
+    if target is None or target == visitor_id:
+        own_kinds = {kind for kind, _ in own}
+        other_person = target is None and any(
+            i.kind in own_kinds and (i.kind, i.hash) not in own for i in identity.identifiers
+        )
+        survivor = new_visitor_id() if other_person else visitor_id
+    else:
+        survivor = target
+    if survivor != visitor_id:
+        copy_consent(conn, visitor_id, survivor, at=now, method="identify")
+        if not own:  # anonymous until now: its history is the person's
+            _merge_visitor(conn, visitor_id, survivor, now=now)
+            merged_from = visitor_id
+    newly = not conn.execute(
+        "SELECT 1 FROM identities WHERE visitor_id = ? LIMIT 1", (survivor,)
+    ).fetchone()
+    for ident in identity.identifiers:
+        conn.execute(
+            "INSERT INTO identities (kind, hash, visitor_id, created_at, value)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, hash) DO UPDATE SET"
+            " visitor_id = excluded.visitor_id, value = excluded.value",
+            (ident.kind, ident.hash, survivor, now, ident.clear if keep == "full" else None),
+        )
+    _set_identified(conn, survivor, identity.first_name, keep=keep)
+    return Identified(survivor, newly, merged_from, switched=survivor != visitor_id)
+
+
+def _set_identified(
+    conn: sqlite3.Connection, visitor_id: str, first_name: str | None, *, keep: str
+) -> None:
+    data = orjson.loads(
+        conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()[0]
+    )
+    if keep == "minimal":
+        data.pop("first_name", None)
+    elif first_name:
+        data["first_name"] = first_name
+    conn.execute(
+        "UPDATE visitors SET identified = 1, data = ? WHERE id = ?",
+        (orjson.dumps(data).decode(), visitor_id),
+    )
+
+
+def copy_consent(
+    conn: sqlite3.Connection, from_id: str, to_id: str, *, at: int, method: str
+) -> None:
+    """Give ``to_id`` the consent ``from_id`` holds, logged under ``to_id`` with ``method``
+    (``identify`` when a browser joins a profile, ``reset`` for a fresh visitor)."""
+    row = conn.execute(
+        "SELECT consent_revision, consent_granted FROM visitors WHERE id = ?", (from_id,)
+    ).fetchone()
+    if row is None:  # merged away or erased by a request that was committed first
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
+    last = conn.execute(
+        "SELECT denied FROM consent_log WHERE visitor_id = ? ORDER BY id DESC LIMIT 1", (from_id,)
+    ).fetchone()
+    record_consent(
+        conn,
+        to_id,
+        at=at,
+        revision=row[0],
+        granted=json.loads(row[1]),
+        denied=json.loads(last[0]) if last else [],
+        method=method,
+    )
+
+
+def _merge_visitor(conn: sqlite3.Connection, source: str, target: str, *, now: int) -> None:
+    """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
+    columns = f"{_PROFILE_COLUMNS}"
+    anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()
+    known = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (target,)).fetchone()
+    profile = merge_profiles(_profile(known), _profile(anonymous))
+    # Keys of the JSON part this module does not know about survive, the known profile's winning.
+    data = {**orjson.loads(anonymous[9]), **orjson.loads(known[9]), **profile.data_json()}
+    conn.execute(
+        "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
+        " session_started_at = ?, session_page_views = ?, data = ?, stage = ?, score = ?,"
+        " identified = 1 WHERE id = ?",
+        (*_profile_values(profile)[:-1], orjson.dumps(data).decode(), profile.stage,
+         profile.score, target),
+    )  # fmt: skip
+    # max() of SQLite is NULL when either side is; coalesce both ways keeps the known time.
+    conn.execute(
+        "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+        " last_closed_at, last_converted_at, session_impressions, variant, version)"
+        " SELECT ?, campaign, impressions, last_seen_at, last_closed_at, last_converted_at,"
+        " session_impressions, variant, version FROM campaign_state WHERE visitor_id = ?"
+        " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+        " impressions = impressions + excluded.impressions,"
+        " session_impressions = session_impressions + excluded.session_impressions,"
+        " last_seen_at = max(coalesce(last_seen_at, excluded.last_seen_at),"
+        "   coalesce(excluded.last_seen_at, last_seen_at)),"
+        " last_closed_at = max(coalesce(last_closed_at, excluded.last_closed_at),"
+        "   coalesce(excluded.last_closed_at, last_closed_at)),"
+        " last_converted_at = max(coalesce(last_converted_at, excluded.last_converted_at),"
+        "   coalesce(excluded.last_converted_at, last_converted_at)),"
+        " version = CASE WHEN variant IS NULL THEN excluded.version ELSE version END,"
+        " variant = coalesce(variant, excluded.variant)",
+        (target, source),
+    )
+    for table in ("campaign_state",):
+        conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (source,))
+    for table in ("events", "orders", "identities"):
+        conn.execute(f"UPDATE {table} SET visitor_id = ? WHERE visitor_id = ?", (target, source))
+    # The source's consent log rows stay under its id: the log is append-only proof.
+    conn.execute(
+        "INSERT INTO merges (from_id, into_id, at) VALUES (?, ?, ?)", (source, target, now)
+    )
+    conn.execute("DELETE FROM visitors WHERE id = ?", (source,))
+
+
+def reset_visitor(conn: sqlite3.Connection, visitor_id: str, *, now: int) -> str:
+    """A fresh anonymous visitor with the consent of ``visitor_id`` (logout on a shared
+    computer); ``visitor_id`` and its profile stay as they are."""
+    fresh = new_visitor_id()
+    copy_consent(conn, visitor_id, fresh, at=now, method="reset")
+    return fresh
+
+
+def find_visitor(conn: sqlite3.Connection, kind: str, value: str) -> str | None:
+    """The visitor an API reference names: ``("id", visitor id)`` or ``(kind, hash)``."""
+    if kind == "id":
+        row = conn.execute("SELECT id FROM visitors WHERE id = ?", (value,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT i.visitor_id FROM identities i JOIN visitors v ON v.id = i.visitor_id"
+            " WHERE i.kind = ? AND i.hash = ?",
+            (kind, value),
+        ).fetchone()
+    return str(row[0]) if row else None
+
+
+# --- server API -------------------------------------------------------------------------------
+
+
+class UnknownVisitors(RequestError):
+    """Events for visitors without a profile; ``indexes`` names them in the batch."""
+
+    status = 404
+
+    def __init__(self, indexes: list[int]) -> None:
+        super().__init__("no visitor with a profile for these references")
+        self.indexes = indexes
+
+
+@dataclass
+class PushResult:
+    stored: int = 0
+    duplicates: list[int] = field(default_factory=list)  # purchases whose order_id was known
+    # What was stored per visitor id (for the caller's lead scoring and webhooks).
+    activities: dict[str, list[Activity]] = field(default_factory=dict)
+
+
+def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision: int) -> str | None:
+    """The visitor a server API reference names, if it has a profile: the ``personalisation``
+    consent for the current consent ``revision``. ``ref`` is ``("id", visitor id)`` or
+    ``(kind, hash)``."""
+    kind, value = ref
+    if kind == "id":
+        sql = "SELECT id, consent_revision, consent_granted FROM visitors WHERE id = ?"
+        row = conn.execute(sql, (value,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT v.id, v.consent_revision, v.consent_granted FROM identities i"
+            " JOIN visitors v ON v.id = i.visitor_id WHERE i.kind = ? AND i.hash = ?",
+            (kind, value),
+        ).fetchone()
+    if row is None or row[1] != revision or "personalisation" not in orjson.loads(row[2]):
+        return None
+    return str(row[0])
+
+
+def push_activities(
+    conn: sqlite3.Connection,
+    batch: Sequence[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
+    *,
+    revision: int,
+) -> PushResult:
+    """Store pushed events all or nothing: raises :class:`UnknownVisitors` (and stores none)
+    when a reference names no visitor with a profile. A purchase whose ``order_id`` is already
+    recorded is skipped and reported in ``duplicates``."""
+    found: dict[tuple[str, str], str | None] = {}
+    for ref, _, _ in batch:
+        if ref not in found:
+            found[ref] = profile_visitor(conn, ref, revision=revision)
+    missing = [i for i, (ref, _, _) in enumerate(batch) if found[ref] is None]
+    if missing:
+        raise UnknownVisitors(missing)
+    result = PushResult()
+    for index, (ref, activity, order) in enumerate(batch):
+        visitor_id = found[ref]
+        assert visitor_id is not None
+        if order is not None and not conn.execute(
+            "INSERT INTO orders (order_id, visitor_id, at, value, currency, items)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+            (order["order_id"], visitor_id, activity.at, order["value"], order["currency"],
+             orjson.dumps(order["items"]).decode()),
+        ).rowcount:  # fmt: skip
+            result.duplicates.append(index)
+            continue
+        result.activities.setdefault(visitor_id, []).append(activity)
+        result.stored += 1
+    for visitor_id, activities in result.activities.items():
+        _insert_activities(conn, visitor_id, activities)
+    return result
+
+
+def _insert_activities(
+    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity]
+) -> None:
+    """Event log rows for activities, nothing else (no points, no stage): the activity
+    branch's record_activities replaces this where it exists."""
+    conn.executemany(
+        "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (visitor_id, a.at, a.type, a.path, a.name, a.value,
+             orjson.dumps(dict(a.props)).decode() if a.props else None, a.source)
+            for a in activities
+        ],
+    )  # fmt: skip
+
+
+def set_attributes(
+    conn: sqlite3.Connection, ref: tuple[str, str], values: dict[str, Any], *, revision: int
+) -> dict[str, Any] | None:
+    """Set (or, with None, clear) attributes of the profile ``ref`` names; returns all its
+    attributes, or None without such a profile."""
+    visitor_id = profile_visitor(conn, ref, revision=revision)
+    if visitor_id is None:
+        return None
+    row = conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
+    data = orjson.loads(row[0])
+    attributes = dict(data.get("attributes") or {})
+    for name, value in values.items():
+        if value is None:
+            attributes.pop(name, None)
+        else:
+            attributes[name] = value
+    if attributes:
+        data["attributes"] = attributes
+    else:
+        data.pop("attributes", None)
+    conn.execute(
+        "UPDATE visitors SET data = ? WHERE id = ?", (orjson.dumps(data).decode(), visitor_id)
+    )
+    return attributes
 
 
 class Writer:

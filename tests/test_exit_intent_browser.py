@@ -216,7 +216,7 @@ def test_the_server_is_asked_with_marketing_consent(page, harness) -> None:  # t
     open_page(page, EXIT)
     page.click("#buy")
     assert nothing_shown(page)
-    assert harness.log()["eligible"] == [{"campaign": "offer", "path": EXIT}]
+    assert harness.log()["eligible"] == [{"campaign": "offer"}]
     page.evaluate("touchpoint('track', 'go')")
     page.locator(POPUP).wait_for()
     assert events(harness, at_least=1) == [("impression", "other")]

@@ -34,7 +34,7 @@ export function recheck(base, popup, ask, show) {
     }
   };
   setTimeout(answer, BUDGET, true);
-  post(base, '/v1/eligible', { campaign: popup.campaign, path: location.pathname }).then(
+  post(base, '/v1/eligible', { campaign: popup.campaign }).then(
     function (body) {
       answer(body.eligible !== false);
     },

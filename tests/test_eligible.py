@@ -9,7 +9,7 @@ from .test_events import CAMPAIGN, at, send
 
 
 def eligible(client: TestClient, campaign: str = CAMPAIGN):  # type: ignore[no-untyped-def]
-    return client.post("/tp/v1/eligible", json={"campaign": campaign, "path": "/x"})
+    return client.post("/tp/v1/eligible", json={"campaign": campaign})
 
 
 def test_a_popup_closed_since_the_decision_is_no_longer_eligible(client: TestClient) -> None:

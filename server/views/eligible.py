@@ -33,9 +33,8 @@ async def eligible(request: Request) -> Response:
         raise RequestError(f"unknown campaign {campaign_id!r}", status=422)
     _, record = tp.visitor(request)
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
-    path = optional_str(data, "path", max_length=2048) or "/"
     facts = Facts(
-        PageView(path=path),
+        PageView(path="/"),  # the page does not matter: the audience is not evaluated again
         now=tp.now(),
         tz=tp.rules.site.timezone,
         profile=profile,

@@ -39,8 +39,9 @@ var CSS =
   'text-decoration:underline;cursor:pointer}' +
   ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
   'label{display:block;margin:0 0 .75em;font-weight:600}' +
-  'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;width:100%;' +
-  'margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;font:inherit;font-weight:400}' +
+  'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;' +
+  'width:100%;margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;' +
+  'font:inherit;font-weight:400}' +
   '[aria-invalid=true]{border-color:#b91c1c}.tp-error{margin:-.5em 0 .75em;color:#b91c1c;font-size:.9em}' +
   '[hidden]{display:none!important}' +
   '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
@@ -60,11 +61,11 @@ var EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 // A field people never see or reach; bots that fill every field fill it too.
 var HONEYPOT = '<input class="sr" name="tp_hp" tabindex="-1" autocomplete="off" aria-hidden="true">';
 
-// What the visitor can reach: not in a hidden step, not taken out of the tab order.
 var each = function (list, fn) {
   Array.prototype.forEach.call(list, fn);
 };
 
+// What the visitor can reach: not in a hidden step, not taken out of the tab order.
 function focusables(root) {
   return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (item) {
     return item.tabIndex >= 0 && !item.closest('[hidden]');
@@ -86,7 +87,8 @@ function adoptStyles(root) {
 }
 
 // Shows `popup` ({campaign, variant, style, html}); `on.close()` and `on.convert(fields)` report
-// what the visitor did (`fields`: what a form held, when one was sent). Returns false when a page listener cancelled `touchpoint:show`.
+// what the visitor did (`fields`: what a form held, when one was sent). Returns false when a page
+// listener cancelled `touchpoint:show`.
 export function showPopup(popup, on) {
   var detail = { campaign: popup.campaign, variant: popup.variant };
   if (!emit('show', detail)) return false;
@@ -109,8 +111,9 @@ export function showPopup(popup, on) {
   var status = frame.lastChild;
   body.innerHTML = popup.html; // rendered by the server's autoescaping sandbox; scripts never run
   var steps = body.querySelectorAll('[data-tp-step]');
+  // The same words again are a change too, so a second identical error is announced as well.
   var say = function (text) {
-    status.textContent = text;
+    status.textContent = status.textContent === text ? text + '\u00a0' : text;
   };
   // Multi-step templates (teaser, form, success) show one step at a time.
   var step = function (shown, focus) {
@@ -179,7 +182,8 @@ export function showPopup(popup, on) {
       if (note) note.remove();
       if (!field.name || field.name === 'tp_hp') return;
       // The browser's checks (required, type=email ...), and an e-mail needs a dot in its domain.
-      var bad = !field.checkValidity() || (field.type === 'email' && field.value && !EMAIL.test(field.value));
+      var bad =
+        !field.checkValidity() || (field.type === 'email' && field.value && !EMAIL.test(field.value));
       field.setAttribute('aria-invalid', !!bad);
       if (!bad) return field.removeAttribute('aria-describedby');
       note = document.createElement('p');

@@ -29,7 +29,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import api, consent, decide, events, health, identify, snippet
+from .views import api, consent, decide, eligible, events, health, identify, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -140,6 +140,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/t.js", snippet.serve, methods=["GET", "HEAD"]),
         Route(f"{p}/v1/decide", decide.decide, methods=["POST"]),
         Route(f"{p}/v1/events", events.events, methods=["POST"]),
+        Route(f"{p}/v1/eligible", eligible.eligible, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
         Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),

@@ -44,6 +44,9 @@ TRIGGERS = {
     "click": "selector",
     "event": "name",
 }
+# The exit-intent signals a campaign can switch off one by one (docs/exit-intent.md): the pointer
+# leaving through the top edge, a fast scroll back up on touch screens, a return to the tab.
+EXIT_INTENT_SIGNALS = ("desktop", "mobile", "tab_return")
 # Every key a rules file may use, by where it sits ("" is the top level). docs/rules.md
 # documents each one (and every condition field in conditions.FIELDS); a test keeps them in step.
 KEYS: dict[str, tuple[str, ...]] = {
@@ -61,7 +64,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "variants",
     ),  # fmt: skip
     "trigger": tuple(TRIGGERS),
-    "trigger.exit_intent": ("min_seconds",),
+    "trigger.exit_intent": ("min_seconds", *EXIT_INTENT_SIGNALS),
     "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
     "variants": ("id", "weight", "template", "control"),
     "site": siteconfig.KEYS,
@@ -75,7 +78,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Trigger:
     name: str  # one of TRIGGERS
-    value: Any  # seconds, percent, count, selector, event name or exit-intent options
+    value: Any  # seconds, percent, count, selector, event name, exit-intent ((option, value),)
     key: str  # popups with the same key compete: only the highest-priority one is armed
 
     def client(self, *, session_seconds: int | None = None) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class Trigger:
         if name == "inactivity_seconds":
             return {"on": "inactivity", "seconds": value}
         if name == "exit_intent":
-            return {"on": "exit_intent", "min_seconds": value}
+            return {"on": "exit_intent", **dict(value)}
         if name == "click":
             return {"on": "click", "selector": value}
         if name == "event":
@@ -358,12 +361,29 @@ class _CampaignFile(YamlFile):
         elif kind == "options":
             options = self.mapping({} if arg is None else arg, key) or {}
             self.known_keys(options, KEYS["trigger.exit_intent"], key)
-            arg = options.get("min_seconds", 1)
-            if not _seconds(arg):
-                self.problem(f"{key}.min_seconds", "a number of seconds, e.g. 3")
+            arg = self._exit_intent(options, key)
         competes = {"click": f"click {arg}", "event": f"event {arg}"}.get(name)
+        if name == "exit_intent" and not all(dict(arg)[s] for s in EXIT_INTENT_SIGNALS):
+            # Exit intent on phones only does not compete with exit intent on desktops only.
+            on = [s for s in EXIT_INTENT_SIGNALS if dict(arg)[s]]
+            competes = f"exit_intent ({', '.join(on)})"
         on = Trigger(name, arg, "").client()["on"]
         return Trigger(name, arg, competes or on)
+
+    def _exit_intent(self, options: dict[str, Any], key: str) -> tuple[tuple[str, Any], ...]:
+        """The options as the snippet gets them: min_seconds and each signal, on by default."""
+        seconds = options.get("min_seconds", 1)
+        if not _seconds(seconds):
+            self.problem(f"{key}.min_seconds", "a number of seconds, e.g. 3")
+        out: list[tuple[str, Any]] = [("min_seconds", seconds)]
+        for signal in EXIT_INTENT_SIGNALS:
+            on = options.get(signal, True)
+            if not isinstance(on, bool):
+                self.problem(f"{key}.{signal}", "true or false (switches this signal on or off)")
+            out.append((signal, on is True))
+        if not any(on for _, on in out[1:]):
+            self.problem(key, "every signal is switched off: the popup could never show")
+        return tuple(out)
 
     def _frequency(self, value: Any, kind: str) -> tuple[Any, Any, Any, Any]:
         frequency = self.mapping(value, "frequency") or {}

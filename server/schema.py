@@ -17,7 +17,7 @@ from .conditions import FIELDS, HISTORY_EVENTS
 from .facts import CHANNELS
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .profiles import STAGES
-from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
+from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = CAMPAIGN_ID.pattern
@@ -145,7 +145,9 @@ def _trigger() -> dict[str, Any]:
         "name": {"type": "string", "pattern": conditions.NAME.pattern},
         "options": {"anyOf": [{"type": "null"},
                               _obj({"min_seconds": {"type": "number", "minimum": 0,
-                                                    "maximum": 86400}})]},
+                                                    "maximum": 86400},
+                                    **{signal: {"type": "boolean"}
+                                       for signal in EXIT_INTENT_SIGNALS}})]},
     }  # fmt: skip
     return {
         "anyOf": [

@@ -111,6 +111,16 @@ def popup_gap(rules: Ruleset, facts: Facts) -> str | None:
     return None
 
 
+def recheck(campaign: Campaign, rules: Ruleset, facts: Facts) -> str | None:
+    """Why a popup decided earlier in the page view may no longer show: since the decision the
+    visitor closed or converted it, or saw a popup, in another tab. The audience is not
+    evaluated again (the page is the same); only the history-based rules are."""
+    if campaign.kind == "popup" and (gap := popup_gap(rules, facts)):
+        return gap
+    history = facts.history.get(campaign.id) if facts.history else None
+    return frequency_stop(campaign, history, facts) if history else None
+
+
 def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> str | None:
     """Why ``campaign`` cannot show on this page view, or None when it can. The reason is a
     short code unless ``explain`` asks for the failing condition."""

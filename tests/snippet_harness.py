@@ -9,8 +9,10 @@ body of every request the snippet makes:
                     the next decide answers in order, the last one repeating (an answer's
                     "delay" holds it back that many milliseconds); the consent the server holds
                     (none by default). Clears the log.
+    POST /__script  {..., "ineligible": [campaign, ...]}
+                    campaigns /tp/v1/eligible says false for, after "eligible_delay" ms
     GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...],
-                     "identify": [...], "reset": [...]}
+                     "identify": [...], "reset": [...], "eligible": [...]}
 
 A scripted answer is completed with the real server's defaults (``consent`` from what the
 harness holds, ``counted: true``, no popups, no slots). Run it alone to try a page by hand:
@@ -51,15 +53,24 @@ class Script:
     def __init__(self) -> None:
         self.reset([], None)
 
-    def reset(self, answers: list[dict[str, Any]], granted: list[str] | None) -> None:
+    def reset(
+        self,
+        answers: list[dict[str, Any]],
+        granted: list[str] | None,
+        ineligible: list[str] | None = None,
+        eligible_delay: int = 0,
+    ) -> None:
         self.answers = answers
         self.granted = granted
+        self.ineligible = set(ineligible or ())
+        self.eligible_delay = eligible_delay
         self.log: dict[str, list[Any]] = {
             "decide": [],
             "consent": [],
             "events": [],
             "identify": [],
             "reset": [],
+            "eligible": [],
         }
 
     def consent(self) -> dict[str, Any]:
@@ -116,13 +127,24 @@ def create_harness() -> Starlette:
         script.log["reset"].append(await body(request))
         return JSONResponse({"visitor": "anonymous"})
 
+    async def eligible(request: Request) -> Response:
+        data = await body(request)
+        script.log["eligible"].append(data)
+        await asyncio.sleep(script.eligible_delay / 1000)
+        return JSONResponse({"eligible": data["campaign"] not in script.ineligible})
+
     async def strict_page(request: Request) -> Response:
         # A page under a strict Content-Security-Policy: what docs/embedding.md asks sites for.
         return FileResponse(PAGES / "csp.html", headers={"Content-Security-Policy": STRICT_CSP})
 
     async def set_script(request: Request) -> Response:
         data = await request.json()
-        script.reset(list(data.get("decide", [])), data.get("granted"))
+        script.reset(
+            list(data.get("decide", [])),
+            data.get("granted"),
+            data.get("ineligible"),
+            data.get("eligible_delay", 0),
+        )
         return Response(status_code=204)
 
     async def log(request: Request) -> Response:
@@ -136,6 +158,7 @@ def create_harness() -> Starlette:
             Route("/tp/v1/events", events, methods=["POST"]),
             Route("/tp/v1/identify", identify, methods=["POST"]),
             Route("/tp/v1/reset", reset, methods=["POST"]),
+            Route("/tp/v1/eligible", eligible, methods=["POST"]),
             Route("/csp.html", strict_page),
             Route("/__script", set_script, methods=["POST"]),
             Route("/__log", log),
@@ -154,9 +177,13 @@ class Harness(ServerProcess):
         command = [sys.executable, "-m", "tests.snippet_harness", str(self.port)]
         self.start(command, ready_path="/__log", cwd=Path(__file__).parent.parent)
 
-    def script(self, *answers: dict[str, Any], granted: list[str] | None = None) -> None:
-        """Answer the next decides with ``answers``; the server holds consent ``granted``."""
-        response = httpx.post(self.url + "/__script", json={"decide": answers, "granted": granted})
+    def script(
+        self, *answers: dict[str, Any], granted: list[str] | None = None, **more: Any
+    ) -> None:
+        """Answer the next decides with ``answers``; the server holds consent ``granted``;
+        ``more``: ``ineligible`` campaigns and ``eligible_delay`` for /tp/v1/eligible."""
+        data = {"decide": answers, "granted": granted, **more}
+        response = httpx.post(self.url + "/__script", json=data)
         response.raise_for_status()
 
     def log(self) -> dict[str, list[Any]]:

@@ -42,7 +42,13 @@ def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: 
     }
     popup = body["popups"][0]
     assert popup["campaign"] == "first-order-coupon"
-    assert popup["trigger"] == {"on": "exit_intent", "min_seconds": 1}
+    assert popup["trigger"] == {
+        "on": "exit_intent",
+        "min_seconds": 1,
+        "desktop": True,
+        "mobile": True,
+        "tab_return": True,
+    }
     assert (popup["style"], popup["control"]) == ("modal", False)
     assert "WELCOME10" in popup["html"]
     assert counts(client) == NOTHING

@@ -311,3 +311,38 @@ def test_a_template_cannot_change_what_later_renders_see(rules_dir: Path) -> Non
 def test_site_settings_that_cannot_work(rules_dir: Path, text: str, message: str) -> None:
     found = problems(rules_dir, "site.yaml", text)
     assert message in found[0]
+
+
+def test_exit_intent_signals_can_be_switched_off_one_by_one(rules_dir: Path) -> None:
+    text = GOOD.replace(
+        "{after_seconds: 5}", "{exit_intent: {min_seconds: 3, mobile: false, tab_return: false}}"
+    )
+    (rules_dir / "x.yaml").write_text(text)
+    trigger = rules.load(rules_dir).by_id["spring"].trigger
+    assert trigger is not None
+    assert trigger.client() == {
+        "on": "exit_intent",
+        "min_seconds": 3,
+        "desktop": True,
+        "mobile": False,
+        "tab_return": False,
+    }
+    # Exit intent on desktops only does not compete with exit intent on every device.
+    assert trigger.key == "exit_intent (desktop)"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("{mobil: false}", "trigger.exit_intent.mobil: unknown key — did you mean `mobile`?"),
+        ("{desktop: 1}", "trigger.exit_intent.desktop: true or false"),
+        (
+            "{desktop: false, mobile: false, tab_return: false}",
+            "trigger.exit_intent: every signal is switched off",
+        ),
+    ],
+)
+def test_exit_intent_options_are_checked(rules_dir: Path, options: str, expected: str) -> None:
+    text = GOOD.replace("{after_seconds: 5}", f"{{exit_intent: {options}}}")
+    found = problems(rules_dir, "x.yaml", text)
+    assert any(":3:" in line and expected in line for line in found), found

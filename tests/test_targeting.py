@@ -16,7 +16,7 @@ from touchpoint.facts import Facts, PageView
 from touchpoint.profiles import Profile
 from touchpoint.rules import Variant
 from touchpoint.store import CampaignHistory
-from touchpoint.targeting import bucket, decide, pick_variant, trace
+from touchpoint.targeting import bucket, decide, pick_variant, recheck, trace
 
 NOW = 2_000_000_000
 UTC = ZoneInfo("UTC")
@@ -126,6 +126,24 @@ def test_minimum_gap_between_popups(empty: Path) -> None:
     assert outcome.reasons == {"a": "the visitor saw a popup 599s ago, within popups.min_gap"}
     recent["a"] = CampaignHistory(1, NOW - 600)
     assert armed(decide(ruleset, facts(history=recent))) == ["a"]
+
+
+def test_recheck_applies_the_history_as_it_is_now(empty: Path) -> None:
+    (empty / "site.yaml").write_text("popups: {min_gap: 10m}\n")
+    write(empty, "a", frequency="{after_close: 1d}")
+    write(empty, "b")
+    ruleset = rules.load(empty)
+    a = ruleset.by_id["a"]
+    assert recheck(a, ruleset, facts(history=None)) is None  # no history known: as decided
+    assert recheck(a, ruleset, facts(history={})) is None
+    closed = {"a": CampaignHistory(0, None, last_closed_at=NOW - 60)}
+    assert recheck(a, ruleset, facts(history=closed)) == (
+        "visitor closed it 60s ago, within frequency.after_close"
+    )
+    other_shown = {"b": CampaignHistory(1, NOW - 30)}  # in another tab, half a minute ago
+    assert recheck(a, ruleset, facts(history=other_shown)) == (
+        "the visitor saw a popup 30s ago, within popups.min_gap"
+    )
 
 
 def test_slots_are_filled_independently(empty: Path) -> None:

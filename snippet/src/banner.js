@@ -4,19 +4,15 @@
 // "Accept all"; "Settings" shows one switch per category, on only where already granted. Focus
 // moves in and stays there (Tab cycles), and returns to where it was once the banner closes.
 
-import { adoptStyles, FOCUSABLE } from './popup.js';
+import { cycle, mount } from './popup.js';
 
 // banner: {html, css} from the server; options: {granted, reopen, gpc}. answer(granted, method)
 // receives the visitor's choice; closed() runs when the banner goes, answered or not.
 export function showBanner(banner, options, answer, closed) {
-  var host = document.createElement('div');
-  host.setAttribute('data-tp-consent', '');
-  var root = host.attachShadow({ mode: 'open' });
-  adoptStyles(root, banner.css);
-  var frame = document.createElement('div');
-  frame.className = 'tp modal consent';
-  frame.innerHTML = banner.html;
-  root.appendChild(frame);
+  var parts = mount('data-tp-consent', '', 'modal consent', banner.html, banner.css);
+  var host = parts[0];
+  var root = parts[1];
+  var frame = parts[2];
   var dialog = frame.firstChild;
   var find = function (selector) {
     return dialog.querySelector(selector);
@@ -70,16 +66,7 @@ export function showBanner(banner, options, answer, closed) {
       event.stopPropagation();
       finish();
     } else if (event.key === 'Tab') {
-      // Modal: Tab and Shift+Tab cycle through the visible controls.
-      var items = [].filter.call(dialog.querySelectorAll(FOCUSABLE), function (item) {
-        return item.offsetParent !== null;
-      });
-      var at = items.indexOf(root.activeElement);
-      var next = event.shiftKey ? (at <= 0 ? items.length - 1 : -1) : at < 0 || at === items.length - 1 ? 0 : -1;
-      if (next >= 0) {
-        event.preventDefault();
-        items[next].focus();
-      }
+      cycle(event, dialog, root);
     }
   };
   frame.addEventListener('click', function (event) {

@@ -13,12 +13,13 @@ import { emit } from './notify.js';
 import { tracker } from './tracking.js';
 import { showBanner } from './banner.js';
 import { listen } from './tcf.js';
+import { announceEnd, recheck } from './eligibility.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 var SLOT_BUDGET = 300; // ms a slot waits for its content; later, the page's default stays
 
 function warn(error) {
-  if (window.console && console.warn) console.warn('touchpoint:', error && error.message ? error.message : error);
+  console.warn('touchpoint:', error && error.message ? error.message : error);
 }
 
 // Callbacks the browser runs (timers, listeners) must not throw into the page either.
@@ -34,7 +35,6 @@ function safely(fn) {
 
 // The decision trace of a preview link, for the marketer looking at the console.
 function explain(preview) {
-  if (!window.console || !console.info) return;
   console.info('touchpoint preview: ' + preview.campaign + ' / ' + preview.variant);
   (preview.trace || []).forEach(function (line) {
     console.info('touchpoint preview: ' + line);
@@ -115,8 +115,15 @@ function start(base) {
     if (!popup.control) {
       try {
         shown = showPopup(popup, {
-          close: function () { record([['close', popup]]); },
-          convert: function () { record([['convert', popup]]); },
+          close: function () {
+            announceEnd(popup.campaign);
+            record([['close', popup]]);
+          },
+          convert: function (fields) {
+            announceEnd(popup.campaign);
+            record([['convert', popup]]);
+            if (fields) submitted(popup, fields);
+          },
         });
       } catch (error) {
         warn(error);
@@ -131,13 +138,27 @@ function start(base) {
     record([[popup.control ? 'exposure' : 'impression', popup]]);
   };
 
+  // A popup's form was sent: its e-mail and name identify the visitor (with the personalisation
+  // consent); the other fields go with a form_submit activity (docs/rules.md#forms).
+  var submitted = function (popup, fields) {
+    api.identify(fields);
+    var props = {};
+    Object.keys(fields).forEach(function (key) {
+      if (!/mail|name|phone|tel|pass/i.test(key)) props[key] = fields[key];
+    });
+    tracking.event(popup.campaign, props, 'form_submit');
+    tracking.flush();
+  };
+
   var armAll = function (popups) {
     disarmAll();
     if (spent) return;
     (popups || []).forEach(function (popup) {
       if (vetoed[popup.campaign]) return;
       try {
-        armed.push(arm(popup.trigger, safely(function () { show(popup); })));
+        armed.push(arm(popup.trigger, safely(function () {
+          recheck(base, popup, has('marketing'), safely(function () { show(popup); }));
+        })));
       } catch (error) {
         warn(error); // this popup stays unarmed; the others still wait
       }

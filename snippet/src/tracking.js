@@ -95,8 +95,8 @@ export function tracker(send, allowed) {
   measure();
 
   return {
-    event: function (name, props) {
-      add({ type: 'custom', name: name.slice(0, 64), props: clean(props) });
+    event: function (name, props, type) {
+      add({ type: type || 'custom', name: name.slice(0, 64), props: clean(props) });
     },
     // A single-page app moved to `next`: the last view's time and depth are reported under
     // its own path, and the new view starts from zero.

@@ -111,7 +111,7 @@ export function arm(trigger, fire) {
   else if (on === 'seconds') disarm = after(trigger.seconds * 1000 - performance.now(), once);
   else if (on === 'scroll') disarm = onScroll(trigger.percent, once);
   else if (on === 'inactivity') disarm = onInactivity(trigger.seconds, once);
-  else if (on === 'exit_intent') disarm = onExitIntent(trigger.min_seconds || 0, once);
+  else if (on === 'exit_intent') disarm = onExitIntent(trigger, once);
   else if (on === 'click') disarm = onClick(trigger.selector, once);
   else if (on === 'event') disarm = onTrack(trigger.name, once);
   else throw new Error('unknown trigger ' + on);

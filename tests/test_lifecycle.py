@@ -38,8 +38,10 @@ def stage_of(conn: sqlite3.Connection) -> str:
 
 
 def stage_now(conn: sqlite3.Connection, now: int) -> str:
-    row = conn.execute(f"SELECT {store._PROFILE_COLUMNS} FROM visitors").fetchone()
-    return RULES.read(store._profile(row), now)[1]
+    visitor = conn.execute("SELECT id FROM visitors").fetchone()[0]
+    profile = store.profile_of(conn, visitor)
+    assert profile is not None
+    return RULES.read(profile, now)[1]
 
 
 def test_a_customer_goes_inactive_and_comes_back(conn: sqlite3.Connection) -> None:

@@ -38,8 +38,9 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
 
 
 def profile_of(conn: sqlite3.Connection, visitor: str = "v1") -> Profile:
-    row = conn.execute(f"SELECT {store._PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor,))
-    return store._profile(row.fetchone())
+    profile = store.profile_of(conn, visitor)
+    assert profile is not None
+    return profile
 
 
 def record(

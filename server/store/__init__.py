@@ -1,0 +1,37 @@
+"""All SQL lives here: schema migrations, hot-path reads and the single writer.
+
+Concurrency model (see ARCHITECTURE.md): SQLite in WAL mode lets readers run beside one writer.
+Primary-key reads on the decide path run directly on the event loop: they cost tens of
+microseconds, far less than a hop to a thread pool. Every write goes through :class:`Writer`, one
+thread with one connection that commits queued work in groups (``BEGIN IMMEDIATE``), so writes
+never contend with each other and a burst of events costs one fsync, not one per event.
+"""
+
+from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .identities import (
+    Identified,
+    copy_consent,
+    find_visitor,
+    identify,
+    identify_visitor,
+    reset_visitor,
+)
+from .migrations import CACHE_KIB, connect, migrate, migrations
+from .reader import CampaignHistory, Reader, VisitorRecord, profile_of, profile_visitor
+from .visitors import (
+    Event,
+    page_view_result,
+    record_activities,
+    record_consent,
+    record_events,
+    record_page_view,
+)
+from .writer import Writer
+
+__all__ = [
+    "CACHE_KIB", "CampaignHistory", "Event", "Identified", "PushResult", "Reader",
+    "UnknownVisitors", "VisitorRecord", "Writer", "connect", "copy_consent", "find_visitor",
+    "identify", "identify_visitor", "migrate", "migrations", "page_view_result", "profile_of",
+    "profile_visitor", "push_activities", "record_activities", "record_consent",
+    "record_events", "record_page_view", "reset_visitor", "set_attributes",
+]  # fmt: skip

@@ -1,0 +1,238 @@
+"""Identification: tying a browser's visitor to a person, merging anonymous history into the
+known profile, and a fresh visitor on logout."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ..activity import Activity, Effects
+from ..errors import RequestError
+from ..identity import Identity
+from ..profiles import merge as merge_profiles
+from ..recognition import new_visitor_id
+from .reader import PROFILE_COLUMNS, profile_from_row
+from .visitors import (
+    UPDATE_PROFILE,
+    profile_values,
+    record_activities,
+    record_consent,
+    rules_or_default,
+)
+
+if TYPE_CHECKING:
+    from ..profilerules import ProfileRules
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What an identify call did."""
+
+    visitor_id: str  # the surviving visitor: the browser's cookie must name it
+    newly_identified: bool  # the surviving profile had no identifier before
+    merged_from: str | None = None  # the anonymous visitor merged into it
+    switched: bool = False  # the browser now belongs to another visitor than before
+    effects: Effects | None = None  # what the identification changed (score, stage)
+
+
+def identify(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    identifiers: Identity,
+    *,
+    now: int,
+    keep: str,
+    rules: ProfileRules | None = None,
+) -> str:
+    """Tie ``visitor_id`` to a person; returns the surviving visitor id (see
+    :func:`identify_visitor`)."""
+    return identify_visitor(
+        conn, visitor_id, identifiers, now=now, keep=keep, rules=rules
+    ).visitor_id
+
+
+def identify_visitor(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    identity: Identity,
+    *,
+    now: int,
+    keep: str,
+    rules: ProfileRules | None = None,
+) -> Identified:
+    """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth;
+    the identification is recorded as an ``identify`` activity, scored under ``rules``.
+
+    - None of the identifiers is known: they are added to this visitor, unless it is already
+      known under another identifier of the same kind (another person on a shared computer,
+      Mautic #5495): then the browser becomes a fresh visitor, nothing carried over.
+    - They belong to another visitor and this one is anonymous: its history is merged into
+      the known profile (Mautic #11527), which survives.
+    - They belong to another visitor and this one is known as somebody else: the browser
+      switches to the known profile; neither history moves.
+    - Identifiers belonging to two different visitors are refused (409).
+
+    The surviving visitor takes this browser's consent, logged under its id with the method
+    ``identify``: consent is given per browser, and this browser's answer is the person's latest.
+    """
+    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
+    owners = set()
+    for ident in identity.identifiers:
+        row = conn.execute(
+            "SELECT i.visitor_id FROM identities i JOIN visitors v ON v.id = i.visitor_id"
+            " WHERE i.kind = ? AND i.hash = ?",
+            (ident.kind, ident.hash),
+        ).fetchone()
+        if row:
+            owners.add(row[0])
+    if len(owners) > 1:
+        raise RequestError("the e-mail and the customer id belong to different people", status=409)
+    own = set(conn.execute(
+        "SELECT kind, hash FROM identities WHERE visitor_id = ?", (visitor_id,)
+    ).fetchall())  # fmt: skip
+    target = owners.pop() if owners else None
+    merged_from = None
+    if target is None or target == visitor_id:
+        own_kinds = {kind for kind, _ in own}
+        other_person = target is None and any(
+            i.kind in own_kinds and (i.kind, i.hash) not in own for i in identity.identifiers
+        )
+        survivor = new_visitor_id() if other_person else visitor_id
+    else:
+        survivor = target
+    if survivor != visitor_id:
+        copy_consent(conn, visitor_id, survivor, at=now, method="identify")
+        if not own:  # anonymous until now: its history is the person's
+            _merge_visitor(conn, visitor_id, survivor, now=now, rules=rules_or_default(rules))
+            merged_from = visitor_id
+    newly = not conn.execute(
+        "SELECT 1 FROM identities WHERE visitor_id = ? LIMIT 1", (survivor,)
+    ).fetchone()
+    for ident in identity.identifiers:
+        conn.execute(
+            "INSERT INTO identities (kind, hash, visitor_id, created_at, value)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, hash) DO UPDATE SET"
+            " visitor_id = excluded.visitor_id, value = excluded.value",
+            (ident.kind, ident.hash, survivor, now, ident.clear if keep == "full" else None),
+        )
+    _set_identified(conn, survivor, identity.first_name, keep=keep)
+    effects = record_activities(
+        conn, survivor, [Activity("identify", now)], rules=rules_or_default(rules), now=now
+    )
+    return Identified(survivor, newly, merged_from, survivor != visitor_id, effects)
+
+
+def _set_identified(
+    conn: sqlite3.Connection, visitor_id: str, first_name: str | None, *, keep: str
+) -> None:
+    data = orjson.loads(
+        conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()[0]
+    )
+    if keep == "minimal":
+        data.pop("first_name", None)
+    elif first_name:
+        data["first_name"] = first_name
+    conn.execute(
+        "UPDATE visitors SET identified = 1, data = ? WHERE id = ?",
+        (orjson.dumps(data).decode(), visitor_id),
+    )
+
+
+def copy_consent(
+    conn: sqlite3.Connection, from_id: str, to_id: str, *, at: int, method: str
+) -> None:
+    """Give ``to_id`` the consent ``from_id`` holds, logged under ``to_id`` with ``method``
+    (``identify`` when a browser joins a profile, ``reset`` for a fresh visitor)."""
+    row = conn.execute(
+        "SELECT consent_revision, consent_granted FROM visitors WHERE id = ?", (from_id,)
+    ).fetchone()
+    if row is None:  # merged away or erased by a request that was committed first
+        raise RequestError("this visitor no longer exists; reload the page", status=409)
+    last = conn.execute(
+        "SELECT denied FROM consent_log WHERE visitor_id = ? ORDER BY id DESC LIMIT 1", (from_id,)
+    ).fetchone()
+    record_consent(
+        conn,
+        to_id,
+        at=at,
+        revision=row[0],
+        granted=json.loads(row[1]),
+        denied=json.loads(last[0]) if last else [],
+        method=method,
+    )
+
+
+def _merge_visitor(
+    conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileRules
+) -> None:
+    """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
+    from ..scoring import score_at  # see rules_or_default
+
+    columns = f"{PROFILE_COLUMNS}"
+    anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()
+    known = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (target,)).fetchone()
+    # Both scores as they stand now, decay applied, so that the sum is taken at one moment.
+    known_profile, anonymous_profile = (
+        replace(p, score=score_at(p, now, rules), score_at=now)
+        for p in (profile_from_row(known), profile_from_row(anonymous))
+    )
+    profile = merge_profiles(known_profile, anonymous_profile)
+    # Keys of the JSON part this module does not know about survive, the known profile's winning.
+    data = {**orjson.loads(anonymous[9]), **orjson.loads(known[9]), **profile.data_json()}
+    conn.execute(
+        UPDATE_PROFILE, (*profile_values(profile)[:-1], orjson.dumps(data).decode(), target)
+    )
+    # max() of SQLite is NULL when either side is; coalesce both ways keeps the known time.
+    conn.execute(
+        "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+        " last_closed_at, last_converted_at, session_impressions, variant, version)"
+        " SELECT ?, campaign, impressions, last_seen_at, last_closed_at, last_converted_at,"
+        " session_impressions, variant, version FROM campaign_state WHERE visitor_id = ?"
+        " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+        " impressions = impressions + excluded.impressions,"
+        " session_impressions = session_impressions + excluded.session_impressions,"
+        " last_seen_at = max(coalesce(last_seen_at, excluded.last_seen_at),"
+        "   coalesce(excluded.last_seen_at, last_seen_at)),"
+        " last_closed_at = max(coalesce(last_closed_at, excluded.last_closed_at),"
+        "   coalesce(excluded.last_closed_at, last_closed_at)),"
+        " last_converted_at = max(coalesce(last_converted_at, excluded.last_converted_at),"
+        "   coalesce(excluded.last_converted_at, last_converted_at)),"
+        " version = CASE WHEN variant IS NULL THEN excluded.version ELSE version END,"
+        " variant = coalesce(variant, excluded.variant)",
+        (target, source),
+    )
+    for table in ("campaign_state",):
+        conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (source,))
+    for table in ("events", "orders", "identities", "stage_history"):
+        conn.execute(f"UPDATE {table} SET visitor_id = ? WHERE visitor_id = ?", (target, source))
+    # The source's consent log rows stay under its id: the log is append-only proof.
+    conn.execute(
+        "INSERT INTO merges (from_id, into_id, at) VALUES (?, ?, ?)", (source, target, now)
+    )
+    conn.execute("DELETE FROM visitors WHERE id = ?", (source,))
+
+
+def reset_visitor(conn: sqlite3.Connection, visitor_id: str, *, now: int) -> str:
+    """A fresh anonymous visitor with the consent of ``visitor_id`` (logout on a shared
+    computer); ``visitor_id`` and its profile stay as they are."""
+    fresh = new_visitor_id()
+    copy_consent(conn, visitor_id, fresh, at=now, method="reset")
+    return fresh
+
+
+def find_visitor(conn: sqlite3.Connection, kind: str, value: str) -> str | None:
+    """The visitor an API reference names: ``("id", visitor id)`` or ``(kind, hash)``."""
+    if kind == "id":
+        row = conn.execute("SELECT id FROM visitors WHERE id = ?", (value,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT i.visitor_id FROM identities i JOIN visitors v ON v.id = i.visitor_id"
+            " WHERE i.kind = ? AND i.hash = ?",
+            (kind, value),
+        ).fetchone()
+    return str(row[0]) if row else None

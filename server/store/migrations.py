@@ -1,0 +1,204 @@
+"""The database schema: sqlite-utils migrations applied at every start, and the connection
+settings every Touchpoint connection uses."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+migrations = sqlite_utils.Migrations("touchpoint")
+CACHE_KIB = 64 * 1024
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE visitors (
+            id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            consent_revision INTEGER,
+            consent_granted TEXT NOT NULL DEFAULT '[]',
+            consent_at INTEGER
+        ) WITHOUT ROWID
+        """
+    )
+    # One row per visitor and campaign, kept in step with `events` in the same transaction,
+    # so frequency rules read one small index range instead of scanning the event history.
+    db.execute(
+        """
+        CREATE TABLE campaign_state (
+            visitor_id TEXT NOT NULL,
+            campaign TEXT NOT NULL,
+            impressions INTEGER NOT NULL DEFAULT 0,
+            last_seen_at INTEGER,
+            last_closed_at INTEGER,
+            last_converted_at INTEGER,
+            PRIMARY KEY (visitor_id, campaign)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            campaign TEXT,
+            variant TEXT,
+            path TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_visitor ON events (visitor_id, at)")
+    db.execute("CREATE INDEX events_at ON events (at)")
+    # Append-only proof of consent (GDPR Art. 7(1)): rows are never updated.
+    db.execute(
+        """
+        CREATE TABLE consent_log (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            granted TEXT NOT NULL,
+            denied TEXT NOT NULL,
+            method TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX consent_log_visitor ON consent_log (visitor_id, at)")
+    db.execute(
+        """
+        CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log
+        BEGIN SELECT RAISE(ABORT, 'consent_log is append-only'); END
+        """
+    )
+
+
+@migrations()
+def m002_profiles(db: sqlite_utils.Database) -> None:
+    # The profile lives in the visitors row: one primary-key read on the decide path. Counters
+    # the decision reads are columns; the rest (touches, attributes, interests) one JSON value.
+    for column in (
+        "first_seen_at INTEGER",
+        "last_seen_at INTEGER",
+        "visits INTEGER NOT NULL DEFAULT 0",
+        "page_views INTEGER NOT NULL DEFAULT 0",
+        "session_started_at INTEGER",
+        "session_page_views INTEGER NOT NULL DEFAULT 0",
+        "stage TEXT NOT NULL DEFAULT 'visitor'",
+        "score REAL NOT NULL DEFAULT 0",
+        "identified INTEGER NOT NULL DEFAULT 0",
+        "data TEXT NOT NULL DEFAULT '{}'",
+    ):
+        db.execute(f"ALTER TABLE visitors ADD COLUMN {column}")
+    # Per-session caps, and the variant a visitor was shown (so that a change of weights does
+    # not move visitors who have already seen one variant to another).
+    for column in (
+        "session_impressions INTEGER NOT NULL DEFAULT 0",
+        "variant TEXT",
+        "version INTEGER",
+    ):
+        db.execute(f"ALTER TABLE campaign_state ADD COLUMN {column}")
+
+
+@migrations()
+def m003_activity(db: sqlite_utils.Database) -> None:
+    # Behaviour events (dwell, scroll, clicks, custom events, form submissions, pushed
+    # purchases ...) share the event log with campaign events: their name, a number (seconds,
+    # percent, value), flat properties as JSON, and where it came from (site or api).
+    for column in ("name TEXT", "value REAL", "props TEXT", "source TEXT"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {column}")
+    # Every lifecycle stage change, with its time and the reason (the rule that matched).
+    db.execute(
+        """
+        CREATE TABLE stage_history (
+            id INTEGER PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX stage_history_visitor ON stage_history (visitor_id, at)")
+
+
+@migrations()
+def m005_identity(db: sqlite_utils.Database) -> None:
+    # Identifiers as keyed hashes (server/identity.py); `value` holds the clear e-mail address
+    # only with data_depth = full.
+    db.execute(
+        """
+        CREATE TABLE identities (
+            kind TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            visitor_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            value TEXT,
+            PRIMARY KEY (kind, hash)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX identities_visitor ON identities (visitor_id)")
+    # Which anonymous visitor was merged into which known one: an export or erasure of a person
+    # follows these to the consent log rows kept under the merged id.
+    db.execute(
+        """
+        CREATE TABLE merges (
+            id INTEGER PRIMARY KEY,
+            from_id TEXT NOT NULL,
+            into_id TEXT NOT NULL,
+            at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX merges_into ON merges (into_id)")
+    # Purchases pushed through the server API, once per order id (a retried push is a no-op).
+    db.execute(
+        """
+        CREATE TABLE orders (
+            order_id TEXT PRIMARY KEY,
+            visitor_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            value REAL,
+            currency TEXT,
+            items TEXT NOT NULL DEFAULT '[]'
+        )
+        """
+    )
+    db.execute("CREATE INDEX orders_visitor ON orders (visitor_id)")
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection with the pragmas every Touchpoint connection uses."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives a crash of the process; only a power loss can drop the
+    # last commits. Documented in docs/operations.md.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def migrate(path: Path | str) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to call at every start."""
+    # The database holds personal data: readable by the service's user only. SQLite gives the
+    # -wal and -shm files the database file's permissions.
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    conn = connect(path)
+    try:
+        db = sqlite_utils.Database(conn)
+        pending = [m.name for m in migrations.pending(db)]
+        if pending:
+            migrations.apply(db)
+        return pending
+    finally:
+        conn.close()

@@ -1,0 +1,170 @@
+"""Cheap indexed reads for the hot path, and how a visitors row becomes a Profile."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..profiles import Profile
+from .migrations import CACHE_KIB, connect
+
+
+@dataclass(frozen=True)
+class CampaignHistory:
+    impressions: int = 0  # impressions and exposures (a holdout's "would have been shown")
+    last_seen_at: int | None = None
+    last_closed_at: int | None = None
+    last_converted_at: int | None = None
+    session_impressions: int = 0  # in the session of last_seen_at
+    variant: str | None = None  # the variant last shown, and the campaign version it was of
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class VisitorRecord:
+    id: str
+    consent_revision: int | None
+    consent_granted: frozenset[str]
+    campaigns: dict[str, CampaignHistory] = field(default_factory=dict)
+    profile: Profile = field(default_factory=Profile)
+
+
+PROFILE_COLUMNS = (
+    "first_seen_at, last_seen_at, visits, page_views, session_started_at, session_page_views,"
+    " stage, score, identified, data"
+)
+_VISITOR_SQL = f"""
+SELECT v.consent_revision, v.consent_granted,
+       {", ".join("v." + c.strip() for c in PROFILE_COLUMNS.split(","))},
+       c.campaign, c.impressions, c.last_seen_at, c.last_closed_at, c.last_converted_at,
+       c.session_impressions, c.variant, c.version
+FROM visitors v LEFT JOIN campaign_state c ON c.visitor_id = v.id
+WHERE v.id = ?
+"""
+
+
+def profile_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
+    """A Profile from the PROFILE_COLUMNS of a row, in that order."""
+    data = orjson.loads(row[9])
+    return Profile(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]),
+        **Profile.data_fields(data),
+    )  # fmt: skip
+
+
+def profile_of(conn: sqlite3.Connection, visitor_id: str) -> Profile | None:
+    """The stored profile of ``visitor_id`` (as written, no decay applied), or None."""
+    row = conn.execute(
+        f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+    ).fetchone()
+    return profile_from_row(row) if row else None
+
+
+def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision: int) -> str | None:
+    """The visitor a server API reference names, if it has a profile: the ``personalisation``
+    consent for the current consent ``revision``. ``ref`` is ``("id", visitor id)`` or
+    ``(kind, hash)``."""
+    kind, value = ref
+    if kind == "id":
+        sql = "SELECT id, consent_revision, consent_granted FROM visitors WHERE id = ?"
+        row = conn.execute(sql, (value,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT v.id, v.consent_revision, v.consent_granted FROM identities i"
+            " JOIN visitors v ON v.id = i.visitor_id WHERE i.kind = ? AND i.hash = ?",
+            (kind, value),
+        ).fetchone()
+    if row is None or row[1] != revision or "personalisation" not in orjson.loads(row[2]):
+        return None
+    return str(row[0])
+
+
+class Reader:
+    """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.conn = connect(path)
+        self.conn.execute("PRAGMA query_only = ON")
+        # A page cache large enough for the upper B-tree levels of millions of profiles.
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+
+    def visitor(self, visitor_id: str) -> VisitorRecord | None:
+        rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
+        if not rows:
+            return None
+        first = rows[0]
+        campaigns = {row[12]: CampaignHistory(*row[13:]) for row in rows if row[12]}
+        return VisitorRecord(
+            visitor_id,
+            first[0],
+            frozenset(orjson.loads(first[1])),
+            campaigns,
+            profile_from_row(first[2:12]),
+        )
+
+    def ping(self) -> None:
+        """Raise sqlite3.Error unless the database answers a query."""
+        self.conn.execute("SELECT 1 FROM visitors LIMIT 1").fetchall()
+
+    def events(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, type, campaign, variant, path, name, value, props FROM events"
+            " WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def stage_history(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, before, after, reason FROM stage_history WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def consent_log(self, visitor_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT at, revision, granted, denied, method FROM consent_log"
+            " WHERE visitor_id = ? ORDER BY id",
+            (visitor_id,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def history(self, visitor_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Everything the server API shows of a visitor besides the profile."""
+        by_visitor = (visitor_id,)
+        return {
+            "identifiers": self.rows(
+                "SELECT kind, created_at, value FROM identities WHERE visitor_id = ?"
+                " ORDER BY created_at, kind", by_visitor),
+            "events": self.rows(
+                "SELECT at, type, campaign, variant, path, name, value, props, source"
+                " FROM events WHERE visitor_id = ? ORDER BY id", by_visitor),
+            "orders": self.rows(
+                "SELECT order_id, at, value, currency, items FROM orders WHERE visitor_id = ?"
+                " ORDER BY at, order_id", by_visitor),
+            "consent_log": self.consent_log(visitor_id),
+        }  # fmt: skip
+
+    def profile_visitor(self, ref: tuple[str, str], *, revision: int) -> str | None:
+        return profile_visitor(self.conn, ref, revision=revision)
+
+    def count(self, table: str) -> int:
+        if table not in {"visitors", "campaign_state", "events", "consent_log", "identities",
+                         "orders", "merges", "stage_history"}:  # fmt: skip
+            raise ValueError(table)
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,286 @@
+"""Writes about one visitor: consent answers, campaign events, page views and activities
+(the event log, the profile, its score and stage, in one transaction)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..activity import Activity, Effects
+from ..profiles import PageViewUpdate, Profile, advance
+from .reader import PROFILE_COLUMNS, profile_from_row
+
+if TYPE_CHECKING:
+    from ..profilerules import ProfileRules
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    campaign: str
+    variant: str | None
+    path: str | None
+    version: int = 1  # the campaign's version when the event happened
+
+
+# Which campaign_state column each campaign event type stamps. An exposure is the impression a
+# holdout visitor would have had: it counts towards caps like one, so both groups see the
+# same number of chances.
+_STATE_COLUMN = {
+    "impression": "last_seen_at",
+    "exposure": "last_seen_at",
+    "close": "last_closed_at",
+    "convert": "last_converted_at",
+}
+
+
+def record_consent(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    *,
+    at: int,
+    revision: int,
+    granted: Iterable[str],
+    denied: Iterable[str],
+    method: str,
+) -> None:
+    """Log an answer and keep the visitor's current consent; a refusal creates no profile."""
+    granted_list = sorted(granted)
+    granted_json = json.dumps(granted_list)
+    if granted_list:
+        conn.execute(
+            "INSERT INTO visitors (id, created_at, consent_revision, consent_granted, consent_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " consent_revision = excluded.consent_revision,"
+            " consent_granted = excluded.consent_granted, consent_at = excluded.consent_at",
+            (visitor_id, at, revision, granted_json, at),
+        )
+    else:
+        conn.execute(
+            "UPDATE visitors SET consent_revision = ?, consent_granted = '[]', consent_at = ?"
+            " WHERE id = ?",
+            (revision, at, visitor_id),
+        )
+    _forget_withheld(conn, visitor_id, set(granted_list))
+    conn.execute(
+        "INSERT INTO consent_log (visitor_id, at, revision, granted, denied, method)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (visitor_id, at, revision, granted_json, json.dumps(sorted(denied)), method),
+    )
+
+
+def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str]) -> None:
+    """Drop what a category no longer granted allowed: the profile without personalisation,
+    the campaign history without marketing. (The event log and its retention: docs/privacy.md.)"""
+    if "personalisation" not in granted:
+        # Without a profile there is nobody to recognise by e-mail or customer id either.
+        conn.execute("DELETE FROM identities WHERE visitor_id = ?", (visitor_id,))
+        conn.execute(
+            "UPDATE visitors SET first_seen_at = NULL, last_seen_at = NULL, visits = 0,"
+            " page_views = 0, session_started_at = NULL, session_page_views = 0,"
+            " stage = 'visitor', score = 0, identified = 0, data = '{}' WHERE id = ?",
+            (visitor_id,),
+        )
+        conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
+    if "marketing" not in granted:
+        conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
+
+
+def record_events(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    events: Iterable[Event],
+    *,
+    at: int,
+    visit_start: int,
+) -> int:
+    """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
+    (profiles.visit_start) decides whether an impression is in the same visit as the last."""
+    count = 0
+    for event in events:
+        conn.execute(
+            "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (visitor_id, at, event.type, event.campaign, event.variant, event.path),
+        )
+        column = _STATE_COLUMN[event.type]
+        if column == "last_seen_at":
+            conn.execute(
+                "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+                " session_impressions, variant, version) VALUES (?, ?, 1, ?, 1, ?, ?)"
+                " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+                " impressions = impressions + 1,"
+                " session_impressions = CASE WHEN last_seen_at >= ?"
+                "   THEN session_impressions + 1 ELSE 1 END,"
+                " last_seen_at = excluded.last_seen_at,"
+                " variant = excluded.variant, version = excluded.version",
+                (visitor_id, event.campaign, at, event.variant, event.version, visit_start),
+            )
+        else:
+            conn.execute(
+                f"INSERT INTO campaign_state (visitor_id, campaign, {column}) VALUES (?, ?, ?)"
+                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}",
+                (visitor_id, event.campaign, at),
+            )
+        count += 1
+    return count
+
+
+UPDATE_PROFILE = (
+    "UPDATE visitors SET first_seen_at = ?, last_seen_at = ?, visits = ?, page_views = ?,"
+    " session_started_at = ?, session_page_views = ?, stage = ?, score = ?, identified = ?,"
+    " data = ? WHERE id = ?"
+)
+
+
+def profile_values(profile: Profile) -> tuple[Any, ...]:
+    return (
+        profile.first_seen_at,
+        profile.last_seen_at,
+        profile.visits,
+        profile.page_views,
+        profile.session_started_at,
+        profile.session_page_views,
+        profile.stage,
+        profile.score,
+        int(profile.identified),
+        orjson.dumps(profile.data_json()).decode(),
+    )
+
+
+def rules_or_default(rules: ProfileRules | None) -> ProfileRules:
+    # Imported here: the profile rules import the conditions, which import the facts, which
+    # import this module.
+    from ..profilerules import ProfileRules
+
+    return rules if rules is not None else ProfileRules()
+
+
+def record_page_view(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    view: PageViewUpdate,
+    *,
+    session_idle: int,
+    rules: ProfileRules | None = None,
+    read: Profile | None = None,
+    result: tuple[Profile, Effects] | None = None,
+) -> Effects | None:
+    """Count a page view in the visitor's profile, log it and score it (profilerules.apply);
+    None when the visitor has no row.
+
+    ``result`` is the profile (and effects) the caller already computed from the profile it
+    ``read`` (:func:`page_view_result`): it is written in one statement if the row still holds
+    what was read (its page view count, last page view, score, stage and JSON part), which
+    spares the writer a lookup. Otherwise, say after a page view in another tab or an attribute
+    set meanwhile, the row is read again and the view applied.
+    """
+    effects: Effects | None = None
+    if read is not None and result is not None:
+        guarded = (
+            UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND score = ?"
+            " AND stage = ? AND identified = ? AND data = ?"
+        )
+        read_data = orjson.dumps(read.data_json()).decode()
+        values = (*profile_values(result[0]), visitor_id, read.page_views, read.last_seen_at,
+                  read.score, read.stage, int(read.identified), read_data)  # fmt: skip
+        if conn.execute(guarded, values).rowcount:
+            effects = result[1]
+    if effects is None:
+        row = conn.execute(
+            f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        profile, effects = page_view_result(
+            profile_from_row(row), view, rules=rules_or_default(rules), session_idle=session_idle,
+            visitor_id=visitor_id,
+        )  # fmt: skip
+        conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
+    _insert_activities(conn, visitor_id, [_page_view(view)])
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def page_view_result(
+    profile: Profile,
+    view: PageViewUpdate,
+    *,
+    rules: ProfileRules,
+    session_idle: int,
+    visitor_id: str,
+) -> tuple[Profile, Effects]:
+    """The profile after the page view ``view``, scored, and what changed beyond it (pure)."""
+    from ..profilerules import apply  # see rules_or_default
+
+    advanced = advance(profile, view, session_idle=session_idle)
+    return apply(advanced, [_page_view(view)], rules, now=view.at, visitor_id=visitor_id)
+
+
+def _page_view(view: PageViewUpdate) -> Activity:
+    return Activity("page_view", view.at, path=view.path)
+
+
+def record_activities(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    activities: Sequence[Activity],
+    *,
+    rules: ProfileRules,
+    now: int,
+) -> Effects | None:
+    """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
+    points (decay applied), purchases, the stage, thresholds (profilerules.apply).
+
+    Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
+    row holds it); the profile moves only with ``personalisation``. Returns what changed beyond
+    the profile, or None when the visitor has no row or no profile (then nothing or only the
+    event rows were stored).
+    """
+    from ..profilerules import apply  # see rules_or_default
+
+    row = conn.execute(
+        f"SELECT consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    granted = set(orjson.loads(row[0]))
+    if not granted & {"measurement", "personalisation"}:
+        return None
+    _insert_activities(conn, visitor_id, activities)
+    if "personalisation" not in granted:
+        return None
+    profile, effects = apply(
+        profile_from_row(row[1:]), activities, rules, now=now, visitor_id=visitor_id
+    )
+    conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
+    _insert_stage_changes(conn, visitor_id, effects)
+    return effects
+
+
+def _insert_activities(
+    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity]
+) -> None:
+    conn.executemany(
+        "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (visitor_id, a.at, a.type, a.path, a.name, a.value,
+             orjson.dumps(dict(a.props)).decode() if a.props else None, a.source)
+            for a in activities
+        ],
+    )  # fmt: skip
+
+
+def _insert_stage_changes(conn: sqlite3.Connection, visitor_id: str, effects: Effects) -> None:
+    if effects.stage_changes:
+        conn.executemany(
+            "INSERT INTO stage_history (visitor_id, at, before, after, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(visitor_id, c.at, c.before, c.after, c.reason) for c in effects.stage_changes],
+        )

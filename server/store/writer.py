@@ -1,0 +1,123 @@
+"""The one writer: a thread that commits queued work in groups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .migrations import connect
+
+log = logging.getLogger("touchpoint.store")
+T = TypeVar("T")
+
+
+class Writer:
+    """The one writer: a thread that commits queued work in groups, in arrival order.
+
+    Each unit of work runs inside its own SAVEPOINT, so one failing unit is rolled back and
+    reported to its caller without undoing the others in the same group commit.
+    """
+
+    _STOP = object()
+
+    def __init__(self, path: Path | str, *, max_batch: int = 256, linger: float = 0.005) -> None:
+        self.max_batch = max_batch
+        self.linger = linger  # seconds a write nobody waits for waits for company
+        # Opened here, so an unusable database fails the start-up, not the first write.
+        self._conn = connect(path)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in the writer and return its result once it is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, future))
+        return await future
+
+    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue ``fn(conn)`` without waiting for it: for writes a lost one would not hurt
+        (a page view count). A failure is logged."""
+        self._queue.put((fn, None, None))
+
+    def close(self) -> None:
+        """Commit everything queued so far, then stop the thread."""
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = self._conn
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._STOP:
+                    return
+                if item[2] is None and self.linger:
+                    # Nobody waits for this write (a page view count): let more arrive, so a
+                    # burst of page views costs one wake-up and one commit, not one each.
+                    time.sleep(self.linger)
+                batch = [item]
+                while len(batch) < self.max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is self._STOP:
+                        self._commit(conn, batch)
+                        return
+                    batch.append(nxt)
+                self._commit(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _loop, _future in batch:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    outcomes.append((True, fn(conn)))
+                    conn.execute("RELEASE unit")
+                except Exception as exc:  # reported to the caller that queued this unit
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except Exception as exc:  # the transaction failed: every unit in it failed
+            outcomes = [(False, exc)] * len(batch)
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rollback failed; the connection stays usable for the next batch")
+        for (fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future is None:
+                if not ok:
+                    log.error("queued write %s failed", getattr(fn, "__name__", fn), exc_info=value)
+                continue
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:  # the caller's loop has closed; the write is committed anyway
+                pass
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -67,6 +67,18 @@ def test_not_before_min_seconds(page, harness) -> None:  # type: ignore[no-untyp
     page.locator(POPUP).wait_for()
 
 
+def test_leaving_sideways_along_the_top_does_not_count(page, harness) -> None:  # type: ignore[no-untyped-def]
+    harness.script({"popups": [exit_popup()]})
+    open_page(page, EXIT)
+    page.mouse.move(600, 300)
+    page.mouse.move(600, 5, steps=5)
+    for x in range(500, 0, -100):  # along the top edge for half a second, then out sideways
+        page.mouse.move(x, 5, steps=2)
+        page.wait_for_timeout(100)
+    page.mouse.move(-20, 5)
+    assert nothing_shown(page)
+
+
 def test_the_fixed_header_links_and_clicks_do_not_count(page, harness) -> None:  # type: ignore[no-untyped-def]
     harness.script({"popups": [exit_popup()]})
     open_page(page, EXIT)

@@ -41,17 +41,18 @@ export function onExitIntent(options, fire) {
   };
 
   if (options.desktop !== false && !touch) {
-    var y = 0; // the pointer's last position, and whether it was moving up
-    var rising = false;
+    var y = 0; // the pointer's last position
+    var roseAt = 0; // when it last moved up, 0 once it moved down after that
     var movedAt = 0;
     var menuAt = 0; // when a context menu opened; pointer events pause while it is open
     var back = function () {
       clearTimeout(timer);
     };
     on(document, 'mousemove', function (event) {
-      if (event.clientY !== y) rising = event.clientY < y;
-      y = event.clientY;
       movedAt = Date.now();
+      if (event.clientY < y) roseAt = movedAt;
+      else if (event.clientY > y) roseAt = 0;
+      y = event.clientY;
       back();
     });
     on(document, 'mouseover', back);
@@ -63,7 +64,7 @@ export function onExitIntent(options, fire) {
       if (
         event.relatedTarget || // onto another element: a fixed header, a menu, an iframe
         event.clientY > TOP ||
-        !(event.clientY < y || (rising && now - movedAt < 300)) || // not moving up
+        !(event.clientY < y || now - roseAt < 300) || // not moving up
         (menuAt && (now - menuAt < MENU || movedAt === menuAt)) ||
         /^(SELECT|OPTION)$/.test(event.target.nodeName) // into an open list, in some browsers
       ) return;

@@ -141,7 +141,9 @@ def test_seconds_counts_from_the_navigation(page, harness) -> None:  # type: ign
     open_page(page)
     assert shown(page) == []
     page.locator(POPUP).wait_for()
-    assert seen(page, "show")[0]["at"] >= 1000
+    # performance.now() is coarsened (and jittered) against timing attacks: a timer that fired
+    # on time can read a fraction of a millisecond early.
+    assert seen(page, "show")[0]["at"] >= 999
 
 
 def test_scroll_fires_past_the_percent_only(page, harness) -> None:  # type: ignore[no-untyped-def]

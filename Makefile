@@ -37,7 +37,8 @@ test: $(STAMP) snippet/node_modules/.package-lock.json lint
 	$(BIN)/pytest
 
 ## bench: one decision's cost with 20, 200 and 2,000 campaigns against GrowthBook's SDK, then
-## throughput and latency of /tp/v1/decide against a bare Starlette route, as JSON lines
+## throughput and latency of /tp/v1/decide and /tp/v1/events against a bare Starlette route,
+## the bytes per stored event and the snippet's size, as JSON lines
 bench: $(STAMP) snippet/node_modules/.package-lock.json
 	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

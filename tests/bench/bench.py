@@ -4,8 +4,11 @@ Both servers run as one uvicorn worker (uvloop, httptools, no access log) on 127
 loaded by wrk from a second process with the same request: a POST of a page context carrying
 the signed cookie of a random returning visitor out of a database of 1,000,000 profiles. Decide
 runs twice: with the example rules in rules/, then with the 200 campaigns of the shop that
-rules_bench.py generates, for a category page several of them target. Prints one JSON line per
-figure; absolute numbers vary with the machine, the ratios are the targets.
+rules_bench.py generates, for a category page several of them target. Event ingestion: wrk posts
+the batch a tracked page sends when it is left (dwell, scroll depth, two clicks) to
+/tp/v1/events, against the bare route with the same body. After the decide load, the database's
+bytes per stored event are read from SQLite's dbstat. Prints one JSON line per figure; absolute
+numbers vary with the machine, the ratios are the targets.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "variants": ("id", "weight", "template", "control"),
     "site": siteconfig.KEYS,
     "site.popups": siteconfig.POPUP_KEYS,
+    "site.webhooks.NAME": siteconfig.WEBHOOK_KEYS,
 }
 
 
@@ -204,7 +205,7 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
         for key, ref in reader.compiler.campaign_refs:
             if ref not in readers:
                 reader.problem(key, f"unknown campaign {ref!r} (no rules file has that id)")
-    if problems:
+    if any(p.severity == "error" for p in problems):
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)

@@ -14,6 +14,8 @@ from . import conditions
 from .conditions import FIELDS, HISTORY_EVENTS
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .rules import CAMPAIGN_ID, KEYS, KINDS, STYLES, TRIGGERS
+from .siteconfig import ENV_NAME
+from .webhooks import EVENTS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = CAMPAIGN_ID.pattern
@@ -213,7 +215,20 @@ def site_schema() -> dict[str, Any]:
             "type": "object",
             "additionalProperties": _one_or_many({"type": "string", "pattern": "^/"}),
         },
-    }
+        "webhooks": {
+            "type": "object",
+            "propertyNames": {"pattern": conditions.NAME.pattern},
+            "additionalProperties": _obj(
+                {
+                    "url": {"type": "string", "pattern": "^https?://"},
+                    "secret_env": {"type": "string", "pattern": ENV_NAME.pattern,
+                                   "description": "the environment variable holding the secret"},
+                    "events": _one_or_many({"enum": list(EVENTS)}),
+                },
+                required=["url", "secret_env"],
+            ),
+        },
+    }  # fmt: skip
     assert set(top) == set(KEYS["site"])
     return {"$schema": DRAFT, "title": "Touchpoint site settings (rules/site.yaml)",
             **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip

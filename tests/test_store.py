@@ -20,7 +20,7 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
     path = tmp_path / "new" / "t.db"
-    assert store.migrate(path) == ["m001_initial", "m002_profiles"]
+    assert store.migrate(path) == ["m001_initial", "m002_profiles", "m004_webhooks"]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

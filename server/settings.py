@@ -76,7 +76,7 @@ class Settings:
     demo: bool = _setting(False, "Serve the demo shop at /demo/ (make run turns it on).")
     demo_dir: str = _setting("static/demo", "Folder of the demo shop's static pages.")
     webhook_max_attempts: int = _setting(
-        12, "Attempts to deliver one webhook before it is marked failed (docs/webhooks.md)."
+        20, "Attempts to deliver one webhook before it is marked failed (docs/webhooks.md)."
     )
     webhook_timeout_seconds: float = _setting(
         10.0, "Time one webhook request may take before it counts as a failed attempt."

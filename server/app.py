@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import identity, store
+from . import identity, store, webhooks
 from . import rules as rules_module
 from .apikeys import ApiKeys
 from .errors import RequestError
@@ -49,6 +49,7 @@ class Touchpoint:
     reader: store.Reader | None = None
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
+    deliverer: webhooks.Deliverer | None = None
 
     def now(self) -> int:
         return int(time.time())
@@ -92,6 +93,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store.migrate(settings.database_path)
         tp.reader = store.Reader(settings.database_path)
         tp.writer = store.Writer(settings.database_path)
+        # Every worker delivers webhooks; leases keep two from sending one row at once.
+        tp.deliverer = webhooks.Deliverer(
+            settings, tp.writer, tp.reader.conn, lambda: tp.rules.site.webhooks
+        )
+        tp.deliverer.start()
         watching = None
         if settings.reload_rules:
             tp.reloader = RulesReloader(
@@ -103,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             if watching:
                 watching.cancel()
+            await tp.deliverer.stop()
             tp.writer.close()
             tp.reader.close()
 

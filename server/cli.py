@@ -1,5 +1,5 @@
 """The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``.
+``apikey``, ``webhooks``.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -108,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--ttl", default="24h", help="how long the link works (default 24h)")
     for name in ("rules_dir", "data_dir", "secret_key"):
         preview.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
+    hooks = commands.add_parser(
+        "webhooks", help="the webhook outbox: counts, pending and failed deliveries; retry"
+    )
+    hooks.add_argument("--json", action="store_true", help="print the outbox as JSON")
+    hooks.add_argument("--limit", type=int, default=50, help="rows to list (newest first)")
+    actions = hooks.add_subparsers(dest="action")
+    retry = actions.add_parser("retry", help="send failed webhooks again, with fresh attempts")
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox row ids")
+    retry.add_argument("--all-failed", action="store_true", help="every failed row")
+    for sub in (hooks, retry):
+        for name in ("rules_dir", "data_dir", "database"):
+            sub.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                metavar=name.upper(),
+                default=None if sub is hooks else argparse.SUPPRESS,
+            )
     return parser
 
 
@@ -129,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return simulate(settings, args)
         if args.command == "preview":
             return preview(settings, args)
+        if args.command == "webhooks":
+            return webhooks(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -329,6 +348,61 @@ def preview(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{url}{joiner}tp_preview={token}{fragment}")
     expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
     print(f"works until {expiry}; shows {args.campaign} whatever its rules say", file=sys.stderr)
+    return 0
+
+
+def webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    """List the outbox (docs/webhooks.md#the-outbox), or queue failed rows again."""
+    path = settings.database_path
+    if not path.exists():
+        raise ConfigError(f"no database at {path}")
+    store.migrate(path)
+    conn = store.connect(path)
+    try:
+        if args.action == "retry":
+            if bool(args.ids) == bool(args.all_failed):
+                raise ConfigError("webhooks retry: give row ids or --all-failed")
+            conn.execute("BEGIN IMMEDIATE")
+            count = store.retry_webhooks(
+                conn, now=time.time(), ids=args.ids, all_failed=args.all_failed
+            )
+            conn.execute("COMMIT")
+            print(f"{count} webhook(s) queued again")
+            return 0 if count or args.all_failed else 1
+        counts, rows = store.webhook_outbox(conn, limit=args.limit)
+    finally:
+        conn.close()
+    try:
+        endpoints = rules_module.load(settings.rules_dir).site.webhooks
+    except TouchpointError:  # the outbox is still worth seeing with broken rules
+        endpoints = {}
+    summary = {
+        name: {
+            **counts.get(name, {"pending": 0, "delivered": 0, "failed": 0}),
+            "configured": name in endpoints,
+            "ready": name in endpoints and endpoints[name].ready,
+        }
+        for name in sorted(set(counts) | set(endpoints))
+    }
+    if args.json:
+        print(json.dumps({"endpoints": summary, "rows": rows}, indent=2))
+        return 0
+    print(f"{'endpoint':<20} {'pending':>8} {'delivered':>10} {'failed':>7}")
+    for name, n in summary.items():
+        note = ""
+        if not n["configured"]:
+            note = "  not in site.yaml: its rows wait"
+        elif not n["ready"]:
+            note = f"  {endpoints[name].secret_env} is not set: its rows wait"
+        print(f"{name:<20} {n['pending']:>8} {n['delivered']:>10} {n['failed']:>7}{note}")
+    if rows:
+        print()
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["next_attempt_at"]))
+        status = f"next attempt {when} UTC" if row["state"] == "pending" else "failed"
+        error = f": {row['last_error']}" if row["last_error"] else ""
+        print(f"#{row['id']} {row['endpoint']} {row['event']} — {status} after "
+              f"{row['attempts']} attempt(s){error}")  # fmt: skip
     return 0
 
 

@@ -71,6 +71,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "site.popups": siteconfig.POPUP_KEYS,
     "site.consent": banner.KEYS,
     "site.consent.texts.LANG": banner.TEXT_KEYS,
+    "site.webhooks.NAME": siteconfig.WEBHOOK_KEYS,
 }
 # scoring.yaml and lifecycle.yaml: profilerules.KEYS, documented in docs/profiles.md.
 
@@ -214,7 +215,7 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
         for key, ref in reader.compiler.campaign_refs:
             if ref not in readers:
                 reader.problem(key, f"unknown campaign {ref!r} (no rules file has that id)")
-    if problems:
+    if any(p.severity == "error" for p in problems):
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)

@@ -18,6 +18,8 @@ from .facts import CHANNELS
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .profiles import STAGES
 from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
+from .siteconfig import ENV_NAME
+from .webhooks import EVENTS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = CAMPAIGN_ID.pattern
@@ -232,6 +234,19 @@ def site_schema() -> dict[str, Any]:
                 }),
             },
         }),
+        "webhooks": {
+            "type": "object",
+            "propertyNames": {"pattern": conditions.NAME.pattern},
+            "additionalProperties": _obj(
+                {
+                    "url": {"type": "string", "pattern": "^https?://"},
+                    "secret_env": {"type": "string", "pattern": ENV_NAME.pattern,
+                                   "description": "the environment variable holding the secret"},
+                    "events": _one_or_many({"enum": list(EVENTS)}),
+                },
+                required=["url", "secret_env"],
+            ),
+        },
     }  # fmt: skip
     assert set(top) == set(KEYS["site"])
     return {"$schema": DRAFT, "title": "Touchpoint site settings (rules/site.yaml)",

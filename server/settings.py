@@ -9,6 +9,7 @@ environment, the environment over the default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import secrets
@@ -87,6 +88,24 @@ class Settings:
     )
     demo: bool = _setting(False, "Serve the demo shop at /demo/ (make run turns it on).")
     demo_dir: str = _setting("static/demo", "Folder of the demo shop's static pages.")
+    webhook_max_attempts: int = _setting(
+        20, "Attempts to deliver one webhook before it is marked failed (docs/webhooks.md)."
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0, "Time one webhook request may take before it counts as a failed attempt."
+    )
+    webhook_backoff_seconds: float = _setting(
+        30.0, "Longest wait before the first retry of a webhook; doubles with each attempt."
+    )
+    webhook_backoff_max_seconds: float = _setting(
+        21600.0, "Longest wait between two attempts to deliver one webhook."
+    )
+    webhook_poll_seconds: float = _setting(
+        1.0, "How often each worker looks for webhooks that are due."
+    )
+    webhook_keep_days: int = _setting(
+        7, "Days a delivered webhook stays in the outbox before it is deleted."
+    )
     log_level: str = _setting(
         "info", "Log level.", choices=("critical", "error", "warning", "info", "debug")
     )
@@ -134,6 +153,14 @@ class Settings:
                 raise ConfigError(
                     f"allowed_origins: {origin!r} is not an origin like https://www.example.com"
                 )
+        if self.webhook_max_attempts < 1:
+            raise ConfigError("webhook_max_attempts must be at least 1")
+        if self.webhook_keep_days < 0:
+            raise ConfigError("webhook_keep_days must not be negative")
+        for name in ("webhook_timeout_seconds", "webhook_backoff_seconds",
+                     "webhook_backoff_max_seconds", "webhook_poll_seconds"):  # fmt: skip
+            if not 0 < getattr(self, name) < 86400 * 7:
+                raise ConfigError(f"{name} must be a number of seconds above 0")
         for field in self.fields():
             choices = field.metadata["choices"]
             if choices and getattr(self, field.name) not in choices:
@@ -192,4 +219,12 @@ def _coerce(field: dataclasses.Field[Any], raw: Any, source: str) -> Any:
             return int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{source}: expected a whole number, got {raw!r}") from None
+    if field.type in ("float", float):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: expected a number, got {raw!r}")
+        return value
     return str(raw)

@@ -25,6 +25,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m001_initial",
         "m002_profiles",
         "m003_activity",
+        "m004_webhooks",
         "m005_identity",
     ]
     assert store.migrate(path) == []

@@ -17,6 +17,18 @@ from .identities import (
     reset_visitor,
 )
 from .migrations import CACHE_KIB, connect, migrate, migrations
+from .outbox import (
+    OutboxRow,
+    claim_webhooks,
+    prune_webhooks,
+    queue_webhook,
+    release_webhooks,
+    retry_webhooks,
+    webhook_attempt_failed,
+    webhook_delivered,
+    webhook_due,
+    webhook_outbox,
+)
 from .reader import CampaignHistory, Reader, VisitorRecord, profile_of, profile_visitor
 from .visitors import (
     Event,
@@ -29,9 +41,11 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "Event", "Identified", "PushResult", "Reader",
-    "UnknownVisitors", "VisitorRecord", "Writer", "connect", "copy_consent", "find_visitor",
-    "identify", "identify_visitor", "migrate", "migrations", "page_view_result", "profile_of",
-    "profile_visitor", "push_activities", "record_activities", "record_consent",
-    "record_events", "record_page_view", "reset_visitor", "set_attributes",
+    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent", "Event",
+    "find_visitor", "Identified", "identify", "identify_visitor", "migrate", "migrations",
+    "OutboxRow", "page_view_result", "profile_of", "profile_visitor", "prune_webhooks",
+    "push_activities", "PushResult", "queue_webhook", "Reader", "record_activities",
+    "record_consent", "record_events", "record_page_view", "release_webhooks", "reset_visitor",
+    "retry_webhooks", "set_attributes", "UnknownVisitors", "VisitorRecord",
+    "webhook_attempt_failed", "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
 ]  # fmt: skip

@@ -130,6 +130,36 @@ def m003_activity(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_webhooks(db: sqlite_utils.Database) -> None:
+    # The outbox: a webhook is queued in the same transaction as the change it reports, and
+    # delivered from here at least once (docs/webhooks.md). A worker claims a row by setting
+    # lease_until; a row whose lease has run out (its worker died) can be claimed again.
+    db.execute(
+        """
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            endpoint TEXT NOT NULL,
+            event TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            lease_owner TEXT,
+            lease_until REAL,
+            last_status INTEGER,
+            last_error TEXT,
+            delivered_at INTEGER,
+            UNIQUE (endpoint, key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt_at)")
+
+
+@migrations()
 def m005_identity(db: sqlite_utils.Database) -> None:
     # Identifiers as keyed hashes (server/identity.py); `value` holds the clear e-mail address
     # only with data_depth = full.

@@ -1,0 +1,167 @@
+"""The webhook outbox of server/webhooks.py. Rows are queued inside the caller's unit of work;
+delivery claims them with a lease, so that workers sharing the database never send one row at
+once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    endpoint: str
+    event: str
+    key: str  # the idempotency key, sent as Touchpoint-Delivery on every attempt
+    body: str
+    attempts: int  # including the one this claim is for
+
+
+def queue_webhook(
+    conn: sqlite3.Connection, *, endpoint: str, event: str, key: str, body: str, now: int
+) -> bool:
+    """Queue one delivery; False when ``endpoint`` already has one with this ``key``."""
+    cursor = conn.execute(
+        "INSERT INTO webhook_outbox (endpoint, event, key, body, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, key) DO NOTHING",
+        (endpoint, event, key, body, now, now),
+    )
+    return cursor.rowcount == 1
+
+
+def _placeholders(values: Iterable[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def claim_webhooks(
+    conn: sqlite3.Connection,
+    endpoints: Iterable[str],
+    *,
+    now: float,
+    owner: str,
+    lease_until: float,
+    limit: int,
+) -> list[OutboxRow]:
+    """Lease up to ``limit`` due rows of ``endpoints`` to ``owner``, counting an attempt each.
+
+    One statement, inside the writer's ``BEGIN IMMEDIATE``: another process's claim runs
+    before or after it, never between the choice of rows and their lease.
+    """
+    names = sorted(endpoints)
+    if not names:
+        return []
+    rows = conn.execute(
+        "UPDATE webhook_outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+        " WHERE id IN (SELECT id FROM webhook_outbox WHERE state = 'pending'"
+        "   AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+        f"   AND endpoint IN ({_placeholders(names)}) ORDER BY next_attempt_at, id LIMIT ?)"
+        " RETURNING id, endpoint, event, key, body, attempts",
+        (owner, lease_until, now, now, *names, limit),
+    ).fetchall()
+    return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
+
+
+def webhook_delivered(conn: sqlite3.Connection, row_id: int, *, now: int, status: int) -> None:
+    # Whoever holds the lease now: a 2xx answer is the truth even if the lease ran out meanwhile.
+    conn.execute(
+        "UPDATE webhook_outbox SET state = 'delivered', delivered_at = ?, last_status = ?,"
+        " last_error = NULL, lease_owner = NULL, lease_until = NULL"
+        " WHERE id = ? AND state = 'pending'",
+        (now, status, row_id),
+    )
+
+
+def webhook_attempt_failed(
+    conn: sqlite3.Connection,
+    row_id: int,
+    *,
+    owner: str,
+    status: int | None,
+    error: str,
+    retry_at: float | None,
+) -> None:
+    """Record a failed attempt: retry at ``retry_at``, or give up (state ``failed``) if None.
+    Ignored when the lease has passed to another worker, whose attempt then counts instead."""
+    conn.execute(
+        "UPDATE webhook_outbox SET last_status = ?, last_error = ?, lease_owner = NULL,"
+        " lease_until = NULL, state = CASE WHEN ? IS NULL THEN 'failed' ELSE state END,"
+        " next_attempt_at = coalesce(?, next_attempt_at)"
+        " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+        (status, error, retry_at, retry_at, row_id, owner),
+    )
+
+
+def release_webhooks(conn: sqlite3.Connection, owner: str, ids: Iterable[int] = ()) -> int:
+    """Hand back leases of ``owner`` (those of ``ids``, or all) whose attempt was interrupted:
+    the row is due again at once and the interrupted attempt does not count."""
+    ids = list(ids)
+    where = f" AND id IN ({_placeholders(ids)})" if ids else ""
+    cursor = conn.execute(
+        "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL,"
+        " attempts = max(attempts - 1, 0) WHERE lease_owner = ? AND state = 'pending'" + where,
+        (owner, *ids),
+    )
+    return cursor.rowcount
+
+
+def prune_webhooks(conn: sqlite3.Connection, *, delivered_before: int) -> int:
+    """Delete rows delivered before ``delivered_before``; failed rows stay until retried."""
+    cursor = conn.execute(
+        "DELETE FROM webhook_outbox WHERE state = 'delivered' AND delivered_at < ?",
+        (delivered_before,),
+    )
+    return cursor.rowcount
+
+
+def retry_webhooks(
+    conn: sqlite3.Connection, *, now: float, ids: Iterable[int] = (), all_failed: bool = False
+) -> int:
+    """Queue failed (or pending) rows again with a fresh count of attempts."""
+    ids = list(ids)
+    args: tuple[int, ...] = ()
+    if all_failed:
+        where = "state = 'failed'"
+    else:
+        where, args = f"state != 'delivered' AND id IN ({_placeholders(ids)})", tuple(ids)
+    cursor = conn.execute(
+        "UPDATE webhook_outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+        f" lease_owner = NULL, lease_until = NULL WHERE {where}",
+        (now, *args),
+    )
+    return cursor.rowcount
+
+
+def webhook_due(conn: sqlite3.Connection, endpoints: Iterable[str]) -> float | None:
+    """When the next pending row of ``endpoints`` can be claimed (None: nothing pending)."""
+    names = sorted(endpoints)
+    if not names:
+        return None
+    row = conn.execute(
+        "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM webhook_outbox"
+        f" WHERE state = 'pending' AND endpoint IN ({_placeholders(names)})",
+        names,
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def webhook_outbox(
+    conn: sqlite3.Connection, *, states: Iterable[str] = ("pending", "failed"), limit: int = 100
+) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
+    """Counts per endpoint and state, and the newest ``limit`` rows in ``states``."""
+    counts: dict[str, dict[str, int]] = {}
+    for endpoint, state, n in conn.execute(
+        "SELECT endpoint, state, count(*) FROM webhook_outbox GROUP BY endpoint, state"
+    ):
+        counts.setdefault(endpoint, {"pending": 0, "delivered": 0, "failed": 0})[state] = n
+    states = list(states)
+    cursor = conn.execute(
+        "SELECT id, endpoint, event, key, state, attempts, created_at, next_attempt_at,"
+        " lease_until, last_status, last_error, delivered_at FROM webhook_outbox"
+        f" WHERE state IN ({_placeholders(states)}) ORDER BY id DESC LIMIT ?",
+        (*states, limit),
+    )
+    names = [d[0] for d in cursor.description]
+    return counts, [dict(zip(names, row, strict=True)) for row in cursor]

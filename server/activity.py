@@ -48,6 +48,7 @@ class Effects:
     """What recording activities changed beyond the profile itself."""
 
     crossed: list[str] = field(default_factory=list)  # score thresholds crossed upwards
+    thresholds: list[dict[str, Any]] = field(default_factory=list)  # each crossing's payload
     stage_changes: list[StageChange] = field(default_factory=list)
     webhooks: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     # (endpoint name, event name, payload) asked for by threshold actions

@@ -59,6 +59,11 @@ class Touchpoint:
         self.limiter.check(request.client.host if request.client else "")
         refuse_cross_site(request, allowed=self.settings.origins)
 
+    def webhooks_queued(self, queued: int) -> None:
+        """Committed webhooks go out now rather than at the deliverer's next poll."""
+        if queued and self.deliverer is not None:
+            self.deliverer.wake()
+
     def visitor(self, request: Request) -> tuple[str | None, store.VisitorRecord | None]:
         """The signed visitor id of the request, and the visitor's record if the id is known."""
         visitor_id = self.recognizer.visitor_id(request)

@@ -118,15 +118,16 @@ def _act(
     if threshold.stage is not None:
         reason = f"score reached {threshold.at:g} ({threshold.name})"
         profile = _move(profile, threshold.stage, reason, now, effects)
+    payload = {
+        "visitor_id": visitor_id,
+        "threshold": threshold.name,
+        "at": threshold.at,
+        "score": score_at(profile, now, rules),
+        "time": now,
+        "profile": profile.as_json(),
+    }
+    effects.thresholds.append(payload)
     if threshold.webhook is not None:
-        payload = {
-            "visitor_id": visitor_id,
-            "threshold": threshold.name,
-            "at": threshold.at,
-            "score": score_at(profile, now, rules),
-            "time": now,
-            "profile": profile.as_json(),
-        }
         effects.webhooks.append((threshold.webhook, "score.threshold", payload))
     return profile
 
@@ -169,6 +170,14 @@ class _ScoringFile(YamlFile):
         thresholds = self._thresholds(data.get("thresholds", []))
         if len(self.problems) > before:
             return None
+        for i, threshold in enumerate(thresholds):
+            if threshold.webhook is not None and threshold.webhook not in site.webhooks:
+                self.problem(
+                    f"thresholds.{i}.actions.webhook",
+                    f"no endpoint {threshold.webhook!r} under webhooks: in site.yaml: nothing is"
+                    " sent until one is configured",
+                    severity="warning",
+                )
         return ScoringRules(points, decay, thresholds, site.timezone)
 
     def _points(self, value: Any) -> tuple[PointRule, ...]:

@@ -27,6 +27,7 @@ import httpx2 as httpx
 import orjson
 
 from . import __version__, store
+from .activity import Effects
 from .settings import Settings
 
 log = logging.getLogger("touchpoint.webhooks")
@@ -104,6 +105,41 @@ def enqueue(
             conn, endpoint=endpoint.name, event=event, key=key, body=body, now=now
         )
     return queued
+
+
+def report(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, Endpoint],
+    visitor_id: str,
+    effects: Effects | None,
+    *,
+    now: int,
+) -> int:
+    """Queue what recording a visitor's activities changed beyond the profile: each score
+    threshold crossed (``score.threshold``, to its subscribers and to the endpoint a threshold
+    action names) and each stage change (``stage.changed``). Returns the rows queued."""
+    if effects is None or not (effects.thresholds or effects.stage_changes):
+        return 0
+    who = visitor(conn, visitor_id)
+    queued = 0
+    for payload in effects.thresholds:
+        key = f"score.threshold:{visitor_id}:{payload['threshold']}:{now}"
+        queued += enqueue(conn, endpoints, "score.threshold", {**who, **payload}, now=now, key=key)
+    for name, event, payload in effects.webhooks:
+        key = f"{event}:{visitor_id}:{payload['threshold']}:{now}"
+        queued += enqueue(conn, endpoints, event, {**who, **payload}, now=now, key=key, to=name)
+    for change in effects.stage_changes:
+        key = f"stage.changed:{visitor_id}:{change.at}:{change.before}:{change.after}"
+        change_payload = {**who, "before": change.before, "after": change.after,
+                          "reason": change.reason, "time": change.at}  # fmt: skip
+        queued += enqueue(conn, endpoints, "stage.changed", change_payload, now=now, key=key)
+    return queued
+
+
+def visitor(conn: sqlite3.Connection, visitor_id: str) -> dict[str, Any]:
+    """Who a webhook is about: the visitor id and the identifiers, each with its value in
+    clear where data_depth ``full`` keeps it."""
+    return {"visitor_id": visitor_id, "identifiers": store.identifiers_of(conn, visitor_id)}
 
 
 def sign(secret: str, body: bytes | str, *, timestamp: int) -> str:

@@ -23,8 +23,11 @@ def test_check_covers_scoring_and_lifecycle(
     for name in ("scoring.yaml", "lifecycle.yaml"):
         (rules_dir / name).write_text((root / name).read_text())
     assert main(["check", "--rules-dir", str(rules_dir)]) == 0
-    out = capsys.readouterr().out
-    assert out == f"ok: 1 campaign(s), 8 scoring rule(s), 1 threshold(s) in {rules_dir}\n"
+    out, err = capsys.readouterr()
+    assert out.endswith(
+        f"ok: 1 campaign(s), 8 scoring rule(s), 1 threshold(s) in {rules_dir}, 1 warning(s)\n"
+    )
+    assert "scoring.yaml:23:15: warning: thresholds.0.actions.webhook: no endpoint 'sales'" in err
     (rules_dir / "scoring.yaml").write_text("decay: {half_life: 4w}\n")
     assert main(["check", "--rules-dir", str(rules_dir)]) == 1
     err = capsys.readouterr().err

@@ -29,7 +29,14 @@ from .outbox import (
     webhook_due,
     webhook_outbox,
 )
-from .reader import CampaignHistory, Reader, VisitorRecord, profile_of, profile_visitor
+from .reader import (
+    CampaignHistory,
+    Reader,
+    VisitorRecord,
+    identifiers_of,
+    profile_of,
+    profile_visitor,
+)
 from .visitors import (
     Event,
     page_view_result,
@@ -42,10 +49,11 @@ from .writer import Writer
 
 __all__ = [
     "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent", "Event",
-    "find_visitor", "Identified", "identify", "identify_visitor", "migrate", "migrations",
-    "OutboxRow", "page_view_result", "profile_of", "profile_visitor", "prune_webhooks",
-    "push_activities", "PushResult", "queue_webhook", "Reader", "record_activities",
-    "record_consent", "record_events", "record_page_view", "release_webhooks", "reset_visitor",
-    "retry_webhooks", "set_attributes", "UnknownVisitors", "VisitorRecord",
-    "webhook_attempt_failed", "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
+    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor", "migrate",
+    "migrations", "OutboxRow", "page_view_result", "profile_of", "profile_visitor",
+    "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
+    "record_activities", "record_consent", "record_events", "record_page_view",
+    "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes", "UnknownVisitors",
+    "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
+    "webhook_outbox", "Writer",
 ]  # fmt: skip

@@ -35,6 +35,7 @@ class PushResult:
     # What was stored per visitor id (for the caller's lead scoring and webhooks).
     activities: dict[str, list[Activity]] = field(default_factory=dict)
     effects: dict[str, Effects] = field(default_factory=dict)  # per visitor id
+    queued: int = 0  # webhooks queued for what the batch changed
 
 
 def push_activities(

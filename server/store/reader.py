@@ -83,6 +83,15 @@ def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision:
     return str(row[0])
 
 
+def identifiers_of(conn: sqlite3.Connection, visitor_id: str) -> list[dict[str, str]]:
+    """The kinds of identifier a visitor is known by, each with its value where it is stored
+    in clear (data_depth ``full``)."""
+    rows = conn.execute(
+        "SELECT kind, value FROM identities WHERE visitor_id = ? ORDER BY kind", (visitor_id,)
+    )
+    return [{"kind": kind, **({"value": value} if value else {})} for kind, value in rows]
+
+
 class Reader:
     """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
 

@@ -9,7 +9,8 @@ lists every bad item by index and field.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
@@ -19,10 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import apispec, identity, store
+from .. import apispec, identity, store, webhooks
+from ..activity import Activity
 from ..apikeys import ApiKey
 from ..errors import RequestError
 from ..limits import read_json
+from ..profilerules import ProfileRules
 from ..responses import JSONResponse
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -136,19 +139,34 @@ async def push_events(request: Request) -> Response:
         detail = f"{len(errors)} invalid event(s); nothing was stored"
         raise Problem(422, detail, errors=errors if batched else _unindexed(errors))
     revision, profile_rules = tp.settings.consent_revision, tp.rules.profile
+    endpoints = tp.rules.site.webhooks
     try:
         result: store.PushResult = await tp.writer.write(
-            lambda conn: store.push_activities(
-                conn, batch, revision=revision, rules=profile_rules, now=now
-            )
+            lambda conn: _push(conn, batch, revision, profile_rules, endpoints, now)
         )
     except store.UnknownVisitors as exc:
         errors = [{"index": i, "field": parsed[i].ref[0], "message": "no visitor with a profile"}
                   for i in exc.indexes]  # fmt: skip
         detail = f"{len(errors)} event(s) name no known visitor; nothing was stored"
         raise Problem(404, detail, errors=errors if batched else _unindexed(errors)) from None
+    tp.webhooks_queued(result.queued)
     return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
                         status_code=202)  # fmt: skip
+
+
+def _push(
+    conn: sqlite3.Connection,
+    batch: list[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
+    revision: int,
+    profile_rules: ProfileRules,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    now: int,
+) -> store.PushResult:
+    """Store the batch and queue the webhooks of what it changed, in one transaction."""
+    result = store.push_activities(conn, batch, revision=revision, rules=profile_rules, now=now)
+    for visitor_id, effects in result.effects.items():
+        result.queued += webhooks.report(conn, endpoints, visitor_id, effects, now=now)
+    return result
 
 
 def _reference(ref: tuple[str, str], key: bytes) -> tuple[str, str]:
@@ -181,13 +199,15 @@ async def get_visitor(request: Request) -> Response:
         for row in history["identifiers"]
     ]  # fmt: skip
     profile = record.profile
+    score, stage = tp.rules.profile.read(profile, tp.now())  # decayed and settled as of now
     body = {
         "id": record.id,
         "identified": profile.identified,
         "identifiers": identifiers,
         "first_name": profile.first_name if depth != "minimal" else None,
-        "score": profile.score,
-        "stage": profile.stage,
+        "score": score,
+        "stage": stage,
+        "stage_history": tp.reader.stage_history(record.id),
         "consent": {"revision": record.consent_revision, "granted": sorted(record.consent_granted)},
         "profile": {
             "first_seen_at": profile.first_seen_at,

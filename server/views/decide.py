@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from .. import consent as consent_module
 from .. import preview as preview_module
-from .. import store
+from .. import store, webhooks
 from ..activity import Activity
 from ..conditions import NAME
 from ..errors import RequestError
@@ -125,12 +125,15 @@ async def decide(request: Request) -> Response:
             read, update, rules=rules.profile, session_idle=idle, visitor_id=visitor
         )
         facts.profile = result[0]
-        tp.writer.submit(
-            lambda conn: store.record_page_view(
+
+        def count_view(conn: Any) -> None:
+            effects = store.record_page_view(
                 conn, visitor, update, session_idle=idle, rules=rules.profile, read=read,
                 result=result,
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+            webhooks.report(conn, rules.site.webhooks, visitor, effects, now=update.at)
+
+        tp.writer.submit(count_view)
         counted = True
     elif count and previewing is None and record is not None and _measured(record, tp):
         # Measurement alone: the page view goes to the event log, no profile exists.

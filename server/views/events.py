@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import consent as consent_module
-from .. import store
-from ..activity import Activity, Effects
+from .. import store, webhooks
+from ..activity import Activity
 from ..errors import RequestError
 from ..limits import optional_str, read_json
 from ..profiles import visit_start
@@ -164,19 +166,24 @@ async def events(request: Request) -> Response:
     visitor = record.id
     start = visit_start(profile, now=now, session_idle=rules.site.session_idle)
 
-    def write(conn: Any) -> tuple[int, Effects | None]:
-        """Store the batch; what the activities changed beyond the profile (score thresholds,
-        stage changes) comes back with the count."""
+    endpoints = rules.site.webhooks
+
+    def write(conn: Any) -> tuple[int, int]:
+        """Store the batch and queue the webhooks of what it changed (score thresholds, stage
+        changes, form submissions) in the same transaction: (events stored, webhooks queued)."""
         stored = store.record_events(conn, visitor, campaign, at=now, visit_start=start)
-        effects = None
+        queued = 0
         if behaviour:
             effects = store.record_activities(
                 conn, visitor, behaviour, rules=rules.profile, now=now
             )
-        return stored + len(behaviour), effects
+            queued = webhooks.report(conn, endpoints, visitor, effects, now=now)
+            queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)
+        return stored + len(behaviour), queued
 
     if Batch(campaign, behaviour).urgent:
-        stored, _ = await tp.writer.write(write)
+        stored, queued = await tp.writer.write(write)
+        tp.webhooks_queued(queued)
     else:
         tp.writer.submit(write)
         stored = len(behaviour)
@@ -184,3 +191,29 @@ async def events(request: Request) -> Response:
     if dropped:
         body.update(dropped=dropped, reason="no consent")
     return JSONResponse(body, status_code=202)
+
+
+def _forms_submitted(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    visitor: str,
+    activities: list[Activity],
+    *,
+    now: int,
+) -> int:
+    """``form.submitted`` for each form sent in a popup: its name (the campaign), the fields the
+    snippet sends (never e-mail, name, phone or password fields: those go to identify), the page."""
+    queued = 0
+    for index, activity in enumerate(activities):
+        if activity.type != "form_submit":
+            continue
+        payload = {
+            **webhooks.visitor(conn, visitor),
+            "form": activity.name,
+            "fields": dict(activity.props),
+            "path": activity.path,
+            "time": activity.at,
+        }
+        key = f"form.submitted:{visitor}:{activity.name}:{now}:{index}"
+        queued += webhooks.enqueue(conn, endpoints, "form.submitted", payload, now=now, key=key)
+    return queued

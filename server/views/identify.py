@@ -10,11 +10,13 @@ but nothing of the last person's profile.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import consent as consent_module
-from .. import identity, store
+from .. import identity, store, webhooks
 from ..limits import read_json
 from ..responses import JSONResponse
 
@@ -34,14 +36,26 @@ async def identify(request: Request) -> Response:
             {"identified": False, "reason": "no consent"}, status_code=202, headers=NO_STORE
         )
     now = tp.now()
-    # The integrator's hook: the write returns what happened (surviving id, newly identified,
-    # merged-from), so the `visitor.identified` webhook can be queued in the same transaction.
-    profile_rules = tp.rules.profile
-    outcome: store.Identified = await tp.writer.write(
-        lambda conn: store.identify_visitor(
+    profile_rules, endpoints = tp.rules.profile, tp.rules.site.webhooks
+
+    def write(conn: Any) -> tuple[store.Identified, int]:
+        """Identify, and queue the webhooks of what it changed in the same transaction."""
+        outcome = store.identify_visitor(
             conn, record.id, who, now=now, keep=depth, rules=profile_rules
         )
-    )
+        survivor = outcome.visitor_id
+        queued = webhooks.report(conn, endpoints, survivor, outcome.effects, now=now)
+        if outcome.newly_identified or outcome.merged_from:
+            payload = {**webhooks.visitor(conn, survivor), "merged_from": outcome.merged_from,
+                       "first_name": who.first_name, "time": now}  # fmt: skip
+            key = f"visitor.identified:{survivor}:{now}:{outcome.merged_from or ''}"
+            queued += webhooks.enqueue(
+                conn, endpoints, "visitor.identified", payload, now=now, key=key
+            )
+        return outcome, queued
+
+    outcome, queued = await tp.writer.write(write)
+    tp.webhooks_queued(queued)
     response = JSONResponse(
         {"identified": True, "merged": outcome.merged_from is not None}, headers=NO_STORE
     )

@@ -66,6 +66,11 @@ class Settings:
         "Other origins of the same site whose pages may embed the snippet cross-origin, comma "
         "separated, e.g. https://www.example.com (default: same origin only).",
     )
+    group_commit_ms: float = _setting(
+        5,
+        "How long a write nobody waits for (a page view count, tracked behaviour) waits for "
+        "others to share its commit; longer: fewer commits under load, more lost on a crash.",
+    )
     max_body_bytes: int = _setting(16384, "Largest request body accepted by the public endpoints.")
     rate_limit_per_minute: int = _setting(
         600, "Requests per minute one client address may make to the public endpoints (0: off)."

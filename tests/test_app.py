@@ -45,3 +45,30 @@ def test_database_files_are_private(client, settings) -> None:  # type: ignore[n
     for suffix in ("", "-wal", "-shm"):
         path = Path(str(settings.database_path) + suffix)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_sigterm_commits_every_queued_write(tmp_path: Path) -> None:
+    """Page views and behaviour batches are answered before they are committed (group commit);
+    a graceful stop (SIGTERM) commits everything queued before the process exits."""
+    import sqlite3
+
+    import httpx2 as httpx
+
+    from .conftest import LiveServer
+
+    # A commit window far longer than the test: every write is still queued at the SIGTERM.
+    live_server = LiveServer(tmp_path, "--group-commit-ms=60000")
+
+    headers = {"Origin": live_server.url}
+    with httpx.Client(base_url=live_server.url, headers=headers) as client:
+        granted = ["marketing", "measurement", "personalisation"]
+        client.post("/tp/v1/consent", json={"granted": granted}).raise_for_status()
+        for n in range(150):
+            client.post("/tp/v1/decide", json={"page": {"path": f"/demo/{n}"}}).raise_for_status()
+            events = [{"type": "click", "name": f"link-{n}", "path": f"/demo/{n}"}]
+            assert client.post("/tp/v1/events", json={"events": events}).status_code == 202
+    live_server.stop()  # SIGTERM right after the last answer
+    conn = sqlite3.connect(live_server.data_dir / "touchpoint.db")
+    counts = dict(conn.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
+    (page_views,) = conn.execute("SELECT page_views FROM visitors").fetchone()
+    assert counts == {"page_view": 150, "click": 150} and page_views == 150

@@ -7,7 +7,6 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +29,7 @@ class Writer:
     def __init__(self, path: Path | str, *, max_batch: int = 256, linger: float = 0.005) -> None:
         self.max_batch = max_batch
         self.linger = linger  # seconds a write nobody waits for waits for company
+        self._waited_for = threading.Event()  # a write somebody waits for, or close, is queued
         # Opened here, so an unusable database fails the start-up, not the first write.
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -45,6 +45,7 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, loop, future))
+        self._waited_for.set()
         return await future
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
@@ -55,6 +56,7 @@ class Writer:
     def close(self) -> None:
         """Commit everything queued so far, then stop the thread."""
         self._queue.put(self._STOP)
+        self._waited_for.set()
         self._thread.join()
 
     def _run(self) -> None:
@@ -65,9 +67,13 @@ class Writer:
                 if item is self._STOP:
                     return
                 if item[2] is None and self.linger:
-                    # Nobody waits for this write (a page view count): let more arrive, so a
-                    # burst of page views costs one wake-up and one commit, not one each.
-                    time.sleep(self.linger)
+                    # Nobody waits for this write (a page view count) and nothing else is
+                    # queued: let more arrive, so that a trickle of page views shares commits.
+                    # A write somebody waits for, or close(), ends the wait (cleared first,
+                    # so that one queued after the check still ends it).
+                    self._waited_for.clear()
+                    if self._queue.empty():
+                        self._waited_for.wait(self.linger)
                 batch = [item]
                 while len(batch) < self.max_batch:
                     try:

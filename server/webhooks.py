@@ -195,7 +195,10 @@ class Deliverer:
                 await self._task
         if not self.writer.alive:  # nothing can be written; the leases run out instead
             return
-        released = await self.writer.write(lambda c: store.release_webhooks(c, self.owner))
+        now = self.clock()
+        released = await self.writer.write(
+            lambda c: store.release_webhooks(c, self.owner, now=now)
+        )
         if released:
             log.info("handed back %d webhook(s) in flight", released)
 

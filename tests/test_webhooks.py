@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint import cli, rules, store, webhooks
+from touchpoint.errors import ConfigError
 from touchpoint.settings import Settings
 from touchpoint.siteconfig import load_site
 from touchpoint.webhooks import Endpoint
@@ -580,3 +581,43 @@ def test_two_server_workers_deliver_each_webhook_once(
     finally:
         server.stop()
     assert sorted(receiver.delivered()) == sorted(keys)
+
+
+def test_the_documented_site_yaml_loads_and_matches_the_schema(
+    rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema
+    import yaml
+    from touchpoint.schema import site_schema
+
+    text = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    jsonschema.validate(yaml.safe_load(example), site_schema())
+    (rules_dir / "site.yaml").write_text(example)
+    monkeypatch.setenv("TOUCHPOINT_WEBHOOK_SALES_SECRET", "x")
+    monkeypatch.setenv("NEWSLETTER_WEBHOOK_SECRET", "y")
+    problems, ruleset = rules.check(rules_dir)
+    assert problems == [] and ruleset is not None
+    assert {n: e.ready for n, e in ruleset.site.webhooks.items()} == {
+        "sales": True,
+        "newsletter": True,
+    }
+    wrong = {"webhooks": {"sales": {"url": "https://x.example/", "secret": "hunter2"}}}
+    assert not jsonschema.Draft202012Validator(site_schema()).is_valid(wrong)
+
+
+def test_webhooks_command_without_a_database_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["webhooks", "--data-dir", str(tmp_path / "none")]) == 1
+    assert "no database at" in capsys.readouterr().err
+
+
+def test_webhook_settings_take_fractions_of_seconds() -> None:
+    settings = Settings.load(
+        {"webhook_backoff_seconds": "0.25"}, environ={"TOUCHPOINT_WEBHOOK_TIMEOUT_SECONDS": "1.5"}
+    )
+    assert (settings.webhook_backoff_seconds, settings.webhook_timeout_seconds) == (0.25, 1.5)
+    for bad in ("soon", "nan", "0", "-1"):
+        with pytest.raises(ConfigError):
+            Settings.load({"webhook_backoff_seconds": bad}, environ={})

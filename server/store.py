@@ -138,6 +138,7 @@ def m004_webhooks(db: sqlite_utils.Database) -> None:
             endpoint TEXT NOT NULL,
             event TEXT NOT NULL,
             key TEXT NOT NULL,
+            visitor_id TEXT,
             body TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             state TEXT NOT NULL DEFAULT 'pending'
@@ -154,6 +155,8 @@ def m004_webhooks(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt_at)")
+    # The body holds profile data: erasing a visitor deletes their rows (erase_webhooks).
+    db.execute("CREATE INDEX webhook_outbox_visitor ON webhook_outbox (visitor_id)")
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -563,15 +566,28 @@ class OutboxRow:
 
 
 def queue_webhook(
-    conn: sqlite3.Connection, *, endpoint: str, event: str, key: str, body: str, now: int
+    conn: sqlite3.Connection,
+    *,
+    endpoint: str,
+    event: str,
+    key: str,
+    body: str,
+    now: int,
+    visitor_id: str | None = None,
 ) -> bool:
     """Queue one delivery; False when ``endpoint`` already has one with this ``key``."""
     cursor = conn.execute(
-        "INSERT INTO webhook_outbox (endpoint, event, key, body, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, key) DO NOTHING",
-        (endpoint, event, key, body, now, now),
+        "INSERT INTO webhook_outbox"
+        " (endpoint, event, key, visitor_id, body, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, key) DO NOTHING",
+        (endpoint, event, key, visitor_id, body, now, now),
     )
     return cursor.rowcount == 1
+
+
+def erase_webhooks(conn: sqlite3.Connection, visitor_id: str) -> int:
+    """Delete every outbox row about ``visitor_id``, sent or not (erasure of their data)."""
+    return conn.execute("DELETE FROM webhook_outbox WHERE visitor_id = ?", (visitor_id,)).rowcount
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -701,7 +717,7 @@ def webhook_outbox(
         counts.setdefault(endpoint, {"pending": 0, "delivered": 0, "failed": 0})[state] = n
     states = list(states)
     cursor = conn.execute(
-        "SELECT id, endpoint, event, key, state, attempts, created_at, next_attempt_at,"
+        "SELECT id, endpoint, event, key, visitor_id, state, attempts, created_at, next_attempt_at,"
         " lease_until, last_status, last_error, delivered_at FROM webhook_outbox"
         f" WHERE state IN ({_placeholders(states)}) ORDER BY id DESC LIMIT ?",
         (*states, limit),

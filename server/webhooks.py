@@ -83,7 +83,9 @@ def enqueue(
     """Queue ``event`` with ``payload`` for every endpoint subscribed to it; returns the rows
     queued. Runs inside the caller's writer unit, so it is committed with the change it reports.
 
-    ``key`` is the idempotency key: the same event (say, one visitor crossing one threshold)
+    ``payload`` becomes the envelope's ``data``; its ``visitor`` (the visitor id) is also kept
+    beside the row, so that erasing a visitor finds their webhooks. ``key`` is the idempotency
+    key: the same event (say, one visitor crossing one threshold)
     must always get the same key; queueing it twice for one endpoint queues it once. ``to``
     names one endpoint to queue for whatever its ``events`` list says (a threshold action's
     ``webhook: sales``); an unknown name queues nothing and is logged, so that a rules edit
@@ -99,11 +101,12 @@ def enqueue(
     else:
         chosen = [e for e in chosen if event in e.events]
     body = envelope(event, payload, now=now, key=key)
+    visitor = payload.get("visitor")
+    visitor_id = visitor if isinstance(visitor, str) else None
     queued = 0
     for endpoint in chosen:
-        queued += store.queue_webhook(
-            conn, endpoint=endpoint.name, event=event, key=key, body=body, now=now
-        )
+        queued += store.queue_webhook(conn, endpoint=endpoint.name, event=event, key=key,
+                                      body=body, now=now, visitor_id=visitor_id)  # fmt: skip
     return queued
 
 

@@ -621,3 +621,35 @@ def test_webhook_settings_take_fractions_of_seconds() -> None:
     for bad in ("soon", "nan", "0", "-1"):
         with pytest.raises(ConfigError):
             Settings.load({"webhook_backoff_seconds": bad}, environ={})
+
+
+def test_erasing_a_visitor_deletes_their_webhooks(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    endpoints = {"crm": endpoint("http://127.0.0.1:1/")}
+    for visitor in ("v1", "v2", "v1"):
+        key = f"{visitor}-{len(outbox(path))}"
+        webhooks.enqueue(conn, endpoints, "stage.changed", {"visitor": visitor}, now=1, key=key)
+    webhooks.enqueue(conn, endpoints, "coupon.redeemed", {"code": "X"}, now=1, key="anon")
+    assert store.erase_webhooks(conn, "v1") == 2
+    assert [r["key"] for r in outbox(path)] == ["v2-1", "anon"]
+    conn.close()
+
+
+def test_a_slow_endpoint_does_not_hold_up_another(tmp_path: Path, receiver: Receiver) -> None:
+    slow = Receiver(delay=3)
+    settings = fast_settings(tmp_path, webhook_timeout_seconds=5)
+    endpoints = {"slow": endpoint(slow.url, name="slow"), "crm": endpoint(receiver.url)}
+
+    async def scenario() -> None:
+        async with delivering(settings, endpoints) as (writer, _):
+            await queue(writer, {"slow": endpoints["slow"]}, 3)
+            await until(lambda: len(slow.requests) == 3)
+            await queue(writer, {"crm": endpoints["crm"]}, 3)
+            await until(lambda: len(receiver.delivered()) == 3, timeout=2)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        slow.stop()

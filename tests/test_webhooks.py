@@ -415,10 +415,20 @@ def test_after_max_attempts_a_webhook_is_failed_listed_and_can_be_retried(
     assert cli.main(["webhooks", "retry", "1", *data]) == 1  # delivered: nothing to retry
 
 
-def test_two_workers_deliver_each_webhook_once(tmp_path: Path, receiver: Receiver) -> None:
+def test_two_workers_deliver_each_webhook_once(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver.delay = 0.05  # requests overlap the other worker's claims
     settings = fast_settings(tmp_path)
     endpoints = {"crm": endpoint(receiver.url)}
+    clients: set[int] = set()  # each worker has its own HTTP client
+    post = webhooks.post
+
+    async def spy(client: Any, *args: Any, **kwargs: Any) -> webhooks.Outcome:
+        clients.add(id(client))
+        return await post(client, *args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "post", spy)
 
     async def scenario() -> list[str]:
         async with delivering(settings, endpoints, workers=2) as (writer, _):
@@ -429,6 +439,7 @@ def test_two_workers_deliver_each_webhook_once(tmp_path: Path, receiver: Receive
 
     keys = asyncio.run(scenario())
     assert sorted(receiver.delivered()) == sorted(keys)
+    assert len(clients) == 2  # both took part
 
 
 def test_a_row_claimed_by_a_crashed_worker_is_delivered_when_its_lease_runs_out(

@@ -85,11 +85,11 @@ def enqueue(
 
     ``payload`` becomes the envelope's ``data``; its ``visitor`` (the visitor id) is also kept
     beside the row, so that erasing a visitor finds their webhooks. ``key`` is the idempotency
-    key: the same event (say, one visitor crossing one threshold)
-    must always get the same key; queueing it twice for one endpoint queues it once. ``to``
-    names one endpoint to queue for whatever its ``events`` list says (a threshold action's
-    ``webhook: sales``); an unknown name queues nothing and is logged, so that a rules edit
-    never makes the change itself fail.
+    key: the same event (say, one visitor crossing one threshold) must always get the same key;
+    queueing it twice for one endpoint queues it once. ``to`` names one endpoint to queue for
+    whatever its ``events`` list says (a threshold action's ``webhook: sales``); an unknown name
+    queues nothing and is logged, so that a rules edit never makes the change itself fail.
+    After the unit is committed, ``Deliverer.wake`` sends it without waiting for the next poll.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")

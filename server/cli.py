@@ -400,6 +400,8 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
     for row in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["next_attempt_at"]))
         status = f"next attempt {when} UTC" if row["state"] == "pending" else "failed"
+        if row["lease_until"] and row["lease_until"] > time.time():
+            status = "being sent"
         error = f": {row['last_error']}" if row["last_error"] else ""
         print(f"#{row['id']} {row['endpoint']} {row['event']} — {status} after "
               f"{row['attempts']} attempt(s){error}")  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -83,11 +84,13 @@ def enqueue(
     """Queue ``event`` with ``payload`` for every endpoint subscribed to it; returns the rows
     queued. Runs inside the caller's writer unit, so it is committed with the change it reports.
 
-    ``key`` is the idempotency key: the same event (say, one visitor crossing one threshold)
-    must always get the same key; queueing it twice for one endpoint queues it once. ``to``
-    names one endpoint to queue for whatever its ``events`` list says (a threshold action's
-    ``webhook: sales``); an unknown name queues nothing and is logged, so that a rules edit
-    never makes the change itself fail.
+    ``payload`` becomes the envelope's ``data``; its ``visitor_id`` is also kept
+    beside the row, so that erasing a visitor finds their webhooks. ``key`` is the idempotency
+    key: the same event (say, one visitor crossing one threshold) must always get the same key;
+    queueing it twice for one endpoint queues it once. ``to`` names one endpoint to queue for
+    whatever its ``events`` list says (a threshold action's ``webhook: sales``); an unknown name
+    queues nothing and is logged, so that a rules edit never makes the change itself fail.
+    After the unit is committed, ``Deliverer.wake`` sends it without waiting for the next poll.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
@@ -99,11 +102,12 @@ def enqueue(
     else:
         chosen = [e for e in chosen if event in e.events]
     body = envelope(event, payload, now=now, key=key)
+    visitor = payload.get("visitor_id")
+    visitor_id = visitor if isinstance(visitor, str) else None
     queued = 0
     for endpoint in chosen:
-        queued += store.queue_webhook(
-            conn, endpoint=endpoint.name, event=event, key=key, body=body, now=now
-        )
+        queued += store.queue_webhook(conn, endpoint=endpoint.name, event=event, key=key,
+                                      body=body, now=now, visitor_id=visitor_id)  # fmt: skip
     return queued
 
 
@@ -209,8 +213,8 @@ class Deliverer:
         self.endpoints = endpoints
         self.clock = clock
         self.rand = rand
-        self.owner = uuid.uuid4().hex
-        self.in_flight: set[int] = set()
+        self.owner = uuid.uuid4().hex  # this worker's name on its leases
+        self.in_flight: dict[int, asyncio.Task[None]] = {}  # outbox row id -> its attempt
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
@@ -230,27 +234,36 @@ class Deliverer:
                 await self._task
         if not self.writer.alive:  # nothing can be written; the leases run out instead
             return
-        released = await self.writer.write(lambda c: store.release_webhooks(c, self.owner))
+        now = self.clock()
+        released = await self.writer.write(lambda c: store.release_webhooks(c, self.owner, now=now))
         if released:
             log.info("handed back %d webhook(s) in flight", released)
 
     async def run(self) -> None:
+        """Until cancelled: keep up to BATCH attempts in flight, claiming rows as they are due.
+        A slow endpoint holds only the slots of its own requests."""
         s = self.settings
         timeout = httpx.Timeout(s.webhook_timeout_seconds)
         headers = {"User-Agent": f"Touchpoint/{__version__}"}
         async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
-            while True:
-                try:
-                    await self.prune()
-                    due = self.due()
-                    if due is not None and due <= self.clock() and await self.deliver_due(client):
-                        continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # a database error: logged, and tried again at the next poll
-                    log.exception("webhook delivery failed")
+            try:
+                while True:
                     due = None
-                await self._sleep(due)
+                    try:
+                        await self.prune()
+                        free = BATCH - len(self.in_flight)
+                        due = self.due() if free > 0 else None
+                        if due is not None and due <= self.clock():
+                            if await self.claim(client, limit=free):
+                                continue
+                    except Exception:  # a database error: logged, tried again at the next poll
+                        log.exception("webhook delivery failed")
+                        due = None
+                    await self._sleep(due)
+            finally:
+                for task in self.in_flight.values():
+                    task.cancel()
+                await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
     def due(self) -> float | None:
         """When the next row of a ready endpoint can be claimed; None when there is none."""
@@ -258,6 +271,7 @@ class Deliverer:
         return store.webhook_due(self.reader_conn, ready)
 
     async def _sleep(self, due: float | None) -> None:
+        """Until ``due``, an attempt ends or a wake-up, at most ``webhook_poll_seconds``."""
         wait = self.settings.webhook_poll_seconds
         if due is not None:
             wait = min(wait, max(0.0, due - self.clock()))
@@ -273,31 +287,35 @@ class Deliverer:
         before = int(now) - self.settings.webhook_keep_days * 86400
         await self.writer.write(lambda c: store.prune_webhooks(c, delivered_before=before))
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """Claim the due rows (at most BATCH) and deliver them concurrently; returns how many
-        were claimed."""
+    async def claim(self, client: httpx.AsyncClient, *, limit: int) -> int:
+        """Claim up to ``limit`` due rows and start an attempt for each; returns how many."""
         endpoints = {name: e for name, e in self.endpoints().items() if e.ready}
         now = self.clock()
         lease_until = now + self.settings.webhook_timeout_seconds + LEASE_MARGIN
         rows = await self.writer.write(
             lambda c: store.claim_webhooks(
-                c, endpoints, now=now, owner=self.owner, lease_until=lease_until, limit=BATCH
+                c, endpoints, now=now, owner=self.owner, lease_until=lease_until, limit=limit
             )
         )
-        if rows:
-            await asyncio.gather(*(self._attempt(client, endpoints[r.endpoint], r) for r in rows))
+        for row in rows:
+            task = asyncio.create_task(self._attempt(client, endpoints[row.endpoint], row))
+            self.in_flight[row.id] = task
+            task.add_done_callback(functools.partial(self._done, row.id))
         return len(rows)
+
+    def _done(self, row_id: int, _task: asyncio.Task[None]) -> None:
+        self.in_flight.pop(row_id, None)
+        self._wake.set()  # a slot is free
 
     async def _attempt(
         self, client: httpx.AsyncClient, endpoint: Endpoint, row: store.OutboxRow
     ) -> None:
-        self.in_flight.add(row.id)
+        outcome = await post(client, endpoint, row, now=int(self.clock()),
+                             timeout=self.settings.webhook_timeout_seconds)  # fmt: skip
         try:
-            outcome = await post(client, endpoint, row, now=int(self.clock()),
-                                 timeout=self.settings.webhook_timeout_seconds)  # fmt: skip
             await self.writer.write(lambda c: self._record(c, row, outcome))
-        finally:
-            self.in_flight.discard(row.id)
+        except Exception:  # the lease runs out and the row is tried again
+            log.exception("recording webhook %d failed", row.id)
 
     def _record(self, conn: sqlite3.Connection, row: store.OutboxRow, outcome: Outcome) -> None:
         now = self.clock()
@@ -330,12 +348,14 @@ async def post(
     }
     try:
         # One deadline for the whole exchange; httpx's timeout applies to each phase apart.
+        # The answer's body is not read: only its status counts.
         async with asyncio.timeout(timeout):
-            response = await client.post(endpoint.url, content=body, headers=headers)
+            async with client.stream("POST", endpoint.url, content=body, headers=headers) as r:
+                status = r.status_code
     except TimeoutError:
         return Outcome(None, f"no answer within {timeout:g} s")
     except httpx.HTTPError as exc:
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
-    if 200 <= response.status_code < 300:
-        return Outcome(response.status_code, None)
-    return Outcome(response.status_code, f"HTTP {response.status_code}")
+    if 200 <= status < 300:
+        return Outcome(status, None)
+    return Outcome(status, f"HTTP {status}")

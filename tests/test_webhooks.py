@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint import cli, rules, store, webhooks
+from touchpoint.errors import ConfigError
 from touchpoint.settings import Settings
 from touchpoint.siteconfig import load_site
 from touchpoint.webhooks import Endpoint
@@ -165,7 +166,9 @@ async def queue(
 
     def work(conn: sqlite3.Connection) -> int:
         return sum(
-            webhooks.enqueue(conn, endpoints, event, {"visitor": f"v{i}", "n": i}, now=100, key=k)
+            webhooks.enqueue(
+                conn, endpoints, event, {"visitor_id": f"v{i}", "n": i}, now=100, key=k
+            )
             for i, k in enumerate(keys)
         )
 
@@ -349,7 +352,7 @@ def test_failures_are_retried_and_delivered_once_with_one_key(
     assert {r["event"] for r in receiver.requests} == {"stage.changed"}
     for r in receiver.requests:
         assert webhooks.verify(SECRET, r["signature"], r["body"], now=time.time())
-    assert json.loads(receiver.requests[-1]["body"])["data"] == {"visitor": "v0", "n": 0}
+    assert json.loads(receiver.requests[-1]["body"])["data"] == {"visitor_id": "v0", "n": 0}
     [row] = outbox(settings.database_path)
     assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 4, 204)
     assert row["lease_owner"] is None
@@ -414,10 +417,20 @@ def test_after_max_attempts_a_webhook_is_failed_listed_and_can_be_retried(
     assert cli.main(["webhooks", "retry", "1", *data]) == 1  # delivered: nothing to retry
 
 
-def test_two_workers_deliver_each_webhook_once(tmp_path: Path, receiver: Receiver) -> None:
+def test_two_workers_deliver_each_webhook_once(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver.delay = 0.05  # requests overlap the other worker's claims
     settings = fast_settings(tmp_path)
     endpoints = {"crm": endpoint(receiver.url)}
+    clients: set[int] = set()  # each worker has its own HTTP client
+    post = webhooks.post
+
+    async def spy(client: Any, *args: Any, **kwargs: Any) -> webhooks.Outcome:
+        clients.add(id(client))
+        return await post(client, *args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "post", spy)
 
     async def scenario() -> list[str]:
         async with delivering(settings, endpoints, workers=2) as (writer, _):
@@ -428,6 +441,7 @@ def test_two_workers_deliver_each_webhook_once(tmp_path: Path, receiver: Receive
 
     keys = asyncio.run(scenario())
     assert sorted(receiver.delivered()) == sorted(keys)
+    assert len(clients) == 2  # both took part
 
 
 def test_a_row_claimed_by_a_crashed_worker_is_delivered_when_its_lease_runs_out(
@@ -580,3 +594,75 @@ def test_two_server_workers_deliver_each_webhook_once(
     finally:
         server.stop()
     assert sorted(receiver.delivered()) == sorted(keys)
+
+
+def test_the_documented_site_yaml_loads_and_matches_the_schema(
+    rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema
+    import yaml
+    from touchpoint.schema import site_schema
+
+    text = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    jsonschema.validate(yaml.safe_load(example), site_schema())
+    (rules_dir / "site.yaml").write_text(example)
+    monkeypatch.setenv("TOUCHPOINT_WEBHOOK_SALES_SECRET", "x")
+    monkeypatch.setenv("NEWSLETTER_WEBHOOK_SECRET", "y")
+    problems, ruleset = rules.check(rules_dir)
+    assert problems == [] and ruleset is not None
+    assert {n: e.ready for n, e in ruleset.site.webhooks.items()} == {
+        "sales": True,
+        "newsletter": True,
+    }
+    wrong = {"webhooks": {"sales": {"url": "https://x.example/", "secret": "hunter2"}}}
+    assert not jsonschema.Draft202012Validator(site_schema()).is_valid(wrong)
+
+
+def test_webhooks_command_without_a_database_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["webhooks", "--data-dir", str(tmp_path / "none")]) == 1
+    assert "no database at" in capsys.readouterr().err
+
+
+def test_webhook_settings_take_fractions_of_seconds() -> None:
+    settings = Settings.load(
+        {"webhook_backoff_seconds": "0.25"}, environ={"TOUCHPOINT_WEBHOOK_TIMEOUT_SECONDS": "1.5"}
+    )
+    assert (settings.webhook_backoff_seconds, settings.webhook_timeout_seconds) == (0.25, 1.5)
+    for bad in ("soon", "nan", "0", "-1"):
+        with pytest.raises(ConfigError):
+            Settings.load({"webhook_backoff_seconds": bad}, environ={})
+
+
+def test_erasing_a_visitor_deletes_their_webhooks(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    endpoints = {"crm": endpoint("http://127.0.0.1:1/")}
+    for visitor in ("v1", "v2", "v1"):
+        key = f"{visitor}-{len(outbox(path))}"
+        webhooks.enqueue(conn, endpoints, "stage.changed", {"visitor_id": visitor}, now=1, key=key)
+    webhooks.enqueue(conn, endpoints, "coupon.redeemed", {"code": "X"}, now=1, key="anon")
+    assert store.erase_webhooks(conn, "v1") == 2
+    assert [r["key"] for r in outbox(path)] == ["v2-1", "anon"]
+    conn.close()
+
+
+def test_a_slow_endpoint_does_not_hold_up_another(tmp_path: Path, receiver: Receiver) -> None:
+    slow = Receiver(delay=3)
+    settings = fast_settings(tmp_path, webhook_timeout_seconds=5)
+    endpoints = {"slow": endpoint(slow.url, name="slow"), "crm": endpoint(receiver.url)}
+
+    async def scenario() -> None:
+        async with delivering(settings, endpoints) as (writer, _):
+            await queue(writer, {"slow": endpoints["slow"]}, 3)
+            await until(lambda: len(slow.requests) == 3)
+            await queue(writer, {"crm": endpoints["crm"]}, 3)
+            await until(lambda: len(receiver.delivered()) == 3, timeout=2)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        slow.stop()

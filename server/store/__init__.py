@@ -20,6 +20,7 @@ from .migrations import CACHE_KIB, connect, migrate, migrations
 from .outbox import (
     OutboxRow,
     claim_webhooks,
+    erase_webhooks,
     prune_webhooks,
     queue_webhook,
     release_webhooks,
@@ -48,11 +49,11 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent", "Event",
-    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor", "migrate",
-    "migrations", "OutboxRow", "page_view_result", "profile_of", "profile_visitor",
-    "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
-    "record_activities", "record_consent", "record_events", "record_page_view",
+    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent",
+    "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
+    "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
+    "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",
+    "Reader", "record_activities", "record_consent", "record_events", "record_page_view",
     "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes", "UnknownVisitors",
     "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
     "webhook_outbox", "Writer",

@@ -141,6 +141,7 @@ def m004_webhooks(db: sqlite_utils.Database) -> None:
             endpoint TEXT NOT NULL,
             event TEXT NOT NULL,
             key TEXT NOT NULL,
+            visitor_id TEXT,
             body TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             state TEXT NOT NULL DEFAULT 'pending'
@@ -157,6 +158,8 @@ def m004_webhooks(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt_at)")
+    # The body holds profile data: erasing a visitor deletes their rows (erase_webhooks).
+    db.execute("CREATE INDEX webhook_outbox_visitor ON webhook_outbox (visitor_id)")
 
 
 @migrations()

@@ -21,15 +21,28 @@ class OutboxRow:
 
 
 def queue_webhook(
-    conn: sqlite3.Connection, *, endpoint: str, event: str, key: str, body: str, now: int
+    conn: sqlite3.Connection,
+    *,
+    endpoint: str,
+    event: str,
+    key: str,
+    body: str,
+    now: int,
+    visitor_id: str | None = None,
 ) -> bool:
     """Queue one delivery; False when ``endpoint`` already has one with this ``key``."""
     cursor = conn.execute(
-        "INSERT INTO webhook_outbox (endpoint, event, key, body, created_at, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, key) DO NOTHING",
-        (endpoint, event, key, body, now, now),
+        "INSERT INTO webhook_outbox"
+        " (endpoint, event, key, visitor_id, body, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (endpoint, key) DO NOTHING",
+        (endpoint, event, key, visitor_id, body, now, now),
     )
     return cursor.rowcount == 1
+
+
+def erase_webhooks(conn: sqlite3.Connection, visitor_id: str) -> int:
+    """Delete every outbox row about ``visitor_id``, sent or not (erasure of their data)."""
+    return conn.execute("DELETE FROM webhook_outbox WHERE visitor_id = ?", (visitor_id,)).rowcount
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -53,13 +66,16 @@ def claim_webhooks(
     names = sorted(endpoints)
     if not names:
         return []
+    # The lease moves the next attempt to its end: if the worker dies, the row is due again
+    # then, and "due" stays one indexed column for the claim and for webhook_due.
     rows = conn.execute(
-        "UPDATE webhook_outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+        "UPDATE webhook_outbox SET lease_owner = ?, lease_until = ?, next_attempt_at = ?,"
+        " attempts = attempts + 1"
         " WHERE id IN (SELECT id FROM webhook_outbox WHERE state = 'pending'"
-        "   AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-        f"   AND endpoint IN ({_placeholders(names)}) ORDER BY next_attempt_at, id LIMIT ?)"
+        f"   AND next_attempt_at <= ? AND endpoint IN ({_placeholders(names)})"
+        "   ORDER BY next_attempt_at LIMIT ?)"
         " RETURNING id, endpoint, event, key, body, attempts",
-        (owner, lease_until, now, now, *names, limit),
+        (owner, lease_until, lease_until, now, *names, limit),
     ).fetchall()
     return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
 
@@ -94,15 +110,13 @@ def webhook_attempt_failed(
     )
 
 
-def release_webhooks(conn: sqlite3.Connection, owner: str, ids: Iterable[int] = ()) -> int:
-    """Hand back leases of ``owner`` (those of ``ids``, or all) whose attempt was interrupted:
-    the row is due again at once and the interrupted attempt does not count."""
-    ids = list(ids)
-    where = f" AND id IN ({_placeholders(ids)})" if ids else ""
+def release_webhooks(conn: sqlite3.Connection, owner: str, *, now: float) -> int:
+    """Hand back the leases of ``owner``, whose attempts were interrupted: the rows are due
+    again at once and the interrupted attempts do not count."""
     cursor = conn.execute(
-        "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL,"
-        " attempts = max(attempts - 1, 0) WHERE lease_owner = ? AND state = 'pending'" + where,
-        (owner, *ids),
+        "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
+        " attempts = max(attempts - 1, 0) WHERE lease_owner = ? AND state = 'pending'",
+        (now, owner),
     )
     return cursor.rowcount
 
@@ -140,11 +154,11 @@ def webhook_due(conn: sqlite3.Connection, endpoints: Iterable[str]) -> float | N
     if not names:
         return None
     row = conn.execute(
-        "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM webhook_outbox"
-        f" WHERE state = 'pending' AND endpoint IN ({_placeholders(names)})",
+        "SELECT next_attempt_at FROM webhook_outbox WHERE state = 'pending'"
+        f" AND endpoint IN ({_placeholders(names)}) ORDER BY next_attempt_at LIMIT 1",
         names,
     ).fetchone()
-    return None if row[0] is None else float(row[0])
+    return None if row is None else float(row[0])
 
 
 def webhook_outbox(
@@ -158,7 +172,7 @@ def webhook_outbox(
         counts.setdefault(endpoint, {"pending": 0, "delivered": 0, "failed": 0})[state] = n
     states = list(states)
     cursor = conn.execute(
-        "SELECT id, endpoint, event, key, state, attempts, created_at, next_attempt_at,"
+        "SELECT id, endpoint, event, key, visitor_id, state, attempts, created_at, next_attempt_at,"
         " lease_until, last_status, last_error, delivered_at FROM webhook_outbox"
         f" WHERE state IN ({_placeholders(states)}) ORDER BY id DESC LIMIT ?",
         (*states, limit),

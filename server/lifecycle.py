@@ -12,7 +12,7 @@ without a purchase -> win-back on the next visit).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import matchers
@@ -77,10 +77,14 @@ class StageRule:
     def holds(self, profile: Profile, now: int, score: float) -> bool:
         if not self.alternatives:
             return True
-        return any(
-            all(test(READINGS[name](profile, now, score)) for name, test in alternative)
-            for alternative in self.alternatives
-        )
+        # Plain loops: this runs for every stage on every recorded activity and profile read.
+        for alternative in self.alternatives:
+            for name, test in alternative:
+                if not test(READINGS[name](profile, now, score)):
+                    break
+            else:
+                return True
+        return False
 
 
 def rule(stage: str, *alternatives: dict[str, Any], source: str = "") -> StageRule:
@@ -116,6 +120,22 @@ def evaluate(
         if stage_rule.holds(profile, now, score):
             return stage_rule.stage, f"{stage_rule.stage}: {stage_rule.text}"
     return profile.stage, "no stage matched: unchanged"
+
+
+def settle(
+    profile: Profile, now: int, stages: tuple[StageRule, ...], *, score: float
+) -> list[tuple[str, str]]:
+    """Every step ``profile`` takes at ``now``, with its reason: stages whose conditions name
+    the current stage can follow each other at one moment (inactive, then win-back). Empty
+    when the stage stays."""
+    steps: list[tuple[str, str]] = []
+    for _ in stages:
+        stage, reason = evaluate(profile, now, stages, score=score)
+        if stage == profile.stage:
+            break
+        steps.append((stage, reason))
+        profile = replace(profile, stage=stage)
+    return steps
 
 
 def days_in_stage(profile: Profile, now: int, stage: str) -> int:

@@ -53,7 +53,8 @@ class ProfileRules:
     def read(self, profile: Profile, now: int) -> tuple[float, str]:
         """The score and the stage of ``profile`` as they stand at ``now``."""
         score = score_at(profile, now, self)
-        return score, lifecycle.evaluate(profile, now, self.stages, score=score)[0]
+        steps = lifecycle.settle(profile, now, self.stages, score=score)
+        return score, steps[-1][0] if steps else profile.stage
 
 
 # --- moving a profile on ------------------------------------------------------------------------
@@ -69,32 +70,48 @@ def apply(
 ) -> tuple[Profile, Effects]:
     """The profile after ``activities`` (recorded at ``now``), and what changed beyond it.
 
-    For each activity: the stage catches up with the time that passed (a customer may have
-    become inactive meanwhile), purchases and identification are counted, points awarded, the
-    stage re-evaluated, and thresholds the score crossed upwards run their actions.
+    First the stage catches up with the time that passed (a customer may have become inactive
+    meanwhile) and thresholds the decay took the score below are re-armed. Then for each
+    activity: purchases and identification are counted, points awarded, and if that changed
+    anything the stage depends on, the stage is re-evaluated and thresholds the score crossed
+    upwards run their actions. (An activity that earns nothing and is no purchase or
+    identification cannot move the stage: every reading it depends on is as it was.)
     """
     effects = Effects()
+    profile = _settle(profile, rules, now, effects)
+    # Decay since the last activity may have taken the score below a threshold (re-armed), and
+    # a threshold added to the rules since may already be reached (it fires now).
+    profile = _cross(profile, rules, now, effects, visitor_id)
     for activity in activities:
-        profile = _settle(profile, rules, now, effects)
-        # Decay since the last activity may have taken the score below a threshold.
-        profile, _ = crossings(profile, rules.scoring, now=now, rearm_only=True)
+        counted = activity.type in ("purchase", "identify")
         if activity.type == "purchase":
             last = max(profile.last_purchase_at or activity.at, activity.at)
             profile = replace(profile, purchases=profile.purchases + 1, last_purchase_at=last)
         elif activity.type == "identify":
             profile = replace(profile, identified=True)
-        profile, _ = award(profile, activity, rules.scoring, now=now)
+        profile, earned = award(profile, activity, rules.scoring, now=now)
+        if not (earned.points or counted):
+            continue
         profile = _settle(profile, rules, now, effects)
-        profile, crossed = crossings(profile, rules.scoring, now=now)
-        for threshold in crossed:
-            profile = _act(profile, threshold, rules, now, effects, visitor_id)
+        profile = _cross(profile, rules, now, effects, visitor_id)
     return profile, effects
 
 
 def _settle(profile: Profile, rules: ProfileRules, now: int, effects: Effects) -> Profile:
+    """The stage as it stands at ``now``, every step on the way recorded."""
     score = score_at(profile, now, rules)
-    stage, reason = lifecycle.evaluate(profile, now, rules.stages, score=score)
-    return _move(profile, stage, reason, now, effects)
+    for stage, reason in lifecycle.settle(profile, now, rules.stages, score=score):
+        profile = _move(profile, stage, reason, now, effects)
+    return profile
+
+
+def _cross(
+    profile: Profile, rules: ProfileRules, now: int, effects: Effects, visitor_id: str
+) -> Profile:
+    profile, crossed = crossings(profile, rules.scoring, now=now)
+    for threshold in crossed:
+        profile = _act(profile, threshold, rules, now, effects, visitor_id)
+    return profile
 
 
 def _move(profile: Profile, stage: str, reason: str, now: int, effects: Effects) -> Profile:

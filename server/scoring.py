@@ -168,11 +168,10 @@ def _count(counts: dict[str, list[int]], rule: str, period: int) -> int:
 
 
 def crossings(
-    profile: Profile, rules: ScoringRules, *, now: int, rearm_only: bool = False
+    profile: Profile, rules: ScoringRules, *, now: int
 ) -> tuple[Profile, list[Threshold]]:
     """The thresholds the score (at ``now``) has reached and that were armed; they are marked
-    fired. Fired thresholds the score is below again are re-armed (all that happens with
-    ``rearm_only``)."""
+    fired. Fired thresholds the score is below again are re-armed."""
     score = score_at(profile, now, rules)
     fired = list(profile.scoring.get("fired", ()))
     crossed = []
@@ -180,7 +179,7 @@ def crossings(
         if score < threshold.at:
             if threshold.name in fired:
                 fired.remove(threshold.name)
-        elif threshold.name not in fired and not rearm_only:
+        elif threshold.name not in fired:
             fired.append(threshold.name)
             crossed.append(threshold)
     if fired == list(profile.scoring.get("fired", ())):

@@ -86,7 +86,7 @@ CSS = (
     ".consent .dialog{width:min(100vw - 16px,640px);margin:8px;padding:24px}"
     ".row{display:flex;flex-wrap:wrap;gap:8px;margin-top:16px}.row .tp-button{flex:1 1 10em}"
     ".cat{display:flex;align-items:center;gap:12px;padding:10px 0;border-top:1px solid #e5e7eb}"
-    ".cat span{flex:1}.cat small{display:block;color:#4b5563;font-size:.875em}"
+    ".cat span{flex:1}.cat small{display:block;color:#4b5563;font-size:.875em;font-weight:400}"
     "input{appearance:none;-webkit-appearance:none;position:relative;flex:none;width:44px;"
     "height:24px;margin:0;border-radius:12px;background:#6b7280;cursor:pointer}"
     'input:before{content:"";position:absolute;top:3px;left:3px;width:18px;height:18px;'

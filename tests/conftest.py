@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -103,12 +104,19 @@ def browser():  # type: ignore[no-untyped-def]
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):  # type: ignore[no-untyped-def]
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 800})
+@contextlib.contextmanager
+def page_on(browser, base_url: str):  # type: ignore[no-untyped-def]
+    """A desktop-sized page of a fresh browser context; fails if the page threw."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1200, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     context.close()
     assert errors == [], f"the page threw: {errors}"
+
+
+@pytest.fixture
+def page(browser, live_server):  # type: ignore[no-untyped-def]
+    with page_on(browser, live_server.url) as page:
+        yield page

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PRODUCT, ROOT, LiveServer
+from .conftest import PRODUCT, ROOT, LiveServer, page_on
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -44,15 +44,8 @@ def external_consent(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api_page(browser, external_consent):  # type: ignore[no-untyped-def]
-    context = browser.new_context(
-        base_url=external_consent.url, viewport={"width": 1200, "height": 800}
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert errors == [], f"the page threw: {errors}"
+    with page_on(browser, external_consent.url) as page:
+        yield page
 
 
 def stored(live_server, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]

@@ -120,30 +120,24 @@ class Reader:
         self.conn.execute("SELECT 1 FROM visitors LIMIT 1").fetchall()
 
     def events(self, visitor_id: str) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(
+        return self.rows(
             "SELECT at, type, campaign, variant, path, name, value, props FROM events"
             " WHERE visitor_id = ? ORDER BY id",
             (visitor_id,),
         )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def stage_history(self, visitor_id: str) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(
+        return self.rows(
             "SELECT at, before, after, reason FROM stage_history WHERE visitor_id = ? ORDER BY id",
             (visitor_id,),
         )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def consent_log(self, visitor_id: str) -> list[dict[str, Any]]:
-        cursor = self.conn.execute(
+        return self.rows(
             "SELECT at, revision, granted, denied, method FROM consent_log"
             " WHERE visitor_id = ? ORDER BY id",
             (visitor_id,),
         )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     def rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)

@@ -9,7 +9,6 @@ identifier.
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any
 
@@ -23,7 +22,7 @@ from ..activity import Activity
 from ..conditions import NAME
 from ..errors import RequestError
 from ..facts import Facts, PageView
-from ..limits import optional_str, read_json
+from ..limits import flat_values, optional_str, read_json
 from ..profiles import PageViewUpdate
 from ..responses import JSONResponse
 from ..rules import CAMPAIGN_ID, Ruleset
@@ -37,23 +36,7 @@ MAX_SLOTS = 20
 
 def parse_context(value: Any) -> dict[str, Any]:
     """What the page pushed: short names to strings, finite numbers or booleans."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise RequestError("context must be an object")
-    if len(value) > MAX_CONTEXT_KEYS:
-        raise RequestError(f"context has more than {MAX_CONTEXT_KEYS} keys")
-    for key, item in value.items():
-        if not NAME.match(key):
-            raise RequestError(f"context key {key[:64]!r}: use letters, digits, - and _")
-        if isinstance(item, str):
-            if len(item) > 256:
-                raise RequestError(f"context.{key} is longer than 256 characters")
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise RequestError(f"context.{key} must be a finite number")
-        elif not isinstance(item, (bool, int, float)):
-            raise RequestError(f"context.{key} must be a string, number or boolean")
-    return value
+    return flat_values(value, "context", max_keys=MAX_CONTEXT_KEYS, name=NAME)
 
 
 def parse_slots(value: Any) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from .. import consent as consent_module
 from .. import store, webhooks
 from ..activity import Activity
 from ..errors import RequestError
-from ..limits import optional_str, read_json
+from ..limits import flat_values, optional_str, read_json
 from ..profiles import visit_start
 from ..responses import JSONResponse
 
@@ -118,27 +118,8 @@ def _behaviour(i: int, item: dict[str, Any], kind: str, now: int) -> Activity:
         # A click takes the element's text when its data-tp-track is empty: it may be empty too.
         if name is None or (not name and kind != "click"):
             raise RequestError(f"events[{i}].name is required")
-    props = _props(i, item.get("props"))
+    props = flat_values(item.get("props"), f"events[{i}].props", max_keys=MAX_PROPS, name=PROP_NAME)
     return Activity(kind, now, path=path, name=name, value=value, props=props)
-
-
-def _props(i: int, value: Any) -> dict[str, Any]:
-    """Flat properties, as the snippet keeps them (tracking.js ``clean``)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or len(value) > MAX_PROPS:
-        raise RequestError(f"events[{i}].props must be an object of at most {MAX_PROPS} values")
-    for key, prop in value.items():
-        if not PROP_NAME.match(key):
-            raise RequestError(f"events[{i}].props: {key[:64]!r}: use letters, digits, - and _")
-        if isinstance(prop, str):
-            if len(prop) > 256:
-                raise RequestError(f"events[{i}].props.{key} is longer than 256 characters")
-        elif isinstance(prop, float) and not math.isfinite(prop):
-            raise RequestError(f"events[{i}].props.{key} must be a finite number")
-        elif not isinstance(prop, (bool, int, float)):
-            raise RequestError(f"events[{i}].props.{key} must be a string, number or boolean")
-    return value
 
 
 def _str(i: int, item: dict[str, Any], key: str, *, max_length: int) -> str | None:

@@ -89,6 +89,8 @@ def answer(page, button: str) -> Any:  # type: ignore[no-untyped-def]
         with page.expect_response("**/tp/v1/consent") as sent:
             page.locator(BANNER).get_by_role("button", name=button).click()
         answered = sent.value.json()
+    # Nothing of this page still in flight: a later expect_response must see the next page's.
+    page.wait_for_load_state("networkidle")
     return sent.value.request.post_data_json, answered
 
 

@@ -122,8 +122,8 @@ def report(
     """Queue what recording a visitor's activities changed beyond the profile: each score
     threshold crossed (``score.threshold``, to its subscribers and to the endpoint a threshold
     action names) and each stage change (``stage.changed``). Returns the rows queued."""
-    if effects is None or not (effects.thresholds or effects.stage_changes):
-        return 0
+    if not endpoints or effects is None or not (effects.thresholds or effects.stage_changes):
+        return 0  # no endpoint at all: not even the visitor's identifiers are read
     who = visitor(conn, visitor_id)
     queued = 0
     for payload in effects.thresholds:

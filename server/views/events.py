@@ -185,7 +185,7 @@ def _forms_submitted(
     """``form.submitted`` for each form sent in a popup: its name (the campaign), the fields the
     snippet sends (never e-mail, name, phone or password fields: those go to identify), the page."""
     queued = 0
-    for index, activity in enumerate(activities):
+    for index, activity in enumerate(activities if endpoints else ()):
         if activity.type != "form_submit":
             continue
         payload = {

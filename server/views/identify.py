@@ -45,7 +45,7 @@ async def identify(request: Request) -> Response:
         )
         survivor = outcome.visitor_id
         queued = webhooks.report(conn, endpoints, survivor, outcome.effects, now=now)
-        if outcome.newly_identified or outcome.merged_from:
+        if endpoints and (outcome.newly_identified or outcome.merged_from):
             payload = {**webhooks.visitor(conn, survivor), "merged_from": outcome.merged_from,
                        "first_name": who.first_name, "time": now}  # fmt: skip
             key = f"visitor.identified:{survivor}:{now}:{outcome.merged_from or ''}"

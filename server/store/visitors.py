@@ -13,7 +13,7 @@ import orjson
 
 from ..activity import Activity, Effects
 from ..profiles import PageViewUpdate, Profile, advance
-from .reader import PROFILE_COLUMNS, profile_from_row
+from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
 
 if TYPE_CHECKING:
     from ..profilerules import ProfileRules
@@ -192,13 +192,11 @@ def record_page_view(
         if conn.execute(guarded, values).rowcount:
             effects = result[1]
     if effects is None:
-        row = conn.execute(
-            f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
-        ).fetchone()
-        if row is None:
+        stored = profile_of(conn, visitor_id)
+        if stored is None:
             return None
         profile, effects = page_view_result(
-            profile_from_row(row), view, rules=rules_or_default(rules), session_idle=session_idle,
+            stored, view, rules=rules_or_default(rules), session_idle=session_idle,
             visitor_id=visitor_id,
         )  # fmt: skip
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))

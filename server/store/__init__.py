@@ -38,6 +38,21 @@ from .reader import (
     profile_of,
     profile_visitor,
 )
+from .subjects import (
+    Erasure,
+    Subject,
+    consent_history,
+    consent_proof,
+    consent_summary,
+    erase,
+    erase_subject,
+    erasures_of,
+    export_subject,
+    find_subject,
+    merged_ids,
+    visitor_exists,
+    visitor_tables,
+)
 from .visitors import (
     Event,
     page_view_result,
@@ -49,12 +64,14 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent",
-    "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
-    "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
-    "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",
-    "Reader", "record_activities", "record_consent", "record_events", "record_page_view",
-    "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes", "UnknownVisitors",
-    "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
-    "webhook_outbox", "Writer",
+    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "consent_history",
+    "consent_proof", "consent_summary", "copy_consent", "erase", "erase_subject", "erase_webhooks",
+    "Erasure", "erasures_of", "Event", "export_subject", "find_subject", "find_visitor",
+    "Identified", "identifiers_of", "identify", "identify_visitor", "merged_ids", "migrate",
+    "migrations", "OutboxRow", "page_view_result", "profile_of", "profile_visitor",
+    "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
+    "record_activities", "record_consent", "record_events", "record_page_view", "release_webhooks",
+    "reset_visitor", "retry_webhooks", "set_attributes", "Subject", "UnknownVisitors",
+    "visitor_exists", "visitor_tables", "VisitorRecord", "webhook_attempt_failed",
+    "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
 ]  # fmt: skip

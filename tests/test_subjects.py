@@ -361,6 +361,23 @@ def test_withdrawing_every_category_on_the_page_erases_the_visitor(
     assert proof["erasures"] == [{"at": record[1], "via": "page"}]
 
 
+def test_withdrawing_some_categories_drops_what_they_allowed(
+    laptop: TestClient, settings: Settings
+) -> None:
+    auth = key(settings, "events:write", name="shop")
+    vid = visit(laptop, auth)
+    kinds = "SELECT campaign IS NOT NULL, count(*) FROM events GROUP BY 1 ORDER BY 1"
+    conn = store.connect(settings.database_path)
+    assert conn.execute(kinds).fetchall() == [(0, 6), (1, 2)]  # behaviour, campaign events
+    laptop.post("/tp/v1/consent", json={"granted": ["marketing"]})
+    assert conn.execute(kinds).fetchall() == [(1, 2)]
+    laptop.post("/tp/v1/consent", json={"granted": ["measurement"]})
+    assert conn.execute(kinds).fetchall() == []
+    assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (0,)
+    assert store.visitor_exists(conn, vid) and everything(settings.database_path)["erasures"] == []
+    conn.close()
+
+
 def test_a_refusal_from_a_new_visitor_erases_nothing(
     laptop: TestClient, settings: Settings
 ) -> None:

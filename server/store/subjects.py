@@ -174,20 +174,27 @@ def erase_subject(
     pseudonym = erased_id(key, subject.primary)
     deleted: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}
-    deleted["webhook_outbox"] = sum(erase_webhooks(conn, visitor) for visitor in ids)
-    for table in visitor_tables(conn):
-        if table == "consent_log":
-            pseudonymised[table] = conn.execute(
-                f"UPDATE consent_log SET visitor_id = ? WHERE visitor_id IN ({marks})",
-                (pseudonym, *ids),
-            ).rowcount
-        elif table != "webhook_outbox":
-            sql = f'DELETE FROM "{table}" WHERE visitor_id IN ({marks})'
-            deleted[table] = conn.execute(sql, ids).rowcount
-    deleted["merges"] = conn.execute(
-        f"DELETE FROM merges WHERE from_id IN ({marks}) OR into_id IN ({marks})", ids * 2
-    ).rowcount
-    deleted["visitors"] = conn.execute(f"DELETE FROM visitors WHERE id IN ({marks})", ids).rowcount
+    # Deleted rows are overwritten with zeros rather than left in the file's free pages.
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        deleted["webhook_outbox"] = sum(erase_webhooks(conn, visitor) for visitor in ids)
+        for table in visitor_tables(conn):
+            if table == "consent_log":
+                pseudonymised[table] = conn.execute(
+                    f"UPDATE consent_log SET visitor_id = ? WHERE visitor_id IN ({marks})",
+                    (pseudonym, *ids),
+                ).rowcount
+            elif table != "webhook_outbox":
+                sql = f'DELETE FROM "{table}" WHERE visitor_id IN ({marks})'
+                deleted[table] = conn.execute(sql, ids).rowcount
+        deleted["merges"] = conn.execute(
+            f"DELETE FROM merges WHERE from_id IN ({marks}) OR into_id IN ({marks})", ids * 2
+        ).rowcount
+        sql = f"DELETE FROM visitors WHERE id IN ({marks})"
+        deleted["visitors"] = conn.execute(sql, ids).rowcount
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
     counts = {
         "deleted": {t: n for t, n in sorted(deleted.items()) if n},
         "pseudonymised": {t: n for t, n in pseudonymised.items() if n},

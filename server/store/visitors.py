@@ -77,7 +77,9 @@ def record_consent(
 
 def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str]) -> None:
     """Drop what a category no longer granted allowed: the profile without personalisation,
-    the campaign history without marketing. (The event log and its retention: docs/privacy.md.)"""
+    the behaviour in the event log without measurement and personalisation, the campaign
+    history and campaign events without marketing (GDPR Art. 17(1)(b)). Withdrawing every
+    category erases the visitor altogether (views/consent.py)."""
     if "personalisation" not in granted:
         # Without a profile there is nobody to recognise by e-mail or customer id either.
         conn.execute("DELETE FROM identities WHERE visitor_id = ?", (visitor_id,))
@@ -88,8 +90,13 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
             (visitor_id,),
         )
         conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
+    if not granted & {"measurement", "personalisation"}:
+        conn.execute("DELETE FROM events WHERE visitor_id = ? AND campaign IS NULL", (visitor_id,))
     if "marketing" not in granted:
         conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
+        conn.execute(
+            "DELETE FROM events WHERE visitor_id = ? AND campaign IS NOT NULL", (visitor_id,)
+        )
 
 
 def record_events(

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import banner, conditions, profilerules, siteconfig
 from .conditions import Compiler, Condition
+from .geolocation import NO_GEOLOCATION
 from .matchers import FOREVER, moment, parse_duration
 from .profilerules import ProfileRules
 from .rendering import TemplateProblem, Templates
@@ -184,11 +185,14 @@ def _index_key(pattern: str) -> tuple[str, ...]:
     return tuple(literal[0].split("/")[1:-1])
 
 
-def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
+def load(
+    rules_dir: Path | str, *, now: float | None = None, geolocation: bool | None = None
+) -> Ruleset:
     """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml`` and every other
     ``*.yaml`` file (a campaign) in ``rules_dir``.
 
     Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
+    ``geolocation=False`` (no source configured) warns at every ``country`` condition.
     """
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
@@ -211,6 +215,9 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
             continue
         readers[campaign.id] = reader
         campaigns.append(campaign)
+        if geolocation is False:
+            for key in reader.compiler.country_refs:
+                reader.problem(key, NO_GEOLOCATION, severity="warning")
     for reader in readers.values():
         for key, ref in reader.compiler.campaign_refs:
             if ref not in readers:
@@ -490,10 +497,12 @@ def log_warnings(ruleset: Ruleset) -> None:
         log.warning("%s", warning)
 
 
-def check(rules_dir: Path | str) -> tuple[list[Problem], Ruleset | None]:
+def check(
+    rules_dir: Path | str, *, geolocation: bool | None = None
+) -> tuple[list[Problem], Ruleset | None]:
     """Every problem in ``rules_dir`` (errors, or the warnings of valid rules) and the rules."""
     try:
-        ruleset = load(rules_dir)
+        ruleset = load(rules_dir, geolocation=geolocation)
     except RulesError as exc:
         return exc.problems, None
     return list(ruleset.warnings), ruleset

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,90 @@ def test_the_live_server_looks_up_the_forwarded_address_and_stores_none(
     for form in (address.encode(), address.encode("utf-16-le"), socket.inet_aton(address)):
         assert form not in stored
     assert address not in server.output()
+
+
+EITHER = AUSTRIA_SWITZERLAND.replace(
+    "audience: {country: [at, ch]}",
+    "audience:\n  any:\n    - country: [at, ch]\n    - language: de-AT",
+)
+
+
+def test_check_warns_at_each_country_condition_without_a_source(
+    rules_dir: Path, geoip_database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rules_dir / "alpine-shipping.yaml").write_text(EITHER)
+    assert main(["check", "--rules-dir", str(rules_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"ok: 2 campaign(s) in {rules_dir}, 1 warning(s)\n"
+    assert err == (
+        f"{rules_dir / 'alpine-shipping.yaml'}:7:7: warning: audience.any.0.country: no"
+        " geolocation source configured (setting geoip_database) — this condition is never true\n"
+        "warning: 1 country condition(s) can never hold: no geolocation source is configured."
+        " Set geoip_database to a country database (.mmdb), see docs/operations.md#geolocation\n"
+    )
+    checked = ["check", "--rules-dir", str(rules_dir), "--geoip-database", str(geoip_database)]
+    assert main(checked) == 0
+    assert capsys.readouterr() == (f"ok: 2 campaign(s) in {rules_dir}\n", "")
+    assert main([*checked[:-1], str(geoip_database.with_name("gone.mmdb"))]) == 1
+    assert capsys.readouterr().err == (
+        f"touchpoint: geoip_database {geoip_database.with_name('gone.mmdb')}: no such file\n"
+    )
+
+
+Simulate = Callable[..., str]
+
+
+@pytest.fixture
+def simulate(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> Simulate:
+    """``touchpoint simulate /demo/`` with the campaign for Austria and Switzerland: the header
+    and the line explaining that campaign."""
+    (rules_dir / "alpine-shipping.yaml").write_text(AUSTRIA_SWITZERLAND)
+
+    def run(*args: str) -> str:
+        assert main(["simulate", "/demo/", "--rules-dir", str(rules_dir), "--at", "0", *args]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return lines[0] + "\n" + next(line for line in lines if line.startswith("  alpine"))
+
+    return run
+
+
+def test_simulate_says_why_the_country_is_unknown(simulate: Simulate, geoip_database: Path) -> None:
+    assert simulate() == (
+        "/demo/ for an anonymous visitor at 0:\n"
+        "  alpine-shipping                  not chosen: audience: country is AT or CH (country"
+        " unknown: no geolocation source, setting geoip_database is empty)"
+    )
+    database = ("--geoip-database", str(geoip_database))
+    assert simulate(*database).endswith("(country unknown: no client address)")
+    assert simulate(*database, "--ip", "10.0.0.1").endswith(
+        "(country unknown: the address's network is not in the geolocation database)"
+    )
+    assert simulate(*database, "--ip", "2001:db8:1::1").endswith("country is AT or CH (it is 'DE')")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--country", "ch"), ("--ip", "192.0.2.1", "--geoip-database", "{db}")],
+)
+def test_simulate_a_country(
+    simulate: Simulate, geoip_database: Path, args: tuple[str, ...]
+) -> None:
+    args = tuple(a.replace("{db}", str(geoip_database)) for a in args)
+    assert simulate(*args) == (
+        "/demo/ for an anonymous visitor in CH at 0:\n  alpine-shipping                  chosen"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--country", "Swiss"), "--country: 'Swiss' is not an ISO 3166-1 alpha-2 country code"),
+        (("--ip", "192.0.2.1"), "--ip needs a geolocation source (setting geoip_database)"),
+        (("--ip", "localhost"), "--ip: 'localhost' is not an IP address"),
+    ],
+)
+def test_simulate_refuses_what_it_cannot_use(
+    rules_dir: Path, args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "/", "--rules-dir", str(rules_dir), *args]) == 1
+    assert capsys.readouterr().err.startswith(f"touchpoint: {message}")

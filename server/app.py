@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """A Touchpoint app. Rules and the secret key are loaded now; the database opens at startup."""
     settings = settings or Settings.load()
     geo = geolocation.open_source(settings.geoip_database)
+    if geo is not None:
+        log.info("country database: %s", geo.description)
     ruleset = rules_module.load(settings.rules_dir, geolocation=geo is not None)
     rules_module.log_warnings(ruleset)
     secret_key = settings.resolve_secret_key()

@@ -310,8 +310,8 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         "what_if": bool(args.profile),
         "profile_used": profile is not None,
         "history_used": history is not None,
-        "country": facts.country,
     }
+    result["country"] = facts.country
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -343,3 +343,22 @@ def test_simulate_refuses_what_it_cannot_use(
 ) -> None:
     assert main(["simulate", "/", "--rules-dir", str(rules_dir), *args]) == 1
     assert capsys.readouterr().err.startswith(f"touchpoint: {message}")
+
+
+def test_the_server_watches_the_file(tmp_path: Path, geoip_database: Path) -> None:
+    import asyncio
+
+    database = CountryDatabase(geoip_database)
+
+    async def replace_while_watching() -> None:
+        watching = asyncio.create_task(geolocation.watch(database, interval=0.01))
+        update = mmdb.write(tmp_path / "new.mmdb", {"203.0.113.0/24": mmdb.country("LI")})
+        os.replace(update, geoip_database)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if database.country("203.0.113.1"):
+                break
+        watching.cancel()
+
+    asyncio.run(replace_while_watching())
+    assert database.country("203.0.113.1") == "LI"

@@ -233,9 +233,10 @@ def m006_coupons(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX coupon_codes_visitor ON coupon_codes (visitor_id, pool)"
         " WHERE visitor_id IS NOT NULL"
     )
-    # The stock: a claim takes the first entry, a probe asks whether there is one.
+    # The stock: a claim takes the first entry, a probe asks whether there is one. The two
+    # columns, NULL in every entry, let both read the index alone.
     db.execute(
-        "CREATE INDEX coupon_codes_free ON coupon_codes (pool)"
+        "CREATE INDEX coupon_codes_free ON coupon_codes (pool, visitor_id, assigned_at)"
         " WHERE visitor_id IS NULL AND assigned_at IS NULL"
     )
     # Static pools hand everybody the same code: who was shown it, for attribution.

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import pytest
 from touchpoint import store
 from touchpoint.coupons import Pool, Pools
-from touchpoint.store import coupons as coupon_store
 
 T = TypeVar("T")
 NOW = 1_800_000_000
@@ -217,8 +216,8 @@ def test_a_redemption_credits_the_campaign_that_revealed_the_code(db: sqlite3.Co
                               "visitor_id": "v1", "campaign": "camp", "variant": "var",
                               "value": 25.0, "currency": "EUR", "redeemed_at": NOW + 60}  # fmt: skip
     assert not done.replay
-    event = db.execute("SELECT type, campaign, variant, name, value, source FROM events").fetchone()
-    assert event == ("redeem", "camp", "var", "O-1", 25.0, "api")
+    event = db.execute("SELECT type, campaign, variant, name, value, source FROM events")
+    assert event.fetchone() == ("redeem", "camp", "var", "O-1", 25.0, "api")
     state = db.execute("SELECT last_converted_at FROM campaign_state WHERE visitor_id = 'v1'")
     assert state.fetchone() == (NOW + 60,)
     assert store.coupon_stats(db)["spring"].redeemed == 1

@@ -212,9 +212,11 @@ def test_a_redemption_credits_the_campaign_that_revealed_the_code(db: sqlite3.Co
     stock(db, "spring", ["S-1"])
     claim(db, SPRING, "v1")
     done = redeem(db, "  S-1 ", "O-1")
-    assert done.as_json() == {"order_id": "O-1", "code": "S-1", "pool": "spring",
-                              "visitor_id": "v1", "campaign": "camp", "variant": "var",
-                              "value": 25.0, "currency": "EUR", "redeemed_at": NOW + 60}  # fmt: skip
+    assert done.as_json() == {
+        "order_id": "O-1", "code": "S-1", "pool": "spring", "visitor_id": "v1",
+        "campaign": "camp", "variant": "var", "value": 25.0, "currency": "EUR",
+        "redeemed_at": NOW + 60,
+    }  # fmt: skip
     assert not done.replay
     event = db.execute("SELECT type, campaign, variant, name, value, source FROM events")
     assert event.fetchone() == ("redeem", "camp", "var", "O-1", 25.0, "api")

@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     schema = commands.add_parser(
         "schema",
-        help="print the JSON Schema of campaign files, site.yaml, scoring.yaml or"
-        " lifecycle.yaml, for editors",
+        help="print the JSON Schema of campaign files, site.yaml, scoring.yaml, lifecycle.yaml"
+        " or coupons.yaml, for editors",
     )
-    schema.add_argument("which", choices=["campaign", "site", "scoring", "lifecycle", "openapi"])
+    schema.add_argument(
+        "which", choices=["campaign", "site", "scoring", "lifecycle", "coupons", "openapi"]
+    )
     apikey = commands.add_parser("apikey", help="create, list or revoke keys of the server API")
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; its token is printed once")

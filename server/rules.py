@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import banner, conditions, profilerules, siteconfig
+from . import banner, conditions, coupons, profilerules, siteconfig
 from .conditions import Compiler, Condition
+from .coupons import Pools
 from .geolocation import NO_GEOLOCATION
 from .matchers import FOREVER, moment, parse_duration
 from .profilerules import ProfileRules
@@ -150,6 +151,7 @@ class Ruleset:
     site: Site = field(default_factory=Site)
     warnings: tuple[Problem, ...] = ()
     profile: ProfileRules = field(default_factory=ProfileRules)  # scoring and lifecycle
+    pools: Pools = field(default_factory=Pools)  # coupons.yaml
     by_id: dict[str, Campaign] = field(init=False)
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
@@ -188,8 +190,8 @@ def _index_key(pattern: str) -> tuple[str, ...]:
 def load(
     rules_dir: Path | str, *, now: float | None = None, geolocation: bool | None = None
 ) -> Ruleset:
-    """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml`` and every other
-    ``*.yaml`` file (a campaign) in ``rules_dir``.
+    """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml``, ``coupons.yaml``
+    and every other ``*.yaml`` file (a campaign) in ``rules_dir``.
 
     Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
     ``geolocation=False`` (no source configured) warns at every ``country`` condition.
@@ -201,10 +203,12 @@ def load(
     problems: list[Problem] = []
     site = load_site(rules_dir / SITE_FILE, problems)
     profile = profilerules.load(rules_dir, problems, site)
+    pools, pool_problems = Pools.read(rules_dir, timezone=site.timezone)
+    problems += pool_problems
     campaigns: list[Campaign] = []
     readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
-        if path.name == SITE_FILE or path.stem in profilerules.STEMS:
+        if path.name == SITE_FILE or path.stem in (*profilerules.STEMS, coupons.STEM):
             continue
         reader = _CampaignFile(path, problems, site)
         campaign = reader.campaign(templates)
@@ -226,7 +230,7 @@ def load(
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)
-    return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile)
+    return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile, pools)
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:

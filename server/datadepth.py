@@ -67,6 +67,7 @@ WRITTEN: dict[str, dict[str, str]] = {
                           "expires_at"),
     "coupon_redemptions": _at("minimal", "order_id", "code", "pool", "visitor_id", "campaign",
                               "variant", "value", "currency", "at"),
+    "coupon_pools": _at("minimal", "pool", "generated"),
 }  # fmt: skip
 
 

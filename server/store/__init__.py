@@ -8,6 +8,23 @@ never contend with each other and a burst of events costs one fsync, not one per
 """
 
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .coupons import (
+    Claim,
+    CouponError,
+    CouponExpired,
+    CouponRedeemed,
+    ImportReport,
+    PoolStats,
+    Redemption,
+    UnknownCoupon,
+    add_generated,
+    claim_coupon,
+    coupon_stats,
+    import_codes,
+    merge_coupons,
+    pool_has_codes,
+    redeem_coupon,
+)
 from .identities import (
     Identified,
     copy_consent,
@@ -64,14 +81,17 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "consent_history",
-    "consent_proof", "consent_summary", "copy_consent", "erase", "erase_subject", "erase_webhooks",
-    "Erasure", "erasures_of", "Event", "export_subject", "find_subject", "find_visitor",
-    "Identified", "identifiers_of", "identify", "identify_visitor", "merged_ids", "migrate",
-    "migrations", "OutboxRow", "page_view_result", "profile_of", "profile_visitor",
+    "add_generated", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon", "claim_webhooks",
+    "connect", "consent_history", "consent_proof", "consent_summary", "copy_consent",
+    "coupon_stats", "CouponError", "CouponExpired", "CouponRedeemed", "erase", "erase_subject",
+    "erase_webhooks", "Erasure", "erasures_of", "Event", "export_subject", "find_subject",
+    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor", "import_codes",
+    "ImportReport", "merge_coupons", "merged_ids", "migrate", "migrations", "OutboxRow",
+    "page_view_result", "pool_has_codes", "PoolStats", "profile_of", "profile_visitor",
     "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
-    "record_activities", "record_consent", "record_events", "record_page_view", "release_webhooks",
-    "reset_visitor", "retry_webhooks", "set_attributes", "Subject", "UnknownVisitors",
-    "visitor_exists", "visitor_tables", "VisitorRecord", "webhook_attempt_failed",
-    "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
+    "record_activities", "record_consent", "record_events", "record_page_view", "redeem_coupon",
+    "Redemption", "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes",
+    "Subject", "UnknownCoupon", "UnknownVisitors", "visitor_exists", "visitor_tables",
+    "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
+    "webhook_outbox", "Writer",
 ]  # fmt: skip

@@ -392,13 +392,16 @@ def _privacy_schemas() -> dict[str, Any]:
                        "(docs/privacy.md#what-is-stored-tables-and-columns).",
                        "additionalProperties": {"type": "array", "items": {"type": "object"}}},
         }},
-        "Erasure": {"type": "object", "required": ["erasure", "at", "deleted", "pseudonymised"],
+        "Erasure": {"type": "object",
+                    "required": ["erasure", "at", "deleted", "pseudonymised", "anonymised"],
                     "properties": {
             "erasure": {"type": "integer", "description": "The id of the erasure record."},
             "at": {"type": "integer"},
             "deleted": {**counts, "description": "Rows deleted, per table."},
             "pseudonymised": {**counts, "description": "Consent log rows kept as proof, their "
                               "visitor id replaced by a keyed pseudonym."},
+            "anonymised": {**counts, "description": "Rows kept without the visitor id: coupon "
+                           "codes handed out, coupon redemptions."},
         }},
         "ConsentLog": {"type": "object", "required": ["entries", "erasures"], "properties": {
             "entries": {"type": "array", "items": {"type": "object", "properties": {

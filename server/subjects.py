@@ -150,6 +150,8 @@ def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], ke
     print(f"erased (record #{erasure.id}): {deleted}")
     for table, n in erasure.pseudonymised.items():
         print(f"kept as proof of consent under a pseudonym: {table} {n}")
+    for table, n in erasure.anonymised.items():
+        print(f"kept without the visitor id: {table} {n}")
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint import apikeys, cli, identity, store
 from touchpoint.app import create_app
+from touchpoint.coupons import Pools
 from touchpoint.settings import Settings
+
+from .conftest import ROOT
 
 API = "/tp/v1/api"
 ALL = ["marketing", "measurement", "personalisation"]
@@ -247,8 +251,8 @@ def test_erasure_leaves_no_row_naming_the_person_and_the_other_untouched(
     # The erasure record: when, how, how many, and the same pseudonym.
     (record,) = everything(path)["erasures"]
     assert record[1:5] == (erased["at"], "api", "dpo", pseudonym)
-    assert json.loads(record[5]) == {"deleted": erased["deleted"],
-                                     "pseudonymised": erased["pseudonymised"]}  # fmt: skip
+    kept = ("deleted", "pseudonymised", "anonymised")
+    assert json.loads(record[5]) == {name: erased[name] for name in kept}
     # Bob is exactly as he was.
     bob_after = laptop.get(f"{API}/subjects/{people['bob'][0]}", headers=reader).json()
     assert bob_after["tables"] == bob_before["tables"]
@@ -285,6 +289,41 @@ def test_every_table_with_a_visitor_id_column_is_exported_and_erased(
     erased = laptop.delete(f"{API}/subjects/email:ada@example.com", headers=auth).json()
     assert erased["deleted"]["loyalty"] == 1
     assert everything(settings.database_path)["loyalty"] == [(people["bob"][0], 20)]
+
+
+def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
+    laptop: TestClient, settings: Settings, people: dict[str, Any]
+) -> None:
+    pools, problems = Pools.read(ROOT / "rules")
+    assert not [p for p in problems if p.severity != "warning"]
+    ada, bob = people["ada"][0], people["bob"][0]
+    conn = store.connect(settings.database_path)
+    now = int(time.time())
+    claim = store.claim_coupon(
+        conn, pools["welcome"], ada, "first-order-coupon", "ten-percent", now
+    )
+    assert claim is not None
+    store.claim_coupon(conn, pools["cart5"], ada, "cart-coupon", None, now)
+    store.claim_coupon(conn, pools["welcome"], bob, "first-order-coupon", "ten-percent", now)
+    store.redeem_coupon(conn, pools, claim.code, "O-77", 50.0, "EUR", now)
+    auth = key(settings, "privacy:read", "privacy:erase")
+    tables = laptop.get(f"{API}/subjects/{ada}", headers=auth).json()["tables"]
+    assert [row["code"] for row in tables["coupon_codes"]] == [claim.code]
+    assert [row["code"] for row in tables["coupon_reveals"]] == ["CART5-OFF"]
+    assert [row["order_id"] for row in tables["coupon_redemptions"]] == ["O-77"]
+    erased = laptop.delete(f"{API}/subjects/{ada}", headers=auth).json()
+    assert erased["anonymised"] == {"coupon_codes": 1, "coupon_redemptions": 1}
+    assert erased["deleted"]["coupon_reveals"] == 1
+    assert naming(settings.database_path, ada_needles(settings, people)) == []
+    # Ada's code stays taken and redeemed: nobody else gets it, nobody redeems it again.
+    assert conn.execute(
+        "SELECT visitor_id, assigned_at IS NOT NULL FROM coupon_codes WHERE code = ?", (claim.code,)
+    ).fetchone() == (None, 1)
+    with pytest.raises(store.CouponRedeemed):
+        store.redeem_coupon(conn, pools, claim.code, "O-78", 50.0, "EUR", now)
+    assert conn.execute("SELECT count(*) FROM coupon_codes WHERE visitor_id = ?", (bob,)
+                        ).fetchone() == (1,)  # fmt: skip
+    conn.close()
 
 
 def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) -> None:

@@ -9,7 +9,8 @@ are the two tables that name a visitor otherwise.
 
 Erasure deletes those rows, except the consent log's: they stay as proof of consent with the
 visitor ids replaced by one keyed pseudonym (identity.erased_id of the person's primary id;
-docs/privacy.md#erasure). One row in ``erasures``, under the same pseudonym, records when and
+docs/privacy.md#erasure), and those of the tables in :data:`ANONYMISED`, kept without the
+visitor id. One row in ``erasures``, under the same pseudonym, records when and
 how, and how many rows went from which table.
 """
 
@@ -26,6 +27,11 @@ from ..identity import erased_id
 from .outbox import erase_webhooks
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
+# Tables whose rows outlive the person, naming nobody: erasure sets their visitor_id to NULL.
+# A coupon code handed out stays taken and can still be used at the checkout (deleted, it would
+# be unknown there, or handed to somebody else); a redemption stays so that the code cannot be
+# redeemed twice and the reports keep their totals.
+ANONYMISED = ("coupon_codes", "coupon_redemptions")
 # Columns holding JSON, decoded in an export.
 JSON_COLUMNS = {
     ("visitors", "consent_granted"), ("visitors", "data"), ("events", "props"),
@@ -50,6 +56,7 @@ class Erasure:
     at: int
     deleted: dict[str, int]  # rows per table
     pseudonymised: dict[str, int]  # consent log rows kept under the pseudonym
+    anonymised: dict[str, int]  # rows kept without the visitor id (ANONYMISED)
 
 
 def visitor_tables(conn: sqlite3.Connection) -> list[str]:
@@ -164,7 +171,8 @@ def erase_subject(
     requested_by: str | None = None,
 ) -> Erasure:
     """Delete every row naming the person, keep their consent log rows under the pseudonym
-    of their primary id, and record the erasure under that pseudonym too. Run it in one
+    of their primary id and the rows of :data:`ANONYMISED` tables without their id, and record
+    the erasure under that pseudonym. Run it in one
     transaction (the writer's unit, or ``BEGIN IMMEDIATE``): afterwards no row names any of
     the person's ids."""
     if via not in VIAS:
@@ -174,6 +182,7 @@ def erase_subject(
     pseudonym = erased_id(key, subject.primary)
     deleted: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}
+    anonymised: dict[str, int] = {}
     # Deleted rows are overwritten with zeros rather than left in the file's free pages.
     secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
     conn.execute("PRAGMA secure_delete = ON")
@@ -185,6 +194,9 @@ def erase_subject(
                     f"UPDATE consent_log SET visitor_id = ? WHERE visitor_id IN ({marks})",
                     (pseudonym, *ids),
                 ).rowcount
+            elif table in ANONYMISED:
+                sql = f'UPDATE "{table}" SET visitor_id = NULL WHERE visitor_id IN ({marks})'
+                anonymised[table] = conn.execute(sql, ids).rowcount
             elif table != "webhook_outbox":
                 sql = f'DELETE FROM "{table}" WHERE visitor_id IN ({marks})'
                 deleted[table] = conn.execute(sql, ids).rowcount
@@ -198,13 +210,16 @@ def erase_subject(
     counts = {
         "deleted": {t: n for t, n in sorted(deleted.items()) if n},
         "pseudonymised": {t: n for t, n in pseudonymised.items() if n},
+        "anonymised": {t: n for t, n in anonymised.items() if n},
     }
     cursor = conn.execute(
         "INSERT INTO erasures (at, via, requested_by, subject, rows) VALUES (?, ?, ?, ?, ?)",
         (at, via, requested_by, pseudonym, orjson.dumps(counts).decode()),
     )
     assert cursor.lastrowid is not None
-    return Erasure(cursor.lastrowid, at, counts["deleted"], counts["pseudonymised"])
+    return Erasure(
+        cursor.lastrowid, at, counts["deleted"], counts["pseudonymised"], counts["anonymised"]
+    )
 
 
 def erase(

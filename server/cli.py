@@ -25,6 +25,7 @@ from .matchers import FOREVER, parse_duration
 from .preview import Preview, Previews, resolve
 from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
+from .views.coupons import Stock
 from .views.decide import parse_context
 
 
@@ -301,6 +302,7 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
                   session_idle=ruleset.site.session_idle,
                   profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts.empty_pools = _empty_pools(settings, ruleset)
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
@@ -334,6 +336,17 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
+
+
+def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
+    """The coupon pools without a free code (all that can run out, before any import)."""
+    if not ruleset.finite_pools or not settings.database_path.exists():
+        return frozenset(ruleset.finite_pools)
+    reader = store.Reader(settings.database_path)
+    try:
+        return Stock(ttl=0).empty(ruleset.finite_pools, reader)
+    finally:
+        reader.close()
 
 
 def preview(settings: Settings, args: argparse.Namespace) -> int:

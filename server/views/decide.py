@@ -92,6 +92,8 @@ async def decide(request: Request) -> Response:
         profile_rules=rules.profile,
         geolocation=tp.geolocation,
     )
+    if rules.finite_pools and facts.history is not None:
+        facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)
     counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing
     if count and previewing is None and record is not None and facts.known:

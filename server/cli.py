@@ -1,5 +1,6 @@
 """The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``, ``webhooks``.
+``apikey``, ``webhooks``, and the data subject requests ``export``, ``erase``, ``consent``
+(their bodies in server/subjects.py).
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, consent, geolocation, store, targeting
+from . import __version__, consent, geolocation, store, subjects, targeting
 from . import rules as rules_module
 from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar=name.upper(),
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
+    subjects.add_parsers(commands)
     return parser
 
 
@@ -155,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return preview(settings, args)
         if args.command == "webhooks":
             return webhooks(settings, args)
+        if args.command in subjects.COMMANDS:
+            return subjects.run(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)

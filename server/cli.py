@@ -1,5 +1,5 @@
-"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``, ``webhooks``.
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema``,
+``apikey``, ``webhooks`` and ``purge``.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar=name.upper(),
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
+    purge = commands.add_parser(
+        "purge", help="delete what is past retention; per table, what went (docs/privacy.md)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    purge.add_argument("--json", action="store_true", help="print the counts as JSON")
+    for name in ("data_dir", "database", "retention_events_days", "retention_profiles_days",
+                 "retention_consent_days", "webhook_keep_days", "purge_batch_rows"):  # fmt: skip
+        purge.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     return parser
 
 
@@ -148,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return preview(settings, args)
         if args.command == "webhooks":
             return webhooks(settings, args)
+        if args.command == "purge":
+            from . import retention
+
+            return retention.command(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)

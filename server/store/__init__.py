@@ -38,6 +38,19 @@ from .reader import (
     profile_of,
     profile_visitor,
 )
+from .retention import (
+    KEPT_TABLES,
+    Batch,
+    Cutoffs,
+    claim_lease,
+    count_due,
+    purge_consent_log,
+    purge_events,
+    purge_merges,
+    purge_profiles,
+    purge_webhooks,
+    visitor_tables,
+)
 from .visitors import (
     Event,
     page_view_result,
@@ -49,7 +62,9 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent",
+    "Batch", "CACHE_KIB", "CampaignHistory", "claim_lease", "claim_webhooks", "connect",
+    "copy_consent", "count_due", "Cutoffs", "KEPT_TABLES", "purge_consent_log", "purge_events",
+    "purge_merges", "purge_profiles", "purge_webhooks", "visitor_tables",
     "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
     "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
     "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",

@@ -8,6 +8,7 @@ the settings or the rules end the command with one clear message and exit status
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -440,8 +441,15 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
         ),
         file=sys.stderr,
     )
+    # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["touchpoint"] = {
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+    }
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
+        log_config=log_config,
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -19,6 +19,9 @@ from touchpoint.app import create_app
 from touchpoint.retention import cutoffs, purge
 from touchpoint.settings import Settings
 
+from .conftest import PRODUCT, LiveServer
+from .processes import httpx
+
 T = TypeVar("T")
 NOW = 1_900_000_000
 DAY = 86400
@@ -325,3 +328,50 @@ def test_purge_command_without_a_database(
 ) -> None:
     assert cli.main(["purge", "--data-dir", str(tmp_path / "none")]) == 1
     assert "no database at" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_large_purge_never_holds_up_decide(tmp_path: Path) -> None:
+    """200,000 old events purged by a real server while it answers decide requests: every
+    answer is a 200 within a second, and the purge finishes in bounded time."""
+    path = tmp_path / "live-data" / "touchpoint.db"
+    store.migrate(path)
+    old = int(time.time()) - 200 * DAY
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO events (visitor_id, at, type, path) VALUES (?, ?, 'page_view', '/')",
+            ((f"v{i % 5000}", old + i % DAY) for i in range(200_000)),
+        )
+    server = LiveServer(
+        tmp_path, "--purge-interval-minutes", "0.02", "--purge-batch-rows", "2000",
+        "--rate-limit-per-minute", "0",
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            granted = client.post("/tp/v1/consent", json={"granted": json.loads(ALL)})
+            assert granted.status_code == 200
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            left = lambda: db.execute("SELECT count(*) FROM events WHERE at < ?", (old + DAY,))  # noqa: E731
+            answers: list[tuple[int, float]] = []
+            remaining = [left().fetchone()[0]]
+            started = time.monotonic()
+            while remaining[-1] and time.monotonic() - started < 60:
+                for _ in range(20):
+                    sent = time.monotonic()
+                    status = client.post("/tp/v1/decide", json={"page": {"path": PRODUCT}})
+                    answers.append((status.status_code, time.monotonic() - sent))
+                    time.sleep(0.01)  # a busy shop's pace, leaving the machine to the purge
+                remaining.append(left().fetchone()[0])
+            took = time.monotonic() - started
+            db.close()
+    finally:
+        server.stop()
+    assert remaining[-1] == 0, f"the purge did not finish in {took:.1f} s"
+    assert took < 40
+    midway = {n for n in remaining if 0 < n < 200_000}  # polls between batches of 20 decides
+    assert len(midway) >= 3, "the decide requests should overlap the purge"
+    assert {status for status, _ in answers} == {200}
+    slowest = max(seconds for _, seconds in answers)
+    assert slowest < 1.0, f"a decide took {slowest:.2f} s during the purge"
+    log = server.log_path.read_text()
+    assert "purge deleted 200000 events" in log, log

@@ -8,6 +8,23 @@ never contend with each other and a burst of events costs one fsync, not one per
 """
 
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .coupons import (
+    Claim,
+    CouponError,
+    CouponExpired,
+    CouponRedeemed,
+    ImportReport,
+    PoolStats,
+    Redemption,
+    UnknownCoupon,
+    add_generated,
+    claim_coupon,
+    coupon_stats,
+    import_codes,
+    merge_coupons,
+    pool_has_codes,
+    redeem_coupon,
+)
 from .identities import (
     Identified,
     copy_consent,
@@ -62,9 +79,12 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "Batch", "CACHE_KIB", "CampaignHistory", "claim_lease", "claim_webhooks", "connect",
-    "copy_consent", "count_due", "Cutoffs", "KEPT_TABLES", "purge_consent_log", "purge_events",
-    "purge_merges", "purge_profiles", "purge_webhooks", "visitor_tables",
+    "add_generated", "Batch", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon",
+    "claim_lease", "claim_webhooks", "connect", "copy_consent", "count_due", "coupon_stats",
+    "CouponError", "CouponExpired", "CouponRedeemed", "Cutoffs", "ImportReport", "import_codes",
+    "KEPT_TABLES", "merge_coupons", "pool_has_codes", "PoolStats", "purge_consent_log",
+    "purge_events", "purge_merges", "purge_profiles", "purge_webhooks", "redeem_coupon",
+    "Redemption", "UnknownCoupon", "visitor_tables",
     "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
     "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
     "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",

@@ -4,6 +4,7 @@ address nor the user agent is ever stored."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from touchpoint.settings import Settings
 
 from .conftest import PRODUCT
 from .test_consent import ALL
+from .test_geolocation import _settings, _shown
 
 
 @pytest.mark.parametrize(
@@ -93,3 +95,14 @@ def test_no_address_or_user_agent_is_stored_or_logged(
     text = "\n".join(stored) + "\n".join(caplog.messages)
     for secret in (address, "203.0.113", "198.51.100", "Peculiar", "Firefox", "Linux", "Gecko"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(("handling", "shown"), [("truncate", ["alpine-shipping"]), ("drop", [])])
+def test_the_country_comes_from_the_network_or_from_nothing(
+    tmp_path: Path, rules_dir: Path, geoip_database: Path, handling: str, shown: list[str]
+) -> None:
+    settings = _settings(
+        tmp_path, rules_dir, geoip_database=str(geoip_database), ip_handling=handling
+    )
+    with TestClient(create_app(settings), client=("192.0.2.7", 50000)) as client:  # Switzerland
+        assert _shown(client) == shown

@@ -205,6 +205,10 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     assert store.KEPT_TABLES == {"consent_log", "erasures"}
     left = {t: n for t, n in visitor_rows(conn, "gone").items() if n}
     assert left == {"consent_log": 1, "erasures": 1}
+    # A coupon code handed out stays handed out and redeemable, without the visitor.
+    assert store.UNLINKED_TABLES == {"coupon_codes"}
+    codes = "SELECT visitor_id FROM coupon_codes ORDER BY visitor_id"
+    assert conn.execute(codes).fetchall() == [(None,), ("kept",)]
     assert visitor_rows(conn, "kept") == {t: 1 for t in ["visitors", *tables]}
     assert {t for t, n in counts.items() if n} == {"visitors", *tables} - left.keys()
 

@@ -57,6 +57,7 @@ from .reader import (
 )
 from .retention import (
     KEPT_TABLES,
+    UNLINKED_TABLES,
     Batch,
     Cutoffs,
     claim_lease,
@@ -84,7 +85,7 @@ __all__ = [
     "CouponError", "CouponExpired", "CouponRedeemed", "Cutoffs", "ImportReport", "import_codes",
     "KEPT_TABLES", "merge_coupons", "pool_has_codes", "PoolStats", "purge_consent_log",
     "purge_events", "purge_merges", "purge_profiles", "purge_webhooks", "redeem_coupon",
-    "Redemption", "UnknownCoupon", "visitor_tables",
+    "Redemption", "UNLINKED_TABLES", "UnknownCoupon", "visitor_tables",
     "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
     "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
     "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",

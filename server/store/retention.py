@@ -9,7 +9,8 @@ the batches would delete, for a dry run.
 A profile goes with every row of every table that has a ``visitor_id`` column, found from the
 schema (``visitor_tables``), so a table added later is covered without a change here. Proof
 records are the exception (``KEPT_TABLES``): the consent log has its own, longer retention, and
-an ``erasures`` table proves an erasure happened.
+an ``erasures`` table proves an erasure happened. Coupon codes are unlinked from the visitor
+rather than deleted (``UNLINKED_TABLES``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
+# Rows that are stock rather than a record about the person: the visitor is unlinked (visitor_id
+# set to NULL) and the row stays. A coupon code handed out stays handed out (assigned_at) and
+# redeemable: the customer may still hold it, and the checkout must not call it unknown.
+UNLINKED_TABLES = frozenset({"coupon_codes"})
 
 # A visitor's last activity: the later of the first consent, the latest consent answer and the
 # latest page view. The same expression is indexed (m008_retention's visitors_active_at).
@@ -137,8 +142,9 @@ def purge_profiles(
     doomed = json.dumps(ids)
     budget = limit
     for table, key in tables.items():
+        change = "UPDATE {} SET visitor_id = NULL" if table in UNLINKED_TABLES else "DELETE FROM {}"
         deleted = conn.execute(
-            f'DELETE FROM "{table}" WHERE ({key}) IN (SELECT {key} FROM "{table}"'
+            change.format(f'"{table}"') + f' WHERE ({key}) IN (SELECT {key} FROM "{table}"'
             "  WHERE visitor_id IN (SELECT value FROM json_each(?)) LIMIT ?)",
             (doomed, budget),
         ).rowcount

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.clientip import truncate_ip, usable_ip
 from touchpoint.errors import ConfigError
+from touchpoint.limits import RateLimiter
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT
@@ -106,3 +107,13 @@ def test_the_country_comes_from_the_network_or_from_nothing(
     )
     with TestClient(create_app(settings), client=("192.0.2.7", 50000)) as client:  # Switzerland
         assert _shown(client) == shown
+
+
+def test_the_rate_limit_forgets_addresses() -> None:
+    limiter = RateLimiter(60)
+    limiter.check("203.0.113.77", now=0.0)
+    limiter.check("198.51.100.1", now=50.0)
+    limiter.check("192.0.2.1", now=61.0)  # a minute on: the first address's bucket is full
+    assert set(limiter.buckets) == {"198.51.100.1", "192.0.2.1"}
+    limiter.check("192.0.2.1", now=125.0)
+    assert set(limiter.buckets) == {"192.0.2.1"}

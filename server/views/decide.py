@@ -67,7 +67,8 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
         context=parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
-        address=request.client.host if request.client else "",
+        # As ip_handling says: the network only, or nothing (server/clientip.py).
+        address=request.app.state.tp.client_ip(request) or "",
     )
 
 

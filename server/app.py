@@ -8,7 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -20,9 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import geolocation, identity, store, webhooks
+from . import geolocation, identity, retention, store, webhooks
 from . import rules as rules_module
 from .apikeys import ApiKeys
+from .clientip import usable_ip
 from .errors import RequestError
 from .limits import RateLimiter, refuse_cross_site
 from .preview import Previews
@@ -30,7 +31,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import api, consent, decide, eligible, events, health, identify, snippet
+from .views import api, consent, coupons, decide, eligible, events, health, identify, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -52,6 +53,8 @@ class Touchpoint:
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
+    stock: coupons.Stock = field(default_factory=coupons.Stock)
+    purger: retention.Purger | None = None
 
     def now(self) -> int:
         return int(time.time())
@@ -60,6 +63,12 @@ class Touchpoint:
         """Checks every public POST passes before its body is read: rate, then origin."""
         self.limiter.check(request.client.host if request.client else "")
         refuse_cross_site(request, allowed=self.settings.origins)
+
+    def client_ip(self, request: Request) -> str | None:
+        """The client's address as anything derived from it may see it (``ip_handling``:
+        truncated to its network, or None); the full address is used for the rate limit only."""
+        return usable_ip(request.client.host if request.client else None,
+                         handling=self.settings.ip_handling)  # fmt: skip
 
     def webhooks_queued(self, queued: int) -> None:
         """Committed webhooks go out now rather than at the deliverer's next poll."""
@@ -109,6 +118,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings, tp.writer, tp.reader.conn, lambda: tp.rules.site.webhooks
         )
         tp.deliverer.start()
+        # Every worker runs the purge loop; a lease lets one of them purge per interval.
+        tp.purger = retention.Purger(settings, tp.writer)
+        tp.purger.start()
         _tune_garbage_collection()
         watching = []
         if settings.reload_rules:
@@ -125,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             for task in watching:
                 task.cancel()
+            await tp.purger.stop()
             await tp.deliverer.stop()
             tp.writer.close()
             tp.reader.close()
@@ -177,6 +190,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
         Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),
+        Route(f"{p}/v1/coupons/reveal", coupons.reveal, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.texts, methods=["GET", "HEAD"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
         *api.routes(f"{p}/v1/api"),

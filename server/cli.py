@@ -1,6 +1,6 @@
-"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``, ``webhooks``, and the data subject requests ``export``, ``erase``, ``consent``
-(their bodies in server/subjects.py).
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema``,
+``apikey``, ``webhooks``, ``purge`` and the data subject requests ``export``, ``erase``,
+``consent`` (their bodies in server/retention.py and server/subjects.py).
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -9,6 +9,7 @@ the settings or the rules end the command with one clear message and exit status
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ from .matchers import FOREVER, parse_duration
 from .preview import Preview, Previews, resolve
 from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
+from .views.coupons import Stock
 from .views.decide import parse_context
 
 
@@ -133,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
     subjects.add_parsers(commands)
+    purge = commands.add_parser(
+        "purge", help="delete what is past retention; per table, what went (docs/privacy.md)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    purge.add_argument("--json", action="store_true", help="print the counts as JSON")
+    for name in ("data_dir", "database", "retention_events_days", "retention_profiles_days",
+                 "retention_consent_days", "webhook_keep_days", "purge_batch_rows"):  # fmt: skip
+        purge.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     return parser
 
 
@@ -158,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return webhooks(settings, args)
         if args.command in subjects.COMMANDS:
             return subjects.run(settings, args)
+        if args.command == "purge":
+            from . import retention
+
+            return retention.command(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -305,6 +319,7 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
                   session_idle=ruleset.site.session_idle,
                   profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts.empty_pools = _empty_pools(settings, ruleset)
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
@@ -338,6 +353,17 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
+
+
+def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
+    """The coupon pools without a free code (all that can run out, before any import)."""
+    if not ruleset.finite_pools or not settings.database_path.exists():
+        return frozenset(ruleset.finite_pools)
+    reader = store.Reader(settings.database_path)
+    try:
+        return Stock(ttl=0).empty(ruleset.finite_pools, reader)
+    finally:
+        reader.close()
 
 
 def preview(settings: Settings, args: argparse.Namespace) -> int:
@@ -447,8 +473,15 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
         ),
         file=sys.stderr,
     )
+    # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["touchpoint"] = {
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+    }
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
+        log_config=log_config,
         factory=True,
         host=settings.host,
         port=settings.port,

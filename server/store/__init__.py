@@ -55,6 +55,20 @@ from .reader import (
     profile_of,
     profile_visitor,
 )
+from .retention import (
+    KEPT_TABLES,
+    UNLINKED_TABLES,
+    Batch,
+    Cutoffs,
+    claim_lease,
+    count_due,
+    purge_consent_log,
+    purge_events,
+    purge_merges,
+    purge_profiles,
+    purge_webhooks,
+    visitor_tables,
+)
 from .subjects import (
     Erasure,
     Subject,
@@ -68,7 +82,6 @@ from .subjects import (
     find_subject,
     merged_ids,
     visitor_exists,
-    visitor_tables,
 )
 from .visitors import (
     Event,
@@ -81,17 +94,19 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "add_generated", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon", "claim_webhooks",
-    "connect", "consent_history", "consent_proof", "consent_summary", "copy_consent",
-    "coupon_stats", "CouponError", "CouponExpired", "CouponRedeemed", "erase", "erase_subject",
-    "erase_webhooks", "Erasure", "erasures_of", "Event", "export_subject", "find_subject",
-    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor", "import_codes",
-    "ImportReport", "merge_coupons", "merged_ids", "migrate", "migrations", "OutboxRow",
-    "page_view_result", "pool_has_codes", "PoolStats", "profile_of", "profile_visitor",
-    "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
-    "record_activities", "record_consent", "record_events", "record_page_view", "redeem_coupon",
-    "Redemption", "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes",
-    "Subject", "UnknownCoupon", "UnknownVisitors", "visitor_exists", "visitor_tables",
-    "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
-    "webhook_outbox", "Writer",
+    "add_generated", "Batch", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon",
+    "claim_lease", "claim_webhooks", "connect", "consent_history", "consent_proof",
+    "consent_summary", "copy_consent", "count_due", "coupon_stats", "CouponError",
+    "CouponExpired", "CouponRedeemed", "Cutoffs", "erase", "erase_subject", "erase_webhooks",
+    "Erasure", "erasures_of", "Event", "export_subject", "find_subject", "find_visitor",
+    "Identified", "identifiers_of", "identify", "identify_visitor", "import_codes",
+    "ImportReport", "KEPT_TABLES", "merge_coupons", "merged_ids", "migrate", "migrations",
+    "OutboxRow", "page_view_result", "pool_has_codes", "PoolStats", "profile_of",
+    "profile_visitor", "prune_webhooks", "purge_consent_log", "purge_events", "purge_merges",
+    "purge_profiles", "purge_webhooks", "push_activities", "PushResult", "queue_webhook",
+    "Reader", "record_activities", "record_consent", "record_events", "record_page_view",
+    "redeem_coupon", "Redemption", "release_webhooks", "reset_visitor", "retry_webhooks",
+    "set_attributes", "Subject", "UnknownCoupon", "UnknownVisitors", "UNLINKED_TABLES",
+    "visitor_exists", "visitor_tables", "VisitorRecord", "webhook_attempt_failed",
+    "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
 ]  # fmt: skip

@@ -321,6 +321,38 @@ def m007_privacy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX merges_from ON merges (from_id)")
 
 
+def m008_retention(db: sqlite_utils.Database) -> None:
+    # The purge (server/store/retention.py) walks each kind of row it deletes in time order:
+    # a profile by its last activity (the expression must match ACTIVE_AT there), consent log
+    # entries and merges by their time. (Delivered webhooks: webhook_outbox_due, by state.)
+    db.execute(
+        "CREATE INDEX visitors_active_at ON visitors"
+        " (max(created_at, coalesce(consent_at, 0), coalesce(last_seen_at, 0)))"
+    )
+    db.execute("CREATE INDEX consent_log_at ON consent_log (at)")
+    db.execute("CREATE INDEX merges_at ON merges (at)")
+    # A purged profile takes its rows in every table with a visitor_id column with it (and an
+    # erasure does the same): each such table needs an index that starts with visitor_id.
+    for table in db.table_names():
+        columns = {column.name for column in db[table].columns}
+        if "visitor_id" in columns and not _indexed_by_visitor(db, table):
+            db.execute(f'CREATE INDEX "{table}_visitor" ON "{table}" (visitor_id)')
+    # Which worker runs the periodic purge: one per interval, whichever claims it first.
+    db.execute(
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)"
+    )
+
+
+def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
+    for (index,) in db.execute(f'SELECT name FROM pragma_index_list("{table}")').fetchall():
+        first = db.execute(
+            f'SELECT name FROM pragma_index_info("{index}") WHERE seqno = 0'
+        ).fetchone()
+        if first and first[0] == "visitor_id":
+            return True
+    return False
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection with the pragmas every Touchpoint connection uses."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

@@ -67,7 +67,8 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
         context=parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
-        address=request.client.host if request.client else "",
+        # As ip_handling says: the network only, or nothing (server/clientip.py).
+        address=request.app.state.tp.client_ip(request) or "",
     )
 
 
@@ -93,6 +94,8 @@ async def decide(request: Request) -> Response:
         profile_rules=rules.profile,
         geolocation=tp.geolocation,
     )
+    if rules.finite_pools and facts.history is not None:
+        facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)
     counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing
     if count and previewing is None and record is not None and facts.known:

@@ -68,6 +68,7 @@ WRITTEN: dict[str, dict[str, str]] = {
     "coupon_redemptions": _at("minimal", "order_id", "code", "pool", "visitor_id", "campaign",
                               "variant", "value", "currency", "at"),
     "coupon_pools": _at("minimal", "pool", "generated"),
+    "leases": _at("minimal", "name", "owner", "until"),
 }  # fmt: skip
 
 

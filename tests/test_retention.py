@@ -186,13 +186,12 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     conn: sqlite3.Connection,
 ) -> None:
     """Tables found from the schema: one added later (by any migration) is covered without a
-    change to the purge. Only proof records stay: the consent log and erasures."""
+    change to the purge. Only proof records stay: the consent log."""
     conn.execute("CREATE TABLE later (visitor_id TEXT NOT NULL, note TEXT NOT NULL)")
     conn.execute(
         "CREATE TABLE later_keyed (pool TEXT, visitor_id TEXT, code TEXT NOT NULL,"
         " PRIMARY KEY (pool, visitor_id)) WITHOUT ROWID"
     )
-    conn.execute("CREATE TABLE erasures (visitor_id TEXT NOT NULL, at INTEGER NOT NULL)")
     old = NOW - 400 * DAY
     visitor(conn, "gone", seen=old, consent=old)
     visitor(conn, "kept", seen=NOW, consent=NOW)
@@ -201,10 +200,10 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
         fill_row(conn, table, "gone", n)
         fill_row(conn, table, "kept", n + 100)
     counts, _ = run_purge(conn, retention_events_days=0, retention_consent_days=0)
-    assert set(store.visitor_tables(conn)) == set(tables) - {"consent_log", "erasures"}
+    assert set(store.visitor_tables(conn)) == set(tables) - {"consent_log"}
     assert store.KEPT_TABLES == {"consent_log", "erasures"}
     left = {t: n for t, n in visitor_rows(conn, "gone").items() if n}
-    assert left == {"consent_log": 1, "erasures": 1}
+    assert left == {"consent_log": 1}
     # A coupon code handed out stays handed out and redeemable, without the visitor.
     assert store.UNLINKED_TABLES == {"coupon_codes"}
     codes = "SELECT visitor_id FROM coupon_codes ORDER BY visitor_id"

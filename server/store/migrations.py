@@ -321,6 +321,7 @@ def m007_privacy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX merges_from ON merges (from_id)")
 
 
+@migrations()
 def m008_retention(db: sqlite_utils.Database) -> None:
     # The purge (server/store/retention.py) walks each kind of row it deletes in time order:
     # a profile by its last activity (the expression must match ACTIVE_AT there), consent log

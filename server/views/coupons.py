@@ -95,6 +95,8 @@ async def reveal(request: Request) -> Response:
     endpoints = rules.site.webhooks
 
     def claim(conn: Any) -> tuple[store.Claim | None, int]:
+        if not store.visitor_exists(conn, record.id):  # erased since the request read it
+            raise RequestError("this visitor no longer exists; reload the page", status=409)
         got = store.claim_coupon(conn, pool, record.id, campaign.id, variant.id, now)
         queued = 0
         if got is not None:

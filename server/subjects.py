@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from . import identity, store
@@ -68,6 +69,14 @@ def _database_flags(parser: argparse.ArgumentParser) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``args.command``, one of :data:`COMMANDS`."""
+    if not settings.database_path.exists():
+        raise ConfigError(f"no database at {settings.database_path}")
+    # The server's key, never a new one: e-mail addresses are looked up by their keyed hash and
+    # an erasure's pseudonym must be the one the server can find again.
+    if not settings.secret_key and not (Path(settings.data_dir) / "secret.key").exists():
+        raise ConfigError(
+            "no secret key: run with the server's TOUCHPOINT_SECRET_KEY or --data-dir"
+        )
     key = identity.identity_key(settings.resolve_secret_key())
     if args.command == "consent" and args.action == "summary":
         return summary(settings, args)

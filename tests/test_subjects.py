@@ -544,6 +544,12 @@ def test_cli_consent_log_and_summary(
     assert "--until" in capsys.readouterr().err
 
 
-def test_cli_without_a_database(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_without_a_database_or_key(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(settings, "export", "--visitor", "x") == 1
     assert "no database at" in capsys.readouterr().err
+    store.migrate(settings.database_path)
+    assert run(settings, "erase", "--email", "ada@example.com") == 1
+    assert "no secret key" in capsys.readouterr().err
+    assert not (Path(settings.data_dir) / "secret.key").exists()  # none made up

@@ -146,7 +146,7 @@ class Purger:
                         owner=self.owner,
                         now=now,
                         until=now + self.interval,
-                    )  # fmt: skip
+                    )
                 )
                 if ours:
                     await self.purge_once(int(now))

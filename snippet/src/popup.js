@@ -112,6 +112,7 @@ export function showPopup(popup, css, on) {
   // expiry date in [data-tp-coupon-expires] and the time left in [data-tp-countdown], counted
   // down each second; the code is announced.
   var fill = function (coupon) {
+    var code = coupon.code;
     var end = coupon.expires_at * 1000;
     var lang;
     var days;
@@ -128,10 +129,11 @@ export function showPopup(popup, css, on) {
       });
       return left && host.isConnected;
     };
+    if (!code) return;
     coupons('coupon', function (item) {
-      item.textContent = coupon.code;
+      item.textContent = code;
     });
-    say(coupon.code);
+    say(code);
     if (!end) return;
     try {
       lang = Intl.getCanonicalLocales(document.documentElement.lang); // else the browser's
@@ -146,7 +148,7 @@ export function showPopup(popup, css, on) {
       if (!tick()) clearInterval(timer);
     }, 1000);
   };
-  // A code is assigned when it is revealed (docs/rules.md#coupons): once an element for it is
+  // A code is assigned when it is revealed (docs/rules.md#coupon-codes): once an element for it is
   // in sight, on show or when a later step shows it.
   var revealed = false;
   var reveal = function () {

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import identity, store, webhooks
+from . import geolocation, identity, store, webhooks
 from . import rules as rules_module
 from .apikeys import ApiKeys
 from .errors import RequestError
@@ -47,6 +47,7 @@ class Touchpoint:
     previews: Previews
     identity_key: bytes
     api_keys: ApiKeys
+    geolocation: geolocation.CountryDatabase | None = None
     reader: store.Reader | None = None
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
@@ -75,7 +76,10 @@ class Touchpoint:
 def create_app(settings: Settings | None = None) -> Starlette:
     """A Touchpoint app. Rules and the secret key are loaded now; the database opens at startup."""
     settings = settings or Settings.load()
-    ruleset = rules_module.load(settings.rules_dir)
+    geo = geolocation.open_source(settings.geoip_database)
+    if geo is not None:
+        log.info("country database: %s", geo.description)
+    ruleset = rules_module.load(settings.rules_dir, geolocation=geo is not None)
     rules_module.log_warnings(ruleset)
     secret_key = settings.resolve_secret_key()
     tp = Touchpoint(
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         previews=Previews(secret_key),
         identity_key=identity.identity_key(secret_key),
         api_keys=ApiKeys(settings.api_keys_path),
+        geolocation=geo,
     )
 
     @contextlib.asynccontextmanager
@@ -105,17 +110,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         tp.deliverer.start()
         _tune_garbage_collection()
-        watching = None
+        watching = []
         if settings.reload_rules:
             tp.reloader = RulesReloader(
-                settings.rules_dir, lambda ruleset: setattr(tp, "rules", ruleset)
+                settings.rules_dir,
+                lambda ruleset: setattr(tp, "rules", ruleset),
+                geolocation=geo is not None,
             )
-            watching = asyncio.create_task(tp.reloader.run())
+            watching.append(asyncio.create_task(tp.reloader.run()))
+        if geo is not None:
+            watching.append(asyncio.create_task(geolocation.watch(geo)))
         try:
             yield
         finally:
-            if watching:
-                watching.cancel()
+            for task in watching:
+                task.cancel()
             await tp.deliverer.stop()
             tp.writer.close()
             tp.reader.close()

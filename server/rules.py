@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import banner, conditions, profilerules, siteconfig
+from . import banner, conditions, coupons, profilerules, siteconfig
 from .conditions import Compiler, Condition
+from .coupons import Pools
+from .geolocation import NO_GEOLOCATION
 from .matchers import FOREVER, moment, parse_duration
 from .profilerules import ProfileRules
 from .rendering import TemplateProblem, Templates
@@ -149,6 +151,7 @@ class Ruleset:
     site: Site = field(default_factory=Site)
     warnings: tuple[Problem, ...] = ()
     profile: ProfileRules = field(default_factory=ProfileRules)  # scoring and lifecycle
+    pools: Pools = field(default_factory=Pools)  # coupons.yaml
     by_id: dict[str, Campaign] = field(init=False)
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
@@ -184,11 +187,14 @@ def _index_key(pattern: str) -> tuple[str, ...]:
     return tuple(literal[0].split("/")[1:-1])
 
 
-def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
-    """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml`` and every other
-    ``*.yaml`` file (a campaign) in ``rules_dir``.
+def load(
+    rules_dir: Path | str, *, now: float | None = None, geolocation: bool | None = None
+) -> Ruleset:
+    """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml``, ``coupons.yaml``
+    and every other ``*.yaml`` file (a campaign) in ``rules_dir``.
 
     Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
+    ``geolocation=False`` (no source configured) warns at every ``country`` condition.
     """
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
@@ -197,10 +203,12 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
     problems: list[Problem] = []
     site = load_site(rules_dir / SITE_FILE, problems)
     profile = profilerules.load(rules_dir, problems, site)
+    pools, pool_problems = Pools.read(rules_dir, timezone=site.timezone)
+    problems += pool_problems
     campaigns: list[Campaign] = []
     readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
-        if path.name == SITE_FILE or path.stem in profilerules.STEMS:
+        if path.name == SITE_FILE or path.stem in (*profilerules.STEMS, coupons.STEM):
             continue
         reader = _CampaignFile(path, problems, site)
         campaign = reader.campaign(templates)
@@ -211,6 +219,9 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
             continue
         readers[campaign.id] = reader
         campaigns.append(campaign)
+        if geolocation is False:
+            for key in reader.compiler.country_refs:
+                reader.problem(key, NO_GEOLOCATION, severity="warning")
     for reader in readers.values():
         for key, ref in reader.compiler.campaign_refs:
             if ref not in readers:
@@ -219,7 +230,7 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
         raise RulesError(problems)
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)
-    return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile)
+    return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile, pools)
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:
@@ -490,10 +501,12 @@ def log_warnings(ruleset: Ruleset) -> None:
         log.warning("%s", warning)
 
 
-def check(rules_dir: Path | str) -> tuple[list[Problem], Ruleset | None]:
+def check(
+    rules_dir: Path | str, *, geolocation: bool | None = None
+) -> tuple[list[Problem], Ruleset | None]:
     """Every problem in ``rules_dir`` (errors, or the warnings of valid rules) and the rules."""
     try:
-        ruleset = load(rules_dir)
+        ruleset = load(rules_dir, geolocation=geolocation)
     except RulesError as exc:
         return exc.problems, None
     return list(ruleset.warnings), ruleset

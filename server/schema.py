@@ -1,7 +1,8 @@
 """JSON Schemas for the rules files, generated from the definitions the loader validates with.
 
 Editors that speak JSON Schema (VS Code's YAML extension, JetBrains IDEs) autocomplete and flag
-mistakes with them: ``touchpoint schema campaign`` (``site``, ``scoring``, ``lifecycle``)
+mistakes with them: ``touchpoint schema campaign`` (``site``, ``scoring``, ``lifecycle``,
+``coupons``)
 prints them, and docs/ holds the published copies (a test keeps those up to date). The loader
 stays the authority: it also checks what a schema cannot (templates, campaign references,
 regexes).
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import banner, conditions, lifecycle, profilerules
+from . import banner, conditions, coupons, lifecycle, profilerules
 from .activity import TYPES
 from .conditions import FIELDS, HISTORY_EVENTS
 from .facts import CHANNELS
+from .geolocation import COUNTRIES
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .profiles import STAGES
 from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
@@ -60,6 +62,11 @@ DEFS: dict[str, Any] = {
         ]
     },
     "language": _one_or_many({"type": "string", "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"}),
+    # Any case is accepted (the loader checks lowercase codes); "NO" (Norway) needs its quotes.
+    "country_code": {
+        "anyOf": [{"enum": sorted(COUNTRIES)}, {"type": "string", "pattern": "^[a-z]{2}$"}]
+    },
+    "country": _one_or_many({"$ref": "#/$defs/country_code"}),
     "value": {
         "anyOf": [{"$ref": "#/$defs/flag"}, {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/text"}]
     },  # fmt: skip
@@ -321,9 +328,56 @@ def lifecycle_schema() -> dict[str, Any]:
                    required=["stages"])}  # fmt: skip
 
 
+def coupons_schema() -> dict[str, Any]:
+    """The JSON Schema of rules/coupons.yaml."""
+    count = {"type": "integer", "minimum": 1}
+    code = {"type": "string", "minLength": 1, "maxLength": coupons.MAX_CODE,
+            "pattern": r"^\S+$"}  # fmt: skip
+    pool = _obj(
+        {
+            "codes": {"enum": list(coupons.KINDS)},
+            "pattern": {**code, "pattern": rf"^(?:[^X\s]*X){{{coupons.MIN_RANDOM}}}\S*$",
+                        "description": f"each X one random character; at least"
+                                       f" {coupons.MIN_RANDOM}, e.g. WELCOME-XXXX-XXXX"},
+            "code": {**code, "description": "the one code of a static pool"},
+            "limit": {**count, "description": "generated: at most this many codes, ever"},
+            "low_stock": {**count, "description": "warn when fewer codes than this remain"},
+            "valid": _obj({
+                "days": {**count, "description": "from when the visitor gets the code"},
+                "until": {"type": "string", "description": "a date (the whole day) or"
+                                                          " 2026-12-24 18:00, site time"},
+            }, minProperties=1),
+        },
+        required=["codes"],
+        allOf=[
+            {"if": {"properties": {"codes": {"const": kind}}},
+             "then": {"required": [needs]} if needs else {}, "else": {"not": {"required": [own]}}}
+            for kind, needs, own in (("generated", "pattern", "pattern"),
+                                     ("static", "code", "code"))
+        ] + [{"if": {"properties": {"codes": {"const": "generated"}}},
+              "else": {"not": {"required": ["limit"]}}},
+             {"if": {"properties": {"codes": {"const": "static"}}},
+              "then": {"not": {"required": ["low_stock"]}}}],
+    )  # fmt: skip
+    top = {
+        "exclude": {"$ref": "#/$defs/conditions",
+                    "description": "nobody it matches gets a coupon from any campaign"},
+        "pools": {"type": "object", "minProperties": 1,
+                  "propertyNames": {"pattern": coupons.POOL_NAME.pattern},
+                  "additionalProperties": pool},
+    }  # fmt: skip
+    keys = coupons.KEYS
+    assert set(top) == set(keys["coupons"])
+    assert set(pool["properties"]) == set(keys["coupons.pools.NAME"])
+    return {"$schema": DRAFT, "title": "Touchpoint coupon pools (rules/coupons.yaml)",
+            **_obj(top, required=["pools"]),
+            "$defs": {**DEFS, "conditions": _conditions()}}  # fmt: skip
+
+
 SCHEMAS = {
     "campaign": campaign_schema,
     "site": site_schema,
     "scoring": scoring_schema,
     "lifecycle": lifecycle_schema,
+    "coupons": coupons_schema,
 }

@@ -40,6 +40,7 @@ EVENTS = (
     "form.submitted",
     "coupon.claimed",
     "coupon.redeemed",
+    "coupon.low_stock",
 )
 SIGNATURE_HEADER = "Touchpoint-Signature"
 # How many rows one worker sends at once, and how long it keeps outbox rows it has claimed

@@ -27,6 +27,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m003_activity",
         "m004_webhooks",
         "m005_identity",
+        "m006_coupons",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

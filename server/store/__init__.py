@@ -8,6 +8,23 @@ never contend with each other and a burst of events costs one fsync, not one per
 """
 
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .coupons import (
+    Claim,
+    CouponError,
+    CouponExpired,
+    CouponRedeemed,
+    ImportReport,
+    PoolStats,
+    Redemption,
+    UnknownCoupon,
+    add_generated,
+    claim_coupon,
+    coupon_stats,
+    import_codes,
+    merge_coupons,
+    pool_has_codes,
+    redeem_coupon,
+)
 from .identities import (
     Identified,
     copy_consent,
@@ -49,7 +66,10 @@ from .visitors import (
 from .writer import Writer
 
 __all__ = [
-    "CACHE_KIB", "CampaignHistory", "claim_webhooks", "connect", "copy_consent",
+    "add_generated", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon", "claim_webhooks",
+    "connect", "copy_consent", "coupon_stats", "CouponError", "CouponExpired", "CouponRedeemed",
+    "ImportReport", "import_codes", "merge_coupons", "pool_has_codes", "PoolStats",
+    "redeem_coupon", "Redemption", "UnknownCoupon",
     "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
     "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
     "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",

@@ -15,6 +15,7 @@ from ..errors import RequestError
 from ..identity import Identity
 from ..profiles import merge as merge_profiles
 from ..recognition import new_visitor_id
+from .coupons import merge_coupons
 from .reader import PROFILE_COLUMNS, profile_from_row
 from .visitors import (
     UPDATE_PROFILE,
@@ -210,6 +211,7 @@ def _merge_visitor(
         conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (source,))
     for table in ("events", "orders", "identities", "stage_history"):
         conn.execute(f"UPDATE {table} SET visitor_id = ? WHERE visitor_id = ?", (target, source))
+    merge_coupons(conn, source, target)
     # The source's consent log rows stay under its id: the log is append-only proof.
     conn.execute(
         "INSERT INTO merges (from_id, into_id, at) VALUES (?, ?, ?)", (source, target, now)

@@ -208,6 +208,83 @@ def m005_identity(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX orders_visitor ON orders (visitor_id)")
 
 
+@migrations()
+def m006_coupons(db: sqlite_utils.Database) -> None:
+    # One row per unique code of an imported or generated pool (docs/coupons.md). A code is
+    # free while both visitor_id and assigned_at are NULL: a code redeemed without having been
+    # handed out, or one whose visitor was anonymised, keeps assigned_at and never goes back
+    # into the stock.
+    db.execute(
+        """
+        CREATE TABLE coupon_codes (
+            code TEXT PRIMARY KEY,
+            pool TEXT NOT NULL,
+            added_at INTEGER NOT NULL,
+            visitor_id TEXT,
+            campaign TEXT,
+            variant TEXT,
+            assigned_at INTEGER,
+            expires_at INTEGER
+        ) WITHOUT ROWID
+        """
+    )
+    # One code per visitor and pool. Visitor first: merges and erasure look rows up by visitor.
+    db.execute(
+        "CREATE UNIQUE INDEX coupon_codes_visitor ON coupon_codes (visitor_id, pool)"
+        " WHERE visitor_id IS NOT NULL"
+    )
+    # The stock: a claim takes the first entry, a probe asks whether there is one. The two
+    # columns, NULL in every entry, let both read the index alone.
+    db.execute(
+        "CREATE INDEX coupon_codes_free ON coupon_codes (pool, visitor_id, assigned_at)"
+        " WHERE visitor_id IS NULL AND assigned_at IS NULL"
+    )
+    # Static pools hand everybody the same code: who was shown it, for attribution.
+    db.execute(
+        """
+        CREATE TABLE coupon_reveals (
+            pool TEXT NOT NULL,
+            visitor_id TEXT NOT NULL,
+            code TEXT NOT NULL,
+            campaign TEXT,
+            variant TEXT,
+            at INTEGER NOT NULL,
+            expires_at INTEGER,
+            PRIMARY KEY (pool, visitor_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX coupon_reveals_visitor ON coupon_reveals (visitor_id)")
+    # One redemption per order id: the shop's retry of a redemption finds it here.
+    db.execute(
+        """
+        CREATE TABLE coupon_redemptions (
+            order_id TEXT PRIMARY KEY,
+            code TEXT NOT NULL,
+            pool TEXT NOT NULL,
+            visitor_id TEXT,
+            campaign TEXT,
+            variant TEXT,
+            value REAL,
+            currency TEXT,
+            at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX coupon_redemptions_code ON coupon_redemptions (code)")
+    db.execute("CREATE INDEX coupon_redemptions_visitor ON coupon_redemptions (visitor_id)")
+    # How many codes a generated pool has made, in advance or on demand: its `limit` counts
+    # them without counting rows (which an erasure may delete).
+    db.execute(
+        """
+        CREATE TABLE coupon_pools (
+            pool TEXT PRIMARY KEY,
+            generated INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection with the pragmas every Touchpoint connection uses."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

@@ -67,6 +67,7 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
         context=parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
+        address=request.client.host if request.client else "",
     )
 
 
@@ -90,6 +91,7 @@ async def decide(request: Request) -> Response:
         history=history,
         session_idle=rules.site.session_idle,
         profile_rules=rules.profile,
+        geolocation=tp.geolocation,
     )
     counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing

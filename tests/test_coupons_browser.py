@@ -157,10 +157,10 @@ def test_without_a_code_the_fallback_stays(page, harness, answer) -> None:  # ty
     with page.expect_response(REVEAL):
         open_page(page, INDEX)
     page.wait_for_timeout(200)
-    assert code_shown(page) == "CART5"
+    assert code_shown(page) == "CART5-OFF"
     page.get_by_role("button", name="Copy the code").click()
     page.get_by_role("button", name="Code copied").wait_for()
-    assert page.evaluate("navigator.clipboard.readText()") == "CART5"
+    assert page.evaluate("navigator.clipboard.readText()") == "CART5-OFF"
 
 
 def test_without_marketing_consent_no_code_is_asked_for(page, harness) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +169,7 @@ def test_without_marketing_consent_no_code_is_asked_for(page, harness) -> None: 
     page.locator(POPUP).wait_for()
     page.wait_for_timeout(300)
     assert harness.log()["reveal"] == []
-    assert code_shown(page) == "CART5"
+    assert code_shown(page) == "CART5-OFF"
 
 
 def test_a_bot_filling_the_trap_reveals_nothing(page, harness) -> None:  # type: ignore[no-untyped-def]

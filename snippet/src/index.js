@@ -127,7 +127,7 @@ function start(base) {
           },
           // A preview shows a sample code; a code is assigned with the marketing consent only.
           reveal: function (fill) {
-            if (preview) Promise.resolve({ code: 'SAMPLE-CODE', expires_at: Date.now() / 1000 + 604800 }).then(fill);
+            if (preview) Promise.resolve({ code: 'SAMPLE-CODE', expires_at: Date.now() / 1000 + 604800 }).then(safely(fill));
             else if (has('marketing')) {
               post(base, '/v1/coupons/reveal', { campaign: popup.campaign, variant: popup.variant }).then(safely(fill), warn);
             }

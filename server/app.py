@@ -8,7 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -30,7 +30,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import api, consent, decide, eligible, events, health, identify, snippet
+from .views import api, consent, coupons, decide, eligible, events, health, identify, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -52,6 +52,7 @@ class Touchpoint:
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
+    stock: coupons.Stock = field(default_factory=coupons.Stock)
 
     def now(self) -> int:
         return int(time.time())
@@ -177,6 +178,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
         Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),
+        Route(f"{p}/v1/coupons/reveal", coupons.reveal, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.texts, methods=["GET", "HEAD"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
         *api.routes(f"{p}/v1/api"),

@@ -1,5 +1,6 @@
 """The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``, ``webhooks``.
+``apikey``, ``webhooks``, and the data subject requests ``export``, ``erase``, ``consent``
+(their bodies in server/subjects.py).
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, consent, geolocation, store, targeting
+from . import __version__, consent, geolocation, store, subjects, targeting
 from . import rules as rules_module
 from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
@@ -25,6 +26,7 @@ from .matchers import FOREVER, parse_duration
 from .preview import Preview, Previews, resolve
 from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
+from .views.coupons import Stock
 from .views.decide import parse_context
 
 
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar=name.upper(),
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
+    subjects.add_parsers(commands)
     return parser
 
 
@@ -154,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return preview(settings, args)
         if args.command == "webhooks":
             return webhooks(settings, args)
+        if args.command in subjects.COMMANDS:
+            return subjects.run(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -301,6 +306,7 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
                   session_idle=ruleset.site.session_idle,
                   profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts.empty_pools = _empty_pools(settings, ruleset)
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
@@ -334,6 +340,17 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
+
+
+def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
+    """The coupon pools without a free code (all that can run out, before any import)."""
+    if not ruleset.finite_pools or not settings.database_path.exists():
+        return frozenset(ruleset.finite_pools)
+    reader = store.Reader(settings.database_path)
+    try:
+        return Stock(ttl=0).empty(ruleset.finite_pools, reader)
+    finally:
+        reader.close()
 
 
 def preview(settings: Settings, args: argparse.Namespace) -> int:

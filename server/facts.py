@@ -155,6 +155,7 @@ class Facts:
         self.session_idle = session_idle
         self.profile_rules = profile_rules
         self.geolocation = geolocation
+        self.empty_pools: frozenset[str] = frozenset()  # coupon pools without a free code
 
     @cached_property
     def score_and_stage(self) -> tuple[float, str]:

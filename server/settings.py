@@ -87,8 +87,9 @@ class Settings:
     )
     data_depth: str = _setting(
         "standard",
-        "What identify stores besides keyed hashes: minimal (hashes only), standard (+ first "
-        "name, to greet and pre-fill) or full (+ the e-mail address in clear, to pre-fill forms).",
+        "What is stored (docs/privacy.md#data-depth): minimal (profile counters, popup "
+        "history, hashed identifiers; no event log), standard (+ the event log, stage history "
+        "and first name) or full (+ the e-mail address in clear, to pre-fill forms).",
         choices=("minimal", "standard", "full"),
     )
     api_keys_file: str = _setting(

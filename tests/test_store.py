@@ -28,6 +28,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m004_webhooks",
         "m005_identity",
         "m006_coupons",
+        "m007_privacy",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

@@ -55,6 +55,21 @@ from .reader import (
     profile_of,
     profile_visitor,
 )
+from .subjects import (
+    Erasure,
+    Subject,
+    consent_history,
+    consent_proof,
+    consent_summary,
+    erase,
+    erase_subject,
+    erasures_of,
+    export_subject,
+    find_subject,
+    merged_ids,
+    visitor_exists,
+    visitor_tables,
+)
 from .visitors import (
     Event,
     page_view_result,
@@ -67,14 +82,16 @@ from .writer import Writer
 
 __all__ = [
     "add_generated", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon", "claim_webhooks",
-    "connect", "copy_consent", "coupon_stats", "CouponError", "CouponExpired", "CouponRedeemed",
-    "ImportReport", "import_codes", "merge_coupons", "pool_has_codes", "PoolStats",
-    "redeem_coupon", "Redemption", "UnknownCoupon",
-    "erase_webhooks", "Event", "find_visitor", "Identified", "identifiers_of", "identify",
-    "identify_visitor", "migrate", "migrations", "OutboxRow", "page_view_result", "profile_of",
-    "profile_visitor", "prune_webhooks", "push_activities", "PushResult", "queue_webhook",
-    "Reader", "record_activities", "record_consent", "record_events", "record_page_view",
-    "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes", "UnknownVisitors",
+    "connect", "consent_history", "consent_proof", "consent_summary", "copy_consent",
+    "coupon_stats", "CouponError", "CouponExpired", "CouponRedeemed", "erase", "erase_subject",
+    "erase_webhooks", "Erasure", "erasures_of", "Event", "export_subject", "find_subject",
+    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor", "import_codes",
+    "ImportReport", "merge_coupons", "merged_ids", "migrate", "migrations", "OutboxRow",
+    "page_view_result", "pool_has_codes", "PoolStats", "profile_of", "profile_visitor",
+    "prune_webhooks", "push_activities", "PushResult", "queue_webhook", "Reader",
+    "record_activities", "record_consent", "record_events", "record_page_view", "redeem_coupon",
+    "Redemption", "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes",
+    "Subject", "UnknownCoupon", "UnknownVisitors", "visitor_exists", "visitor_tables",
     "VisitorRecord", "webhook_attempt_failed", "webhook_delivered", "webhook_due",
     "webhook_outbox", "Writer",
 ]  # fmt: skip

@@ -285,6 +285,42 @@ def m006_coupons(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_privacy(db: sqlite_utils.Database) -> None:
+    # The minimal proof of an erasure (docs/privacy.md#erasure): when, how it was asked for,
+    # how many rows went from which table. `subject` is the keyed pseudonym the person's consent
+    # log rows were given (identity.erased_id), so that the person, presenting their visitor
+    # id, can be shown the erasure and the consent history kept; nothing else names them.
+    db.execute(
+        """
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            via TEXT NOT NULL CHECK (via IN ('cli', 'api', 'page')),
+            requested_by TEXT,
+            subject TEXT NOT NULL,
+            rows TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX erasures_subject ON erasures (subject)")
+    # The consent log stays append-only, with one exception: erasure replaces a visitor id by
+    # its pseudonym, once, leaving the rest of the row as it was (GDPR Art. 7(1), 17(3)(e)).
+    db.execute("DROP TRIGGER consent_log_append_only")
+    db.execute(
+        """
+        CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log
+        WHEN NOT (NEW.visitor_id LIKE 'erased:%' AND OLD.visitor_id NOT LIKE 'erased:%'
+                  AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.revision = OLD.revision
+                  AND NEW.granted = OLD.granted AND NEW.denied = OLD.denied
+                  AND NEW.method = OLD.method)
+        BEGIN SELECT RAISE(ABORT, 'consent_log is append-only'); END
+        """
+    )
+    # An export or erasure follows merges both ways.
+    db.execute("CREATE INDEX merges_from ON merges (from_id)")
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection with the pragmas every Touchpoint connection uses."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

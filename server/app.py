@@ -8,7 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import identity, store, webhooks
+from . import geolocation, identity, store, webhooks
 from . import rules as rules_module
 from .apikeys import ApiKeys
 from .errors import RequestError
@@ -30,7 +30,7 @@ from .recognition import Recognizer
 from .reloader import RulesReloader
 from .responses import JSONResponse
 from .settings import Settings
-from .views import api, consent, decide, eligible, events, health, identify, snippet
+from .views import api, consent, coupons, decide, eligible, events, health, identify, snippet
 
 log = logging.getLogger("touchpoint")
 
@@ -47,10 +47,12 @@ class Touchpoint:
     previews: Previews
     identity_key: bytes
     api_keys: ApiKeys
+    geolocation: geolocation.CountryDatabase | None = None
     reader: store.Reader | None = None
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
+    stock: coupons.Stock = field(default_factory=coupons.Stock)
 
     def now(self) -> int:
         return int(time.time())
@@ -75,7 +77,10 @@ class Touchpoint:
 def create_app(settings: Settings | None = None) -> Starlette:
     """A Touchpoint app. Rules and the secret key are loaded now; the database opens at startup."""
     settings = settings or Settings.load()
-    ruleset = rules_module.load(settings.rules_dir)
+    geo = geolocation.open_source(settings.geoip_database)
+    if geo is not None:
+        log.info("country database: %s", geo.description)
+    ruleset = rules_module.load(settings.rules_dir, geolocation=geo is not None)
     rules_module.log_warnings(ruleset)
     secret_key = settings.resolve_secret_key()
     tp = Touchpoint(
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         previews=Previews(secret_key),
         identity_key=identity.identity_key(secret_key),
         api_keys=ApiKeys(settings.api_keys_path),
+        geolocation=geo,
     )
 
     @contextlib.asynccontextmanager
@@ -105,17 +111,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         tp.deliverer.start()
         _tune_garbage_collection()
-        watching = None
+        watching = []
         if settings.reload_rules:
             tp.reloader = RulesReloader(
-                settings.rules_dir, lambda ruleset: setattr(tp, "rules", ruleset)
+                settings.rules_dir,
+                lambda ruleset: setattr(tp, "rules", ruleset),
+                geolocation=geo is not None,
             )
-            watching = asyncio.create_task(tp.reloader.run())
+            watching.append(asyncio.create_task(tp.reloader.run()))
+        if geo is not None:
+            watching.append(asyncio.create_task(geolocation.watch(geo)))
         try:
             yield
         finally:
-            if watching:
-                watching.cancel()
+            for task in watching:
+                task.cancel()
             await tp.deliverer.stop()
             tp.writer.close()
             tp.reader.close()
@@ -168,6 +178,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
         Route(f"{p}/v1/consent", consent.consent, methods=["POST"]),
         Route(f"{p}/v1/identify", identify.identify, methods=["POST"]),
         Route(f"{p}/v1/reset", identify.reset, methods=["POST"]),
+        Route(f"{p}/v1/coupons/reveal", coupons.reveal, methods=["POST"]),
         Route(f"{p}/v1/consent", consent.texts, methods=["GET", "HEAD"]),
         Route(f"{p}/healthz", health.healthz, methods=["GET"]),
         *api.routes(f"{p}/v1/api"),

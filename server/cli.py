@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, consent, couponstock, store, targeting
+from . import __version__, consent, couponstock, geolocation, store, targeting
 from . import rules as rules_module
 from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
@@ -25,6 +25,7 @@ from .matchers import FOREVER, parse_duration
 from .preview import Preview, Previews, resolve
 from .profiles import Profile
 from .settings import ENV_PREFIX, Settings
+from .views.coupons import Stock
 from .views.decide import parse_context
 
 
@@ -72,10 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--slot", action="append", default=[], help="a slot on the page")
     simulate.add_argument("--user-agent", default="", help="the browser's User-Agent")
     simulate.add_argument("--language", default="", help="Accept-Language, e.g. de-AT,de")
+    where = simulate.add_mutually_exclusive_group()
+    where.add_argument("--country", help="the visitor's country, e.g. AT (what-if)")
+    where.add_argument("--ip", help="the visitor's address, looked up in geoip_database")
     simulate.add_argument("--trigger", help="which popup shows when this trigger fires")
     simulate.add_argument("--at", type=int, help="the time as Unix seconds (default: now)")
     simulate.add_argument("--json", action="store_true", help="print the result as JSON")
-    for name in ("rules_dir", "data_dir", "database", "consent_revision"):
+    for name in ("rules_dir", "data_dir", "database", "consent_revision", "geoip_database"):
         simulate.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     schema = commands.add_parser(
         "schema",
@@ -100,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="validate the rules files; prints file:line for each problem"
     )
-    check.add_argument("--rules-dir", dest="rules_dir", default=None, metavar="RULES_DIR")
+    for name in ("rules_dir", "geoip_database"):
+        check.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     preview = commands.add_parser(
         "preview", help="a signed link that shows one campaign on the live site, recording nothing"
     )
@@ -212,9 +217,12 @@ def apikey(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def check(settings: Settings) -> int:
-    problems, ruleset = rules_module.check(settings.rules_dir)
+    source = geolocation.open_source(settings.geoip_database)  # a bad file ends here
+    problems, ruleset = rules_module.check(settings.rules_dir, geolocation=source is not None)
     for problem in problems:
         print(problem, file=sys.stderr)
+    if note := geolocation.check_note(problems):
+        print(note, file=sys.stderr)
     if ruleset is None:
         print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
         return 1
@@ -313,13 +321,16 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
             context=parse_context(context),
             user_agent=args.user_agent,
             accept_language=args.language,
+            address=args.ip or "",
         )
     except RequestError as exc:
         raise ConfigError(f"--context: {exc}") from None
     now = int(time.time()) if args.at is None else args.at
+    source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
     facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
                   session_idle=ruleset.site.session_idle,
-                  profile_rules=ruleset.profile)  # fmt: skip
+                  profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts.empty_pools = _empty_pools(settings, ruleset)
     try:
         result = targeting.trace(
             ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
@@ -332,12 +343,14 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         "profile_used": profile is not None,
         "history_used": history is not None,
     }
+    result["country"] = facts.country
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     who = f"visitor {args.visitor}" if args.visitor else (
         "a what-if visitor" if args.profile else "an anonymous visitor")  # fmt: skip
-    print(f"{args.url} for {who} at {now}:")
+    where = f" in {facts.country}" if facts.country else ""
+    print(f"{args.url} for {who}{where} at {now}:")
     for popup in result["popups"]:
         print(f"  popup {popup['campaign']} ({popup['variant']}) on {popup['trigger']}")
     for slot, cid in result["slots"].items():
@@ -351,6 +364,17 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
+
+
+def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
+    """The coupon pools without a free code (all that can run out, before any import)."""
+    if not ruleset.finite_pools or not settings.database_path.exists():
+        return frozenset(ruleset.finite_pools)
+    reader = store.Reader(settings.database_path)
+    try:
+        return Stock(ttl=0).empty(ruleset.finite_pools, reader)
+    finally:
+        reader.close()
 
 
 def preview(settings: Settings, args: argparse.Namespace) -> int:
@@ -441,7 +465,9 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
 def serve(settings: Settings, overrides: dict[str, Any]) -> int:
     import uvicorn
 
-    # Fail before forking workers: bad rules, an unreadable key or database end here, once.
+    # Fail before forking workers: bad rules, an unreadable key, database or geolocation
+    # database end here, once.
+    geolocation.open_source(settings.geoip_database)
     rules_module.load(settings.rules_dir)
     settings.resolve_secret_key()
     try:

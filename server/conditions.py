@@ -37,12 +37,14 @@ class FieldSpec:
     cart_value``); ``needs`` is the consent category the value depends on, if any."""
 
     name: str
-    kind: str  # path, host, text, choice, language, number, flag, value, history, schedule
+    # path, host, text, choice, language, country, number, flag, value, history or schedule
+    kind: str
     doc: str
     get: Callable[..., Any]
     needs: str = ""
     choices: tuple[str, ...] = ()
     dynamic: bool = False
+    unknown: Callable[[Facts], str] | None = None  # why the value is None, for explanations
 
 
 def _utm(key: str) -> Callable[[Facts], Any]:
@@ -92,6 +94,9 @@ FIELDS: dict[str, FieldSpec] = {
                   lambda f: f.device.browser),
         FieldSpec("language", "language", "the visitor's preferred language (en, de-AT)",
                   lambda f: f.languages[0] if f.languages else None),
+        FieldSpec("country", "country",
+                  "the visitor's country from their address (ISO 3166-1 alpha-2: AT, CH)",
+                  lambda f: f.country, unknown=Facts.country_unknown),
         FieldSpec("visitor.returning", "flag", "whether this is a second or later visit",
                   lambda f: f.profile.returning, needs=P),
         FieldSpec("visitor.visits", "number", "visits (sessions), this one included",
@@ -144,6 +149,7 @@ class Condition:
     children: tuple[Condition, ...] = ()
     value: Callable[[Facts], Any] | None = None  # a leaf's input, shown when it fails
     needs: frozenset[str] = frozenset()
+    unknown: Callable[[Facts], str] | None = None  # why the input is None, when it is
 
 
 TRUE = Condition(lambda f: True, "always", op="all")
@@ -159,14 +165,25 @@ def explain(condition: Condition, facts: Facts) -> str | None:
             if reason:
                 return reason
     if condition.op == "any":
-        return "none of: " + "; ".join(c.text for c in condition.children)
+        return "none of: " + "; ".join(_text(c, facts) for c in condition.children)
     if condition.op == "not":
         return f"excluded: {condition.children[0].text}"
     if condition.value is not None:
         actual = condition.value(facts)
+        if actual is None and condition.unknown is not None:
+            return _text(condition, facts)
         if isinstance(actual, dt.datetime):
             actual = actual.strftime("%a %Y-%m-%d %H:%M")
         return f"{condition.text} (it is {actual!r})"
+    return condition.text
+
+
+def _text(condition: Condition, facts: Facts) -> str:
+    """A condition's words, with why its input is unknown where that is the reason it fails
+    (a country without a geolocation source)."""
+    if condition.unknown is not None and condition.value is not None:
+        if condition.value(facts) is None:
+            return f"{condition.text} ({condition.unknown(facts)})"
     return condition.text
 
 
@@ -184,6 +201,7 @@ class Compiler:
         self.report = report
         self.interests = interests
         self.campaign_refs: list[tuple[str, str]] = []  # (key path, campaign id)
+        self.country_refs: list[str] = []  # key paths of country conditions
 
     def conditions(self, data: Any, key: str) -> Condition | None:
         """A mapping (all entries must hold) or a list of mappings (all must hold)."""
@@ -243,11 +261,14 @@ class Compiler:
         if matcher is None:
             return None
         match, text = matcher
+        if spec.name == "country":
+            self.country_refs.append(key)
         return Condition(
             lambda f: match(get(f)),
             f"{name} {text}",
             value=get,
             needs=frozenset({spec.needs} - {""}),
+            unknown=spec.unknown,
         )
 
     def matcher(
@@ -267,6 +288,8 @@ class Compiler:
                 return matchers.choice(value, spec.choices)
             if kind == "language":
                 return matchers.language(value)
+            if kind == "country":
+                return matchers.country(value)
             if kind == "schedule":
                 return matchers.schedule(value)
             if kind == "path" and not isinstance(value, dict):

@@ -1,10 +1,10 @@
 """What a decision may know about one page view: the request's facts, derived once and lazily.
 
 A :class:`Facts` object is built per decide request from the page context the snippet sends,
-two request headers (User-Agent, Accept-Language) and, with consent, the visitor's profile and
-campaign history. Derived values (the parsed query, the visit's channel, the device) are
-computed the first time a condition asks for them, so campaigns that do not look at the device
-never pay for parsing the user agent.
+two request headers (User-Agent, Accept-Language), the client's address (for the country) and,
+with consent, the visitor's profile and campaign history. Derived values (the parsed query, the
+visit's channel, the device, the country) are computed the first time a condition asks for
+them, so campaigns that do not look at the device never pay for parsing the user agent.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import user_agents
 
+from .geolocation import Geolocation, unknown_country
 from .profiles import ANONYMOUS, Profile, Touch
 from .store import CampaignHistory
 
@@ -119,6 +120,9 @@ class PageView:
     context: dict[str, Any] = field(default_factory=dict)
     user_agent: str = ""
     accept_language: str = ""
+    # The client's address (behind trusted proxies, from X-Forwarded-For): only its network is
+    # looked up for the country, and only when a condition asks; nothing stores it.
+    address: str = ""
 
 
 class Facts:
@@ -138,6 +142,7 @@ class Facts:
         history: dict[str, CampaignHistory] | None = None,
         session_idle: int = 1800,
         profile_rules: ProfileRules | None = None,
+        geolocation: Geolocation | None = None,
     ) -> None:
         self.view = view
         self.path = view.path
@@ -149,6 +154,8 @@ class Facts:
         self.history = history
         self.session_idle = session_idle
         self.profile_rules = profile_rules
+        self.geolocation = geolocation
+        self.empty_pools: frozenset[str] = frozenset()  # coupon pools without a free code
 
     @cached_property
     def score_and_stage(self) -> tuple[float, str]:
@@ -207,6 +214,17 @@ class Facts:
             if tag and tag != "*":
                 out.append(tag)
         return tuple(out)
+
+    @cached_property
+    def country(self) -> str | None:
+        """The visitor's country (ISO 3166-1 alpha-2) from the address's network, if known."""
+        if self.geolocation is None:
+            return None
+        return self.geolocation.country(self.view.address)
+
+    def country_unknown(self) -> str:
+        """Why :attr:`country` is None, for explanations."""
+        return unknown_country(self.geolocation, self.view.address)
 
     @cached_property
     def local(self) -> dt.datetime:

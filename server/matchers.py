@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .geolocation import country_code
+
 Match = tuple[Callable[[Any], bool], str]
 
 NUMBER_OPS: dict[str, Callable[[float, float], bool]] = {
@@ -178,6 +180,16 @@ def language(value: Any) -> Match:
     return (
         lambda v: v is not None and (v in exact or v.startswith(prefixes))
     ), "is " + " or ".join(tags)
+
+
+def country(value: Any) -> Match:
+    """ISO 3166-1 alpha-2 codes, any case: ``AT`` or ``[AT, CH]``."""
+    values = value if isinstance(value, list) else [value]
+    if any(v is False for v in values):
+        raise ValueError('YAML reads a bare NO as false: write Norway as "NO", in quotes')
+    codes = [country_code(v) for v in _strings(value, "a country code like AT")]
+    allowed = frozenset(codes)
+    return (lambda v: v in allowed), "is " + " or ".join(codes)
 
 
 DURATION = re.compile(r"^(\d+)([smhd])$")

@@ -40,8 +40,10 @@ class RulesReloader:
         apply: Callable[[rules_module.Ruleset], None],
         *,
         interval: float = 0.5,
+        geolocation: bool | None = None,
     ) -> None:
         self.rules_dir = Path(rules_dir)
+        self.geolocation = geolocation  # whether a source is configured (rules.load)
         self.apply = apply
         self.interval = interval
         self.seen = fingerprint(self.rules_dir)
@@ -65,7 +67,9 @@ class RulesReloader:
             return
         self.seen = current
         try:
-            ruleset = await asyncio.to_thread(rules_module.load, self.rules_dir)
+            ruleset = await asyncio.to_thread(
+                rules_module.load, self.rules_dir, geolocation=self.geolocation
+            )
         except rules_module.RulesError as exc:
             self.problems = exc.problems
             for problem in exc.problems:

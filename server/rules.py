@@ -9,17 +9,20 @@ without errors, so a running server keeps its last good rules when an edit break
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import banner, conditions, coupons, profilerules, siteconfig
 from .conditions import Compiler, Condition
-from .coupons import Pools
+from .coupons import Pool, Pools
+from .geolocation import NO_GEOLOCATION
 from .matchers import FOREVER, moment, parse_duration
 from .profilerules import ProfileRules
 from .rendering import TemplateProblem, Templates
@@ -67,7 +70,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "trigger": tuple(TRIGGERS),
     "trigger.exit_intent": ("min_seconds", *EXIT_INTENT_SIGNALS),
     "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
-    "variants": ("id", "weight", "template", "control"),
+    "variants": ("id", "weight", "template", "control", "coupon"),
+    "variants.coupon": ("pool",),
     "site": siteconfig.KEYS,
     "site.popups": siteconfig.POPUP_KEYS,
     "site.consent": banner.KEYS,
@@ -109,6 +113,7 @@ class Variant:
     weight: int
     template: str | None  # None for a control (holdout) variant
     control: bool = False
+    coupon: str | None = None  # the pool (rules/coupons.yaml) its code is revealed from
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,9 @@ class Campaign:
     variants: tuple[Variant, ...]
     source: str  # "file:line", for explanations
     needs: frozenset[str] = frozenset()  # consent categories its conditions read (explanations)
+    # Coupon campaigns: coupons.yaml's `exclude` (who never gets a code), the pools they use.
+    exclude: Condition | None = None
+    pools: frozenset[str] = frozenset()
 
     @property
     def variant_ids(self) -> frozenset[str]:
@@ -152,12 +160,17 @@ class Ruleset:
     profile: ProfileRules = field(default_factory=ProfileRules)  # scoring and lifecycle
     pools: Pools = field(default_factory=Pools)  # coupons.yaml
     by_id: dict[str, Campaign] = field(init=False)
+    # The pools campaigns use that can run out (imported codes, generated up to a limit).
+    finite_pools: dict[str, Pool] = field(init=False)
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
     index: dict[tuple[str, ...], tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {c.id: c for c in self.campaigns})
+        used = set().union(*(c.pools for c in self.campaigns))
+        finite = {name: self.pools[name] for name in sorted(used) if self.pools[name].finite}
+        object.__setattr__(self, "finite_pools", finite)
         index: dict[tuple[str, ...], set[int]] = {}
         for rank, campaign in enumerate(self.campaigns):
             for key in {_index_key(p) for p in campaign.paths} or {()}:
@@ -186,11 +199,14 @@ def _index_key(pattern: str) -> tuple[str, ...]:
     return tuple(literal[0].split("/")[1:-1])
 
 
-def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
+def load(
+    rules_dir: Path | str, *, now: float | None = None, geolocation: bool | None = None
+) -> Ruleset:
     """Load and validate ``site.yaml``, ``scoring.yaml``, ``lifecycle.yaml``, ``coupons.yaml``
     and every other ``*.yaml`` file (a campaign) in ``rules_dir``.
 
     Raises :class:`RulesError` listing every error; warnings end up in ``Ruleset.warnings``.
+    ``geolocation=False`` (no source configured) warns at every ``country`` condition.
     """
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
@@ -201,20 +217,26 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
     profile = profilerules.load(rules_dir, problems, site)
     pools, pool_problems = Pools.read(rules_dir, timezone=site.timezone)
     problems += pool_problems
+    exclude = _coupon_exclude(pools, problems, site)
     campaigns: list[Campaign] = []
     readers: dict[str, _CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
         if path.name == SITE_FILE or path.stem in (*profilerules.STEMS, coupons.STEM):
             continue
-        reader = _CampaignFile(path, problems, site)
+        reader = _CampaignFile(path, problems, site, pools)
         campaign = reader.campaign(templates)
         if campaign is None:
             continue
+        if campaign.pools and exclude is not None:
+            campaign = replace(campaign, exclude=exclude)
         if campaign.id in readers:
             reader.problem("campaign", f"campaign id already used in {readers[campaign.id].name}")
             continue
         readers[campaign.id] = reader
         campaigns.append(campaign)
+        if geolocation is False:
+            for key in reader.compiler.country_refs:
+                reader.problem(key, NO_GEOLOCATION, severity="warning")
     for reader in readers.values():
         for key, ref in reader.compiler.campaign_refs:
             if ref not in readers:
@@ -224,6 +246,14 @@ def load(rules_dir: Path | str, *, now: float | None = None) -> Ruleset:
     campaigns.sort(key=lambda c: (-c.priority, c.id))
     _warn_unreachable(campaigns, readers, time.time() if now is None else now)
     return Ruleset(tuple(campaigns), templates, site, tuple(problems), profile, pools)
+
+
+def _coupon_exclude(pools: Pools, problems: list[Problem], site: Site) -> Condition | None:
+    """``exclude`` of coupons.yaml: who never gets a code, whichever campaign offers it."""
+    if pools.exclude is None:
+        return None
+    compiler = Compiler(pools.reporter(problems).problem, interests=frozenset(site.interests))
+    return compiler.conditions(pools.exclude, "exclude")
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:
@@ -243,8 +273,11 @@ def _count(value: Any) -> bool:
 class _CampaignFile(YamlFile):
     """Validates one campaign file."""
 
-    def __init__(self, path: Path, problems: list[Problem], site: Site) -> None:
+    def __init__(
+        self, path: Path, problems: list[Problem], site: Site, pools: Mapping[str, Any]
+    ) -> None:
         super().__init__(path, problems)
+        self.pools = pools
         self.compiler = Compiler(self.problem, interests=frozenset(site.interests))
         self.data: dict[str, Any] = {}
 
@@ -323,6 +356,7 @@ class _CampaignFile(YamlFile):
             variants=variants,
             source=self.position(),
             needs=frozenset(needs),
+            pools=frozenset(v.coupon for v in variants if v.coupon),
         )
 
     def _index_paths(self, audience: Any) -> tuple[str, ...]:
@@ -433,13 +467,36 @@ class _CampaignFile(YamlFile):
                 for problem in templates.check(template):
                     self._template_problem(f"{key}.template", problem)
             weight = weight if isinstance(weight, int) else 0
-            variants.append(Variant(str(vid), weight, template, control is True))
+            pool = self._coupon(item.get("coupon"), key, control=control is True)
+            variants.append(Variant(str(vid), weight, template, control is True, pool))
         ids = [v.id for v in variants]
         if len(set(ids)) != len(ids):
             self.problem("variants", "variant ids must be unique within the campaign")
         if variants and sum(v.weight for v in variants if not v.control) == 0:
             self.problem("variants", "at least one variant that shows something needs a weight")
         return tuple(variants)
+
+    def _coupon(self, value: Any, key: str, *, control: bool) -> str | None:
+        """The pool a variant reveals a code from: ``coupon: {pool: welcome}``."""
+        if value is None:
+            return None
+        key += ".coupon"
+        if control:
+            self.problem(key, "a control variant shows nothing: no coupon")
+            return None
+        spec = self.mapping(value, key)
+        if spec is None:
+            return None
+        self.known_keys(spec, KEYS["variants.coupon"], key)
+        pool = spec.get("pool")
+        if isinstance(pool, str) and pool in self.pools:
+            return pool
+        hint = ""
+        if close := difflib.get_close_matches(str(pool), list(self.pools), n=1):
+            hint = f" (did you mean {close[0]!r}?)"
+        known = ", ".join(sorted(self.pools)) or f"none: {coupons.STEM}.yaml declares no pools"
+        self.problem(f"{key}.pool", f"unknown pool {pool!r}{hint}; pools: {known}")
+        return None
 
     def _template_problem(self, key: str, problem: TemplateProblem) -> None:
         if problem.file:
@@ -494,10 +551,12 @@ def log_warnings(ruleset: Ruleset) -> None:
         log.warning("%s", warning)
 
 
-def check(rules_dir: Path | str) -> tuple[list[Problem], Ruleset | None]:
+def check(
+    rules_dir: Path | str, *, geolocation: bool | None = None
+) -> tuple[list[Problem], Ruleset | None]:
     """Every problem in ``rules_dir`` (errors, or the warnings of valid rules) and the rules."""
     try:
-        ruleset = load(rules_dir)
+        ruleset = load(rules_dir, geolocation=geolocation)
     except RulesError as exc:
         return exc.problems, None
     return list(ruleset.warnings), ruleset

@@ -16,6 +16,7 @@ from . import banner, conditions, coupons, lifecycle, profilerules
 from .activity import TYPES
 from .conditions import FIELDS, HISTORY_EVENTS
 from .facts import CHANNELS
+from .geolocation import COUNTRIES
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .profiles import STAGES
 from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
@@ -61,6 +62,11 @@ DEFS: dict[str, Any] = {
         ]
     },
     "language": _one_or_many({"type": "string", "pattern": "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"}),
+    # Any case is accepted (the loader checks lowercase codes); "NO" (Norway) needs its quotes.
+    "country_code": {
+        "anyOf": [{"enum": sorted(COUNTRIES)}, {"type": "string", "pattern": "^[a-z]{2}$"}]
+    },
+    "country": _one_or_many({"$ref": "#/$defs/country_code"}),
     "value": {
         "anyOf": [{"$ref": "#/$defs/flag"}, {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/text"}]
     },  # fmt: skip

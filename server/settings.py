@@ -79,6 +79,12 @@ class Settings:
         "127.0.0.1",
         "Proxy addresses whose X-Forwarded-For/-Proto headers are trusted (comma separated).",
     )
+    geoip_database: str = _setting(
+        "",
+        "MaxMind-format country database (.mmdb: GeoLite2-Country, DB-IP Lite Country) for "
+        "`country` conditions, read locally and reloaded when the file is replaced; empty: "
+        "the country is unknown.",
+    )
     data_depth: str = _setting(
         "standard",
         "What identify stores besides keyed hashes: minimal (hashes only), standard (+ first "

@@ -126,8 +126,23 @@ def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> st
     short code unless ``explain`` asks for the failing condition."""
     if not campaign.audience.test(facts):
         return explain_audience(campaign, facts) if explain else "audience"
+    if campaign.pools and (reason := coupon_stop(campaign, facts, explain=explain)):
+        return reason
     history = facts.history.get(campaign.id) if facts.history else None
     return frequency_stop(campaign, history, facts) if history else None
+
+
+def coupon_stop(campaign: Campaign, facts: Facts, *, explain: bool = False) -> str | None:
+    """Why a campaign that hands out coupon codes cannot show: a code is one per visitor, so it
+    needs the marketing consent; coupons.yaml's ``exclude`` names who never gets one; and a
+    campaign whose pool has run out shows nothing rather than a popup without a code."""
+    if facts.history is None:
+        return "coupons need the marketing consent (one code per visitor)"
+    if campaign.exclude is not None and campaign.exclude.test(facts):
+        return f"coupons.yaml exclude: {campaign.exclude.text}" if explain else "coupons exclude"
+    for pool in sorted(campaign.pools & facts.empty_pools):
+        return f"coupon pool {pool!r} is empty"
+    return None
 
 
 def explain_audience(campaign: Campaign, facts: Facts) -> str:

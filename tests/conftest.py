@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
 
+from . import mmdb
 from .processes import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,13 @@ def settings(tmp_path: Path, rules_dir: Path) -> Settings:
     return Settings.load(
         {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir)}, environ={}
     )
+
+
+@pytest.fixture
+def geoip_database(tmp_path: Path) -> Path:
+    """A country database in MaxMind's format with the test networks of tests/mmdb.py
+    (127.0.0.0/8 is Austria, 192.0.2.0/24 Switzerland, 2001:db8::/32 Germany ...)."""
+    return mmdb.write(tmp_path / "countries.mmdb", mmdb.NETWORKS)
 
 
 @pytest.fixture

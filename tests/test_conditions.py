@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from touchpoint.conditions import FIELDS, Compiler, explain
 from touchpoint.facts import Facts, PageView, classify
+from touchpoint.geolocation import FixedCountry
 from touchpoint.matchers import glob_regex
 from touchpoint.profiles import Profile, Touch
 from touchpoint.store import CampaignHistory
@@ -56,8 +57,10 @@ def facts(**overrides: Any) -> Facts:
         "accept_language": "de-AT,de;q=0.9,en;q=0.5",
     }
     profile = overrides.pop("profile", PROFILE)
+    geolocation = overrides.pop("geolocation", FixedCountry("AT"))
     view.update(overrides)
-    return Facts(PageView(**view), now=NOW, tz=BERLIN, profile=profile, history=HISTORY)
+    return Facts(PageView(**view), now=NOW, tz=BERLIN, profile=profile, history=HISTORY,
+                 geolocation=geolocation)  # fmt: skip
 
 
 def compile_one(condition: Any, *, interests: frozenset[str] = frozenset({"running", "hiking"})):  # type: ignore[no-untyped-def]
@@ -106,6 +109,9 @@ CASES: list[tuple[dict[str, Any], bool]] = [
     ({"language": "de"}, True),
     ({"language": "de-at"}, True),
     ({"language": "en"}, False),
+    ({"country": "AT"}, True),
+    ({"country": ["ch", "at"]}, True),  # case-insensitive
+    ({"country": ["CH", "DE"]}, False),
     ({"visitor.returning": True}, True),
     ({"visitor.visits": {"gte": 3, "lt": 5}}, True),
     ({"visitor.visits": 2}, False),
@@ -190,6 +196,22 @@ def test_explanations_name_the_failing_condition() -> None:
     assert explain(excluded, facts()) == "excluded: visitor.attributes.late_payer is true"
     schedule = compile_one({"schedule": {"weekdays": ["sat", "sun"]}})
     assert explain(schedule, facts()) == "schedule on sat, sun (it is 'Mon 2026-11-23 10:30')"
+
+
+def test_an_unknown_country_says_why() -> None:
+    country = compile_one({"country": ["AT", "CH"]})
+    assert explain(country, facts(geolocation=FixedCountry("DE"))) == (
+        "country is AT or CH (it is 'DE')"
+    )
+    assert explain(country, facts(geolocation=None)) == (
+        "country is AT or CH (country unknown: no geolocation source, setting geoip_database"
+        " is empty)"
+    )
+    either = compile_one({"any": [{"country": "CH"}, {"language": "en"}]})
+    assert explain(either, facts(geolocation=None)) == (
+        "none of: country is CH (country unknown: no geolocation source, setting"
+        " geoip_database is empty); language is en"
+    )
 
 
 def test_a_condition_lists_the_consent_it_needs() -> None:

@@ -96,6 +96,13 @@ def test_defaults_and_priority_order(rules_dir: Path) -> None:
             GOOD + "audience: {visitor.interests.golf: {gte: 2}}\n",
             "unknown interest 'golf' (interests: none defined in site.yaml)",
         ),
+        (
+            GOOD + "audience: {country: [AT, UK]}\n",
+            "x.yaml:6:12: audience.country: 'UK' is not an ISO 3166-1 alpha-2 country code like"
+            " AT — did you mean `GB`?",
+        ),
+        (GOOD + "audience: {country: [AT, NO]}\n", 'write Norway as "NO", in quotes'),
+        (GOOD + "audience: {country: Austria}\n", "'Austria' is not an ISO 3166-1 alpha-2"),
         (GOOD + "audience: {visitor.visits: {gte: two}}\n", "`gte` needs a number, got 'two'"),
         (GOOD + "audience: {visitor.visits: {atleast: 2}}\n", "unknown comparison `atleast`"),
         (GOOD + "schedule: {from: someday}\n", "'someday' is not a date like 2026-12-24"),
@@ -346,3 +353,19 @@ def test_exit_intent_options_are_checked(rules_dir: Path, options: str, expected
     text = GOOD.replace("{after_seconds: 5}", f"{{exit_intent: {options}}}")
     found = problems(rules_dir, "x.yaml", text)
     assert any(":3:" in line and expected in line for line in found), found
+
+
+COUNTRY = GOOD + "audience:\n  any:\n    - country: [AT, CH]\n    - language: de-AT\n"
+
+
+def test_country_conditions_warn_without_a_geolocation_source(rules_dir: Path) -> None:
+    """Without a source the country is never known: check says so at each condition rather
+    than letting the campaign silently never show (issue 6)."""
+    (rules_dir / "x.yaml").write_text(COUNTRY)
+    (warning,) = rules.load(rules_dir, geolocation=False).warnings
+    assert str(warning) == (
+        f"{rules_dir / 'x.yaml'}:8:7: warning: audience.any.0.country: no geolocation source"
+        " configured (setting geoip_database) — this condition is never true"
+    )
+    assert rules.load(rules_dir, geolocation=True).warnings == ()
+    assert rules.load(rules_dir).warnings == ()  # the caller did not say: no warning

@@ -52,6 +52,8 @@ def test_every_example_rules_file_validates() -> None:
         POPUP + "audience: {visitor.stage: leed}\n",
         POPUP + "audience: {visitor: {visits: x}}\n",
         POPUP + "audience: {pgae.path: /x}\n",
+        POPUP + "audience: {country: [AT, UK]}\n",
+        POPUP + "audience: {country: Austria}\n",
         "campaign: X\nvariants: [{id: a, template: t.html}]\n",
         "campaign: x\nvariants: [{id: a, template: t.html}]\n",  # a popup without a trigger
         "campaign: x\ntrigger: load\nvariants: [{id: a}]\n",  # nothing to show
@@ -75,6 +77,7 @@ audience:
   any: [{utm.source: news*}, {referrer.channel: [search, email]}]
   not: {device.type: bot}
   language: [de, en-GB]
+  country: [AT, ch, "NO"]
 schedule: {from: 2026-12-01, until: "2026-12-24 18:00", weekdays: [sat], hours: "09:00-18:00"}
 variants: [{id: a, template: t.html}, {id: h, weight: 1, control: true}]
 """

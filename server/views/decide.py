@@ -66,6 +66,7 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
         context=parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
+        address=request.client.host if request.client else "",
     )
 
 
@@ -89,7 +90,10 @@ async def decide(request: Request) -> Response:
         history=history,
         session_idle=rules.site.session_idle,
         profile_rules=rules.profile,
+        geolocation=tp.geolocation,
     )
+    if rules.finite_pools and facts.history is not None:
+        facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)
     counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing
     if count and previewing is None and record is not None and facts.known:

@@ -178,6 +178,36 @@ def parse_attributes(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+REDEMPTION_FIELDS = (
+    Field("code", "string", "The coupon code the order used.", required=True, max_length=64),
+    Field("order_id", "string", "The shop's order id: the same order and code again answer"
+          " as the first time.", required=True, max_length=128),
+    Field("value", "number", "The order's value, credited to the campaign."),
+    Field("currency", "currency", "ISO 4217 code, e.g. EUR."),
+)  # fmt: skip
+
+
+def parse_redemption(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """A redemption's values, and who redeemed it if the shop says (``visitor_id``,
+    ``customer_id`` or ``email``, as in events); raises FieldError naming the first bad field."""
+    fields = {f.name: f for f in (*REDEMPTION_FIELDS, *_REF_FIELDS)}
+    for name in data:
+        if name not in fields:
+            raise FieldError(name, "unknown field for a redemption")
+    values = {}
+    for name, f in fields.items():
+        if data.get(name) is None:
+            if f.required:
+                raise FieldError(name, "is required")
+            continue
+        values[name] = _check(f, data[name])
+    values["code"] = values["code"].strip()
+    ref = next(((f.name, values.pop(f.name)) for f in _REF_FIELDS if f.name in values), None)
+    for f in _REF_FIELDS:
+        values.pop(f.name, None)
+    return values, ref
+
+
 # --- OpenAPI ----------------------------------------------------------------------------------
 
 
@@ -191,6 +221,8 @@ class Operation:
     body: str | None = None  # a schema under components/schemas
     ok: tuple[int, str] = (200, "")  # status and response schema
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
+    reasons: tuple[tuple[int, str], ...] = ()  # what an error status means here, if not _REASONS
+    csv: bool = False  # the body may also be text/csv
 
 
 OPERATIONS = (
@@ -203,6 +235,17 @@ OPERATIONS = (
               (200, "AttributesResult")),
     Operation("deleteAttribute", "delete", "/visitors/{ref}/attributes/{name}",
               "Clear one attribute", "profiles:write", None, (204, ""), (401, 403, 404, 422)),
+    Operation("importCoupons", "post", "/coupons/{pool}/codes", "Add codes to an imported pool",
+              "coupons:write", "CouponCodes", (200, "ImportReport"), (400, 401, 403, 404, 413, 422),
+              ((404, "No such pool in coupons.yaml"), (422, "Not an imported pool, or not a"
+               " list of strings")), csv=True),
+    Operation("couponStock", "get", "/coupons", "Codes per pool: free, assigned, redeemed",
+              "coupons:read", None, (200, "CouponStock"), (401, 403)),
+    Operation("redeemCoupon", "post", "/coupons/redeem", "Redeem a coupon code for an order",
+              "coupons:redeem", "Redemption", (200, "Redeemed"),
+              (400, 401, 403, 404, 409, 413, 422),
+              ((404, "No such coupon code"), (409, "Redeemed by another order, or the order"
+               " redeemed another code"), (422, "Invalid fields, or the code has expired"))),
     Operation("openapi", "get", "/openapi.json", "This document", None, None, (200, ""), ()),
 )  # fmt: skip
 
@@ -257,6 +300,7 @@ def _schemas() -> dict[str, Any]:
             "attributes": {"type": "object", "additionalProperties": flat_value}}},
         "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
             name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
+        **_coupon_schemas(),
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                     "properties": {
             "type": {"type": "string"}, "title": {"type": "string"},
@@ -264,6 +308,57 @@ def _schemas() -> dict[str, Any]:
             "errors": {"type": "array", "items": {"type": "object", "properties": {
                 "index": {"type": "integer"}, "field": {"type": "string"},
                 "message": {"type": "string"}}}},
+        }},
+    }  # fmt: skip
+
+
+def _coupon_schemas() -> dict[str, Any]:
+    integer, text = {"type": "integer"}, {"type": "string"}
+    maybe = {"type": ["integer", "null"]}
+    redeemed = {f.name: _field_schema(f) for f in REDEMPTION_FIELDS}
+    return {
+        "CouponCodes": {"type": "object", "required": ["codes"], "additionalProperties": False,
+                        "properties": {"codes": {"type": "array", "items": text}}},
+        "ImportReport": {"type": "object", "properties": {
+            "added": {**integer, "description": "Codes added to the pool."},
+            "duplicates": {**integer, "description": "Codes repeated within the request."},
+            "already_stored": {**integer, "description": "Codes stored before (in any pool)."},
+            "invalid": {**integer, "description": "Empty codes, or with a space or control"
+                                                  " character, or longer than 64."},
+            "unlisted": {**integer, "description": "Skipped codes beyond the first 100 listed."},
+            "problems": {"type": "array", "items": {"type": "object", "properties": {
+                "line": {**integer, "description": "The CSV line."},
+                "index": {**integer, "description": "The index in codes."},
+                "code": text, "problem": text}}},
+        }},
+        "CouponStock": {"type": "object", "properties": {"pools": {"type": "array", "items": {
+            "type": "object", "properties": {
+                "pool": text,
+                "codes": {"type": ["string", "null"],
+                          "description": "generated, imported or static; null: not in"
+                                         " coupons.yaml any more"},
+                "free": {**integer, "description": "Codes in stock."},
+                "assigned": {**integer, "description": "Codes handed out (static: visitors"
+                                                     " shown the code)."},
+                "redeemed": integer, "generated": integer, "limit": maybe,
+                "remaining": {**maybe, "description": "Codes left to hand out; null:"
+                                                      " never runs out."},
+                "low_stock": maybe,
+                "low": {"type": "boolean", "description": "remaining is below low_stock."},
+            }}}}},
+        "Redemption": {"type": "object", "required": ["code", "order_id"],
+                       "additionalProperties": False,
+                       "properties": {**redeemed,
+                                      **{f.name: _field_schema(f) for f in _REF_FIELDS}},
+                       "description": "visitor_id, customer_id or email (optional): who"
+                                      " redeemed it; credits a shared code to the campaign"
+                                      " that showed it to them."},
+        "Redeemed": {"type": "object", "properties": {
+            **redeemed, "pool": text,
+            "visitor_id": {"type": ["string", "null"]},
+            "campaign": {"type": ["string", "null"], "description": "That revealed the code."},
+            "variant": {"type": ["string", "null"]},
+            "redeemed_at": {**integer, "description": "Unix seconds."},
         }},
     }  # fmt: skip
 
@@ -291,7 +386,9 @@ def _title(kind: str) -> str:
 
 _REASONS = {400: "Malformed request", 401: "Missing or unknown API key",
             403: "The key lacks the scope", 404: "No such visitor (with a profile)",
-            413: "Body too large", 422: "Invalid fields; nothing was stored"}  # fmt: skip
+            409: "Conflict", 413: "Body too large",
+            422: "Invalid fields; nothing was stored"}  # fmt: skip
+CSV_HELP = "One code a line: the first column, or the column headed code."
 
 
 def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
@@ -312,8 +409,10 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         else:
             entry["security"] = []
         if op.body:
-            entry["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{op.body}"}}}}  # fmt: skip
+            content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}}
+            if op.csv:
+                content["text/csv"] = {"schema": {"type": "string", "description": CSV_HELP}}
+            entry["requestBody"] = {"required": True, "content": content}
         status, schema = op.ok
         ok: dict[str, Any] = {"description": "Success"}
         if schema:
@@ -322,9 +421,10 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         elif status != 204:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses = {str(status): ok}
+        reasons = {**_REASONS, **dict(op.reasons)}
         for code in op.errors:
             responses[str(code)] = {
-                "description": _REASONS[code],
+                "description": reasons[code],
                 "content": {
                     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 },
@@ -334,7 +434,8 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Touchpoint server API", "version": __version__,
-                 "description": "Push events and attributes, read profiles. See docs/api.md."},
+                 "description": "Push events and attributes, read profiles, load and redeem"
+                                " coupon codes. See docs/api.md."},
         "paths": paths,
         "components": {
             "schemas": _schemas(),
@@ -347,4 +448,5 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
 PATH_PARAMETERS = {
     "ref": "A visitor id, email:<address> or customer:<id> (percent-encoded).",
     "name": "An attribute name.",
+    "pool": "A pool of rules/coupons.yaml.",
 }

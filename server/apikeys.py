@@ -21,8 +21,10 @@ from typing import Any
 
 from .errors import ConfigError
 
-SCOPES = ("events:write", "profiles:read", "profiles:write", "coupons:read", "coupons:write",
-          "coupons:redeem")  # fmt: skip
+SCOPES = (
+    "events:write", "profiles:read", "profiles:write", "privacy:read", "privacy:erase",
+    "coupons:read", "coupons:write", "coupons:redeem",
+)  # fmt: skip
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX = "tp_"
 

@@ -223,6 +223,7 @@ class Operation:
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     reasons: tuple[tuple[int, str], ...] = ()  # what an error status means here, if not _REASONS
     csv: bool = False  # the body may also be text/csv
+    query: tuple[str, ...] = ()  # query parameters, described in QUERY_PARAMETERS
 
 
 OPERATIONS = (
@@ -246,6 +247,18 @@ OPERATIONS = (
               (400, 401, 403, 404, 409, 413, 422),
               ((404, "No such coupon code"), (409, "Redeemed by another order, or the order"
                " redeemed another code"), (422, "Invalid fields, or the code has expired"))),
+    Operation("exportSubject", "get", "/subjects/{ref}",
+              "Everything stored about one person (GDPR Art. 15, 20)", "privacy:read", None,
+              (200, "SubjectExport"), (401, 403, 404, 422)),
+    Operation("eraseSubject", "delete", "/subjects/{ref}",
+              "Erase everything stored about one person (GDPR Art. 17)", "privacy:erase", None,
+              (200, "Erasure"), (401, 403, 404, 422)),
+    Operation("subjectConsent", "get", "/subjects/{ref}/consent",
+              "One person's consent log, kept after an erasure", "privacy:read", None,
+              (200, "ConsentLog"), (401, 403, 404, 422)),
+    Operation("consentSummary", "get", "/consent/summary",
+              "Consent answers per revision and method", "privacy:read", None,
+              (200, "ConsentSummary"), (400, 401, 403), query=("since", "until")),
     Operation("openapi", "get", "/openapi.json", "This document", None, None, (200, ""), ()),
 )  # fmt: skip
 
@@ -301,6 +314,7 @@ def _schemas() -> dict[str, Any]:
         "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
             name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
         **_coupon_schemas(),
+        **_privacy_schemas(),
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                     "properties": {
             "type": {"type": "string"}, "title": {"type": "string"},
@@ -385,7 +399,9 @@ def _title(kind: str) -> str:
 
 
 _REASONS = {400: "Malformed request", 401: "Missing or unknown API key",
-            403: "The key lacks the scope", 404: "No such visitor (with a profile)",
+            403: "The key lacks the scope",
+            404: "No such visitor (under /visitors: with a profile; under /subjects: with"
+                 " anything stored)",
             409: "Conflict", 413: "Body too large",
             422: "Invalid fields; nothing was stored"}  # fmt: skip
 CSV_HELP = "One code a line: the first column, or the column headed code."
@@ -400,6 +416,11 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
              "description": PATH_PARAMETERS[name]}
             for name in PATH_PARAMETERS if "{" + name + "}" in op.path
+        ]  # fmt: skip
+        parameters += [
+            {"name": name, "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0}, "description": QUERY_PARAMETERS[name]}
+            for name in op.query
         ]  # fmt: skip
         if parameters:
             entry["parameters"] = parameters
@@ -435,7 +456,8 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Touchpoint server API", "version": __version__,
                  "description": "Push events and attributes, read profiles, load and redeem"
-                                " coupon codes. See docs/api.md."},
+                                " coupon codes; data subject requests and proof of consent."
+                                " See docs/api.md."},
         "paths": paths,
         "components": {
             "schemas": _schemas(),
@@ -449,4 +471,65 @@ PATH_PARAMETERS = {
     "ref": "A visitor id, email:<address> or customer:<id> (percent-encoded).",
     "name": "An attribute name.",
     "pool": "A pool of rules/coupons.yaml.",
+}
+QUERY_PARAMETERS = {
+    "since": "Only answers given at or after this time, Unix seconds.",
+    "until": "Only answers given before this time, Unix seconds.",
+}
+
+
+def _privacy_schemas() -> dict[str, Any]:
+    """The data subject requests' answers (docs/privacy.md#data-subject-requests)."""
+    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
+    answers = {name: {"type": "integer", "description": text} for name, text in (
+        ("accepted", "Answers granting every category."),
+        ("rejected", "Answers granting none."),
+        ("customised", "Answers granting some."))}  # fmt: skip
+    return {
+        "SubjectExport": {"type": "object", "required": ["visitor_ids", "tables"], "properties": {
+            "exported_at": {"type": "integer"},
+            "visitor_ids": {"type": "array", "items": {"type": "string"},
+                            "description": "The person's visitor ids, merged ones included."},
+            "tables": {"type": "object", "description": "Every row naming them, per table "
+                       "(docs/privacy.md#what-is-stored-tables-and-columns).",
+                       "additionalProperties": {"type": "array", "items": {"type": "object"}}},
+        }},
+        "Erasure": {"type": "object",
+                    "required": ["erasure", "at", "deleted", "pseudonymised", "anonymised"],
+                    "properties": {
+            "erasure": {"type": "integer", "description": "The id of the erasure record."},
+            "at": {"type": "integer"},
+            "deleted": {**counts, "description": "Rows deleted, per table."},
+            "pseudonymised": {**counts, "description": "Consent log rows kept as proof, their "
+                              "visitor id replaced by a keyed pseudonym."},
+            "anonymised": {**counts, "description": "Rows kept without the visitor id: coupon "
+                           "codes handed out, coupon redemptions."},
+        }},
+        "ConsentLog": {"type": "object", "required": ["entries", "erasures"], "properties": {
+            "entries": {"type": "array", "items": {"type": "object", "properties": {
+                name: {"description": text} for name, text in CONSENT_ENTRY_FIELDS.items()}}},
+            "erasures": {"type": "array", "description": "When the person was erased (a "
+                         "visitor id reference only): at, via.",
+                         "items": {"type": "object"}},
+        }},
+        "ConsentSummary": {"type": "object", "required": ["revisions"], "properties": {
+            "revisions": {"type": "array", "items": {"type": "object", "properties": {
+                "revision": {"type": "integer"}, **answers,
+                "granted": {**counts, "description": "Answers granting each category."},
+                "methods": {"type": "object", "description": "The same counts per method.",
+                            "additionalProperties": {"type": "object", "properties": answers}},
+            }}},
+        }},
+    }  # fmt: skip
+
+
+CONSENT_ENTRY_FIELDS = {
+    "id": "The entry's number in the log.",
+    "visitor_id": "The visitor id, or erased:<pseudonym> after an erasure.",
+    "at": "When the answer was given, Unix seconds.",
+    "revision": "The consent text's revision (setting consent_revision).",
+    "granted": "Categories granted.",
+    "denied": "Categories denied.",
+    "method": "How: banner-accept-all, banner-reject-all, banner-custom, api, tcf, identify,"
+    " reset.",
 }

@@ -20,9 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import geolocation, identity, store, webhooks
+from . import geolocation, identity, retention, store, webhooks
 from . import rules as rules_module
 from .apikeys import ApiKeys
+from .clientip import usable_ip
 from .errors import RequestError
 from .limits import RateLimiter, refuse_cross_site
 from .preview import Previews
@@ -53,6 +54,7 @@ class Touchpoint:
     reloader: RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
     stock: coupons.Stock = field(default_factory=coupons.Stock)
+    purger: retention.Purger | None = None
 
     def now(self) -> int:
         return int(time.time())
@@ -61,6 +63,12 @@ class Touchpoint:
         """Checks every public POST passes before its body is read: rate, then origin."""
         self.limiter.check(request.client.host if request.client else "")
         refuse_cross_site(request, allowed=self.settings.origins)
+
+    def client_ip(self, request: Request) -> str | None:
+        """The client's address as anything derived from it may see it (``ip_handling``:
+        truncated to its network, or None); the full address is used for the rate limit only."""
+        return usable_ip(request.client.host if request.client else None,
+                         handling=self.settings.ip_handling)  # fmt: skip
 
     def webhooks_queued(self, queued: int) -> None:
         """Committed webhooks go out now rather than at the deliverer's next poll."""
@@ -110,6 +118,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings, tp.writer, tp.reader.conn, lambda: tp.rules.site.webhooks
         )
         tp.deliverer.start()
+        # Every worker runs the purge loop; a lease lets one of them purge per interval.
+        tp.purger = retention.Purger(settings, tp.writer)
+        tp.purger.start()
         _tune_garbage_collection()
         watching = []
         if settings.reload_rules:
@@ -126,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             for task in watching:
                 task.cancel()
+            await tp.purger.stop()
             await tp.deliverer.stop()
             tp.writer.close()
             tp.reader.close()

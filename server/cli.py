@@ -1,5 +1,7 @@
-"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema`` and
-``apikey``, ``webhooks``, ``coupons``.
+"""The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema``,
+``apikey``, ``webhooks``, ``coupons``, ``purge`` and the data subject requests ``export``,
+``erase``, ``consent`` (their bodies in server/couponstock.py, server/retention.py and
+server/subjects.py).
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -8,6 +10,7 @@ the settings or the rules end the command with one clear message and exit status
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, consent, couponstock, geolocation, store, targeting
+from . import __version__, consent, couponstock, geolocation, store, subjects, targeting
 from . import rules as rules_module
 from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
@@ -133,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
     _add_coupons(commands)
+    subjects.add_parsers(commands)
+    purge = commands.add_parser(
+        "purge", help="delete what is past retention; per table, what went (docs/privacy.md)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count only; change nothing")
+    purge.add_argument("--json", action="store_true", help="print the counts as JSON")
+    for name in ("data_dir", "database", "retention_events_days", "retention_profiles_days",
+                 "retention_consent_days", "webhook_keep_days", "purge_batch_rows"):  # fmt: skip
+        purge.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     return parser
 
 
@@ -180,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return webhooks(settings, args)
         if args.command == "coupons":
             return couponstock.command(settings, args)
+        if args.command in subjects.COMMANDS:
+            return subjects.run(settings, args)
+        if args.command == "purge":
+            from . import retention
+
+            return retention.command(settings, args)
         return serve(settings, overrides)
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
@@ -484,8 +502,15 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
         ),
         file=sys.stderr,
     )
+    # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["touchpoint"] = {
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+    }
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
+        log_config=log_config,
         factory=True,
         host=settings.host,
         port=settings.port,

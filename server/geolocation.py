@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import functools
-import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 import maxminddb
 
+from .clientip import truncate_ip
 from .errors import ConfigError
 from .yamlfile import Problem
 
@@ -57,15 +57,7 @@ PROBE = "192.0.2.0"  # looked up once when a file is opened (TEST-NET-1, RFC 573
 def truncate(address: str) -> str:
     """The network an address is looked up by: IPv4 to its /24, IPv6 to its /48 (an IPv4
     address mapped into IPv6 as IPv4); "" when ``address`` is not an IP address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return ""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is None:
-            return str(ipaddress.IPv6Address(int(ip) >> 80 << 80))
-        ip = ip.ipv4_mapped
-    return str(ipaddress.IPv4Address(int(ip) >> 8 << 8))
+    return truncate_ip(address) or ""
 
 
 class Geolocation(Protocol):

@@ -86,6 +86,16 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
     return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
+ERASED = "erased:"  # the prefix of an erased visitor id's pseudonym; never in a visitor id
+
+
+def erased_id(key: bytes, visitor_id: str) -> str:
+    """What an erased visitor id becomes where a row is kept as proof (the consent log, the
+    erasure record): a keyed hash, so that nobody can tie it to the person from the database,
+    while the person presenting their visitor id (their cookie, an export) can be shown it."""
+    return ERASED + hmac.digest(key, f"erased:{visitor_id}".encode(), "sha256").hex()
+
+
 @dataclass(frozen=True)
 class Identifier:
     kind: str  # one of KINDS

@@ -67,8 +67,8 @@ def optional_str(data: dict[str, Any], key: str, *, max_length: int) -> str | No
 class RateLimiter:
     """A token bucket per client address: ``per_minute`` requests, bursts up to the same.
 
-    In memory and per worker process; addresses are kept only while their bucket refills and
-    are never logged or stored.
+    In memory and per worker process; an address is forgotten within two refill periods (two
+    minutes) of its last request, and is never logged or stored (docs/privacy.md).
     """
 
     MAX_CLIENTS = 100_000
@@ -77,11 +77,17 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.buckets: dict[str, tuple[float, float]] = {}
+        self._swept_at: float | None = None
 
     def check(self, client: str, *, now: float | None = None) -> None:
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
+        if self._swept_at is None:
+            self._swept_at = now
+        elif now - self._swept_at >= self.capacity / self.rate:
+            self._swept_at = now
+            self._forget_refilled(now)
         tokens, last = self.buckets.get(client, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
         if tokens < 1.0:
@@ -91,10 +97,13 @@ class RateLimiter:
             self._prune(now)
         self.buckets[client] = (tokens - 1.0, now)
 
-    def _prune(self, now: float) -> None:
+    def _forget_refilled(self, now: float) -> None:
         # A bucket that has had time to refill completely carries no information.
         full_after = self.capacity / self.rate
         self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full_after}
+
+    def _prune(self, now: float) -> None:
+        self._forget_refilled(now)
         if len(self.buckets) >= self.MAX_CLIENTS:
             # Under a flood of new addresses, forget the clients with the most tokens left:
             # the ones being limited keep their (empty) buckets.

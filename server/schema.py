@@ -178,6 +178,16 @@ def campaign_schema() -> dict[str, Any]:
             "weight": {"type": "integer", "minimum": 0},
             "template": {"type": "string", "description": "a file in rules/templates/"},
             "control": {"type": "boolean", "description": CONTROL_HELP},
+            "coupon": _obj(
+                {
+                    "pool": {
+                        "type": "string",
+                        "pattern": NAME_PATTERN,
+                        "description": "a pool of rules/coupons.yaml",
+                    }
+                },
+                required=["pool"],
+            ),  # fmt: skip
         },
         required=["id"],
         # A variant that shows something needs a template.

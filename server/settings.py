@@ -87,8 +87,9 @@ class Settings:
     )
     data_depth: str = _setting(
         "standard",
-        "What identify stores besides keyed hashes: minimal (hashes only), standard (+ first "
-        "name, to greet and pre-fill) or full (+ the e-mail address in clear, to pre-fill forms).",
+        "What is stored (docs/privacy.md#data-depth): minimal (profile counters, popup "
+        "history, hashed identifiers; no event log), standard (+ the event log, stage history "
+        "and first name) or full (+ the e-mail address in clear, to pre-fill forms).",
         choices=("minimal", "standard", "full"),
     )
     api_keys_file: str = _setting(
@@ -116,6 +117,35 @@ class Settings:
     )
     webhook_keep_days: int = _setting(
         7, "Days a delivered webhook stays in the outbox before it is deleted."
+    )
+    retention_events_days: int = _setting(
+        180,
+        "Days a raw event (page view, behaviour, popup event) is kept in the event log "
+        "(0: kept forever).",
+    )
+    retention_profiles_days: int = _setting(
+        395,
+        "Days without a page view, consent answer or kept event after which a profile is deleted "
+        "with everything stored about it (0: kept forever).",
+    )
+    retention_consent_days: int = _setting(
+        1095,
+        "Days a consent log entry is kept as proof; a kept profile's latest answer stays "
+        "(0: kept forever).",
+    )
+    purge_interval_minutes: float = _setting(
+        60.0,
+        "How often the server deletes what is past retention (0: never; run touchpoint purge "
+        "from cron instead).",
+    )
+    purge_batch_rows: int = _setting(
+        1000, "Rows the purge deletes per transaction; it pauses between transactions."
+    )
+    ip_handling: str = _setting(
+        "truncate",
+        "What anything derived from the client's IP address sees: truncate (IPv4 /24, IPv6 /48) "
+        "or drop (nothing). Addresses are never stored.",
+        choices=("truncate", "drop"),
     )
     log_level: str = _setting(
         "info", "Log level.", choices=("critical", "error", "warning", "info", "debug")
@@ -168,6 +198,12 @@ class Settings:
             raise ConfigError("webhook_max_attempts must be at least 1")
         if self.webhook_keep_days < 0:
             raise ConfigError("webhook_keep_days must not be negative")
+        for name in ("retention_events_days", "retention_profiles_days",
+                     "retention_consent_days", "purge_interval_minutes"):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative (0: keep forever / never)")
+        if self.purge_batch_rows < 1:
+            raise ConfigError("purge_batch_rows must be at least 1")
         for name in ("webhook_timeout_seconds", "webhook_backoff_seconds",
                      "webhook_backoff_max_seconds", "webhook_poll_seconds"):  # fmt: skip
             if not 0 < getattr(self, name) < 86400 * 7:

@@ -39,7 +39,7 @@ def test_check_reports_file_and_line(rules_dir: Path, capsys: pytest.CaptureFixt
     path.write_text(path.read_text().replace("after_close: 7d", "after_close: 7 days"))
     assert main(["check", "--rules-dir", str(rules_dir)]) == 1
     err = capsys.readouterr().err
-    assert f"{path}:17:3: frequency.after_close:" in err
+    assert f"{path}:13:3: frequency.after_close:" in err
     assert "write `7d`" in err
     assert err.endswith(f"1 problem(s) in {rules_dir}\n")
 
@@ -96,7 +96,7 @@ def test_check_warns_about_campaigns_that_never_show(
     coupon, over = rules_dir / "first-order-coupon.yaml", rules_dir / "over.yaml"
     assert out.err.splitlines() == [
         f"{over}:3:12: warning: schedule.until: ended on 2020-01-31: never shown",
-        f"{coupon}:19:1: warning: priority: never shown: always ({rules_dir / 'always.yaml'}:1)"
+        f"{coupon}:15:1: warning: priority: never shown: always ({rules_dir / 'always.yaml'}:1)"
         " has a higher priority, the same trigger exit_intent, no audience and no frequency"
         " limit",
     ]

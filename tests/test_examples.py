@@ -26,13 +26,15 @@ RETURNING = Profile(visits=2, page_views=9, session_page_views=2, interests={"ru
 
 
 def facts(path: str, *, profile: Profile | None = None, now: int = MONDAY_10,
-          history: dict[str, CampaignHistory] | None = None, **view: Any) -> Facts:  # fmt: skip
+          history: dict[str, CampaignHistory] | None = None, marketing: bool = True,
+          **view: Any) -> Facts:  # fmt: skip
+    """A page view; ``marketing`` (the consent coupon campaigns need) gives an empty history."""
     return Facts(
         PageView(path=f"/demo/{path}", **view),
         now=now,
         tz=BERLIN,
         profile=profile,
-        history=history,
+        history=history if history is not None or not marketing else {},
         session_idle=RULESET.site.session_idle,
     )
 
@@ -58,7 +60,9 @@ CART = {"page_type": "cart", "cart_value": 129.0}
     ("f", "trigger", "campaign"),
     [
         (facts(PRODUCT), "exit_intent", "first-order-coupon"),
+        (facts(PRODUCT, marketing=False), "exit_intent", None),  # a code is one per visitor
         (facts(PRODUCT, profile=Profile(attributes={"late_payer": True})), "exit_intent", None),
+        (facts(PRODUCT, profile=Profile(attributes={"bad_review": True})), "exit_intent", None),
         (facts(PRODUCT, profile=Profile(stage="customer")), "exit_intent", None),
         (facts("category/running.html"), "scroll", "newsletter-signup"),
         (

@@ -28,6 +28,8 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m004_webhooks",
         "m005_identity",
         "m006_coupons",
+        "m007_privacy",
+        "m008_retention",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..activity import Activity, Effects
+from ..datadepth import keeps
 from ..errors import RequestError
 from .reader import profile_visitor
 from .visitors import record_activities
@@ -45,11 +46,13 @@ def push_activities(
     revision: int,
     rules: ProfileRules,
     now: int,
+    depth: str = "standard",
 ) -> PushResult:
     """Store pushed events all or nothing and score them (:func:`record_activities`): raises
     :class:`UnknownVisitors` (and stores none) when a reference names no visitor with a
     profile. A purchase whose ``order_id`` is already recorded is skipped and reported in
-    ``duplicates``."""
+    ``duplicates``; its value, currency and items are kept where ``depth`` (the data_depth)
+    keeps them."""
     found: dict[tuple[str, str], str | None] = {}
     for ref, _, _ in batch:
         if ref not in found:
@@ -58,21 +61,23 @@ def push_activities(
     if missing:
         raise UnknownVisitors(missing)
     result = PushResult()
+    contents = keeps(depth, "orders", "items")
     for index, (ref, activity, order) in enumerate(batch):
         visitor_id = found[ref]
         assert visitor_id is not None
         if order is not None and not conn.execute(
             "INSERT INTO orders (order_id, visitor_id, at, value, currency, items)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
-            (order["order_id"], visitor_id, activity.at, order["value"], order["currency"],
-             orjson.dumps(order["items"]).decode()),
+            (order["order_id"], visitor_id, activity.at,
+             *((order["value"], order["currency"], orjson.dumps(order["items"]).decode())
+               if contents else (None, None, "[]"))),
         ).rowcount:  # fmt: skip
             result.duplicates.append(index)
             continue
         result.activities.setdefault(visitor_id, []).append(activity)
         result.stored += 1
     for visitor_id, activities in result.activities.items():
-        effects = record_activities(conn, visitor_id, activities, rules=rules, now=now)
+        effects = record_activities(conn, visitor_id, activities, rules=rules, now=now, depth=depth)
         if effects is not None:
             result.effects[visitor_id] = effects
     return result

@@ -123,8 +123,9 @@ def identify_visitor(
         )
     _set_identified(conn, survivor, identity.first_name, keep=keep)
     effects = record_activities(
-        conn, survivor, [Activity("identify", now)], rules=rules_or_default(rules), now=now
-    )
+        conn, survivor, [Activity("identify", now)], rules=rules_or_default(rules), now=now,
+        depth=keep,
+    )  # fmt: skip
     return Identified(survivor, newly, merged_from, survivor != visitor_id, effects)
 
 

@@ -285,6 +285,74 @@ def m006_coupons(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_privacy(db: sqlite_utils.Database) -> None:
+    # The minimal proof of an erasure (docs/privacy.md#erasure): when, how it was asked for,
+    # how many rows went from which table. `subject` is the keyed pseudonym the person's consent
+    # log rows were given (identity.erased_id), so that the person, presenting their visitor
+    # id, can be shown the erasure and the consent history kept; nothing else names them.
+    db.execute(
+        """
+        CREATE TABLE erasures (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            via TEXT NOT NULL CHECK (via IN ('cli', 'api', 'page')),
+            requested_by TEXT,
+            subject TEXT NOT NULL,
+            rows TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX erasures_subject ON erasures (subject)")
+    # The consent log stays append-only, with one exception: erasure replaces a visitor id by
+    # its pseudonym, once, leaving the rest of the row as it was (GDPR Art. 7(1), 17(3)(e)).
+    db.execute("DROP TRIGGER consent_log_append_only")
+    db.execute(
+        """
+        CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log
+        WHEN NOT (NEW.visitor_id LIKE 'erased:%' AND OLD.visitor_id NOT LIKE 'erased:%'
+                  AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.revision = OLD.revision
+                  AND NEW.granted = OLD.granted AND NEW.denied = OLD.denied
+                  AND NEW.method = OLD.method)
+        BEGIN SELECT RAISE(ABORT, 'consent_log is append-only'); END
+        """
+    )
+    # An export or erasure follows merges both ways.
+    db.execute("CREATE INDEX merges_from ON merges (from_id)")
+
+
+def m008_retention(db: sqlite_utils.Database) -> None:
+    # The purge (server/store/retention.py) walks each kind of row it deletes in time order:
+    # a profile by its last activity (the expression must match ACTIVE_AT there), consent log
+    # entries and merges by their time. (Delivered webhooks: webhook_outbox_due, by state.)
+    db.execute(
+        "CREATE INDEX visitors_active_at ON visitors"
+        " (max(created_at, coalesce(consent_at, 0), coalesce(last_seen_at, 0)))"
+    )
+    db.execute("CREATE INDEX consent_log_at ON consent_log (at)")
+    db.execute("CREATE INDEX merges_at ON merges (at)")
+    # A purged profile takes its rows in every table with a visitor_id column with it (and an
+    # erasure does the same): each such table needs an index that starts with visitor_id.
+    for table in db.table_names():
+        columns = {column.name for column in db[table].columns}
+        if "visitor_id" in columns and not _indexed_by_visitor(db, table):
+            db.execute(f'CREATE INDEX "{table}_visitor" ON "{table}" (visitor_id)')
+    # Which worker runs the periodic purge: one per interval, whichever claims it first.
+    db.execute(
+        "CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)"
+    )
+
+
+def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
+    for (index,) in db.execute(f'SELECT name FROM pragma_index_list("{table}")').fetchall():
+        first = db.execute(
+            f'SELECT name FROM pragma_index_info("{index}") WHERE seqno = 0'
+        ).fetchone()
+        if first and first[0] == "visitor_id":
+            return True
+    return False
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A connection with the pragmas every Touchpoint connection uses."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)

@@ -121,11 +121,18 @@ def release_webhooks(conn: sqlite3.Connection, owner: str, *, now: float) -> int
     return cursor.rowcount
 
 
-def prune_webhooks(conn: sqlite3.Connection, *, delivered_before: int) -> int:
-    """Delete rows delivered before ``delivered_before``; failed rows stay until retried."""
+def prune_webhooks(
+    conn: sqlite3.Connection, *, delivered_before: int, limit: int | None = None
+) -> int:
+    """Delete rows delivered before ``delivered_before`` (at most ``limit``, oldest first);
+    failed rows stay until retried."""
+    due = "state = 'delivered' AND delivered_at < ?"
+    if limit is None:
+        return conn.execute(f"DELETE FROM webhook_outbox WHERE {due}", (delivered_before,)).rowcount
     cursor = conn.execute(
-        "DELETE FROM webhook_outbox WHERE state = 'delivered' AND delivered_at < ?",
-        (delivered_before,),
+        f"DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox WHERE {due}"
+        " ORDER BY next_attempt_at LIMIT ?)",
+        (delivered_before, limit),
     )
     return cursor.rowcount
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..activity import Activity, Effects
+from ..datadepth import keeps
 from ..profiles import PageViewUpdate, Profile, advance
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
 
@@ -76,7 +77,9 @@ def record_consent(
 
 def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str]) -> None:
     """Drop what a category no longer granted allowed: the profile without personalisation,
-    the campaign history without marketing. (The event log and its retention: docs/privacy.md.)"""
+    the behaviour in the event log without measurement and personalisation, the campaign
+    history and campaign events without marketing (GDPR Art. 17(1)(b)). Withdrawing every
+    category erases the visitor altogether (views/consent.py)."""
     if "personalisation" not in granted:
         # Without a profile there is nobody to recognise by e-mail or customer id either.
         conn.execute("DELETE FROM identities WHERE visitor_id = ?", (visitor_id,))
@@ -87,8 +90,13 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
             (visitor_id,),
         )
         conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
+    if not granted & {"measurement", "personalisation"}:
+        conn.execute("DELETE FROM events WHERE visitor_id = ? AND campaign IS NULL", (visitor_id,))
     if "marketing" not in granted:
         conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
+        conn.execute(
+            "DELETE FROM events WHERE visitor_id = ? AND campaign IS NOT NULL", (visitor_id,)
+        )
 
 
 def record_events(
@@ -98,16 +106,23 @@ def record_events(
     *,
     at: int,
     visit_start: int,
+    depth: str = "standard",
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
-    (profiles.visit_start) decides whether an impression is in the same visit as the last."""
+    (profiles.visit_start) decides whether an impression is in the same visit as the last.
+    The events themselves go to the event log where ``depth`` keeps one (server/datadepth.py);
+    nothing is stored for a visitor erased since the request read it."""
+    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+        return 0
+    log = keeps(depth, "events")
     count = 0
     for event in events:
-        conn.execute(
-            "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (visitor_id, at, event.type, event.campaign, event.variant, event.path),
-        )
+        if log:
+            conn.execute(
+                "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (visitor_id, at, event.type, event.campaign, event.variant, event.path),
+            )
         column = _STATE_COLUMN[event.type]
         if column == "last_seen_at":
             conn.execute(
@@ -170,6 +185,7 @@ def record_page_view(
     rules: ProfileRules | None = None,
     read: Profile | None = None,
     result: tuple[Profile, Effects] | None = None,
+    depth: str = "standard",
 ) -> Effects | None:
     """Count a page view in the visitor's profile, log it and score it (profilerules.apply);
     None when the visitor has no row.
@@ -178,7 +194,8 @@ def record_page_view(
     ``read`` (:func:`page_view_result`): it is written in one statement if the row still holds
     what was read (its page view count, last page view, score, stage and JSON part), which
     spares the writer a lookup. Otherwise, say after a page view in another tab or an attribute
-    set meanwhile, the row is read again and the view applied.
+    set meanwhile, the row is read again and the view applied. ``depth`` (the data_depth)
+    decides whether the view is logged as an event.
     """
     effects: Effects | None = None
     if read is not None and result is not None:
@@ -200,8 +217,8 @@ def record_page_view(
             visitor_id=visitor_id,
         )  # fmt: skip
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
-    _insert_activities(conn, visitor_id, [_page_view(view)])
-    _insert_stage_changes(conn, visitor_id, effects)
+    _insert_activities(conn, visitor_id, [_page_view(view)], depth=depth)
+    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
     return effects
 
 
@@ -231,14 +248,15 @@ def record_activities(
     *,
     rules: ProfileRules,
     now: int,
+    depth: str = "standard",
 ) -> Effects | None:
     """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
     points (decay applied), purchases, the stage, thresholds (profilerules.apply).
 
     Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
-    row holds it); the profile moves only with ``personalisation``. Returns what changed beyond
-    the profile, or None when the visitor has no row or no profile (then nothing or only the
-    event rows were stored).
+    row holds it) and where ``depth`` (the data_depth) keeps an event log; the profile moves
+    only with ``personalisation``. Returns what changed beyond the profile, or None when the
+    visitor has no row or no profile (then nothing or only the event rows were stored).
     """
     from ..profilerules import apply  # see rules_or_default
 
@@ -250,20 +268,22 @@ def record_activities(
     granted = set(orjson.loads(row[0]))
     if not granted & {"measurement", "personalisation"}:
         return None
-    _insert_activities(conn, visitor_id, activities)
+    _insert_activities(conn, visitor_id, activities, depth=depth)
     if "personalisation" not in granted:
         return None
     profile, effects = apply(
         profile_from_row(row[1:]), activities, rules, now=now, visitor_id=visitor_id
     )
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
-    _insert_stage_changes(conn, visitor_id, effects)
+    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
     return effects
 
 
 def _insert_activities(
-    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity]
+    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity], *, depth: str
 ) -> None:
+    if not keeps(depth, "events"):
+        return
     conn.executemany(
         "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -275,8 +295,10 @@ def _insert_activities(
     )  # fmt: skip
 
 
-def _insert_stage_changes(conn: sqlite3.Connection, visitor_id: str, effects: Effects) -> None:
-    if effects.stage_changes:
+def _insert_stage_changes(
+    conn: sqlite3.Connection, visitor_id: str, effects: Effects, *, depth: str
+) -> None:
+    if effects.stage_changes and keeps(depth, "stage_history"):
         conn.executemany(
             "INSERT INTO stage_history (visitor_id, at, before, after, reason)"
             " VALUES (?, ?, ?, ?, ?)",

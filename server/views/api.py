@@ -101,7 +101,7 @@ def endpoint(scope: str | None, handler: Handler) -> Handler:
     async def view(request: Request) -> Response:
         try:
             if scope is not None:
-                authenticate(request, scope)
+                request.state.api_key = authenticate(request, scope)
             return await handler(request)
         except RequestError as exc:
             return problem_response(exc)
@@ -143,10 +143,10 @@ async def push_events(request: Request) -> Response:
         detail = f"{len(errors)} invalid event(s); nothing was stored"
         raise Problem(422, detail, errors=errors if batched else _unindexed(errors))
     revision, profile_rules = tp.settings.consent_revision, tp.rules.profile
-    endpoints = tp.rules.site.webhooks
+    endpoints, depth = tp.rules.site.webhooks, tp.settings.data_depth
     try:
         result: store.PushResult = await tp.writer.write(
-            lambda conn: _push(conn, batch, revision, profile_rules, endpoints, now)
+            lambda conn: _push(conn, batch, revision, profile_rules, endpoints, now, depth)
         )
     except store.UnknownVisitors as exc:
         errors = [{"index": i, "field": parsed[i].ref[0], "message": "no visitor with a profile"}
@@ -165,9 +165,12 @@ def _push(
     profile_rules: ProfileRules,
     endpoints: Mapping[str, webhooks.Endpoint],
     now: int,
+    depth: str,
 ) -> store.PushResult:
     """Store the batch and queue the webhooks of what it changed, in one transaction."""
-    result = store.push_activities(conn, batch, revision=revision, rules=profile_rules, now=now)
+    result = store.push_activities(
+        conn, batch, revision=revision, rules=profile_rules, now=now, depth=depth
+    )
     for visitor_id, effects in result.effects.items():
         result.queued += webhooks.report(conn, endpoints, visitor_id, effects, now=now)
     return result
@@ -360,7 +363,10 @@ HANDLERS: dict[str, Handler] = {
 
 def routes(base: str) -> list[BaseRoute]:
     """The API's routes under ``base``, one per operation of the OpenAPI document."""
+    from .subjects import HANDLERS as SUBJECTS  # imported here: it builds on this module
+
+    handlers = {**HANDLERS, **SUBJECTS}
     return [
-        Route(base + op.path, endpoint(op.scope, HANDLERS[op.id]), methods=[op.method.upper()])
+        Route(base + op.path, endpoint(op.scope, handlers[op.id]), methods=[op.method.upper()])
         for op in apispec.OPERATIONS
     ]

@@ -1,15 +1,18 @@
 """``POST /tp/v1/consent``: the visitor's answer, logged append-only before the response.
 
 Granting any category creates the visitor and sets the recognition cookie; granting none (reject
-all, or withdrawal) expires it, and a refusal given in the built-in banner is remembered in a
-cookie holding only the revision refused. Every answer is logged with the current consent
-revision, the categories granted and denied, and how it was given, as proof of consent. Under
-Global Privacy Control "accept all" grants measurement only (``consent.honour_gpc``).
+all, or withdrawal) expires it and erases what was stored about the visitor, and a refusal
+given in the built-in banner is remembered in a cookie holding only the revision refused. Every
+answer is logged with the current consent revision, the categories granted and denied, and how
+it was given, as proof of consent. Under Global Privacy Control "accept all" grants measurement
+only (``consent.honour_gpc``).
 
 ``GET /tp/v1/consent?lang=de``: the built-in banner's texts, for the settings link.
 """
 
 from __future__ import annotations
+
+import sqlite3
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,8 +39,15 @@ async def consent(request: Request) -> Response:
     # under a throwaway id that is never sent back.
     visitor_id = known_id or new_visitor_id()
     now = tp.now()
-    await tp.writer.write(
-        lambda conn: store.record_consent(
+    key = tp.identity_key
+
+    def answer(conn: sqlite3.Connection) -> None:
+        """Log the answer. One granting nothing from a visitor who had granted something is a
+        withdrawal of consent: everything stored about them is erased (GDPR Art. 17(1)(b)),
+        the log entries, this one included, kept under a pseudonym as proof
+        (docs/privacy.md#erasure)."""
+        withdrawal = not granted and known_id is not None and store.visitor_exists(conn, known_id)
+        store.record_consent(
             conn,
             visitor_id,
             at=now,
@@ -46,7 +56,10 @@ async def consent(request: Request) -> Response:
             denied=set(consent_module.CATEGORIES) - granted,
             method=method,
         )
-    )
+        if withdrawal:
+            store.erase(conn, ("id", visitor_id), key=key, at=now, via="page")
+
+    await tp.writer.write(answer)
     response = JSONResponse(
         {"revision": revision, "granted": sorted(granted)}, headers={"Cache-Control": "no-store"}
     )

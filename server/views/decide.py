@@ -20,6 +20,7 @@ from .. import preview as preview_module
 from .. import store, webhooks
 from ..activity import Activity
 from ..conditions import NAME
+from ..datadepth import keeps
 from ..errors import RequestError
 from ..facts import Facts, PageView
 from ..limits import flat_values, optional_str, read_json
@@ -66,7 +67,8 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
         context=parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
-        address=request.client.host if request.client else "",
+        # As ip_handling says: the network only, or nothing (server/clientip.py).
+        address=request.app.state.tp.client_ip(request) or "",
     )
 
 
@@ -106,6 +108,7 @@ async def decide(request: Request) -> Response:
             path=view.path,
         )
         read, idle, visitor = facts.profile, rules.site.session_idle, record.id
+        depth = tp.settings.data_depth
         # The page is judged by the profile after this view (scored, its stage settled), and
         # the same result is what the writer stores.
         result = store.page_view_result(
@@ -116,7 +119,7 @@ async def decide(request: Request) -> Response:
         def count_view(conn: Any) -> None:
             effects = store.record_page_view(
                 conn, visitor, update, session_idle=idle, rules=rules.profile, read=read,
-                result=result,
+                result=result, depth=depth,
             )  # fmt: skip
             webhooks.report(conn, rules.site.webhooks, visitor, effects, now=update.at)
 
@@ -125,9 +128,10 @@ async def decide(request: Request) -> Response:
     elif count and previewing is None and record is not None and _measured(record, tp):
         # Measurement alone: the page view goes to the event log, no profile exists.
         visitor, seen = record.id, Activity("page_view", facts.now, path=view.path)
+        depth = tp.settings.data_depth
         tp.writer.submit(
             lambda conn: store.record_activities(
-                conn, visitor, [seen], rules=rules.profile, now=seen.at
+                conn, visitor, [seen], rules=rules.profile, now=seen.at, depth=depth
             )
         )
     extra: dict[str, Any] = {}
@@ -158,8 +162,9 @@ async def decide(request: Request) -> Response:
 
 
 def _measured(record: store.VisitorRecord, tp: Any) -> bool:
+    """Whether a page view of a visitor without a profile goes to the event log."""
     granted = consent_module.granted(record, tp.settings.consent_revision)
-    return "measurement" in granted
+    return "measurement" in granted and keeps(tp.settings.data_depth, "events")
 
 
 def consent_state(

@@ -147,16 +147,21 @@ async def events(request: Request) -> Response:
     visitor = record.id
     start = visit_start(profile, now=now, session_idle=rules.site.session_idle)
 
-    endpoints = rules.site.webhooks
+    endpoints, depth = rules.site.webhooks, tp.settings.data_depth
 
     def write(conn: Any) -> tuple[int, int]:
         """Store the batch and queue the webhooks of what it changed (score thresholds, stage
-        changes, form submissions) in the same transaction: (events stored, webhooks queued)."""
-        stored = store.record_events(conn, visitor, campaign, at=now, visit_start=start)
+        changes, form submissions) in the same transaction: (events stored, webhooks queued).
+        Nothing for a visitor erased since the request read it."""
+        if not store.visitor_exists(conn, visitor):
+            return 0, 0
+        stored = store.record_events(
+            conn, visitor, campaign, at=now, visit_start=start, depth=depth
+        )
         queued = 0
         if behaviour:
             effects = store.record_activities(
-                conn, visitor, behaviour, rules=rules.profile, now=now
+                conn, visitor, behaviour, rules=rules.profile, now=now, depth=depth
             )
             queued = webhooks.report(conn, endpoints, visitor, effects, now=now)
             queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)

@@ -1,0 +1,262 @@
+"""What the purge deletes, one bounded batch at a time (docs/privacy.md#retention).
+
+Every ``purge_*`` function deletes at most ``limit`` rows and runs inside the caller's write
+transaction (a writer unit, or the ``touchpoint purge`` command's own ``BEGIN IMMEDIATE``), so
+one batch holds the write lock for milliseconds and the decide path never waits for it. Each
+returns what it deleted per table and whether more is due. ``count_due`` says, per table, what
+the batches would delete, for a dry run.
+
+A profile goes with every row of every table that has a ``visitor_id`` column, found from the
+schema (``visitor_tables``), so a table added later is covered without a change here. Proof
+records are the exception (``KEPT_TABLES``): the consent log has its own, longer retention, and
+an ``erasures`` table proves an erasure happened. Coupon codes are unlinked from the visitor
+rather than deleted (``UNLINKED_TABLES``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+KEPT_TABLES = frozenset({"consent_log", "erasures"})
+# Rows that are stock rather than a record about the person: the visitor is unlinked (visitor_id
+# set to NULL) and the row stays. A coupon code handed out stays handed out (assigned_at) and
+# redeemable: the customer may still hold it, and the checkout must not call it unknown.
+UNLINKED_TABLES = frozenset({"coupon_codes"})
+
+# A visitor's last activity: the later of the first consent, the latest consent answer and the
+# latest page view. The same expression is indexed (m008_retention's visitors_active_at).
+ACTIVE_AT = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.last_seen_at, 0))"
+# Inactive: no page view or consent answer since the cutoff, and no event since then still in
+# the event log. Events count as activity only while they are kept (active_since is the later
+# of both cutoffs), so the answer is the same before and after the old events are deleted: a
+# dry run counts what the purge then does, whatever the order of its steps.
+INACTIVE = (
+    f"{ACTIVE_AT} < :profiles_before AND NOT EXISTS"
+    " (SELECT 1 FROM events e WHERE e.visitor_id = v.id AND e.at >= :active_since)"
+)
+# A consent log entry past its retention, unless it is the latest answer of a profile that the
+# purge keeps: that answer is the proof for the data still held.
+CONSENT_DUE = (
+    "c.at < :consent_before AND (NOT EXISTS (SELECT 1 FROM visitors v"
+    f"  WHERE v.id = c.visitor_id AND NOT ({INACTIVE}))"
+    " OR EXISTS (SELECT 1 FROM consent_log l WHERE l.visitor_id = c.visitor_id AND l.id > c.id))"
+)
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Epoch seconds before which rows go; None keeps that kind of row forever."""
+
+    events_before: int | None
+    profiles_before: int | None
+    consent_before: int | None
+    webhooks_before: int  # delivered webhooks (webhook_keep_days)
+
+    @classmethod
+    def at(
+        cls, now: int, *, events_days: int, profiles_days: int, consent_days: int, webhook_days: int
+    ) -> Cutoffs:
+        def before(days: int) -> int | None:
+            return now - days * 86400 if days > 0 else None
+
+        return cls(
+            before(events_days), before(profiles_days), before(consent_days),
+            now - webhook_days * 86400,
+        )  # fmt: skip
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "events_before": self.events_before,
+            "profiles_before": self.profiles_before,
+            "consent_before": self.consent_before,
+            "webhooks_before": self.webhooks_before,
+            "active_since": max(self.profiles_before or 0, self.events_before or 0),
+        }
+
+
+@dataclass
+class Batch:
+    """What one batch deleted, per table, and whether more of its kind is due."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    more: bool = False
+    cursor: tuple[int, int] | None = None  # where the consent log walk goes on
+
+
+def visitor_tables(conn: sqlite3.Connection) -> dict[str, str]:
+    """Every table a purged profile takes rows from: name -> the key its rows are deleted by
+    (``rowid``, or the primary key columns of a ``WITHOUT ROWID`` table)."""
+    names = [
+        name
+        for (name,) in conn.execute(
+            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p"
+            " WHERE m.type = 'table' AND p.name = 'visitor_id' ORDER BY m.name"
+        )
+        if name not in KEPT_TABLES
+    ]
+    return {name: _row_key(conn, name) for name in names}
+
+
+def _row_key(conn: sqlite3.Connection, table: str) -> str:
+    try:
+        conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+        return "rowid"
+    except sqlite3.OperationalError:  # WITHOUT ROWID: the primary key names a row
+        columns = conn.execute(
+            f'SELECT name FROM pragma_table_info("{table}") WHERE pk > 0 ORDER BY pk'
+        ).fetchall()
+        return ", ".join(f'"{name}"' for (name,) in columns)
+
+
+def purge_events(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+    """Delete up to ``limit`` events older than the events cutoff, oldest first."""
+    before = cutoffs.events_before
+    deleted = conn.execute(
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? ORDER BY at LIMIT ?)",
+        (before, limit),
+    ).rowcount
+    more = deleted == limit and _exists(conn, "SELECT 1 FROM events WHERE at < ?", (before,))
+    return Batch({"events": deleted}, more)
+
+
+def purge_profiles(
+    conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int, tables: dict[str, str]
+) -> Batch:
+    """Delete up to ``limit`` rows of inactive profiles: first their rows in ``tables``, then,
+    once a batch of profiles has none left, the ``visitors`` rows themselves. Inactivity is
+    checked in this transaction, so a visitor who returns between two batches is kept."""
+    params = cutoffs.params()
+    ids = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT v.id FROM visitors v WHERE {INACTIVE} ORDER BY {ACTIVE_AT} LIMIT :limit",
+            {**params, "limit": limit},
+        )
+    ]
+    batch = Batch()
+    if not ids:
+        return batch
+    doomed = json.dumps(ids)
+    budget = limit
+    for table, key in tables.items():
+        change = "UPDATE {} SET visitor_id = NULL" if table in UNLINKED_TABLES else "DELETE FROM {}"
+        deleted = conn.execute(
+            change.format(f'"{table}"') + f' WHERE ({key}) IN (SELECT {key} FROM "{table}"'
+            "  WHERE visitor_id IN (SELECT value FROM json_each(?)) LIMIT ?)",
+            (doomed, budget),
+        ).rowcount
+        batch.deleted[table] = deleted
+        budget -= deleted
+        if budget == 0:  # these profiles may have rows left: the next batch goes on
+            batch.more = True
+            return batch
+    deleted = conn.execute(
+        "DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?) LIMIT ?)",
+        (doomed, budget),
+    ).rowcount
+    batch.deleted["visitors"] = deleted
+    batch.more = deleted < len(ids) or _exists(
+        conn, f"SELECT 1 FROM visitors v WHERE {INACTIVE}", params
+    )
+    return batch
+
+
+def purge_consent_log(
+    conn: sqlite3.Connection,
+    cutoffs: Cutoffs,
+    *,
+    limit: int,
+    after: tuple[int, int] | None = None,
+) -> Batch:
+    """Delete up to ``limit`` consent log entries past retention, in time order from ``after``
+    (the batch's ``cursor``): entries kept as a profile's latest answer are passed only once."""
+    at, row_id = after or (-1, -1)
+    rows = conn.execute(
+        f"DELETE FROM consent_log WHERE id IN (SELECT c.id FROM consent_log c WHERE {CONSENT_DUE}"
+        "  AND (c.at, c.id) > (:after_at, :after_id) ORDER BY c.at, c.id LIMIT :limit)"
+        " RETURNING at, id",
+        {**cutoffs.params(), "after_at": at, "after_id": row_id, "limit": limit},
+    ).fetchall()
+    if not rows:
+        return Batch({"consent_log": 0})
+    cursor = max(rows)
+    return Batch({"consent_log": len(rows)}, len(rows) == limit, cursor)
+
+
+def purge_merges(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+    """Delete up to ``limit`` merge records as old as the consent log entries they link."""
+    before = cutoffs.consent_before
+    deleted = conn.execute(
+        "DELETE FROM merges WHERE id IN (SELECT id FROM merges WHERE at < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount
+    more = deleted == limit and _exists(conn, "SELECT 1 FROM merges WHERE at < ?", (before,))
+    return Batch({"merges": deleted}, more)
+
+
+def purge_webhooks(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+    """Delete up to ``limit`` delivered webhooks past ``webhook_keep_days``."""
+    from .outbox import prune_webhooks
+
+    before = cutoffs.webhooks_before
+    deleted = prune_webhooks(conn, delivered_before=before, limit=limit)
+    more = deleted == limit and _exists(
+        conn,
+        "SELECT 1 FROM webhook_outbox WHERE state = 'delivered' AND delivered_at < ?",
+        (before,),
+    )
+    return Batch({"webhook_outbox": deleted}, more)
+
+
+def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
+    """Per table, how many rows the purge would delete now (a dry run changes nothing)."""
+    params = cutoffs.params()
+    profiles = cutoffs.profiles_before is not None
+    inactive = f"visitor_id IN (SELECT v.id FROM visitors v WHERE {INACTIVE})"
+    own: dict[str, str] = {
+        "webhook_outbox": "state = 'delivered' AND delivered_at < :webhooks_before"
+    }
+    if cutoffs.events_before is not None:
+        own["events"] = "at < :events_before"
+    counts: dict[str, int] = {}
+    tables = visitor_tables(conn)
+    for table in sorted({*tables, *own}):
+        terms = [own[table]] if table in own else []
+        if profiles and table in tables:
+            terms.append(inactive)
+        counts[table] = _count(conn, table, terms, params)
+    counts["visitors"] = _count(conn, "visitors v", [INACTIVE] if profiles else [], params)
+    consent = cutoffs.consent_before is not None
+    counts["consent_log"] = _count(conn, "consent_log c", [CONSENT_DUE] if consent else [], params)
+    counts["merges"] = _count(conn, "merges", ["at < :consent_before"] if consent else [], params)
+    return dict(sorted(counts.items()))
+
+
+def _count(conn: sqlite3.Connection, table: str, terms: list[str], params: dict[str, Any]) -> int:
+    if not terms:
+        return 0
+    where = " OR ".join(f"({term})" for term in terms)
+    return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
+
+
+def _exists(conn: sqlite3.Connection, sql: str, params: Any) -> bool:
+    return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
+def claim_lease(
+    conn: sqlite3.Connection, name: str, owner: str, *, now: float, until: float
+) -> tuple[bool, float]:
+    """Take the lease ``name`` for ``owner`` until ``until``, unless another owner holds it past
+    ``now``. Returns whether ``owner`` holds it, and until when it is held."""
+    conn.execute(
+        "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+        " SET owner = excluded.owner, until = excluded.until WHERE leases.until <= ?",
+        (name, owner, until, now),
+    )
+    holder, held_until = conn.execute(
+        "SELECT owner, until FROM leases WHERE name = ?", (name,)
+    ).fetchone()
+    return holder == owner, float(held_until)

@@ -33,7 +33,7 @@ class Field:
     max_length: int = 256
 
 
-_REF_FIELDS = (
+REF_FIELDS = (
     Field("visitor_id", "string", "The visitor id (from an export or a webhook).", max_length=64),
     Field("customer_id", "string", "The customer id given to identify.", max_length=128),
     Field("email", "string", "The e-mail address given to identify.", max_length=320),
@@ -71,7 +71,7 @@ class Pushed:
     order: dict[str, Any] | None = None
 
 
-def _check(f: Field, value: Any) -> Any:
+def check(f: Field, value: Any) -> Any:
     """``value`` if it fits the field; raises FieldError."""
     if f.kind in ("string", "url", "currency"):
         if not isinstance(value, str) or not value.strip():
@@ -123,7 +123,7 @@ def parse_event(item: Any, *, now: int) -> Pushed:
     kind = item.get("type")
     if kind not in EVENT_FIELDS:
         raise FieldError("type", f"must be one of {', '.join(EVENT_FIELDS)}")
-    fields = {f.name: f for f in (*_REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])}
+    fields = {f.name: f for f in (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])}
     for name in item:
         if name != "type" and name not in fields:
             raise FieldError(name, f"unknown field for a {kind} event")
@@ -133,8 +133,8 @@ def parse_event(item: Any, *, now: int) -> Pushed:
             if f.required:
                 raise FieldError(name, f"is required for a {kind} event")
             continue
-        values[name] = _check(f, item[name])
-    ref = next(((f.name, values[f.name]) for f in _REF_FIELDS if f.name in values), None)
+        values[name] = check(f, item[name])
+    ref = next(((f.name, values[f.name]) for f in REF_FIELDS if f.name in values), None)
     if ref is None:
         raise FieldError("visitor_id", "give a visitor_id, customer_id or email")
     at = values.get("at", now)
@@ -176,36 +176,6 @@ def parse_attributes(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, (str, float)):
             raise FieldError(name, "must be a string, number, boolean or null")
     return data
-
-
-REDEMPTION_FIELDS = (
-    Field("code", "string", "The coupon code the order used.", required=True, max_length=64),
-    Field("order_id", "string", "The shop's order id: the same order and code again answer"
-          " as the first time.", required=True, max_length=128),
-    Field("value", "number", "The order's value, credited to the campaign."),
-    Field("currency", "currency", "ISO 4217 code, e.g. EUR."),
-)  # fmt: skip
-
-
-def parse_redemption(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    """A redemption's values, and who redeemed it if the shop says (``visitor_id``,
-    ``customer_id`` or ``email``, as in events); raises FieldError naming the first bad field."""
-    fields = {f.name: f for f in (*REDEMPTION_FIELDS, *_REF_FIELDS)}
-    for name in data:
-        if name not in fields:
-            raise FieldError(name, "unknown field for a redemption")
-    values = {}
-    for name, f in fields.items():
-        if data.get(name) is None:
-            if f.required:
-                raise FieldError(name, "is required")
-            continue
-        values[name] = _check(f, data[name])
-    values["code"] = values["code"].strip()
-    ref = next(((f.name, values.pop(f.name)) for f in _REF_FIELDS if f.name in values), None)
-    for f in _REF_FIELDS:
-        values.pop(f.name, None)
-    return values, ref
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------
@@ -263,7 +233,7 @@ OPERATIONS = (
 )  # fmt: skip
 
 
-def _field_schema(f: Field) -> dict[str, Any]:
+def field_schema(f: Field) -> dict[str, Any]:
     flat = {"type": "object", "maxProperties": MAX_PROPS,
             "additionalProperties": {"type": ["string", "number", "boolean"]}}  # fmt: skip
     schemas: dict[str, dict[str, Any]] = {
@@ -279,17 +249,19 @@ def _field_schema(f: Field) -> dict[str, Any]:
 
 
 def _event_schema(kind: str) -> dict[str, Any]:
-    fields = (*_REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])
+    fields = (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])
     return {
         "type": "object",
-        "properties": {"type": {"const": kind}, **{f.name: _field_schema(f) for f in fields}},
+        "properties": {"type": {"const": kind}, **{f.name: field_schema(f) for f in fields}},
         "required": ["type", *(f.name for f in fields if f.required)],
-        "anyOf": [{"required": [f.name]} for f in _REF_FIELDS],
+        "anyOf": [{"required": [f.name]} for f in REF_FIELDS],
         "additionalProperties": False,
     }
 
 
 def _schemas() -> dict[str, Any]:
+    from .couponspec import coupon_schemas  # it builds on this module's fields
+
     event_refs = [{"$ref": f"#/components/schemas/{_title(k)}Event"} for k in EVENT_FIELDS]
     flat_value = {"type": ["string", "number", "boolean", "null"]}
     return {
@@ -313,7 +285,7 @@ def _schemas() -> dict[str, Any]:
             "attributes": {"type": "object", "additionalProperties": flat_value}}},
         "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
             name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
-        **_coupon_schemas(),
+        **coupon_schemas(),
         **_privacy_schemas(),
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                     "properties": {
@@ -322,57 +294,6 @@ def _schemas() -> dict[str, Any]:
             "errors": {"type": "array", "items": {"type": "object", "properties": {
                 "index": {"type": "integer"}, "field": {"type": "string"},
                 "message": {"type": "string"}}}},
-        }},
-    }  # fmt: skip
-
-
-def _coupon_schemas() -> dict[str, Any]:
-    integer, text = {"type": "integer"}, {"type": "string"}
-    maybe = {"type": ["integer", "null"]}
-    redeemed = {f.name: _field_schema(f) for f in REDEMPTION_FIELDS}
-    return {
-        "CouponCodes": {"type": "object", "required": ["codes"], "additionalProperties": False,
-                        "properties": {"codes": {"type": "array", "items": text}}},
-        "ImportReport": {"type": "object", "properties": {
-            "added": {**integer, "description": "Codes added to the pool."},
-            "duplicates": {**integer, "description": "Codes repeated within the request."},
-            "already_stored": {**integer, "description": "Codes stored before (in any pool)."},
-            "invalid": {**integer, "description": "Empty codes, or with a space or control"
-                                                  " character, or longer than 64."},
-            "unlisted": {**integer, "description": "Skipped codes beyond the first 100 listed."},
-            "problems": {"type": "array", "items": {"type": "object", "properties": {
-                "line": {**integer, "description": "The CSV line."},
-                "index": {**integer, "description": "The index in codes."},
-                "code": text, "problem": text}}},
-        }},
-        "CouponStock": {"type": "object", "properties": {"pools": {"type": "array", "items": {
-            "type": "object", "properties": {
-                "pool": text,
-                "codes": {"type": ["string", "null"],
-                          "description": "generated, imported or static; null: not in"
-                                         " coupons.yaml any more"},
-                "free": {**integer, "description": "Codes in stock."},
-                "assigned": {**integer, "description": "Codes handed out (static: visitors"
-                                                     " shown the code)."},
-                "redeemed": integer, "generated": integer, "limit": maybe,
-                "remaining": {**maybe, "description": "Codes left to hand out; null:"
-                                                      " never runs out."},
-                "low_stock": maybe,
-                "low": {"type": "boolean", "description": "remaining is below low_stock."},
-            }}}}},
-        "Redemption": {"type": "object", "required": ["code", "order_id"],
-                       "additionalProperties": False,
-                       "properties": {**redeemed,
-                                      **{f.name: _field_schema(f) for f in _REF_FIELDS}},
-                       "description": "visitor_id, customer_id or email (optional): who"
-                                      " redeemed it; credits a shared code to the campaign"
-                                      " that showed it to them."},
-        "Redeemed": {"type": "object", "properties": {
-            **redeemed, "pool": text,
-            "visitor_id": {"type": ["string", "null"]},
-            "campaign": {"type": ["string", "null"], "description": "That revealed the code."},
-            "variant": {"type": ["string", "null"]},
-            "redeemed_at": {**integer, "description": "Unix seconds."},
         }},
     }  # fmt: skip
 

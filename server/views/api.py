@@ -1,6 +1,6 @@
 """The server API under ``/tp/v1/api/``: shop, CRM and e-mail systems push events and
-attributes, read profiles, load and redeem coupon codes, authenticated by bearer keys
-(server/apikeys.py).
+attributes and read profiles (coupons: views/couponapi.py, data subject requests:
+views/subjects.py), authenticated by bearer keys (server/apikeys.py).
 
 Server-to-server: no cross-site guard and no cookie, but a body size limit
 (``api_max_body_bytes``). Errors are RFC 9457 problem documents
@@ -10,12 +10,9 @@ lists every bad item by index and field.
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import apispec, coupons, couponstock, identity, store, webhooks
+from .. import apispec, identity, store, webhooks
 from ..activity import Activity
 from ..apikeys import ApiKey
 from ..errors import RequestError
-from ..limits import read_body, read_json
+from ..limits import read_json
 from ..profilerules import ProfileRules
 from ..responses import JSONResponse
 
@@ -133,7 +130,7 @@ async def push_events(request: Request) -> Response:
     for index, item in enumerate(items):
         try:
             pushed = apispec.parse_event(item, now=now)
-            ref = _reference(pushed.ref, tp.identity_key)
+            ref = reference(pushed.ref, tp.identity_key)
         except identity.FieldError as exc:
             errors.append({"index": index, "field": exc.field, "message": exc.message})
             continue
@@ -176,7 +173,7 @@ def _push(
     return result
 
 
-def _reference(ref: tuple[str, str], key: bytes) -> tuple[str, str]:
+def reference(ref: tuple[str, str], key: bytes) -> tuple[str, str]:
     """The store's reference for an event's visitor_id, customer_id or email."""
     field, value = ref
     if field == "visitor_id":
@@ -271,79 +268,6 @@ async def _write_attributes(
     return JSONResponse({"attributes": attributes})
 
 
-async def import_coupons(request: Request) -> Response:
-    """Codes for an imported pool: ``{"codes": [...]}``, or a CSV body (``text/csv``)."""
-    tp = request.app.state.tp
-    name = request.path_params["pool"]
-    pool = tp.rules.pools.get(name)
-    if pool is None:
-        raise Problem(404, f"no pool {name!r} in coupons.yaml")
-    if pool.codes != "imported":
-        raise Problem(422, f"pool {name} has {pool.codes} codes: only an imported pool takes codes")
-    limit = tp.settings.api_max_body_bytes
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    position = "line"
-    if media in ("text/csv", "text/plain"):
-        try:
-            text = (await read_body(request, max_bytes=limit)).decode("utf-8-sig")
-            rows = list(couponstock.csv_rows(text.splitlines(keepends=True)))
-        except UnicodeDecodeError:
-            raise Problem(400, "the CSV body is not UTF-8 text") from None
-        except csv.Error as exc:
-            raise Problem(400, f"the CSV body cannot be read: {exc}") from None
-    else:
-        data = await read_json(request, max_bytes=limit)
-        if set(data) != {"codes"}:
-            raise Problem(400, 'a JSON body is {"codes": ["CODE-1", ...]}; or send text/csv')
-        try:
-            rows, position = couponstock.json_rows(data["codes"]), "index"
-        except ValueError as exc:
-            raise Problem(422, str(exc)) from None
-    now = tp.now()
-    report = await tp.writer.write(lambda conn: store.import_codes(conn, name, rows, now=now))
-    if report.added:
-        tp.stock.refilled()
-    return JSONResponse(report.as_json(position))
-
-
-async def coupon_stock(request: Request) -> Response:
-    tp = request.app.state.tp
-    # Counting reads whole indexes of a large pool: off the event loop, on a connection of its own.
-    stats = await asyncio.to_thread(_coupon_stats, tp.settings.database_path)
-    pools = couponstock.stock(tp.rules.pools, stats)
-    return JSONResponse({"pools": pools}, headers={"Cache-Control": "no-store"})
-
-
-def _coupon_stats(path: Path) -> dict[str, store.PoolStats]:
-    conn = store.connect(path)
-    try:
-        return store.coupon_stats(conn)
-    finally:
-        conn.close()
-
-
-async def redeem_coupon(request: Request) -> Response:
-    tp = request.app.state.tp
-    values, ref = apispec.parse_redemption(
-        await read_json(request, max_bytes=tp.settings.api_max_body_bytes)
-    )
-    who = _reference(ref, tp.identity_key) if ref else None
-    pools, endpoints, now = tp.rules.pools, tp.rules.site.webhooks, tp.now()
-
-    def redeem(conn: sqlite3.Connection) -> tuple[store.Redemption, int]:
-        visitor_id = store.find_visitor(conn, *who) if who else None  # unknown: not credited
-        done = store.redeem_coupon(conn, pools, values["code"], values["order_id"],
-                                   values.get("value"), values.get("currency"), now,
-                                   visitor_id=visitor_id)  # fmt: skip
-        return done, coupons.queue_redeemed(conn, endpoints, done, now=now)
-
-    done, queued = await tp.writer.write(redeem)
-    tp.webhooks_queued(queued)
-    # A retried request gets the first answer again (no second webhook), marked as such.
-    headers = {"Idempotent-Replayed": "true"} if done.replay else {}
-    return JSONResponse(done.as_json(), headers=headers)
-
-
 async def openapi(request: Request) -> Response:
     base = request.app.state.tp.settings.prefix + "/v1/api"
     return JSONResponse(apispec.openapi(base))
@@ -354,18 +278,17 @@ HANDLERS: dict[str, Handler] = {
     "getVisitor": get_visitor,
     "setAttributes": set_attributes,
     "deleteAttribute": delete_attribute,
-    "importCoupons": import_coupons,
-    "couponStock": coupon_stock,
-    "redeemCoupon": redeem_coupon,
     "openapi": openapi,
 }
 
 
 def routes(base: str) -> list[BaseRoute]:
     """The API's routes under ``base``, one per operation of the OpenAPI document."""
-    from .subjects import HANDLERS as SUBJECTS  # imported here: it builds on this module
+    # Imported here: they build on this module.
+    from .couponapi import HANDLERS as COUPONS
+    from .subjects import HANDLERS as SUBJECTS
 
-    handlers = {**HANDLERS, **SUBJECTS}
+    handlers = {**HANDLERS, **COUPONS, **SUBJECTS}
     return [
         Route(base + op.path, endpoint(op.scope, handlers[op.id]), methods=[op.method.upper()])
         for op in apispec.OPERATIONS

@@ -23,6 +23,7 @@ from .errors import ConfigError
 
 SCOPES = (
     "events:write", "profiles:read", "profiles:write", "privacy:read", "privacy:erase",
+    "coupons:read", "coupons:write", "coupons:redeem",
 )  # fmt: skip
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX = "tp_"

@@ -33,7 +33,7 @@ class Field:
     max_length: int = 256
 
 
-_REF_FIELDS = (
+REF_FIELDS = (
     Field("visitor_id", "string", "The visitor id (from an export or a webhook).", max_length=64),
     Field("customer_id", "string", "The customer id given to identify.", max_length=128),
     Field("email", "string", "The e-mail address given to identify.", max_length=320),
@@ -71,7 +71,7 @@ class Pushed:
     order: dict[str, Any] | None = None
 
 
-def _check(f: Field, value: Any) -> Any:
+def check(f: Field, value: Any) -> Any:
     """``value`` if it fits the field; raises FieldError."""
     if f.kind in ("string", "url", "currency"):
         if not isinstance(value, str) or not value.strip():
@@ -123,7 +123,7 @@ def parse_event(item: Any, *, now: int) -> Pushed:
     kind = item.get("type")
     if kind not in EVENT_FIELDS:
         raise FieldError("type", f"must be one of {', '.join(EVENT_FIELDS)}")
-    fields = {f.name: f for f in (*_REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])}
+    fields = {f.name: f for f in (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])}
     for name in item:
         if name != "type" and name not in fields:
             raise FieldError(name, f"unknown field for a {kind} event")
@@ -133,8 +133,8 @@ def parse_event(item: Any, *, now: int) -> Pushed:
             if f.required:
                 raise FieldError(name, f"is required for a {kind} event")
             continue
-        values[name] = _check(f, item[name])
-    ref = next(((f.name, values[f.name]) for f in _REF_FIELDS if f.name in values), None)
+        values[name] = check(f, item[name])
+    ref = next(((f.name, values[f.name]) for f in REF_FIELDS if f.name in values), None)
     if ref is None:
         raise FieldError("visitor_id", "give a visitor_id, customer_id or email")
     at = values.get("at", now)
@@ -191,6 +191,8 @@ class Operation:
     body: str | None = None  # a schema under components/schemas
     ok: tuple[int, str] = (200, "")  # status and response schema
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
+    reasons: tuple[tuple[int, str], ...] = ()  # what an error status means here, if not _REASONS
+    csv: bool = False  # the body may also be text/csv
     query: tuple[str, ...] = ()  # query parameters, described in QUERY_PARAMETERS
 
 
@@ -204,6 +206,17 @@ OPERATIONS = (
               (200, "AttributesResult")),
     Operation("deleteAttribute", "delete", "/visitors/{ref}/attributes/{name}",
               "Clear one attribute", "profiles:write", None, (204, ""), (401, 403, 404, 422)),
+    Operation("importCoupons", "post", "/coupons/{pool}/codes", "Add codes to an imported pool",
+              "coupons:write", "CouponCodes", (200, "ImportReport"), (400, 401, 403, 404, 413, 422),
+              ((404, "No such pool in coupons.yaml"), (422, "Not an imported pool, or not a"
+               " list of strings")), csv=True),
+    Operation("couponStock", "get", "/coupons", "Codes per pool: free, assigned, redeemed",
+              "coupons:read", None, (200, "CouponStock"), (401, 403)),
+    Operation("redeemCoupon", "post", "/coupons/redeem", "Redeem a coupon code for an order",
+              "coupons:redeem", "Redemption", (200, "Redeemed"),
+              (400, 401, 403, 404, 409, 413, 422),
+              ((404, "No such coupon code"), (409, "Redeemed by another order, or the order"
+               " redeemed another code"), (422, "Invalid fields, or the code has expired"))),
     Operation("exportSubject", "get", "/subjects/{ref}",
               "Everything stored about one person (GDPR Art. 15, 20)", "privacy:read", None,
               (200, "SubjectExport"), (401, 403, 404, 422)),
@@ -220,7 +233,7 @@ OPERATIONS = (
 )  # fmt: skip
 
 
-def _field_schema(f: Field) -> dict[str, Any]:
+def field_schema(f: Field) -> dict[str, Any]:
     flat = {"type": "object", "maxProperties": MAX_PROPS,
             "additionalProperties": {"type": ["string", "number", "boolean"]}}  # fmt: skip
     schemas: dict[str, dict[str, Any]] = {
@@ -236,17 +249,19 @@ def _field_schema(f: Field) -> dict[str, Any]:
 
 
 def _event_schema(kind: str) -> dict[str, Any]:
-    fields = (*_REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])
+    fields = (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])
     return {
         "type": "object",
-        "properties": {"type": {"const": kind}, **{f.name: _field_schema(f) for f in fields}},
+        "properties": {"type": {"const": kind}, **{f.name: field_schema(f) for f in fields}},
         "required": ["type", *(f.name for f in fields if f.required)],
-        "anyOf": [{"required": [f.name]} for f in _REF_FIELDS],
+        "anyOf": [{"required": [f.name]} for f in REF_FIELDS],
         "additionalProperties": False,
     }
 
 
 def _schemas() -> dict[str, Any]:
+    from .couponspec import coupon_schemas  # it builds on this module's fields
+
     event_refs = [{"$ref": f"#/components/schemas/{_title(k)}Event"} for k in EVENT_FIELDS]
     flat_value = {"type": ["string", "number", "boolean", "null"]}
     return {
@@ -270,6 +285,7 @@ def _schemas() -> dict[str, Any]:
             "attributes": {"type": "object", "additionalProperties": flat_value}}},
         "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
             name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
+        **coupon_schemas(),
         **_privacy_schemas(),
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                     "properties": {
@@ -307,7 +323,9 @@ _REASONS = {400: "Malformed request", 401: "Missing or unknown API key",
             403: "The key lacks the scope",
             404: "No such visitor (under /visitors: with a profile; under /subjects: with"
                  " anything stored)",
-            413: "Body too large", 422: "Invalid fields; nothing was stored"}  # fmt: skip
+            409: "Conflict", 413: "Body too large",
+            422: "Invalid fields; nothing was stored"}  # fmt: skip
+CSV_HELP = "One code a line: the first column, or the column headed code."
 
 
 def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
@@ -333,8 +351,10 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         else:
             entry["security"] = []
         if op.body:
-            entry["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{op.body}"}}}}  # fmt: skip
+            content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}}
+            if op.csv:
+                content["text/csv"] = {"schema": {"type": "string", "description": CSV_HELP}}
+            entry["requestBody"] = {"required": True, "content": content}
         status, schema = op.ok
         ok: dict[str, Any] = {"description": "Success"}
         if schema:
@@ -343,9 +363,10 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         elif status != 204:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses = {str(status): ok}
+        reasons = {**_REASONS, **dict(op.reasons)}
         for code in op.errors:
             responses[str(code)] = {
-                "description": _REASONS[code],
+                "description": reasons[code],
                 "content": {
                     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 },
@@ -355,8 +376,9 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Touchpoint server API", "version": __version__,
-                 "description": "Push events and attributes, read profiles; data subject requests"
-                                " and proof of consent. See docs/api.md."},
+                 "description": "Push events and attributes, read profiles, load and redeem"
+                                " coupon codes; data subject requests and proof of consent."
+                                " See docs/api.md."},
         "paths": paths,
         "components": {
             "schemas": _schemas(),
@@ -369,6 +391,7 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
 PATH_PARAMETERS = {
     "ref": "A visitor id, email:<address> or customer:<id> (percent-encoded).",
     "name": "An attribute name.",
+    "pool": "A pool of rules/coupons.yaml.",
 }
 QUERY_PARAMETERS = {
     "since": "Only answers given at or after this time, Unix seconds.",

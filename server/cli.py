@@ -1,6 +1,7 @@
 """The ``touchpoint`` command: ``serve``, ``check``, ``simulate``, ``preview``, ``schema``,
-``apikey``, ``webhooks``, ``purge`` and the data subject requests ``export``, ``erase``,
-``consent`` (their bodies in server/retention.py and server/subjects.py).
+``apikey``, ``webhooks``, ``coupons``, ``purge`` and the data subject requests ``export``,
+``erase``, ``consent`` (their bodies in server/couponstock.py, server/retention.py and
+server/subjects.py).
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, consent, geolocation, store, subjects, targeting
+from . import __version__, consent, couponstock, geolocation, store, subjects, targeting
 from . import rules as rules_module
 from .apikeys import SCOPES, ApiKeys
 from .errors import ConfigError, RequestError, TouchpointError
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar=name.upper(),
                 default=None if sub is hooks else argparse.SUPPRESS,
             )
+    _add_coupons(commands)
     subjects.add_parsers(commands)
     purge = commands.add_parser(
         "purge", help="delete what is past retention; per table, what went (docs/privacy.md)"
@@ -144,6 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
                  "retention_consent_days", "webhook_keep_days", "purge_batch_rows"):  # fmt: skip
         purge.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
     return parser
+
+
+def _add_coupons(commands: Any) -> None:
+    coupons = commands.add_parser(
+        "coupons", help="coupon pools: import codes, generate codes in advance, list the stock"
+    )
+    actions = coupons.add_subparsers(dest="action", required=True)
+    load = actions.add_parser(
+        "import", help="add the codes of a CSV file (first column, or the one headed code)"
+    )
+    load.add_argument("pool", help="an imported pool of coupons.yaml")
+    load.add_argument("file", help="the CSV file; - reads standard input")
+    generate = actions.add_parser(
+        "generate", help="make codes of a generated pool in advance; prints them, one a line"
+    )
+    generate.add_argument("pool", help="a generated pool of coupons.yaml")
+    generate.add_argument("count", type=int, help="how many codes")
+    listing = actions.add_parser("list", help="free, assigned and redeemed codes per pool")
+    listing.add_argument("--json", action="store_true", help="print the pools as JSON")
+    for sub in (load, generate, listing):
+        for name in ("rules_dir", "data_dir", "database"):
+            sub.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return preview(settings, args)
         if args.command == "webhooks":
             return webhooks(settings, args)
+        if args.command == "coupons":
+            return couponstock.command(settings, args)
         if args.command in subjects.COMMANDS:
             return subjects.run(settings, args)
         if args.command == "purge":
@@ -225,7 +251,10 @@ def check(settings: Settings) -> int:
         if scoring.points or scoring.thresholds
         else ""
     )
-    print(f"ok: {len(ruleset.campaigns)} campaign(s){scored} in {settings.rules_dir}{warned}")
+    pools = f", {len(ruleset.pools)} coupon pool(s)" if ruleset.pools else ""
+    print(
+        f"ok: {len(ruleset.campaigns)} campaign(s){scored}{pools} in {settings.rules_dir}{warned}"
+    )
     return 0
 
 
@@ -476,9 +505,8 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
     # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["touchpoint"] = {
-        "handlers": ["default"],
-        "level": settings.log_level.upper(),
-    }
+        "handlers": ["default"], "level": settings.log_level.upper(), "propagate": False
+    }  # fmt: skip
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,

@@ -184,7 +184,8 @@ def code_problem(code: str) -> str | None:
         return "empty"
     if len(code) > MAX_CODE:
         return f"longer than {MAX_CODE} characters"
-    if any(char.isspace() for char in code):
+    # Every whitespace character but the space is unprintable: two checks cover them all.
+    if " " in code or any(char.isspace() for char in code if not char.isprintable()):
         return "contains a space"
     if not code.isprintable():
         return "contains a control character"

@@ -15,6 +15,20 @@ from .errors import PayloadTooLarge, RateLimited, RequestError
 
 async def read_json(request: Request, *, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object, refusing bodies over ``max_bytes`` before reading them."""
+    body = await read_body(request, max_bytes=max_bytes)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise RequestError("body must be a JSON object")
+    return data
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body, refusing bodies over ``max_bytes`` before reading them."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -36,15 +50,7 @@ async def read_json(request: Request, *, max_bytes: int) -> dict[str, Any]:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    try:
-        data = orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(
-            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(data, dict):
-        raise RequestError("body must be a JSON object")
-    return data
+    return b"".join(chunks)
 
 
 def optional_str(data: dict[str, Any], key: str, *, max_length: int) -> str | None:

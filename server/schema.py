@@ -179,8 +179,13 @@ def campaign_schema() -> dict[str, Any]:
             "template": {"type": "string", "description": "a file in rules/templates/"},
             "control": {"type": "boolean", "description": CONTROL_HELP},
             "coupon": _obj(
-                {"pool": {"type": "string", "pattern": NAME_PATTERN,
-                          "description": "a pool of rules/coupons.yaml"}},
+                {
+                    "pool": {
+                        "type": "string",
+                        "pattern": NAME_PATTERN,
+                        "description": "a pool of rules/coupons.yaml",
+                    }
+                },
                 required=["pool"],
             ),  # fmt: skip
         },

@@ -94,6 +94,8 @@ def test_a_pool_past_its_end_hands_out_nothing_new(db: sqlite3.Connection) -> No
 
 def test_generated_codes_are_made_on_demand_up_to_the_limit(db: sqlite3.Connection) -> None:
     limited = Pool("w", "generated", pattern="W-XXXXXX", limit=2, low_stock=1)
+    # Nothing in stock, but codes can be made: the probe needs the Pool to know.
+    assert store.pool_has_codes(db, limited) and not store.pool_has_codes(db, "w")
     a, b = claim(db, limited, "v1"), claim(db, limited, "v2")
     assert a.code != b.code and a.code.startswith("W-") and a.expires_at is None
     assert (a.low_stock, b.low_stock) == (None, 0)  # b took the last one

@@ -462,6 +462,7 @@ def import_codes(
                 after_batch(report)
     finally:
         conn.execute("DELETE FROM temp.coupon_import")
+    report.problems.sort()
     return report
 
 

@@ -25,16 +25,13 @@ import orjson
 
 from ..identity import erased_id
 from .outbox import erase_webhooks
-from .retention import UNLINKED_TABLES
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
 # Tables whose rows outlive the person, naming nobody: erasure sets their visitor_id to NULL.
 # A coupon code handed out stays taken and can still be used at the checkout (deleted, it would
-# be unknown there, or handed to somebody else), as in the purge (retention.UNLINKED_TABLES).
-# Unlike the purge, which comes after 13 months without activity, an erasure may come the day
-# after a redemption, while the code is still valid: the redemption stays too, so that the code
-# cannot be redeemed twice, and the reports keep their totals.
-ANONYMISED = UNLINKED_TABLES | {"coupon_redemptions"}
+# be unknown there, or handed to somebody else); a redemption stays so that the code cannot be
+# redeemed twice and the reports keep their totals.
+ANONYMISED = ("coupon_codes", "coupon_redemptions")
 # Columns holding JSON, decoded in an export.
 JSON_COLUMNS = {
     ("visitors", "consent_granted"), ("visitors", "data"), ("events", "props"),
@@ -62,7 +59,7 @@ class Erasure:
     anonymised: dict[str, int]  # rows kept without the visitor id (ANONYMISED)
 
 
-def tables_naming_visitors(conn: sqlite3.Connection) -> list[str]:
+def visitor_tables(conn: sqlite3.Connection) -> list[str]:
     """Every table with a ``visitor_id`` column, from the schema as it is now."""
     rows = conn.execute(
         "SELECT m.name FROM sqlite_master m WHERE m.type = 'table'"
@@ -126,7 +123,7 @@ def find_subject(conn: sqlite3.Connection, ref: tuple[str, str]) -> Subject | No
                 "SELECT visitor_id FROM identities WHERE kind = ? AND hash = ?", (kind, value)
             )
         }
-    tables = tables_naming_visitors(conn)
+    tables = visitor_tables(conn)
     ids = sorted(v for v in merged_ids(conn, start) if _named(conn, v, tables))
     if not ids:
         return None
@@ -159,7 +156,7 @@ def export_subject(conn: sqlite3.Connection, subject: Subject) -> dict[str, Any]
         "visitors": _rows(conn, "visitors", f"id IN ({marks})", ids),
         "merges": _rows(conn, "merges", f"from_id IN ({marks}) OR into_id IN ({marks})", ids * 2),
     }
-    for table in tables_naming_visitors(conn):
+    for table in visitor_tables(conn):
         tables[table] = _rows(conn, table, f"visitor_id IN ({marks})", ids)
     return {"visitor_ids": list(ids), "tables": dict(sorted(tables.items()))}
 
@@ -191,7 +188,7 @@ def erase_subject(
     conn.execute("PRAGMA secure_delete = ON")
     try:
         deleted["webhook_outbox"] = sum(erase_webhooks(conn, visitor) for visitor in ids)
-        for table in tables_naming_visitors(conn):
+        for table in visitor_tables(conn):
             if table == "consent_log":
                 pseudonymised[table] = conn.execute(
                     f"UPDATE consent_log SET visitor_id = ? WHERE visitor_id IN ({marks})",

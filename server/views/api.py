@@ -1,5 +1,6 @@
 """The server API under ``/tp/v1/api/``: shop, CRM and e-mail systems push events and
-attributes and read profiles, authenticated by bearer keys (server/apikeys.py).
+attributes and read profiles (coupons: views/couponapi.py, data subject requests:
+views/subjects.py), authenticated by bearer keys (server/apikeys.py).
 
 Server-to-server: no cross-site guard and no cookie, but a body size limit
 (``api_max_body_bytes``). Errors are RFC 9457 problem documents
@@ -129,7 +130,7 @@ async def push_events(request: Request) -> Response:
     for index, item in enumerate(items):
         try:
             pushed = apispec.parse_event(item, now=now)
-            ref = _reference(pushed.ref, tp.identity_key)
+            ref = reference(pushed.ref, tp.identity_key)
         except identity.FieldError as exc:
             errors.append({"index": index, "field": exc.field, "message": exc.message})
             continue
@@ -172,7 +173,7 @@ def _push(
     return result
 
 
-def _reference(ref: tuple[str, str], key: bytes) -> tuple[str, str]:
+def reference(ref: tuple[str, str], key: bytes) -> tuple[str, str]:
     """The store's reference for an event's visitor_id, customer_id or email."""
     field, value = ref
     if field == "visitor_id":
@@ -283,9 +284,11 @@ HANDLERS: dict[str, Handler] = {
 
 def routes(base: str) -> list[BaseRoute]:
     """The API's routes under ``base``, one per operation of the OpenAPI document."""
-    from .subjects import HANDLERS as SUBJECTS  # imported here: it builds on this module
+    # Imported here: they build on this module.
+    from .couponapi import HANDLERS as COUPONS
+    from .subjects import HANDLERS as SUBJECTS
 
-    handlers = {**HANDLERS, **SUBJECTS}
+    handlers = {**HANDLERS, **COUPONS, **SUBJECTS}
     return [
         Route(base + op.path, endpoint(op.scope, handlers[op.id]), methods=[op.method.upper()])
         for op in apispec.OPERATIONS

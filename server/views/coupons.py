@@ -52,7 +52,8 @@ class Stock:
             self._empty = frozenset(
                 name
                 for name, pool in pools.items()
-                if pool.finite and not store.pool_has_codes(reader.conn, name)
+                # The Pool, not its name: a generated pool has codes while under its limit.
+                if pool.finite and not store.pool_has_codes(reader.conn, pool)
             )
         return self._empty
 

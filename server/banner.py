@@ -21,6 +21,7 @@ from functools import cached_property
 from html import escape
 from typing import Any
 
+from . import popups
 from .matchers import parse_duration
 from .yamlfile import YamlFile
 
@@ -79,10 +80,10 @@ TEXTS: dict[str, dict[str, str]] = {
 TEXT_KEYS = tuple(TEXTS["en"])
 CATEGORIES = ("measurement", "personalisation", "marketing")  # in the order the banner shows
 
-# Added to the popups' styles (snippet/src/popup.js): a dialog at the bottom, buttons of one size
-# side by side that wrap on narrow screens, and switches.
+# Added to the popups' styles (server/assets/popup.css): a dialog at the bottom, buttons of one
+# size side by side that wrap on narrow screens, and switches.
 CSS = (
-    "[hidden]{display:none!important}.consent{align-items:flex-end}"
+    ".consent{align-items:flex-end}"
     ".consent .dialog{width:min(100vw - 16px,640px);margin:8px;padding:24px}"
     ".row{display:flex;flex-wrap:wrap;gap:8px;margin-top:16px}.row .tp-button{flex:1 1 10em}"
     ".cat{display:flex;align-items:center;gap:12px;padding:10px 0;border-top:1px solid #e5e7eb}"
@@ -95,6 +96,8 @@ CSS = (
     "@media (max-width:480px){.consent .dialog{padding:20px 16px 16px}.consent h2{font-size:1.2em}"
     ".row .tp-button{flex-basis:100%}}"
 )
+
+STYLES = popups.CSS + CSS  # the banner shares the popups' mount, and so their styles
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class ConsentConfig:
     def _banners(self) -> dict[str, dict[str, Any]]:
         # Rendered once per ruleset: every page view of a visitor yet to answer carries one.
         return {
-            lang: {"lang": lang, "html": render(texts, self.privacy_policy), "css": CSS}
+            lang: {"lang": lang, "html": render(texts, self.privacy_policy), "css": STYLES}
             for lang, texts in self.texts.items()
         }
 

@@ -505,9 +505,8 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> int:
     # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["touchpoint"] = {
-        "handlers": ["default"],
-        "level": settings.log_level.upper(),
-    }
+        "handlers": ["default"], "level": settings.log_level.upper(), "propagate": False
+    }  # fmt: skip
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,

@@ -68,6 +68,8 @@ WRITTEN: dict[str, dict[str, str]] = {
     "coupon_redemptions": _at("minimal", "order_id", "code", "pool", "visitor_id", "campaign",
                               "variant", "value", "currency", "at"),
     "coupon_pools": _at("minimal", "pool", "generated"),
+    # Which server worker runs the periodic purge (server/retention.py): nobody's data.
+    "leases": _at("minimal", "name", "owner", "until"),
 }  # fmt: skip
 
 

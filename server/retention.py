@@ -2,7 +2,7 @@
 
 The purge deletes, in this order: events older than ``retention_events_days``; profiles
 inactive for ``retention_profiles_days`` with every row stored about them; consent log entries
-(and merge records) older than ``retention_consent_days``; delivered webhooks older than
+(and merge and erasure records) older than ``retention_consent_days``; delivered webhooks older than
 ``webhook_keep_days``. Each batch of at most ``purge_batch_rows`` rows is its own short
 transaction, followed by a pause at least as long as the batch took, so the purge takes at most
 half of the writer's time and a large backlog never holds the decide path up
@@ -58,7 +58,7 @@ async def purge(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> dict[str, int]:
     """Delete everything past retention, one batch per ``transact`` call; the rows deleted
-    per table. ``tables`` are the tables a profile takes rows from (store.visitor_tables)."""
+    per table. ``tables`` are the tables a profile takes rows from (store.purged_tables)."""
     n = batch_rows
     steps: list[Callable[[Batch | None, sqlite3.Connection], Batch]] = []
     if limits.events_before is not None:
@@ -72,6 +72,7 @@ async def purge(
             )
         )
         steps.append(lambda last, c: store.purge_merges(c, limits, limit=n))
+        steps.append(lambda last, c: store.purge_erasures(c, limits, limit=n))
     steps.append(lambda last, c: store.purge_webhooks(c, limits, limit=n))
     totals: dict[str, int] = {}
     paused = 0.0
@@ -81,11 +82,26 @@ async def purge(
             if paused:
                 await sleep(paused)
             started = time.monotonic()
-            last = await transact(functools.partial(step, last))
+            last = await transact(functools.partial(_overwriting, step, last))
             paused = max(MIN_PAUSE, time.monotonic() - started)
             for table, deleted in last.deleted.items():
                 totals[table] = totals.get(table, 0) + deleted
     return dict(sorted(totals.items()))
+
+
+def _overwriting(
+    step: Callable[[Batch | None, sqlite3.Connection], Batch],
+    last: Batch | None,
+    conn: sqlite3.Connection,
+) -> Batch:
+    """Run ``step`` with SQLite overwriting what it deletes, as an erasure does, so deleted
+    rows do not linger in free pages (about a fifth slower); the connection's setting is kept."""
+    before = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        return step(last, conn)
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(before)}")
 
 
 class Purger:
@@ -130,7 +146,7 @@ class Purger:
                         owner=self.owner,
                         now=now,
                         until=now + self.interval,
-                    )  # fmt: skip
+                    )
                 )
                 if ours:
                     await self.purge_once(int(now))
@@ -141,7 +157,7 @@ class Purger:
 
     async def purge_once(self, now: int) -> dict[str, int]:
         started = time.monotonic()
-        tables = await self.writer.write(store.visitor_tables)
+        tables = await self.writer.write(store.purged_tables)
         counts = await purge(
             self.writer.write,
             tables,
@@ -175,7 +191,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         if args.dry_run:
             counts = store.count_due(conn, limits)
         else:
-            tables = store.visitor_tables(conn)
+            tables = store.purged_tables(conn)
             counts = asyncio.run(
                 purge(transact, tables, limits, batch_rows=settings.purge_batch_rows)
             )
@@ -213,4 +229,6 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
 
 def _report_order(conn: sqlite3.Connection, counts: dict[str, int]) -> list[str]:
     """Every table a purge can touch, in the order a dry run lists them."""
-    return sorted({*counts, *store.visitor_tables(conn), "visitors", "consent_log", "merges"})
+    return sorted(
+        {*counts, *store.purged_tables(conn), "visitors", "consent_log", "merges", "erasures"}
+    )

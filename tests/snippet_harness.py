@@ -11,11 +11,15 @@ body of every request the snippet makes:
                     (none by default). Clears the log.
     POST /__script  {..., "ineligible": [campaign, ...]}
                     campaigns /tp/v1/eligible says false for, after "eligible_delay" ms
+    POST /__script  {..., "coupon": {"status": 200, "body": {...}, "delay": ms}}
+                    what /tp/v1/coupons/reveal answers (by default 200 with a code
+                    CODE-<campaign>-<n>, n counting the reveals, and no expiry)
     GET  /__log     {"decide": [body, ...], "consent": [...], "events": [event, ...],
-                     "identify": [...], "reset": [...], "eligible": [...]}
+                     "identify": [...], "reset": [...], "eligible": [...], "reveal": [...]}
 
 A scripted answer is completed with the real server's defaults (``consent`` from what the
-harness holds, ``counted: true``, no popups, no slots). Run it alone to try a page by hand:
+harness holds, ``counted: true``, no popups, no slots, the popups' stylesheet when a popup
+shows something). Run it alone to try a page by hand:
 
     .venv/bin/python -m tests.snippet_harness 8001
 """
@@ -34,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from touchpoint.popups import stylesheet
 
 from .processes import ServerProcess, free_port
 
@@ -59,11 +64,13 @@ class Script:
         granted: list[str] | None,
         ineligible: list[str] | None = None,
         eligible_delay: int = 0,
+        coupon: dict[str, Any] | None = None,
     ) -> None:
         self.answers = answers
         self.granted = granted
         self.ineligible = set(ineligible or ())
         self.eligible_delay = eligible_delay
+        self.coupon = coupon or {}
         self.log: dict[str, list[Any]] = {
             "decide": [],
             "consent": [],
@@ -71,6 +78,7 @@ class Script:
             "identify": [],
             "reset": [],
             "eligible": [],
+            "reveal": [],
         }
 
     def consent(self) -> dict[str, Any]:
@@ -88,7 +96,8 @@ class Script:
             scripted = self.answers.pop(0)
         else:
             scripted = self.answers[0] if self.answers else {}
-        return {"consent": self.consent(), "counted": True, "popups": [], "slots": {}, **scripted}
+        answer = {"consent": self.consent(), "counted": True, "popups": [], "slots": {}}
+        return {**answer, **stylesheet(scripted.get("popups", [])), **scripted}
 
 
 def create_harness() -> Starlette:
@@ -133,6 +142,15 @@ def create_harness() -> Starlette:
         await asyncio.sleep(script.eligible_delay / 1000)
         return JSONResponse({"eligible": data["campaign"] not in script.ineligible})
 
+    async def reveal(request: Request) -> Response:
+        data = await body(request)
+        script.log["reveal"].append(data)
+        coupon = script.coupon
+        await asyncio.sleep(coupon.get("delay", 0) / 1000)
+        n = len(script.log["reveal"])
+        code = {"code": f"CODE-{data['campaign']}-{n}", "pool": "sample", "expires_at": None}
+        return JSONResponse(coupon.get("body", code), status_code=coupon.get("status", 200))
+
     async def strict_page(request: Request) -> Response:
         # A page under a strict Content-Security-Policy: what docs/embedding.md asks sites for.
         return FileResponse(PAGES / "csp.html", headers={"Content-Security-Policy": STRICT_CSP})
@@ -144,6 +162,7 @@ def create_harness() -> Starlette:
             data.get("granted"),
             data.get("ineligible"),
             data.get("eligible_delay", 0),
+            data.get("coupon"),
         )
         return Response(status_code=204)
 
@@ -159,6 +178,7 @@ def create_harness() -> Starlette:
             Route("/tp/v1/identify", identify, methods=["POST"]),
             Route("/tp/v1/reset", reset, methods=["POST"]),
             Route("/tp/v1/eligible", eligible, methods=["POST"]),
+            Route("/tp/v1/coupons/reveal", reveal, methods=["POST"]),
             Route("/csp.html", strict_page),
             Route("/__script", set_script, methods=["POST"]),
             Route("/__log", log),
@@ -181,7 +201,8 @@ class Harness(ServerProcess):
         self, *answers: dict[str, Any], granted: list[str] | None = None, **more: Any
     ) -> None:
         """Answer the next decides with ``answers``; the server holds consent ``granted``;
-        ``more``: ``ineligible`` campaigns and ``eligible_delay`` for /tp/v1/eligible."""
+        ``more``: ``ineligible`` campaigns and ``eligible_delay`` for /tp/v1/eligible, ``coupon``
+        for /tp/v1/coupons/reveal."""
         data = {"decide": answers, "granted": granted, **more}
         response = httpx.post(self.url + "/__script", json=data)
         response.raise_for_status()

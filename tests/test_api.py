@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.testclient import TestClient
 from touchpoint import apikeys, apispec, cli
 from touchpoint.settings import Settings
 
-from .conftest import PRODUCT
+from .conftest import PRODUCT, ROOT
 from .test_decide import decide
 
 API = "/tp/v1/api"
@@ -231,7 +232,14 @@ def test_api_is_not_subject_to_the_cross_site_guard(client: TestClient, auth, ad
 # --- attributes and profiles ------------------------------------------------------------------
 
 
-def test_attributes_steer_targeting(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def coupons(rules_dir: Path) -> None:
+    """The first-order coupon as shipped: with its code, so coupons.yaml's exclude applies."""
+    for name in ("first-order-coupon.yaml", "coupons.yaml"):
+        shutil.copy(ROOT / "rules" / name, rules_dir)
+
+
+def test_attributes_steer_targeting(coupons, client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     assert decide(client).json()["popups"]  # the first-order coupon
     response = client.put(f"{API}/visitors/email:ada@example.com/attributes", headers=auth,
                           json={"late_payer": True, "plan": "pro", "seats": 3})  # fmt: skip

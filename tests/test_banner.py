@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import rules
+from touchpoint import popups, rules
 from touchpoint.app import create_app
 from touchpoint.banner import TEXTS, ConsentConfig, pick_language
 from touchpoint.rules import RulesError
@@ -95,6 +95,7 @@ def test_texts_endpoint_serves_the_language_asked_for(client: TestClient) -> Non
     assert body["mode"] == "builtin"
     assert body["lang"] == "de"
     assert ">Alle akzeptieren</button>" in body["html"]
+    assert body["css"].startswith(popups.CSS)  # the popups' styles, then the banner's own
     assert ".consent" in body["css"]
     assert "set-cookie" not in response.headers
     fallback = client.get("/tp/v1/consent", headers={"Accept-Language": "it"}).json()

@@ -162,7 +162,7 @@ def test_popup_is_an_accessible_dialog(page) -> None:  # type: ignore[no-untyped
     assert dialog.get_attribute("aria-modal") == "true"
     # Focus moved into the dialog and Tab keeps it there.
     focused = page.evaluate("document.activeElement.shadowRoot.activeElement.textContent")
-    assert focused == "Use it at checkout"
+    assert focused == "Get my code"
     for _ in range(4):
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.hasAttribute('data-tp-popup')")

@@ -3,6 +3,7 @@ codes (exclusions, consent, empty pools), and many concurrent reveals at a two-w
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -15,6 +16,7 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
+from touchpoint.cli import main
 from touchpoint.settings import Settings
 
 from .conftest import ROOT, LiveServer
@@ -186,3 +188,23 @@ def test_concurrent_reveals_at_two_workers_never_share_a_code(
     rows = db.execute("SELECT code, visitor_id FROM coupon_codes").fetchall()
     assert len({visitor for _, visitor in rows}) == 120 == len(rows)
     assert all(visitor for _, visitor in rows)
+
+
+def test_simulate_says_why_a_coupon_campaign_is_not_shown(
+    tmp_path: Path, offer_rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    common = ["simulate", "/offer/today", "--rules-dir", str(offer_rules), "--data-dir",
+              str(data), "--json"]  # fmt: skip
+
+    def reason(*extra: str) -> str | None:
+        assert main([*common, *extra]) == 0
+        rows = json.loads(capsys.readouterr().out)["campaigns"]
+        return next(r["reason"] for r in rows if r["campaign"] == "limited-offer")
+
+    assert reason() == "coupons need the marketing consent (one code per visitor)"
+    assert reason("--profile", "{}") == "coupon pool 'limited' is empty"
+    late = reason("--profile", '{"attributes": {"late_payer": true}}')
+    assert late is not None and late.startswith("coupons.yaml exclude:")
+    import_codes(["--data-dir", str(data), "--rules-dir", str(offer_rules)], ["ONE-CODE"], tmp_path)
+    assert reason("--profile", "{}") is None

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from starlette.testclient import TestClient
+from touchpoint import popups
 from touchpoint.app import create_app
 from touchpoint.errors import ConfigError
 from touchpoint.settings import Settings
@@ -51,11 +52,14 @@ def test_anonymous_visitor_gets_the_exit_intent_popup_on_a_product_page(client: 
     }
     assert (popup["style"], popup["control"]) == ("modal", False)
     assert "WELCOME10" in popup["html"]
+    assert body["css"] == popups.CSS  # the popups' stylesheet, once: the snippet carries none
     assert counts(client) == NOTHING
 
 
 def test_no_popup_outside_the_audience(client: TestClient) -> None:
-    assert decide(client, "/demo/").json()["popups"] == []
+    answer = decide(client, "/demo/").json()
+    assert answer["popups"] == []
+    assert "css" not in answer  # no popup, no stylesheet
     assert decide(client, "/demo/products/a/b").json()["popups"] == []  # * stays in one segment
 
 

@@ -55,7 +55,7 @@ def run_purge(
         assert seconds > 0
 
     counts = asyncio.run(
-        purge(transact, store.visitor_tables(conn), limits, batch_rows=batch_rows, sleep=no_pause)
+        purge(transact, store.purged_tables(conn), limits, batch_rows=batch_rows, sleep=no_pause)
     )
     return counts, transactions
 
@@ -155,6 +155,11 @@ def test_purge_deletes_what_is_past_retention_and_keeps_the_rest(
         "INSERT INTO merges (from_id, into_id, at) VALUES ('a', 'back', ?)", (NOW - 1200 * DAY,)
     )
     conn.execute("INSERT INTO merges (from_id, into_id, at) VALUES ('b', 'back', ?)", (recent,))
+    for at, subject in ((NOW - 1200 * DAY, "erased:old"), (recent, "erased:new")):
+        conn.execute(
+            "INSERT INTO erasures (at, via, subject, rows) VALUES (?, 'cli', ?, '{}')",
+            (at, subject),
+        )
     webhook(conn, "w1", "back", "delivered", NOW - 8 * DAY)
     webhook(conn, "w2", "back", "delivered", NOW - DAY)
     webhook(conn, "w3", "back", "failed", NOW - 30 * DAY)  # failed rows wait for a retry
@@ -168,7 +173,8 @@ def test_purge_deletes_what_is_past_retention_and_keeps_the_rest(
     assert counts["visitors"] == 2
     # gone's row; back's three old ones and its filled row (its `at` is tiny); lapsed's one
     assert counts["events"] == 1 + 3 + 1 + 1
-    assert (counts["consent_log"], counts["merges"]) == (2, 1)
+    assert (counts["consent_log"], counts["merges"], counts["erasures"]) == (2, 1, 1)
+    assert conn.execute("SELECT subject FROM erasures").fetchall() == [("erased:new",)]
     assert visitor_rows(conn, "gone") == {t: int(t == "consent_log") for t in ["visitors", *tables]}
     assert visitor_rows(conn, "lapsed")["visitors"] == 0
     kept = visitor_rows(conn, "back")
@@ -186,13 +192,13 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     conn: sqlite3.Connection,
 ) -> None:
     """Tables found from the schema: one added later (by any migration) is covered without a
-    change to the purge. Only proof records stay: the consent log and erasures."""
+    change to the purge. The consent log stays (its own retention); coupon codes and
+    redemptions stay without the visitor, as after an erasure."""
     conn.execute("CREATE TABLE later (visitor_id TEXT NOT NULL, note TEXT NOT NULL)")
     conn.execute(
         "CREATE TABLE later_keyed (pool TEXT, visitor_id TEXT, code TEXT NOT NULL,"
         " PRIMARY KEY (pool, visitor_id)) WITHOUT ROWID"
     )
-    conn.execute("CREATE TABLE erasures (visitor_id TEXT NOT NULL, at INTEGER NOT NULL)")
     old = NOW - 400 * DAY
     visitor(conn, "gone", seen=old, consent=old)
     visitor(conn, "kept", seen=NOW, consent=NOW)
@@ -200,17 +206,22 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     for n, table in enumerate(tables):
         fill_row(conn, table, "gone", n)
         fill_row(conn, table, "kept", n + 100)
+    rows_before = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
     counts, _ = run_purge(conn, retention_events_days=0, retention_consent_days=0)
-    assert set(store.visitor_tables(conn)) == set(tables) - {"consent_log", "erasures"}
-    assert store.KEPT_TABLES == {"consent_log", "erasures"}
+    assert set(store.purged_tables(conn)) == set(tables) - {"consent_log"}
     left = {t: n for t, n in visitor_rows(conn, "gone").items() if n}
-    assert left == {"consent_log": 1, "erasures": 1}
-    # A coupon code handed out stays handed out and redeemable, without the visitor.
-    assert store.UNLINKED_TABLES == {"coupon_codes"}
-    codes = "SELECT visitor_id FROM coupon_codes ORDER BY visitor_id"
-    assert conn.execute(codes).fetchall() == [(None,), ("kept",)]
+    assert left == {"consent_log": 1}
     assert visitor_rows(conn, "kept") == {t: 1 for t in ["visitors", *tables]}
     assert {t for t, n in counts.items() if n} == {"visitors", *tables} - left.keys()
+    # A coupon code handed out stays taken and redeemable, a redemption keeps the code from
+    # being redeemed twice: both stay, naming nobody.
+    for table in ("coupon_codes", "coupon_redemptions"):
+        rows = conn.execute(f"SELECT visitor_id FROM {table} ORDER BY visitor_id").fetchall()
+        assert rows == [(None,), ("kept",)]
+    gone = {t for t in tables if t not in ("consent_log", "coupon_codes", "coupon_redemptions")}
+    for table in gone:
+        assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == 1
+        assert rows_before[table] == 2
 
 
 def test_every_table_with_a_visitor_id_is_indexed_by_it(conn: sqlite3.Connection) -> None:
@@ -237,7 +248,7 @@ def test_a_purge_of_n_rows_runs_ceil_n_over_b_transactions(
     assert len(deleting) == math.ceil(rows / batch)
     assert all(sum(t.values()) <= batch for t in transactions)
     # Each other kind of row costs one empty transaction to find there is nothing to do.
-    assert len(transactions) == max(1, len(deleting)) + 4
+    assert len(transactions) == max(1, len(deleting)) + 5
 
 
 def test_a_profile_with_many_rows_is_deleted_in_batches_too(conn: sqlite3.Connection) -> None:

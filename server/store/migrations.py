@@ -321,16 +321,19 @@ def m007_privacy(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX merges_from ON merges (from_id)")
 
 
+@migrations()
 def m008_retention(db: sqlite_utils.Database) -> None:
     # The purge (server/store/retention.py) walks each kind of row it deletes in time order:
     # a profile by its last activity (the expression must match ACTIVE_AT there), consent log
-    # entries and merges by their time. (Delivered webhooks: webhook_outbox_due, by state.)
+    # entries, merges and erasure records by their time. (Delivered webhooks: webhook_outbox_due,
+    # by state.)
     db.execute(
         "CREATE INDEX visitors_active_at ON visitors"
         " (max(created_at, coalesce(consent_at, 0), coalesce(last_seen_at, 0)))"
     )
     db.execute("CREATE INDEX consent_log_at ON consent_log (at)")
     db.execute("CREATE INDEX merges_at ON merges (at)")
+    db.execute("CREATE INDEX erasures_at ON erasures (at)")
     # A purged profile takes its rows in every table with a visitor_id column with it (and an
     # erasure does the same): each such table needs an index that starts with visitor_id.
     for table in db.table_names():

@@ -7,10 +7,12 @@ returns what it deleted per table and whether more is due. ``count_due`` says, p
 the batches would delete, for a dry run.
 
 A profile goes with every row of every table that has a ``visitor_id`` column, found from the
-schema (``visitor_tables``), so a table added later is covered without a change here. Proof
-records are the exception (``KEPT_TABLES``): the consent log has its own, longer retention, and
-an ``erasures`` table proves an erasure happened. Coupon codes are unlinked from the visitor
-rather than deleted (``UNLINKED_TABLES``).
+schema as an erasure finds them (``subjects.visitor_tables``), so a table added later is covered
+without a change here, and handled as an erasure handles it: the tables in
+``subjects.ANONYMISED`` (coupon codes, redemptions) keep their rows without the visitor id. The
+consent log is kept (``KEPT_TABLES``): it has its own, longer retention, as do the erasure
+records and the merges that link consent entries. Deleted rows are overwritten in the file
+(``secure_delete``), as an erasure's are.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from .subjects import ANONYMISED, visitor_tables
+
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
-# Rows that are stock rather than a record about the person: the visitor is unlinked (visitor_id
-# set to NULL) and the row stays. A coupon code handed out stays handed out (assigned_at) and
-# redeemable: the customer may still hold it, and the checkout must not call it unknown.
-UNLINKED_TABLES = frozenset({"coupon_codes"})
 
 # A visitor's last activity: the later of the first consent, the latest consent answer and the
 # latest page view. The same expression is indexed (m008_retention's visitors_active_at).
@@ -86,18 +86,10 @@ class Batch:
     cursor: tuple[int, int] | None = None  # where the consent log walk goes on
 
 
-def visitor_tables(conn: sqlite3.Connection) -> dict[str, str]:
+def purged_tables(conn: sqlite3.Connection) -> dict[str, str]:
     """Every table a purged profile takes rows from: name -> the key its rows are deleted by
     (``rowid``, or the primary key columns of a ``WITHOUT ROWID`` table)."""
-    names = [
-        name
-        for (name,) in conn.execute(
-            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p"
-            " WHERE m.type = 'table' AND p.name = 'visitor_id' ORDER BY m.name"
-        )
-        if name not in KEPT_TABLES
-    ]
-    return {name: _row_key(conn, name) for name in names}
+    return {name: _row_key(conn, name) for name in visitor_tables(conn) if name not in KEPT_TABLES}
 
 
 def _row_key(conn: sqlite3.Connection, table: str) -> str:
@@ -142,7 +134,7 @@ def purge_profiles(
     doomed = json.dumps(ids)
     budget = limit
     for table, key in tables.items():
-        change = "UPDATE {} SET visitor_id = NULL" if table in UNLINKED_TABLES else "DELETE FROM {}"
+        change = "UPDATE {} SET visitor_id = NULL" if table in ANONYMISED else "DELETE FROM {}"
         deleted = conn.execute(
             change.format(f'"{table}"') + f' WHERE ({key}) IN (SELECT {key} FROM "{table}"'
             "  WHERE visitor_id IN (SELECT value FROM json_each(?)) LIMIT ?)",
@@ -197,6 +189,17 @@ def purge_merges(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> B
     return Batch({"merges": deleted}, more)
 
 
+def purge_erasures(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+    """Delete up to ``limit`` erasure records as old as the consent log entries they vouch for."""
+    before = cutoffs.consent_before
+    deleted = conn.execute(
+        "DELETE FROM erasures WHERE id IN (SELECT id FROM erasures WHERE at < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount
+    more = deleted == limit and _exists(conn, "SELECT 1 FROM erasures WHERE at < ?", (before,))
+    return Batch({"erasures": deleted}, more)
+
+
 def purge_webhooks(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` delivered webhooks past ``webhook_keep_days``."""
     from .outbox import prune_webhooks
@@ -222,7 +225,7 @@ def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
     if cutoffs.events_before is not None:
         own["events"] = "at < :events_before"
     counts: dict[str, int] = {}
-    tables = visitor_tables(conn)
+    tables = purged_tables(conn)
     for table in sorted({*tables, *own}):
         terms = [own[table]] if table in own else []
         if profiles and table in tables:
@@ -231,7 +234,8 @@ def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
     counts["visitors"] = _count(conn, "visitors v", [INACTIVE] if profiles else [], params)
     consent = cutoffs.consent_before is not None
     counts["consent_log"] = _count(conn, "consent_log c", [CONSENT_DUE] if consent else [], params)
-    counts["merges"] = _count(conn, "merges", ["at < :consent_before"] if consent else [], params)
+    for table in ("merges", "erasures"):
+        counts[table] = _count(conn, table, ["at < :consent_before"] if consent else [], params)
     return dict(sorted(counts.items()))
 
 

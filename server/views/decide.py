@@ -24,6 +24,7 @@ from ..datadepth import keeps
 from ..errors import RequestError
 from ..facts import Facts, PageView
 from ..limits import flat_values, optional_str, read_json
+from ..popups import stylesheet
 from ..profiles import PageViewUpdate
 from ..responses import JSONResponse
 from ..rules import CAMPAIGN_ID, Ruleset
@@ -250,4 +251,5 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
                 "control": decision.variant.control,
                 "html": markup,
             }
-    return {"popups": popups, "slots": slots}
+    # The popups' stylesheet once, with the popups that use it: the snippet carries none.
+    return {"popups": popups, "slots": slots, **stylesheet(popups)}

@@ -54,6 +54,7 @@ function start(base) {
   var armed = []; // disarm functions of the popups waiting for their trigger
   var spent = false; // this page view's one popup was shown (or its holdout exposed)
   var vetoed = {}; // campaigns whose touchpoint:show the page cancelled: not armed again
+  var styles; // the popups' stylesheet, from the server
   var referrer = document.referrer; // the previous page; in a single-page app, its last view
   var where = location.pathname + location.search;
   var asking = false; // the consent banner is open
@@ -114,7 +115,7 @@ function start(base) {
     var shown = popup.control && emit('show', { campaign: popup.campaign, variant: popup.variant, control: true });
     if (!popup.control) {
       try {
-        shown = showPopup(popup, {
+        shown = showPopup(popup, styles, {
           close: function () {
             announceEnd(popup.campaign);
             record([['close', popup]]);
@@ -123,6 +124,13 @@ function start(base) {
             announceEnd(popup.campaign);
             record([['convert', popup]]);
             if (fields) submitted(popup, fields);
+          },
+          // A preview shows a sample code; a code is assigned with the marketing consent only.
+          reveal: function (fill) {
+            if (preview) Promise.resolve({ code: 'SAMPLE-CODE', expires_at: Date.now() / 1000 + 604800 }).then(safely(fill));
+            else if (has('marketing')) {
+              post(base, '/v1/coupons/reveal', { campaign: popup.campaign, variant: popup.variant }).then(safely(fill), warn);
+            }
           },
         });
       } catch (error) {
@@ -178,6 +186,7 @@ function start(base) {
       if (differs()) return sendConsent();
       wanted = null;
       if (!preview) ask();
+      styles = answer.css || styles;
       armAll(answer.popups); // first, so that a malformed slot cannot keep popups away
       // Content that comes too late would move the page under the reader: the defaults stay.
       if (Date.now() - asked > SLOT_BUDGET) keepDefaults(slots);

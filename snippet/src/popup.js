@@ -6,47 +6,10 @@
 //     from the page: a polite status message announces them, Tab reaches them in document order
 //     (a top bar first, the others last), Esc closes them while focus is inside, and focus then
 //     returns to where it came from.
+// The styles themselves come from the server with the decide answer (server/assets/popup.css),
+// so the snippet carries none.
 
 import { emit } from './notify.js';
-
-var CSS =
-  ':host{all:initial}' +
-  '.tp{font:16px/1.5 system-ui,sans-serif;color:#111827}' +
-  '.modal{position:fixed;inset:0;z-index:2147483000;display:flex;align-items:center;justify-content:center;' +
-  'background:rgba(17,24,39,.55)}' +
-  '.dialog{position:relative;box-sizing:border-box;max-height:90vh;overflow:auto;overscroll-behavior:contain;' +
-  'background:#fff;padding:28px 28px 20px;box-shadow:0 20px 50px rgba(0,0,0,.3);border-radius:12px}' +
-  '.modal .dialog{width:min(92vw,440px)}' +
-  '.fullscreen .dialog{display:flex;width:100%;height:100%;max-height:none;border-radius:0}' +
-  '.fullscreen .body{max-width:560px;margin:auto}' +
-  '.slide-in .dialog,.bar .dialog{position:fixed;z-index:2147483000}' +
-  '.slide-in .dialog{right:16px;bottom:16px;width:min(calc(100vw - 32px),360px);padding:24px 24px 16px}' +
-  '.bar .dialog{left:0;right:0;border-radius:0;padding:12px 56px 12px 16px;box-shadow:0 0 24px rgba(0,0,0,.25)}' +
-  '.bar-top .dialog{top:0}.bar-bottom .dialog{bottom:0}' +
-  '.bar .body{display:flex;flex-wrap:wrap;align-items:center;justify-content:center;gap:8px 16px;text-align:center}' +
-  '.bar .x{top:50%;transform:translateY(-50%)}' +
-  '.bar h1,.bar h2,.bar h3,.bar p,.bar .tp-link{margin:0;font-size:1em}' +
-  '.bar .tp-code{padding:.2em .6em;font-size:1.1em}.bar .tp-button{width:auto}' +
-  '.dialog:focus{outline:none}' +
-  'h1,h2,h3{margin:0 24px .5em 0;font-size:1.4em;line-height:1.25}p{margin:0 0 1em}' +
-  '.x{position:absolute;top:8px;right:8px;width:36px;height:36px;border:0;border-radius:50%;background:transparent;' +
-  'font-size:24px;line-height:1;cursor:pointer;color:#4b5563}.x:hover{background:#f3f4f6}' +
-  '.tp-code{font:700 1.5em/1 ui-monospace,monospace;letter-spacing:.08em;text-align:center;padding:.6em;' +
-  'border:2px dashed #9ca3af;border-radius:8px;user-select:all}' +
-  '.tp-button{display:block;box-sizing:border-box;width:100%;padding:.75em 1em;border:0;border-radius:8px;' +
-  'background:#111827;color:#fff;font:inherit;font-weight:600;text-align:center;text-decoration:none;cursor:pointer}' +
-  '.tp-link{display:block;margin:.75em auto 0;border:0;background:none;color:#4b5563;font:inherit;' +
-  'text-decoration:underline;cursor:pointer}' +
-  ':focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
-  'label{display:block;margin:0 0 .75em;font-weight:600}' +
-  'input:not([type=checkbox]):not([type=radio]),select,textarea{display:block;box-sizing:border-box;' +
-  'width:100%;margin-top:.25em;padding:.6em .75em;border:1px solid #6b7280;border-radius:8px;background:#fff;' +
-  'font:inherit;font-weight:400}' +
-  '[aria-invalid=true]{border-color:#b91c1c}.tp-error{margin:-.5em 0 .75em;color:#b91c1c;font-size:.9em}' +
-  '[hidden]{display:none!important}' +
-  '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
-  '@media (prefers-reduced-motion:no-preference){.dialog{animation:tp-in .2s ease-out}}' +
-  '@keyframes tp-in{from{opacity:0;transform:translateY(12px)}}';
 
 var STYLES = {
   modal: 'modal',
@@ -73,7 +36,7 @@ function focusables(root) {
 }
 
 // A Shadow DOM host (marked with `attribute`) around a `.tp` frame of the class `kind` holding
-// `html`, styled like every popup plus `css`; the caller puts it in the page.
+// `html`, styled by `css` (the server's); the caller puts it in the page.
 export function mount(attribute, value, kind, html, css) {
   var host = document.createElement('div');
   host.setAttribute(attribute, value);
@@ -97,9 +60,7 @@ export function cycle(event, dialog, root) {
   }
 }
 
-// `extra`: more rules after the popup styles (the consent banner's).
-function adoptStyles(root, extra) {
-  var css = CSS + (extra || '');
+function adoptStyles(root, css) {
   // A constructed stylesheet is not an inline <style>, so a CSP without 'unsafe-inline' in
   // style-src still allows it; older browsers fall back to a <style> element.
   try {
@@ -113,10 +74,11 @@ function adoptStyles(root, extra) {
   }
 }
 
-// Shows `popup` ({campaign, variant, style, html}); `on.close()` and `on.convert(fields)` report
-// what the visitor did (`fields`: what a form held, when one was sent). Returns false when a page
-// listener cancelled `touchpoint:show`.
-export function showPopup(popup, on) {
+// Shows `popup` ({campaign, variant, style, html}) styled by `css`; `on.close()` and
+// `on.convert(fields)` report what the visitor did (`fields`: what a form held, when one was
+// sent), `on.reveal(fill)` asks for the coupon code and hands it to `fill`. Returns false when a
+// page listener cancelled `touchpoint:show`.
+export function showPopup(popup, css, on) {
   var detail = { campaign: popup.campaign, variant: popup.variant };
   if (!emit('show', detail)) return false;
 
@@ -128,7 +90,8 @@ export function showPopup(popup, on) {
     kind,
     '<div class="dialog" role="dialog" tabindex="-1"' + (modal ? ' aria-modal="true">' : '>') +
       '<button class="x" type="button" data-tp-close aria-label="Close">\u00d7</button>' +
-      '<div class="body"></div></div><div class="sr" role="status"></div>'
+      '<div class="body"></div></div><div class="sr" role="status"></div>',
+    css
   );
   var host = parts[0];
   var root = parts[1];
@@ -142,12 +105,66 @@ export function showPopup(popup, on) {
   var say = function (text) {
     status.textContent = status.textContent === text ? text + '\u00a0' : text;
   };
+  var coupons = function (attribute, fn) {
+    each(body.querySelectorAll('[data-tp-' + attribute + ']'), fn);
+  };
+  // A coupon code ({code, expires_at}) in place of the fallback texts of [data-tp-coupon], its
+  // expiry date in [data-tp-coupon-expires] and the time left in [data-tp-countdown], counted
+  // down each second; the code is announced.
+  var fill = function (coupon) {
+    var code = coupon.code;
+    var end = coupon.expires_at * 1000;
+    var lang;
+    var days;
+    var tick = function () {
+      var left = Math.max(0, end - Date.now()) / 1000;
+      var day = (left / 86400) | 0;
+      var text = [left / 3600 % 24, left / 60 % 60, left % 60]
+        .map(function (part) {
+          return ('0' + (part | 0)).slice(-2);
+        })
+        .join(':');
+      coupons('countdown', function (item) {
+        item.textContent = day ? (days ? days.format(day) : day + 'd') + ' ' + text : text;
+      });
+      return left && host.isConnected;
+    };
+    if (!code) return;
+    coupons('coupon', function (item) {
+      item.textContent = code;
+    });
+    say(code);
+    if (!end) return;
+    try {
+      lang = Intl.getCanonicalLocales(document.documentElement.lang); // else the browser's
+    } catch (e) {}
+    coupons('coupon-expires', function (item) {
+      item.textContent = new Date(end).toLocaleDateString(lang, { day: 'numeric', month: 'long', year: 'numeric' });
+    });
+    try {
+      days = new Intl.NumberFormat(lang, { style: 'unit', unit: 'day', unitDisplay: 'long' });
+    } catch (e) {}
+    var timer = tick() && setInterval(function () {
+      if (!tick()) clearInterval(timer);
+    }, 1000);
+  };
+  // A code is assigned when it is revealed (docs/rules.md#coupon-codes): once an element for it is
+  // in sight, on show or when a later step shows it.
+  var revealed = false;
+  var reveal = function () {
+    coupons('coupon', function (item) {
+      if (revealed || item.closest('[hidden]')) return;
+      revealed = true;
+      on.reveal(fill);
+    });
+  };
   // Multi-step templates (teaser, form, success) show one step at a time.
   var step = function (shown, focus) {
     each(steps, function (item) {
       item.hidden = item !== shown;
     });
     shown.hidden = false;
+    reveal();
     if (!focus) return;
     shown.tabIndex = -1;
     (focusables(shown)[0] || shown).focus();
@@ -237,15 +254,17 @@ export function showPopup(popup, on) {
       if (typeof value === 'string') fields[name] = value;
     });
     if (fields.tp_hp) {
-      event.preventDefault(); // a bot: it sees success, nothing is sent
+      event.preventDefault(); // a bot: it sees success, nothing is sent, no code is revealed
+      revealed = true;
       return succeed(event);
     }
     delete fields.tp_hp;
     convert(event, fields);
   };
-  // data-tp-copy="ID": the text of the element with that id to the clipboard (a coupon code).
+  // data-tp-copy="ID": the text of the element with that id to the clipboard; without an id,
+  // the coupon code.
   var copy = function (button) {
-    var source = root.getElementById(button.getAttribute('data-tp-copy'));
+    var source = root.getElementById(button.getAttribute('data-tp-copy')) || body.querySelector('[data-tp-coupon]');
     if (!source) return;
     var text = source.textContent.trim();
     var done = function () {
@@ -294,6 +313,7 @@ export function showPopup(popup, on) {
   }
   // Tab order follows what the eye sees: a top bar comes before the page, the others after it.
   document.body.insertBefore(host, popup.style === 'bar-top' ? document.body.firstChild : null);
+  reveal();
   if (modal) {
     (focusables(body)[0] || dialog).focus();
   } else {

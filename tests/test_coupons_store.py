@@ -198,6 +198,8 @@ def test_concurrent_processes_never_give_one_code_twice(tmp_path: Path) -> None:
     rows = conn.execute("SELECT visitor_id, code FROM coupon_codes WHERE visitor_id IS NOT NULL")
     assert dict(rows.fetchall()) == {vid: next(iter(c)) for vid, c in by_visitor.items()}
     assert store.coupon_stats(conn)["spring"] == store.PoolStats(free=100, assigned=200)
+    assert store.coupon_stats(conn, "spring") == {"spring": store.PoolStats(100, 200)}
+    assert store.coupon_stats(conn, "other") == {}
     conn.close()
 
 

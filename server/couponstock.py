@@ -177,7 +177,7 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
         print(f"... and {report.unlisted:,} more", file=sys.stderr)
     skipped = [f"{n:,} {what}" for n, what in ((report.duplicates, "repeated in the file"),
                (report.stored, "already stored"), (report.invalid, "invalid")) if n]  # fmt: skip
-    counts = store.coupon_stats(conn).get(pool.name, store.PoolStats())
+    counts = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats())
     low = ""
     if pool.low_stock is not None and counts.free < pool.low_stock:
         low = f" — below low_stock ({pool.low_stock:,})"
@@ -191,7 +191,7 @@ def generate(conn: sqlite3.Connection, pool: Pool, count: int) -> int:
     """Make ``count`` codes of a generated pool in advance and print them, one a line."""
     if count < 1:
         raise ConfigError("coupons generate: how many codes, from 1")
-    made = store.coupon_stats(conn).get(pool.name, store.PoolStats()).generated
+    made = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats()).generated
     if pool.limit is not None and made + count > pool.limit:
         raise ConfigError(f"pool {pool.name} has made {made:,} of its limit of {pool.limit:,}"
                           f" codes: {pool.limit - made:,} more fit")  # fmt: skip

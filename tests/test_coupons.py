@@ -158,3 +158,13 @@ def test_expiry_is_the_earlier_of_days_and_until() -> None:
     assert expiry(Pool("a", "imported", valid_until=5000), 1000) == 5000
     assert expiry(Pool("a", "imported", valid_days=1, valid_until=5000), 1000) == 5000
     assert expiry(Pool("a", "imported", valid_days=1, valid_until=10**9), 1000) == 87400
+
+
+def test_every_key_is_documented() -> None:
+    text = (ROOT / "docs" / "coupons.md").read_text()
+    first_cells = "".join(
+        line.split("|")[1] for line in text.splitlines() if line.startswith("| `")
+    )
+    for section, keys in coupons.KEYS.items():
+        for key in keys:
+            assert f"`{key}`" in first_cells or f".{key}`" in first_cells, f"{section}.{key}"

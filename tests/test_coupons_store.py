@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from touchpoint import store
+from touchpoint import identity, store
 from touchpoint.coupons import Pool, Pools
 
 T = TypeVar("T")
@@ -198,6 +198,8 @@ def test_concurrent_processes_never_give_one_code_twice(tmp_path: Path) -> None:
     rows = conn.execute("SELECT visitor_id, code FROM coupon_codes WHERE visitor_id IS NOT NULL")
     assert dict(rows.fetchall()) == {vid: next(iter(c)) for vid, c in by_visitor.items()}
     assert store.coupon_stats(conn)["spring"] == store.PoolStats(free=100, assigned=200)
+    assert store.coupon_stats(conn, "spring") == {"spring": store.PoolStats(100, 200)}
+    assert store.coupon_stats(conn, "other") == {}
     conn.close()
 
 
@@ -329,3 +331,16 @@ def test_a_merge_moves_codes_of_pools_the_known_visitor_lacks(db: sqlite3.Connec
     assert db.execute("SELECT visitor_id FROM coupon_reveals").fetchall() == [("known",)]
     assert db.execute("SELECT visitor_id FROM coupon_redemptions").fetchall() == [("known",)]
     assert claim(db, WELCOME, "known").code == anonymous["welcome"]
+
+
+def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Connection) -> None:
+    for vid in ("known", "phone"):
+        store.record_consent(db, vid, at=NOW, revision=1, granted={"personalisation", "marketing"},
+                             denied=(), method="api")  # fmt: skip
+    who = identity.parse({"email": "ada@example.com"}, b"k" * 32, depth="standard")
+    store.identify(db, "known", who, now=NOW, keep="standard")
+    code = claim(db, WELCOME, "phone").code
+    outcome = unit(db, lambda c: store.identify_visitor(c, "phone", who, now=NOW, keep="standard"))
+    assert outcome.merged_from == "phone"
+    again = claim(db, WELCOME, "known")
+    assert (again.code, again.new) == (code, False)

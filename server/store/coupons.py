@@ -391,22 +391,23 @@ def _converted(conn: sqlite3.Connection, r: Redemption) -> None:
 # --- stock ------------------------------------------------------------------------------------
 
 
-def coupon_stats(conn: sqlite3.Connection) -> dict[str, PoolStats]:
-    """Counts per pool name, for every pool the database has rows of. Each count reads an
-    index; none reads the code table whole."""
+def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str, PoolStats]:
+    """Counts per pool name, for every pool the database has rows of (or only ``pool``). Each
+    count reads an index; none reads the code table whole."""
     counts: dict[str, dict[str, int]] = {}
+    only = "" if pool is None else " AND pool = :pool"
     queries = {
-        "free": f"SELECT pool, count(*) FROM coupon_codes WHERE {_FREE} GROUP BY pool",
+        "free": f"SELECT pool, count(*) FROM coupon_codes WHERE {_FREE}{only} GROUP BY pool",
         "assigned": "SELECT pool, count(*) FROM coupon_codes WHERE visitor_id IS NOT NULL"
-                    " GROUP BY pool",
-        "revealed": "SELECT pool, count(*) FROM coupon_reveals GROUP BY pool",
-        "redeemed": "SELECT pool, count(*) FROM coupon_redemptions GROUP BY pool",
-        "generated": "SELECT pool, generated FROM coupon_pools",
+                    f"{only} GROUP BY pool",
+        "revealed": f"SELECT pool, count(*) FROM coupon_reveals WHERE 1{only} GROUP BY pool",
+        "redeemed": f"SELECT pool, count(*) FROM coupon_redemptions WHERE 1{only} GROUP BY pool",
+        "generated": f"SELECT pool, generated FROM coupon_pools WHERE 1{only}",
     }  # fmt: skip
     for name, sql in queries.items():
-        for pool, n in conn.execute(sql):
+        for found, n in conn.execute(sql, {"pool": pool}):
             column = "assigned" if name == "revealed" else name
-            entry = counts.setdefault(pool, {})
+            entry = counts.setdefault(found, {})
             entry[column] = entry.get(column, 0) + n
     return {pool: PoolStats(**entry) for pool, entry in sorted(counts.items())}
 

@@ -74,8 +74,10 @@ class Pool:
 
     @property
     def finite(self) -> bool:
-        """Whether the pool can run out."""
-        return self.codes == "imported" or (self.codes == "generated" and self.limit is not None)
+        """Whether the pool can run out of codes to give: imported codes, a generated pool's
+        limit, any pool's ``valid.until`` (after it, the pool counts as empty)."""
+        return (self.codes == "imported" or (self.codes == "generated" and self.limit is not None)
+                or self.valid_until is not None)  # fmt: skip
 
 
 @dataclass(frozen=True)

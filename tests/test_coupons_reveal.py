@@ -15,9 +15,12 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
+from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.cli import main
+from touchpoint.coupons import Pool
 from touchpoint.settings import Settings
+from touchpoint.views.coupons import Stock
 
 from .conftest import ROOT, LiveServer
 
@@ -208,3 +211,19 @@ def test_simulate_says_why_a_coupon_campaign_is_not_shown(
     assert late is not None and late.startswith("coupons.yaml exclude:")
     import_codes(["--data-dir", str(data), "--rules-dir", str(offer_rules)], ["ONE-CODE"], tmp_path)
     assert reason("--profile", "{}") is None
+
+
+def test_pools_past_their_end_or_limit_count_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    reader = store.Reader(path)
+    pools = {
+        "ended": Pool("ended", "static", code="OLD-CODE", valid_until=1),
+        "shared": Pool("shared", "static", code="SHARED-CODE"),
+        "capped": Pool("capped", "generated", pattern="CAP-XXXXXX", limit=5),
+        "stocked": Pool("stocked", "imported"),
+    }
+    try:
+        assert Stock().empty(pools, reader) == {"ended", "stocked"}
+    finally:
+        reader.close()

@@ -49,11 +49,12 @@ class Stock:
         now = time.monotonic()
         if now - self._checked >= self.ttl:
             self._checked = now
+            at = int(time.time())  # a pool past its valid.until counts as empty
             self._empty = frozenset(
                 name
                 for name, pool in pools.items()
                 # The Pool, not its name: a generated pool has codes while under its limit.
-                if pool.finite and not store.pool_has_codes(reader.conn, pool)
+                if pool.finite and not store.pool_has_codes(reader.conn, pool, now=at)
             )
         return self._empty
 

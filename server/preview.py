@@ -14,9 +14,10 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from .campaigns import Campaign, Variant
 from .errors import RequestError
 from .facts import Facts
-from .rules import Campaign, Ruleset, Variant
+from .rules import Ruleset
 from .targeting import Decision, Outcome, trace
 
 MAX_TOKEN = 512

@@ -14,12 +14,12 @@ from typing import Any
 
 from . import banner, conditions, coupons, lifecycle, profilerules
 from .activity import TYPES
+from .campaigns import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
 from .conditions import FIELDS, HISTORY_EVENTS
 from .facts import CHANNELS
 from .geolocation import COUNTRIES
 from .matchers import NUMBER_OPS, WEEKDAYS
 from .profiles import STAGES
-from .rules import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
 from .siteconfig import ENV_NAME
 from .webhooks import EVENTS
 

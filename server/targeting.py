@@ -13,11 +13,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .campaigns import Campaign, Variant
 from .conditions import explain
 from .facts import Facts
 from .matchers import FOREVER
 from .profiles import visit_start
-from .rules import Campaign, Ruleset, Variant
+from .rules import Ruleset
 from .store import CampaignHistory
 
 

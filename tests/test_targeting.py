@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from touchpoint import rules, store
+from touchpoint.campaigns import Variant
 from touchpoint.facts import Facts, PageView
 from touchpoint.profiles import Profile
-from touchpoint.rules import Variant
 from touchpoint.store import CampaignHistory
 from touchpoint.targeting import bucket, decide, pick_variant, recheck, trace
 

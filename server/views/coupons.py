@@ -20,12 +20,13 @@ from starlette.responses import Response
 
 from .. import consent as consent_module
 from .. import coupons, store
+from ..campaigns import CAMPAIGN_ID
 from ..coupons import Pool
 from ..errors import RequestError
 from ..facts import Facts, PageView
 from ..limits import optional_str, read_json
 from ..responses import JSONResponse
-from ..rules import CAMPAIGN_ID, Ruleset
+from ..rules import Ruleset
 from ..targeting import choose_variant
 
 log = logging.getLogger("touchpoint.coupons")

@@ -19,6 +19,7 @@ from .. import consent as consent_module
 from .. import preview as preview_module
 from .. import store, webhooks
 from ..activity import Activity
+from ..campaigns import CAMPAIGN_ID
 from ..conditions import NAME
 from ..datadepth import keeps
 from ..errors import RequestError
@@ -27,7 +28,7 @@ from ..limits import flat_values, optional_str, read_json
 from ..popups import stylesheet
 from ..profiles import PageViewUpdate
 from ..responses import JSONResponse
-from ..rules import CAMPAIGN_ID, Ruleset
+from ..rules import Ruleset
 from ..targeting import Decision, Outcome
 from ..targeting import decide as decide_page
 

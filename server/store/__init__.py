@@ -13,14 +13,9 @@ from .coupons import (
     CouponError,
     CouponExpired,
     CouponRedeemed,
-    ImportReport,
-    PoolStats,
     Redemption,
     UnknownCoupon,
-    add_generated,
     claim_coupon,
-    coupon_stats,
-    import_codes,
     merge_coupons,
     pool_has_codes,
     redeem_coupon,
@@ -69,6 +64,7 @@ from .retention import (
     purge_webhooks,
     purged_tables,
 )
+from .stock import ImportReport, PoolStats, add_generated, coupon_stats, import_codes
 from .subjects import (
     Erasure,
     Subject,

@@ -1,4 +1,5 @@
-"""Coupon codes: the stock of each pool, claims, redemptions (docs/coupons.md).
+"""Coupon codes: claims and redemptions (docs/coupons.md); the stock (imports, codes generated
+in advance, counts per pool) is in store/stock.py.
 
 Every write runs inside a writer unit (``BEGIN IMMEDIATE``), which SQLite serialises across
 processes too: a claim reads the visitor's code or takes the first free one in the same
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,9 +25,8 @@ if TYPE_CHECKING:
 # Attempts at a fresh code before giving up: with at least 31**6 codes per pattern a collision
 # is rare, eight in a row means the pattern's codes are nearly used up.
 ATTEMPTS = 8
-LISTED = 100  # problems an import report lists by line; the rest are counted
-MAX_SHOWN = 80  # characters of an invalid row an import report repeats
-_FREE = "visitor_id IS NULL AND assigned_at IS NULL"
+# A code in stock: never handed out (redeeming a code straight from the stock sets assigned_at).
+FREE = "visitor_id IS NULL AND assigned_at IS NULL"
 
 
 class CouponError(RequestError):
@@ -73,43 +73,6 @@ class Redemption:
                 "redeemed_at": self.at}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PoolStats:
-    free: int = 0  # codes in stock (imported, or generated in advance)
-    assigned: int = 0  # codes handed out (for a static pool: visitors shown the code)
-    redeemed: int = 0
-    generated: int = 0  # codes a generated pool has made, in advance or on demand
-
-
-@dataclass
-class ImportReport:
-    """What an import did: codes added, and every row it skipped by line (the first LISTED)."""
-
-    added: int = 0
-    duplicates: int = 0  # repeated within the import
-    stored: int = 0  # already stored before, in this pool or another
-    invalid: int = 0
-    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (line, code, problem)
-
-    def skip(self, kind: str, line: int, code: str, problem: str) -> None:
-        setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.problems) < LISTED:
-            self.problems.append((line, code, problem))
-
-    @property
-    def unlisted(self) -> int:
-        return self.duplicates + self.stored + self.invalid - len(self.problems)
-
-    def as_json(self, position: str = "line") -> dict[str, Any]:
-        """The report as the server API returns it; ``position`` names the line field (``index``
-        for a JSON list, counted from 0)."""
-        shift = -1 if position == "index" else 0
-        return {"added": self.added, "duplicates": self.duplicates, "already_stored": self.stored,
-                "invalid": self.invalid, "unlisted": self.unlisted,
-                "problems": [{position: line + shift, "code": code, "problem": problem}
-                             for line, code, problem in self.problems]}  # fmt: skip
-
-
 # --- claims -----------------------------------------------------------------------------------
 
 
@@ -142,12 +105,12 @@ def claim_coupon(
     row = conn.execute(
         "UPDATE coupon_codes SET visitor_id = ?, campaign = ?, variant = ?, assigned_at = ?,"
         " expires_at = ? WHERE code = (SELECT code FROM coupon_codes"
-        f" WHERE pool = ? AND {_FREE} LIMIT 1) RETURNING code",
+        f" WHERE pool = ? AND {FREE} LIMIT 1) RETURNING code",
         (*assigned, pool.name),
     ).fetchone()
     code = row[0] if row else None
     if code is None and pool.codes == "generated":
-        made = _generate(conn, pool, 1, now=now, assigned=assigned)
+        made = generate_codes(conn, pool, 1, now=now, assigned=assigned)
         code = made[0] if made else None
     if code is None:
         return None
@@ -186,12 +149,13 @@ def _reveal(
     return Claim(pool.code, expires_at, new=True)
 
 
-def _generated(conn: sqlite3.Connection, pool: str) -> int:
+def generated_count(conn: sqlite3.Connection, pool: str) -> int:
+    """The codes a generated pool has made so far, in advance or on demand."""
     row = conn.execute("SELECT generated FROM coupon_pools WHERE pool = ?", (pool,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def _generate(
+def generate_codes(
     conn: sqlite3.Connection,
     pool: Pool,
     count: int,
@@ -203,7 +167,7 @@ def _generate(
     campaign, variant, assigned_at, expires_at) when count is 1); fewer when the limit is near.
     A code that exists already is drawn again."""
     if pool.limit is not None:
-        count = min(count, pool.limit - _generated(conn, pool.name))
+        count = min(count, pool.limit - generated_count(conn, pool.name))
     made: list[str] = []
     misses = 0
     while len(made) < count:
@@ -239,11 +203,11 @@ def _remaining(conn: sqlite3.Connection, pool: Pool, cap: int) -> int:
     read from the stock index with LIMIT, not counted whole."""
     room = 0
     if pool.codes == "generated" and pool.limit is not None:
-        room = max(0, pool.limit - _generated(conn, pool.name))
+        room = max(0, pool.limit - generated_count(conn, pool.name))
         if room >= cap:
             return cap
     free = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM coupon_codes WHERE pool = ? AND {_FREE} LIMIT ?)",
+        f"SELECT count(*) FROM (SELECT 1 FROM coupon_codes WHERE pool = ? AND {FREE} LIMIT ?)",
         (pool.name, cap - room),
     ).fetchone()[0]
     return int(free) + room
@@ -269,10 +233,10 @@ def pool_has_codes(conn: sqlite3.Connection, pool: Pool | str, *, now: int | Non
             return False
         if pool.codes == "static" or (pool.codes == "generated" and pool.limit is None):
             return True
-        if pool.codes == "generated" and _generated(conn, pool.name) < (pool.limit or 0):
+        if pool.codes == "generated" and generated_count(conn, pool.name) < (pool.limit or 0):
             return True
     name = pool if isinstance(pool, str) else pool.name
-    row = conn.execute(f"SELECT 1 FROM coupon_codes WHERE pool = ? AND {_FREE} LIMIT 1", (name,))
+    row = conn.execute(f"SELECT 1 FROM coupon_codes WHERE pool = ? AND {FREE} LIMIT 1", (name,))
     return row.fetchone() is not None
 
 
@@ -386,127 +350,6 @@ def _converted(conn: sqlite3.Connection, r: Redemption) -> None:
         " coalesce(last_converted_at, 0), excluded.last_converted_at)",
         (r.visitor_id, r.campaign, r.at),
     )
-
-
-# --- stock ------------------------------------------------------------------------------------
-
-
-def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str, PoolStats]:
-    """Counts per pool name, for every pool the database has rows of (or only ``pool``). Each
-    count reads an index; none reads the code table whole."""
-    counts: dict[str, dict[str, int]] = {}
-    only = "" if pool is None else " AND pool = :pool"
-    queries = {
-        "free": f"SELECT pool, count(*) FROM coupon_codes WHERE {_FREE}{only} GROUP BY pool",
-        "assigned": "SELECT pool, count(*) FROM coupon_codes WHERE visitor_id IS NOT NULL"
-                    f"{only} GROUP BY pool",
-        "revealed": f"SELECT pool, count(*) FROM coupon_reveals WHERE 1{only} GROUP BY pool",
-        "redeemed": f"SELECT pool, count(*) FROM coupon_redemptions WHERE 1{only} GROUP BY pool",
-        "generated": f"SELECT pool, generated FROM coupon_pools WHERE 1{only}",
-    }  # fmt: skip
-    for name, sql in queries.items():
-        for found, n in conn.execute(sql, {"pool": pool}):
-            column = "assigned" if name == "revealed" else name
-            entry = counts.setdefault(found, {})
-            entry[column] = entry.get(column, 0) + n
-    return {pool: PoolStats(**entry) for pool, entry in sorted(counts.items())}
-
-
-def add_generated(conn: sqlite3.Connection, pool: Pool, count: int, *, now: int) -> list[str]:
-    """Make ``count`` codes of a generated pool in advance (to load into the shop); raises
-    CouponError when that would pass the pool's limit."""
-    if pool.codes != "generated":
-        raise CouponError(f"pool {pool.name} is {pool.codes}: only generated pools make codes")
-    if pool.limit is not None:
-        room = pool.limit - _generated(conn, pool.name)
-        if count > room:
-            raise CouponError(f"pool {pool.name} has made {pool.limit - room} of its limit of"
-                              f" {pool.limit} codes: {room} more fit")  # fmt: skip
-    return _generate(conn, pool, count, now=now)
-
-
-def import_codes(
-    conn: sqlite3.Connection,
-    pool: str,
-    rows: Iterable[tuple[int, str]],
-    *,
-    now: int,
-    batch: int = 10_000,
-    after_batch: Callable[[ImportReport], None] | None = None,
-) -> ImportReport:
-    """Add ``rows`` ((line, code), code trimmed) to the stock of ``pool``, in batches of
-    ``batch``; ``after_batch`` runs after each (the CLI commits there, so a long import never
-    holds the database for long). Invalid codes, codes repeated within the import and codes
-    already stored are skipped and reported with their lines.
-
-    What the import has seen is kept in a temporary table rather than in memory, so a file of
-    millions of codes needs little of it.
-    """
-    from ..coupons import code_problem  # the coupons module imports the store
-
-    report = ImportReport()
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS coupon_import (code TEXT PRIMARY KEY,"
-        " line INTEGER NOT NULL) WITHOUT ROWID"
-    )
-    conn.execute("DELETE FROM temp.coupon_import")
-    try:
-        for chunk in _chunks(rows, batch):
-            valid = []
-            for line, code in chunk:
-                if problem := code_problem(code):
-                    report.skip("invalid", line, code[:MAX_SHOWN], problem)
-                else:
-                    valid.append((line, code))
-            _import_batch(conn, pool, valid, now, report)
-            if after_batch is not None:
-                after_batch(report)
-    finally:
-        conn.execute("DELETE FROM temp.coupon_import")
-    report.problems.sort()
-    return report
-
-
-def _import_batch(
-    conn: sqlite3.Connection, pool: str, rows: list[tuple[int, str]], now: int, report: ImportReport
-) -> None:
-    codes = orjson.dumps([code for _, code in rows]).decode()
-    seen: dict[str, int] = dict(conn.execute(
-        "SELECT code, line FROM temp.coupon_import WHERE code IN (SELECT value FROM json_each(?))",
-        (codes,),
-    ))  # fmt: skip
-    stored: dict[str, str] = dict(conn.execute(
-        "SELECT code, pool FROM coupon_codes WHERE code IN (SELECT value FROM json_each(?))",
-        (codes,),
-    ))  # fmt: skip
-    first: list[tuple[str, int]] = []
-    fresh: list[tuple[str, str, int]] = []
-    for line, code in rows:
-        if code in seen:
-            report.skip("duplicates", line, code, f"repeats line {seen[code]}")
-            continue
-        seen[code] = line
-        first.append((code, line))
-        if code in stored:
-            where = "" if stored[code] == pool else f" (pool {stored[code]})"
-            report.skip("stored", line, code, f"already stored{where}")
-            continue
-        fresh.append((code, pool, now))
-    conn.executemany("INSERT INTO temp.coupon_import (code, line) VALUES (?, ?)", first)
-    fresh.sort()  # inserts in key order touch each page of the code index once
-    conn.executemany("INSERT INTO coupon_codes (code, pool, added_at) VALUES (?, ?, ?)", fresh)
-    report.added += len(fresh)
-
-
-def _chunks(rows: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
-    chunk: list[tuple[int, str]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 # --- identities -------------------------------------------------------------------------------

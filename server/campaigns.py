@@ -123,6 +123,7 @@ class Campaign:
     # Coupon campaigns: coupons.yaml's `exclude` (who never gets a code), the pools they use.
     exclude: Condition | None = None
     pools: frozenset[str] = frozenset()
+    own_codes: bool = False  # a pool that gives each visitor a code: needs a visitor id
 
     @property
     def variant_ids(self) -> frozenset[str]:

@@ -114,8 +114,9 @@ def load(
         campaign = reader.campaign(templates)
         if campaign is None:
             continue
-        if campaign.pools and exclude is not None:
-            campaign = replace(campaign, exclude=exclude)
+        if campaign.pools:
+            own = any(pools[name].codes != "static" for name in campaign.pools)
+            campaign = replace(campaign, exclude=exclude, own_codes=own)
         if campaign.id in readers:
             reader.problem("campaign", f"campaign id already used in {readers[campaign.id].name}")
             continue

@@ -134,10 +134,11 @@ def ineligible(campaign: Campaign, facts: Facts, *, explain: bool = False) -> st
 
 
 def coupon_stop(campaign: Campaign, facts: Facts, *, explain: bool = False) -> str | None:
-    """Why a campaign that hands out coupon codes cannot show: a code is one per visitor, so it
-    needs the marketing consent; coupons.yaml's ``exclude`` names who never gets one; and a
-    campaign whose pool has run out shows nothing rather than a popup without a code."""
-    if facts.history is None:
+    """Why a campaign that hands out coupon codes cannot show: a visitor's own code is one per
+    visitor, so it needs the marketing consent (a shared code does not); coupons.yaml's
+    ``exclude`` names who never gets one; and a campaign whose pool has run out shows nothing
+    rather than a popup without a code."""
+    if facts.history is None and campaign.own_codes:
         return "coupons need the marketing consent (one code per visitor)"
     if campaign.exclude is not None and campaign.exclude.test(facts):
         return f"coupons.yaml exclude: {campaign.exclude.text}" if explain else "coupons exclude"

@@ -28,13 +28,17 @@ def rules_dir(tmp_path: Path) -> Path:
     test. (tests/test_examples.py covers the whole example set.)"""
     target = tmp_path / "rules"
     shutil.copytree(ROOT / "rules" / "templates", target / "templates")
-    # Without its coupon: these tests are about popups for anyone, coupon campaigns only show
-    # with the marketing consent (tests/test_coupons_reveal.py covers them).
-    campaign = (ROOT / "rules" / "first-order-coupon.yaml").read_text()
-    (target / "first-order-coupon.yaml").write_text(
-        "".join(line for line in campaign.splitlines(True) if "coupon: {pool:" not in line)
-    )
-    return target
+    shutil.copy(ROOT / "rules" / "first-order-coupon.yaml", target)
+    return without_own_codes(target)
+
+
+def without_own_codes(rules: Path) -> Path:
+    """``rules`` with the first-order coupon handing out no code of its own: tests of popups for
+    anyone, since a visitor's own code needs the marketing consent (tests/test_coupons_*.py)."""
+    campaign = rules / "first-order-coupon.yaml"
+    lines = campaign.read_text().splitlines(True)
+    campaign.write_text("".join(line for line in lines if "coupon: {pool:" not in line))
+    return rules
 
 
 @pytest.fixture

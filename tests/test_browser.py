@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PRODUCT, ROOT, LiveServer, page_on
+from .conftest import PRODUCT, ROOT, LiveServer, page_on, without_own_codes
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -32,9 +32,10 @@ def accept_consent(page) -> None:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def external_consent(tmp_path: Path):  # type: ignore[no-untyped-def]
     """The demo with consent from the site's own tool (consent mode external): no banner, so
-    popups show before any answer."""
+    popups show before any answer (the first-order coupon without its code, as for anyone)."""
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
+    without_own_codes(rules)
     site = rules / "site.yaml"
     site.write_text(site.read_text().replace("mode: builtin", "mode: external"))
     server = LiveServer(tmp_path, "--rules-dir", str(rules))

@@ -168,18 +168,22 @@ def test_reject_all_is_remembered_without_an_identifier(page, live_server) -> No
 
 
 def test_a_context_only_popup_after_a_refusal_stores_nothing(page, live_server) -> None:  # type: ignore[no-untyped-def]
-    page.goto(PRODUCT)
+    """The cart coupon (a shared code) shows on the cart's context alone, code included."""
+    page.goto("/demo/cart.html")
     answer(page, "Reject all")
     page.mouse.move(600, 400)
-    page.wait_for_timeout(1100)
+    page.wait_for_timeout(2100)
     page.mouse.move(600, 10, steps=5)
-    page.mouse.move(600, -20)
+    with page.expect_response("**/tp/v1/coupons/reveal") as revealed:
+        page.mouse.move(600, -20)
     popup = page.locator("[data-tp-popup] [role=dialog]")
     popup.wait_for()
+    assert revealed.value.json()["code"] == "CART5-OFF"
     popup.get_by_role("button", name="No thanks").click()
     page.wait_for_timeout(300)
     assert list(cookies(page)) == ["tp_refused"]
-    assert stored(live_server, "SELECT count(*) FROM events") == [(0,)]
+    for table in ("events", "visitors", "coupon_reveals", "coupon_codes"):
+        assert stored(live_server, f"SELECT count(*) FROM {table}") == [(0,)]
 
 
 def test_custom_choice_in_the_settings(page, live_server) -> None:  # type: ignore[no-untyped-def]

@@ -227,3 +227,21 @@ def test_pools_past_their_end_or_limit_count_as_empty(tmp_path: Path) -> None:
         assert Stock().empty(pools, reader) == {"ended", "stocked"}
     finally:
         reader.close()
+
+
+def test_a_shared_code_needs_no_consent_and_records_nothing(
+    offers: TestClient, tmp_path: Path
+) -> None:
+    cart = {"page": {"path": "/demo/cart.html"}, "context": {"page_type": "cart",
+                                                           "cart_value": 80}}  # fmt: skip
+    popups = offers.post("/tp/v1/decide", json=cart).json()["popups"]
+    assert "cart-coupon" in [p["campaign"] for p in popups]
+    answer = reveal(offers, "cart-coupon", "five-euro-off")
+    assert answer.status_code == 200
+    assert answer.json()["code"] == "CART5-OFF"
+    assert "tp_vid" not in offers.cookies
+    db = sqlite3.connect(tmp_path / "data" / "touchpoint.db")
+    assert db.execute("SELECT count(*) FROM coupon_reveals").fetchone() == (0,)
+    visitor(offers)  # with consent, who was shown the shared code is recorded (attribution)
+    assert reveal(offers, "cart-coupon", "five-euro-off").json()["code"] == "CART5-OFF"
+    assert db.execute("SELECT campaign FROM coupon_reveals").fetchall() == [("cart-coupon",)]

@@ -82,6 +82,7 @@ CART = {"page_type": "cart", "cart_value": 129.0}
         (facts("", accept_language="de-AT,de;q=0.8"), "load", "location-coupon"),
         (facts("", accept_language="de-DE"), "load", None),
         (facts("cart.html", context=CART), "exit_intent", "cart-coupon"),
+        (facts("cart.html", context=CART, marketing=False), "exit_intent", "cart-coupon"),
         (facts("cart.html", context={**CART, "cart_value": 30}), "exit_intent", None),
         (facts(PRODUCT, profile=RETURNING), "seconds", "product-test"),
         (facts(PRODUCT), "seconds", None),

@@ -82,19 +82,27 @@ async def reveal(request: Request) -> Response:
         raise RequestError(
             f"no coupon for campaign {campaign_id!r}, variant {variant_id!r}", status=404
         )
+    pool = rules.pools[variant.coupon]
     _, record = tp.visitor(request)
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
-    if record is None or history is None:
-        raise RequestError("coupon codes need the marketing consent", status=403)
     now = tp.now()
     facts = Facts(PageView(path="/"), now=now, tz=rules.site.timezone, profile=profile,
                   history=history, session_idle=rules.site.session_idle,
                   profile_rules=rules.profile)  # fmt: skip
     if campaign.exclude is not None and campaign.exclude.test(facts):
         raise RequestError("this visitor is excluded from coupons (coupons.yaml)", status=409)
+    if record is None or history is None:
+        if pool.codes != "static":
+            raise RequestError(
+                "a visitor's own coupon code needs the marketing consent", status=403
+            )
+        # A shared code for a visitor without an id: shown, not recorded (no attribution).
+        if not store.pool_has_codes(tp.reader.conn, pool, now=now):
+            raise RequestError(f"coupon pool {pool.name!r} has ended", status=410)
+        body = {"code": pool.code, "pool": pool.name, "expires_at": pool.expires(now)}
+        return JSONResponse(body, headers=NO_STORE)
     if choose_variant(campaign, facts, record.id, 0.0).id != variant.id:
         raise RequestError(f"variant {variant.id!r} is not this visitor's", status=409)
-    pool = rules.pools[variant.coupon]
     endpoints = rules.site.webhooks
 
     def claim(conn: Any) -> tuple[store.Claim | None, int]:

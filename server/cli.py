@@ -283,25 +283,17 @@ def preview(settings: Settings, args: argparse.Namespace) -> int:
 
 def webhooks(settings: Settings, args: argparse.Namespace) -> int:
     """List the outbox (docs/webhooks.md#the-outbox), or queue failed rows again."""
-    path = settings.database_path
-    if not path.exists():
-        raise ConfigError(f"no database at {path}")
-    store.migrate(path)
-    conn = store.connect(path)
-    try:
+    with store.database(settings.database_path) as conn:
         if args.action == "retry":
             if bool(args.ids) == bool(args.all_failed):
                 raise ConfigError("webhooks retry: give row ids or --all-failed")
-            conn.execute("BEGIN IMMEDIATE")
-            count = store.retry_webhooks(
-                conn, now=time.time(), ids=args.ids, all_failed=args.all_failed
-            )
-            conn.execute("COMMIT")
+            with store.immediate(conn):
+                count = store.retry_webhooks(
+                    conn, now=time.time(), ids=args.ids, all_failed=args.all_failed
+                )
             print(f"{count} webhook(s) queued again")
             return 0 if count or args.all_failed else 1
         counts, rows = store.webhook_outbox(conn, limit=args.limit)
-    finally:
-        conn.close()
     try:
         endpoints = rules_module.load(settings.rules_dir).site.webhooks
     except TouchpointError:  # the outbox is still worth seeing with broken rules

@@ -198,9 +198,8 @@ def generate(conn: sqlite3.Connection, pool: Pool, count: int) -> int:
     done = 0
     while done < count:
         n = min(BATCH, count - done)
-        conn.execute("BEGIN IMMEDIATE")
-        codes = store.add_generated(conn, pool, n, now=int(time.time()))
-        conn.execute("COMMIT")
+        with store.immediate(conn):
+            codes = store.add_generated(conn, pool, n, now=int(time.time()))
         sys.stdout.write("".join(code + "\n" for code in codes))
         done += n
     limit = f" of its limit of {pool.limit:,}" if pool.limit is not None else ""

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from . import store
-from .errors import ConfigError
 from .settings import Settings
 from .store.retention import Batch, Cutoffs
 
@@ -173,20 +172,16 @@ class Purger:
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """``touchpoint purge [--dry-run] [--json]``: per table, what is (or would be) deleted."""
-    path = settings.database_path
-    if not path.exists():
-        raise ConfigError(f"no database at {path}")
-    store.migrate(path)
-    conn = store.connect(path)
     started = time.monotonic()
     transactions = 0
+    with store.database(settings.database_path) as conn:
 
-    async def transact(fn: Callable[[sqlite3.Connection], T]) -> T:
-        nonlocal transactions
-        transactions += 1
-        return _in_transaction(conn, fn)
+        async def transact(fn: Callable[[sqlite3.Connection], T]) -> T:
+            nonlocal transactions
+            transactions += 1
+            with store.immediate(conn):
+                return fn(conn)
 
-    try:
         limits = cutoffs(settings, int(time.time()))
         if args.dry_run:
             counts = store.count_due(conn, limits)
@@ -196,8 +191,6 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
                 purge(transact, tables, limits, batch_rows=settings.purge_batch_rows)
             )
             counts = {table: counts.get(table, 0) for table in _report_order(conn, counts)}
-    finally:
-        conn.close()
     seconds = round(time.monotonic() - started, 2)
     total = sum(counts.values())
     if args.json:
@@ -214,17 +207,6 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{total} row(s) deleted in {transactions} transaction(s), {seconds} s",
               file=sys.stderr)  # fmt: skip
     return 0
-
-
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def _report_order(conn: sqlite3.Connection, counts: dict[str, int]) -> list[str]:

@@ -100,15 +100,8 @@ def reference(args: argparse.Namespace, key: bytes) -> tuple[str, str]:
 
 
 def _with_database(settings: Settings, fn: Callable[[sqlite3.Connection], T]) -> T:
-    path = settings.database_path
-    if not path.exists():
-        raise ConfigError(f"no database at {path}")
-    store.migrate(path)
-    conn = store.connect(path)
-    try:
+    with store.database(settings.database_path) as conn:
         return fn(conn)
-    finally:
-        conn.close()
 
 
 def export(settings: Settings, args: argparse.Namespace, ref: tuple[str, str]) -> int:
@@ -142,14 +135,8 @@ def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], ke
             return None
         if not args.yes and not _confirm(conn, subject):
             raise ConfigError("nothing erased")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            erasure = store.erase(conn, ref, key=key, at=int(time.time()), via="cli")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return erasure
+        with store.immediate(conn):
+            return store.erase(conn, ref, key=key, at=int(time.time()), via="cli")
 
     erasure = _with_database(settings, work)
     if erasure is None:

@@ -32,14 +32,8 @@ def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 def unit(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """``fn`` in a transaction, as the writer runs it."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+    with store.immediate(conn):
+        return fn(conn)
 
 
 def claim(conn: sqlite3.Connection, pool: Pool, visitor: str, now: int = NOW) -> Any:

@@ -28,7 +28,7 @@ from .identities import (
     identify_visitor,
     reset_visitor,
 )
-from .migrations import CACHE_KIB, connect, migrate, migrations
+from .migrations import CACHE_KIB, connect, database, immediate, migrate, migrations
 from .outbox import (
     OutboxRow,
     claim_webhooks,
@@ -92,17 +92,17 @@ from .writer import Writer
 __all__ = [
     "add_generated", "Batch", "CACHE_KIB", "CampaignHistory", "Claim", "claim_coupon",
     "claim_lease", "claim_webhooks", "connect", "consent_history", "consent_proof",
-    "consent_summary", "copy_consent", "count_due", "coupon_stats", "CouponError", "CouponExpired",
-    "CouponRedeemed", "Cutoffs", "erase", "erase_subject", "erase_webhooks", "Erasure",
-    "erasures_of", "Event", "export_subject", "find_subject", "find_visitor", "Identified",
-    "identifiers_of", "identify", "identify_visitor", "import_codes", "ImportReport",
-    "KEPT_TABLES", "merge_coupons", "merged_ids", "migrate", "migrations", "OutboxRow",
-    "page_view_result", "pool_has_codes", "PoolStats", "profile_of", "profile_visitor",
-    "prune_webhooks", "purge_consent_log", "purge_erasures", "purge_events", "purge_merges",
-    "purge_profiles", "purge_webhooks", "purged_tables", "push_activities", "PushResult",
-    "queue_webhook", "Reader", "record_activities", "record_consent", "record_events",
-    "record_page_view", "redeem_coupon", "Redemption", "release_webhooks", "reset_visitor",
-    "retry_webhooks", "set_attributes", "Subject", "UnknownCoupon", "UnknownVisitors",
-    "visitor_exists", "VisitorRecord", "webhook_attempt_failed", "webhook_delivered",
-    "webhook_due", "webhook_outbox", "Writer",
+    "consent_summary", "copy_consent", "count_due", "coupon_stats", "CouponError",
+    "CouponExpired", "CouponRedeemed", "Cutoffs", "database", "erase", "erase_subject",
+    "erase_webhooks", "Erasure", "erasures_of", "Event", "export_subject", "find_subject",
+    "find_visitor", "Identified", "identifiers_of", "identify", "identify_visitor",
+    "immediate", "import_codes", "ImportReport", "KEPT_TABLES", "merge_coupons", "merged_ids",
+    "migrate", "migrations", "OutboxRow", "page_view_result", "pool_has_codes", "PoolStats",
+    "profile_of", "profile_visitor", "prune_webhooks", "purge_consent_log", "purge_erasures",
+    "purge_events", "purge_merges", "purge_profiles", "purge_webhooks", "purged_tables",
+    "push_activities", "PushResult", "queue_webhook", "Reader", "record_activities",
+    "record_consent", "record_events", "record_page_view", "redeem_coupon", "Redemption",
+    "release_webhooks", "reset_visitor", "retry_webhooks", "set_attributes", "Subject",
+    "UnknownCoupon", "UnknownVisitors", "visitor_exists", "VisitorRecord",
+    "webhook_attempt_failed", "webhook_delivered", "webhook_due", "webhook_outbox", "Writer",
 ]  # fmt: skip

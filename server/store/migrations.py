@@ -3,11 +3,15 @@ settings every Touchpoint connection uses."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
+
+from ..errors import ConfigError
 
 migrations = sqlite_utils.Migrations("touchpoint")
 CACHE_KIB = 64 * 1024
@@ -383,3 +387,31 @@ def migrate(path: Path | str) -> list[str]:
         return pending
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def database(path: Path) -> Iterator[sqlite3.Connection]:
+    """The database at ``path`` for a command run beside the server: migrated, connected, and
+    closed afterwards. Refuses to create one where none is (a mistyped --data-dir)."""
+    if not path.exists():
+        raise ConfigError(f"no database at {path}")
+    migrate(path)
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction as the server's writer runs them (``BEGIN IMMEDIATE``: it waits for
+    the write lock, then nothing can come between its reads and writes), committed at the end
+    and rolled back on an error. For commands writing outside the server's writer."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

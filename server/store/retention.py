@@ -180,24 +180,21 @@ def purge_consent_log(
 
 def purge_merges(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` merge records as old as the consent log entries they link."""
-    before = cutoffs.consent_before
-    deleted = conn.execute(
-        "DELETE FROM merges WHERE id IN (SELECT id FROM merges WHERE at < ? LIMIT ?)",
-        (before, limit),
-    ).rowcount
-    more = deleted == limit and _exists(conn, "SELECT 1 FROM merges WHERE at < ?", (before,))
-    return Batch({"merges": deleted}, more)
+    return _purge_records(conn, "merges", cutoffs.consent_before, limit)
 
 
 def purge_erasures(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` erasure records as old as the consent log entries they vouch for."""
-    before = cutoffs.consent_before
+    return _purge_records(conn, "erasures", cutoffs.consent_before, limit)
+
+
+def _purge_records(conn: sqlite3.Connection, table: str, before: int | None, limit: int) -> Batch:
     deleted = conn.execute(
-        "DELETE FROM erasures WHERE id IN (SELECT id FROM erasures WHERE at < ? LIMIT ?)",
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < ? LIMIT ?)",
         (before, limit),
     ).rowcount
-    more = deleted == limit and _exists(conn, "SELECT 1 FROM erasures WHERE at < ?", (before,))
-    return Batch({"erasures": deleted}, more)
+    more = deleted == limit and _exists(conn, f"SELECT 1 FROM {table} WHERE at < ?", (before,))
+    return Batch({table: deleted}, more)
 
 
 def purge_webhooks(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:

@@ -47,7 +47,6 @@ SIGNATURE_HEADER = "Touchpoint-Signature"
 # beyond the request's timeout before another worker may take them over.
 BATCH = 16
 LEASE_MARGIN = 30.0
-PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,6 @@ class Deliverer:
         self.in_flight: dict[int, asyncio.Task[None]] = {}  # outbox row id -> its attempt
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._pruned_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="touchpoint-webhooks")
@@ -251,7 +249,6 @@ class Deliverer:
                 while True:
                     due = None
                     try:
-                        await self.prune()
                         free = BATCH - len(self.in_flight)
                         due = self.due() if free > 0 else None
                         if due is not None and due <= self.clock():
@@ -279,14 +276,6 @@ class Deliverer:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), wait)
-
-    async def prune(self) -> None:
-        now = self.clock()
-        if now - self._pruned_at < PRUNE_EVERY:
-            return
-        self._pruned_at = now
-        before = int(now) - self.settings.webhook_keep_days * 86400
-        await self.writer.write(lambda c: store.prune_webhooks(c, delivered_before=before))
 
     async def claim(self, client: httpx.AsyncClient, *, limit: int) -> int:
         """Claim up to ``limit`` due rows and start an attempt for each; returns how many."""

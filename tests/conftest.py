@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
 
@@ -39,6 +41,16 @@ def without_own_codes(rules: Path) -> Path:
     lines = campaign.read_text().splitlines(True)
     campaign.write_text("".join(line for line in lines if "coupon: {pool:" not in line))
     return rules
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A migrated database in a temporary folder, and one connection to it."""
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture

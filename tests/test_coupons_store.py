@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,12 +22,8 @@ POOLS = Pools({p.name: p for p in (WELCOME, SPRING, CART5)})
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    path = tmp_path / "t.db"
-    store.migrate(path)
-    conn = store.connect(path)
-    yield conn
-    conn.close()
+def db(fresh_db: sqlite3.Connection) -> sqlite3.Connection:
+    return fresh_db
 
 
 def unit(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -8,7 +8,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,12 +29,8 @@ ALL = '["marketing", "measurement", "personalisation"]'
 
 
 @pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    path = tmp_path / "t.db"
-    store.migrate(path)
-    conn = store.connect(path)
-    yield conn
-    conn.close()
+def conn(fresh_db: sqlite3.Connection) -> sqlite3.Connection:
+    return fresh_db
 
 
 def run_purge(

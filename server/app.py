@@ -20,18 +20,23 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import geolocation, identity, retention, store, webhooks
-from . import rules as rules_module
-from .apikeys import ApiKeys
-from .clientip import usable_ip
+from . import store
+from .api import routes as api
+from .api.keys import ApiKeys
+from .decide import geolocation
+from .decide.preview import Previews
 from .errors import RequestError
-from .limits import RateLimiter, refuse_cross_site
-from .preview import Previews
-from .recognition import Recognizer
-from .reloader import RulesReloader
-from .responses import JSONResponse
+from .privacy import retention
+from .privacy.clientip import usable_ip
+from .profiles import identity
+from .profiles.recognition import Recognizer
+from .rules import ruleset as rules_module
+from .rules.reloader import RulesReloader
 from .settings import Settings
-from .views import api, consent, coupons, decide, eligible, events, health, identify, snippet
+from .web import consent, coupons, decide, eligible, events, health, identify, snippet
+from .web.limits import RateLimiter, refuse_cross_site
+from .web.responses import JSONResponse
+from .webhooks import delivery as webhooks
 
 log = logging.getLogger("touchpoint")
 

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
-from touchpoint import apikeys, apispec, cli
+from touchpoint import cli
+from touchpoint.api import keys as apikeys
+from touchpoint.api import spec as apispec
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT, ROOT

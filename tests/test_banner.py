@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import popups, rules
 from touchpoint.app import create_app
-from touchpoint.banner import TEXTS, ConsentConfig, pick_language
-from touchpoint.rules import RulesError
+from touchpoint.consent.banner import TEXTS, ConsentConfig, pick_language
+from touchpoint.rules import popups
+from touchpoint.rules import ruleset as rules
+from touchpoint.rules.ruleset import RulesError
 from touchpoint.settings import Settings
 
 from .test_consent import ALL, grant

@@ -10,10 +10,10 @@ import pytest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
-from touchpoint.clientip import truncate_ip, usable_ip
 from touchpoint.errors import ConfigError
-from touchpoint.limits import RateLimiter
+from touchpoint.privacy.clientip import truncate_ip, usable_ip
 from touchpoint.settings import Settings
+from touchpoint.web.limits import RateLimiter
 
 from .conftest import PRODUCT
 from .test_consent import ALL

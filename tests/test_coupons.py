@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from touchpoint import coupons, rules
-from touchpoint.coupons import ALPHABET, Pool, Pools, expiry, generate_code
+from touchpoint.coupons import pools as coupons
+from touchpoint.coupons.pools import ALPHABET, Pool, Pools, expiry, generate_code
+from touchpoint.rules import ruleset as rules
 
 ROOT = Path(__file__).parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import apikeys, store
+from touchpoint import store
+from touchpoint.api import keys as apikeys
 from touchpoint.app import create_app
-from touchpoint.coupons import Pools
+from touchpoint.coupons.pools import Pools
 from touchpoint.settings import Settings
 
 from .test_api import problem

@@ -18,9 +18,9 @@ from starlette.testclient import TestClient
 from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.cli import main
-from touchpoint.coupons import Pool
+from touchpoint.coupons.pools import Pool
 from touchpoint.settings import Settings
-from touchpoint.views.coupons import Stock
+from touchpoint.web.coupons import Stock
 
 from .conftest import ROOT, LiveServer
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from touchpoint import identity, store
-from touchpoint.coupons import Pool, Pools
+from touchpoint import store
+from touchpoint.coupons.pools import Pool, Pools
+from touchpoint.profiles import identity
 
 T = TypeVar("T")
 NOW = 1_800_000_000

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from touchpoint import store
 from touchpoint.cli import main
-from touchpoint.couponstock import csv_rows, json_rows
+from touchpoint.coupons.stock import csv_rows, json_rows
 
 ROOT = Path(__file__).parent.parent
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import datadepth, store
+from touchpoint import store
 from touchpoint.app import create_app
-from touchpoint.profiles import Profile, Touch
+from touchpoint.privacy import datadepth
+from touchpoint.profiles.model import Profile, Touch
 
 from .test_subjects import SITE, everything, key, make_settings, visit
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import popups
 from touchpoint.app import create_app
 from touchpoint.errors import ConfigError
+from touchpoint.rules import popups
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT
@@ -127,7 +127,7 @@ def test_forged_cookie_is_a_fresh_visitor(client: TestClient, cookie: str) -> No
 
 
 def test_cookie_signed_with_another_key_is_ignored(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
-    from touchpoint.recognition import Recognizer
+    from touchpoint.profiles.recognition import Recognizer
 
     other = Recognizer("another-key" * 4, cookie_name="tp_vid", max_age_days=1, secure="never")
     client.cookies.set("tp_vid", other.signer.sign("someone").decode())
@@ -220,7 +220,7 @@ def test_allowed_origins_must_be_origins(settings: Settings, value: str) -> None
 
 def test_rate_limiter_keeps_limited_clients_under_an_address_flood() -> None:
     from touchpoint.errors import RateLimited
-    from touchpoint.limits import RateLimiter
+    from touchpoint.web.limits import RateLimiter
 
     limiter = RateLimiter(60)
     limiter.MAX_CLIENTS = 100

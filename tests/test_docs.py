@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from touchpoint import profilerules
-from touchpoint.conditions import FIELDS
-from touchpoint.rules import KEYS, TRIGGERS
+from touchpoint.profiles import rules as profilerules
+from touchpoint.rules.conditions import FIELDS
+from touchpoint.rules.ruleset import KEYS, TRIGGERS
 from touchpoint.settings import Settings
 
 DOCS = Path(__file__).parent.parent / "docs"

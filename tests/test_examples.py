@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import rules
 from touchpoint.app import create_app
-from touchpoint.facts import Facts, PageView
-from touchpoint.profiles import Profile
+from touchpoint.decide.facts import Facts, PageView
+from touchpoint.decide.targeting import decide
+from touchpoint.profiles.model import Profile
+from touchpoint.rules import ruleset as rules
 from touchpoint.settings import Settings
 from touchpoint.store import CampaignHistory
-from touchpoint.targeting import decide
 
 RULES = Path(__file__).parent.parent / "rules"
 RULESET = rules.load(RULES)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import tzdata  # type: ignore[import-untyped]
 from starlette.testclient import TestClient
-from touchpoint import geolocation
 from touchpoint.app import create_app
 from touchpoint.cli import main
+from touchpoint.decide import geolocation
+from touchpoint.decide.geolocation import COUNTRIES, CountryDatabase, country_code, truncate
 from touchpoint.errors import ConfigError
-from touchpoint.geolocation import COUNTRIES, CountryDatabase, country_code, truncate
 from touchpoint.settings import Settings
 
 from . import mmdb

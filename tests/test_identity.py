@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from touchpoint import identity, store
+from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.errors import RequestError
-from touchpoint.profiles import Profile, Touch, merge
+from touchpoint.profiles import identity
+from touchpoint.profiles.model import Profile, Touch, merge
 from touchpoint.settings import Settings
 
 from .conftest import ROOT
@@ -384,7 +385,7 @@ def test_identify_merges_scores_as_they_stand_now_and_records_the_identification
     tmp_path: Path,
 ) -> None:
     """The known profile's score decayed while it was away; the sum is taken at one moment."""
-    from touchpoint import rules as rules_module
+    from touchpoint.rules import ruleset as rules_module
 
     ruleset = rules_module.load(ROOT / "rules")
     db = tmp_path / "t.db"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import webhooks
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
+from touchpoint.webhooks import delivery as webhooks
 
 from .conftest import ROOT
 from .test_api import ALL, new_key

@@ -8,14 +8,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from touchpoint import rules as rules_module
 from touchpoint import store
-from touchpoint.activity import Activity
-from touchpoint.conditions import Compiler
-from touchpoint.facts import Facts, PageView
-from touchpoint.lifecycle import DEFAULT_STAGES, evaluate
-from touchpoint.profilerules import ProfileRules
-from touchpoint.profiles import PageViewUpdate, Profile
+from touchpoint.decide.facts import Facts, PageView
+from touchpoint.profiles.activity import Activity
+from touchpoint.profiles.lifecycle import DEFAULT_STAGES, evaluate
+from touchpoint.profiles.model import PageViewUpdate, Profile
+from touchpoint.profiles.rules import ProfileRules
+from touchpoint.rules import ruleset as rules_module
+from touchpoint.rules.conditions import Compiler
 
 ROOT = Path(__file__).parent.parent
 DAY = 86400

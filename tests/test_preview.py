@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.cli import main
-from touchpoint.preview import Previews
+from touchpoint.decide.preview import Previews
 from touchpoint.settings import Settings
 
 HOME = {"page": {"path": "/"}, "slots": ["hero"]}  # outside the campaign's product pages

@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint import cli, store
 from touchpoint.app import create_app
-from touchpoint.retention import cutoffs, purge
+from touchpoint.privacy.retention import cutoffs, purge
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT, LiveServer

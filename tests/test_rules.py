@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from touchpoint import rules
-from touchpoint.matchers import glob_regex
-from touchpoint.rules import RulesError, parse_duration
+from touchpoint.rules import ruleset as rules
+from touchpoint.rules.matchers import glob_regex
+from touchpoint.rules.ruleset import RulesError, parse_duration
 
 GOOD = """\
 campaign: spring

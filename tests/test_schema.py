@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from touchpoint.schema import SCHEMAS
+from touchpoint.rules.schema import SCHEMAS
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"

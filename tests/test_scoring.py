@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from touchpoint import rules as rules_module
 from touchpoint import store
-from touchpoint.activity import Activity, Effects
-from touchpoint.profilerules import ProfileRules, apply
-from touchpoint.profiles import PageViewUpdate, Profile, Touch
-from touchpoint.scoring import Decay, PointRule, ScoringRules, Threshold, decayed, score_at
+from touchpoint.profiles.activity import Activity, Effects
+from touchpoint.profiles.model import PageViewUpdate, Profile, Touch
+from touchpoint.profiles.rules import ProfileRules, apply
+from touchpoint.profiles.scoring import Decay, PointRule, ScoringRules, Threshold, decayed, score_at
+from touchpoint.rules import ruleset as rules_module
 
 ROOT = Path(__file__).parent.parent
 DAY = 86400

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
-from touchpoint.activity import Effects
-from touchpoint.profiles import PageViewUpdate, Profile, Touch, advance
+from touchpoint.profiles.activity import Effects
+from touchpoint.profiles.model import PageViewUpdate, Profile, Touch, advance
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
 
 
 def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
-    from touchpoint import rules as rules_module
+    from touchpoint.rules import ruleset as rules_module
 
     rules = rules_module.load(Path(__file__).parent.parent / "rules").profile
     conn = store.connect(db_path)
@@ -259,8 +259,8 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
 
 
 def test_the_reader_lists_a_visitors_stage_changes(db_path: Path) -> None:
-    from touchpoint.activity import Activity
-    from touchpoint.profilerules import ProfileRules
+    from touchpoint.profiles.activity import Activity
+    from touchpoint.profiles.rules import ProfileRules
 
     conn = store.connect(db_path)
     store.record_consent(

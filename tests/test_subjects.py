@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from touchpoint import apikeys, cli, identity, store
+from touchpoint import cli, store
+from touchpoint.api import keys as apikeys
 from touchpoint.app import create_app
-from touchpoint.coupons import Pools
+from touchpoint.coupons.pools import Pools
+from touchpoint.profiles import identity
 from touchpoint.settings import Settings
 
 from .conftest import ROOT

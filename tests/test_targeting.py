@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from touchpoint import rules, store
-from touchpoint.campaigns import Variant
-from touchpoint.facts import Facts, PageView
-from touchpoint.profiles import Profile
+from touchpoint import store
+from touchpoint.decide.facts import Facts, PageView
+from touchpoint.decide.targeting import bucket, decide, pick_variant, recheck, trace
+from touchpoint.profiles.model import Profile
+from touchpoint.rules import ruleset as rules
+from touchpoint.rules.campaigns import Variant
 from touchpoint.store import CampaignHistory
-from touchpoint.targeting import bucket, decide, pick_variant, recheck, trace
 
 NOW = 2_000_000_000
 UTC = ZoneInfo("UTC")

@@ -19,11 +19,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from touchpoint import cli, rules, store, webhooks
+from touchpoint import cli, store
 from touchpoint.errors import ConfigError
+from touchpoint.rules import ruleset as rules
+from touchpoint.rules.site import load_site
 from touchpoint.settings import Settings
-from touchpoint.siteconfig import load_site
-from touchpoint.webhooks import Endpoint
+from touchpoint.webhooks import delivery as webhooks
+from touchpoint.webhooks.delivery import Endpoint
 
 from .processes import ServerProcess, free_port
 
@@ -601,7 +603,7 @@ def test_the_documented_site_yaml_loads_and_matches_the_schema(
 ) -> None:
     import jsonschema
     import yaml
-    from touchpoint.schema import site_schema
+    from touchpoint.rules.schema import site_schema
 
     text = (Path(__file__).parent.parent / "docs" / "webhooks.md").read_text()
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]

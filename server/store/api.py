@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..activity import Activity, Effects
-from ..datadepth import keeps
 from ..errors import RequestError
+from ..privacy.datadepth import keeps
+from ..profiles.activity import Activity, Effects
 from .reader import profile_visitor
 from .visitors import record_activities
 
 if TYPE_CHECKING:
-    from ..profilerules import ProfileRules
+    from ..profiles.rules import ProfileRules
 
 
 class UnknownVisitors(RequestError):

@@ -20,7 +20,7 @@ import orjson
 from ..errors import RequestError
 
 if TYPE_CHECKING:
-    from ..coupons import Pool
+    from ..coupons.pools import Pool
 
 # Attempts at a fresh code before giving up: with at least 31**6 codes per pattern a collision
 # is rare, eight in a row means the pattern's codes are nearly used up.

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ..activity import Activity, Effects
 from ..errors import RequestError
-from ..identity import Identity
-from ..profiles import merge as merge_profiles
-from ..recognition import new_visitor_id
+from ..profiles.activity import Activity, Effects
+from ..profiles.identity import Identity
+from ..profiles.model import merge as merge_profiles
+from ..profiles.recognition import new_visitor_id
 from .coupons import merge_coupons
 from .reader import PROFILE_COLUMNS, profile_from_row
 from .visitors import (
@@ -26,7 +26,7 @@ from .visitors import (
 )
 
 if TYPE_CHECKING:
-    from ..profilerules import ProfileRules
+    from ..profiles.rules import ProfileRules
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _merge_visitor(
     conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileRules
 ) -> None:
     """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
-    from ..scoring import score_at  # see rules_or_default
+    from ..profiles.scoring import score_at  # see rules_or_default
 
     columns = f"{PROFILE_COLUMNS}"
     anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()

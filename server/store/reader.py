@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..profiles import Profile
+from ..profiles.model import Profile
 from .migrations import CACHE_KIB, connect
 
 

@@ -17,7 +17,7 @@ import orjson
 from .coupons import FREE, CouponError, generate_codes, generated_count
 
 if TYPE_CHECKING:
-    from ..coupons import Pool
+    from ..coupons.pools import Pool
 
 
 LISTED = 100  # problems an import report lists by line; the rest are counted
@@ -112,7 +112,7 @@ def import_codes(
     What the import has seen is kept in a temporary table rather than in memory, so a file of
     millions of codes needs little of it.
     """
-    from ..coupons import code_problem  # the coupons module imports the store
+    from ..coupons.pools import code_problem  # the coupons module imports the store
 
     report = ImportReport()
     conn.execute(

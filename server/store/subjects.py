@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..identity import erased_id
+from ..profiles.identity import erased_id
 from .outbox import erase_webhooks
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
@@ -303,7 +303,7 @@ def consent_summary(
 
 
 def _counts(revision: int) -> dict[str, Any]:
-    from ..consent import CATEGORIES  # here: the consent module imports the store
+    from ..consent.categories import CATEGORIES  # here: the consent module imports the store
 
     return {"revision": revision, "accepted": 0, "rejected": 0, "customised": 0,
             "granted": dict.fromkeys(CATEGORIES, 0), "methods": {}}  # fmt: skip

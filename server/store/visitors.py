@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..activity import Activity, Effects
-from ..datadepth import keeps
-from ..profiles import PageViewUpdate, Profile, advance
+from ..privacy.datadepth import keeps
+from ..profiles.activity import Activity, Effects
+from ..profiles.model import PageViewUpdate, Profile, advance
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
 
 if TYPE_CHECKING:
-    from ..profilerules import ProfileRules
+    from ..profiles.rules import ProfileRules
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ def profile_values(profile: Profile) -> tuple[Any, ...]:
 def rules_or_default(rules: ProfileRules | None) -> ProfileRules:
     # Imported here: the profile rules import the conditions, which import the facts, which
     # import this module.
-    from ..profilerules import ProfileRules
+    from ..profiles.rules import ProfileRules
 
     return rules if rules is not None else ProfileRules()
 
@@ -231,7 +231,7 @@ def page_view_result(
     visitor_id: str,
 ) -> tuple[Profile, Effects]:
     """The profile after the page view ``view``, scored, and what changed beyond it (pure)."""
-    from ..profilerules import apply  # see rules_or_default
+    from ..profiles.rules import apply  # see rules_or_default
 
     advanced = advance(profile, view, session_idle=session_idle)
     return apply(advanced, [_page_view(view)], rules, now=view.at, visitor_id=visitor_id)
@@ -258,7 +258,7 @@ def record_activities(
     only with ``personalisation``. Returns what changed beyond the profile, or None when the
     visitor has no row or no profile (then nothing or only the event rows were stored).
     """
-    from ..profilerules import apply  # see rules_or_default
+    from ..profiles.rules import apply  # see rules_or_default
 
     row = conn.execute(
         f"SELECT consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)

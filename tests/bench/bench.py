@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import rules_bench
-from touchpoint.recognition import Recognizer
+from touchpoint.profiles.recognition import Recognizer
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = int(os.environ.get("BENCH_PROFILES", 1_000_000))

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from touchpoint import rules as rules_module
-from touchpoint.facts import Facts, PageView
-from touchpoint.profiles import Profile, Touch
+from touchpoint.decide.facts import Facts, PageView
+from touchpoint.decide.targeting import decide
+from touchpoint.profiles.model import Profile, Touch
+from touchpoint.rules import ruleset as rules_module
 from touchpoint.store import CampaignHistory
-from touchpoint.targeting import decide
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20, 200, 2000)

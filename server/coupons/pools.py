@@ -1,0 +1,385 @@
+"""Coupon pools (``rules/coupons.yaml``): where the codes campaigns hand out come from.
+
+- ``generated``: codes made from a pattern such as ``WELCOME-XXXX-XXXX``, each ``X`` one
+  character of an alphabet without look-alikes, drawn with :mod:`secrets`. They are made when a
+  visitor claims one, up to an optional ``limit``; ``touchpoint coupons generate`` makes them in
+  advance, to load into the shop.
+- ``imported``: codes the shop made, loaded from CSV or through the server API; the pool runs
+  empty when every code is handed out.
+- ``static``: one code for everybody; who was shown it is recorded for attribution.
+
+The file is optional (no file, no pools) and loads with the rest of the rules: problems are
+``file:line:column: key: message``. ``exclude`` is kept as written, with its positions, for the
+campaign loader to compile. Storage and claims: server/store/coupons.py; docs/coupons.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import logging
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import store
+from ..rules.files import Problem, YamlFile
+from ..rules.matchers import moment
+from ..webhooks import delivery as webhooks
+
+log = logging.getLogger("touchpoint.coupons")
+
+STEM = "coupons"  # rules/coupons.yaml (or .yml): not a campaign
+KINDS = ("generated", "imported", "static")
+# No 0/O, 1/I/L: a code read off a screen or a printed voucher is typed back right.
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+# At least 31**6 (about 887 million) codes per pattern: collisions stay rare and codes cannot
+# be guessed by trying a few.
+MIN_RANDOM = 6
+MAX_CODE = 64
+POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Every key the file may use, by where it sits; docs/coupons.md documents each (a test checks).
+KEYS: dict[str, tuple[str, ...]] = {
+    "coupons": ("exclude", "pools"),
+    "coupons.pools.NAME": ("codes", "pattern", "code", "limit", "low_stock", "valid"),
+    "coupons.pools.NAME.valid": ("days", "until"),
+}
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One pool of coupons.yaml. ``valid_until`` is Unix seconds: the end of that day (or
+    that minute) in the site's time zone."""
+
+    name: str
+    codes: str  # one of KINDS
+    pattern: str | None = None  # generated
+    code: str | None = None  # static
+    low_stock: int | None = None  # warn when fewer codes than this remain
+    valid_days: int | None = None  # from the moment a visitor gets the code
+    valid_until: int | None = None
+    limit: int | None = None  # generated: at most this many codes, ever
+    source: str = ""  # "file:line", for messages
+
+    def new_code(self) -> str:
+        """A fresh random code of a generated pool."""
+        assert self.pattern is not None
+        return generate_code(self.pattern)
+
+    def expires(self, assigned_at: int) -> int | None:
+        return expiry(self, assigned_at)
+
+    @property
+    def finite(self) -> bool:
+        """Whether the pool can run out of codes to give: imported codes, a generated pool's
+        limit, any pool's ``valid.until`` (after it, the pool counts as empty)."""
+        return (self.codes == "imported" or (self.codes == "generated" and self.limit is not None)
+                or self.valid_until is not None)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pools(Mapping[str, Pool]):
+    """The pools of ``rules/coupons.yaml`` by name, the raw ``exclude`` node and the file."""
+
+    pools: dict[str, Pool] = field(default_factory=dict)
+    exclude: Any = None  # as written; compiled by the campaign loader
+    source: Path | None = None
+    # Dotted key -> (line, column) for every key of the file: see ``reporter``.
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, name: str) -> Pool:
+        return self.pools[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.pools)
+
+    def __len__(self) -> int:
+        return len(self.pools)
+
+    def static(self, code: str) -> Pool | None:
+        """The static pool handing out ``code``, if any."""
+        for pool in self.pools.values():
+            if pool.codes == "static" and pool.code == code:
+                return pool
+        return None
+
+    def reporter(self, problems: list[Problem]) -> YamlFile:
+        """The file, to report problems into ``problems`` at its keys' positions: the campaign
+        loader compiles ``exclude`` with it (``Compiler(pools.reporter(problems).problem)``),
+        so a mistake there reads ``rules/coupons.yaml:3:5: exclude.visitor.stag: ...``."""
+        file = YamlFile(self.source or Path(STEM + ".yaml"), problems)
+        file.positions = dict(self.positions)
+        return file
+
+    @classmethod
+    def read(
+        cls, rules_dir: Path | str, *, timezone: dt.tzinfo | None = None
+    ) -> tuple[Pools, list[Problem]]:
+        """The pools of ``rules_dir/coupons.yaml`` and the problems found (warnings have
+        ``severity`` ``warning``). No file: no pools. ``timezone`` is the site's (``valid.until``
+        ends at midnight there); by default it is read from site.yaml."""
+        rules_dir = Path(rules_dir)
+        problems: list[Problem] = []
+        path = next((p for p in (rules_dir / "coupons.yaml", rules_dir / "coupons.yml")
+                     if p.exists()), None)  # fmt: skip
+        if path is None:
+            return cls(), problems
+        if timezone is None:
+            from ..rules.site import load_site  # siteconfig imports webhooks, as this does
+
+            timezone = load_site(rules_dir / "site.yaml", []).timezone
+        file = _CouponsFile(path, problems)
+        pools = file.pools(timezone, now=int(dt.datetime.now(dt.UTC).timestamp()))
+        return pools, problems
+
+
+def generate_code(pattern: str) -> str:
+    """A code from ``pattern``: each ``X`` becomes a random character of ALPHABET (from
+    :mod:`secrets`), ``\\X`` a literal X, everything else stays. Raises ValueError for a
+    pattern with fewer than MIN_RANDOM random places."""
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ValueError(problem)
+    out: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "X":
+            out.append(secrets.choice(ALPHABET))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def random_places(pattern: str) -> int:
+    """How many random characters ``pattern`` makes (its X not escaped)."""
+    return len(re.findall(r"\\.|X", pattern)) - len(re.findall(r"\\.", pattern))
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    """What is wrong with a generated pool's pattern, or None."""
+    if not isinstance(pattern, str) or not pattern:
+        return "required for generated codes: a pattern like WELCOME-XXXX-XXXX (X is random)"
+    literal = re.sub(r"\\(.)|X", r"\1", pattern)
+    places = random_places(pattern)
+    if places < MIN_RANDOM:
+        return (
+            f"{pattern} has {places} random character(s) (X): at least {MIN_RANDOM}, or the"
+            f" {len(ALPHABET)}**{places} possible codes run out and can be guessed"
+        )
+    if len(literal) + places > MAX_CODE or pattern.endswith("\\"):
+        return f"at most {MAX_CODE} characters; \\ makes the next character literal (\\X)"
+    problem = code_problem(literal) if literal else None
+    return f"{pattern}: {problem}" if problem else None
+
+
+def code_problem(code: str) -> str | None:
+    """What is wrong with a coupon code (as imported, or a static pool's), or None."""
+    if not code:
+        return "empty"
+    if len(code) > MAX_CODE:
+        return f"longer than {MAX_CODE} characters"
+    # Every whitespace character but the space is unprintable: two checks cover them all.
+    if " " in code or any(char.isspace() for char in code if not char.isprintable()):
+        return "contains a space"
+    if not code.isprintable():
+        return "contains a control character"
+    return None
+
+
+def expiry(pool: Pool, assigned_at: int) -> int | None:
+    """When a code handed out at ``assigned_at`` expires (Unix seconds): the earlier of
+    ``valid.days`` later (days of 24 hours) and ``valid.until``; None when it never does."""
+    ends = [t for t in (pool.valid_until,) if t is not None]
+    if pool.valid_days is not None:
+        ends.append(assigned_at + pool.valid_days * 86400)
+    return min(ends) if ends else None
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def queue_claim(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    pool: Pool,
+    claim: store.Claim,
+    *,
+    visitor_id: str,
+    campaign: str | None,
+    variant: str | None,
+    now: int,
+) -> int:
+    """Queue what a claim reports, in the claim's writer unit: ``coupon.claimed`` when the code
+    is new to the visitor, ``coupon.low_stock`` when this claim took the pool below its
+    ``low_stock``. Returns the rows queued."""
+    queued = 0
+    if claim.low_stock is not None:
+        queued += queue_low_stock(conn, endpoints, pool, claim.low_stock, now=now)
+    if claim.new and endpoints:
+        payload = {**webhooks.visitor(conn, visitor_id), "pool": pool.name, "code": claim.code,
+                   "campaign": campaign, "variant": variant, "expires_at": claim.expires_at,
+                   "time": now}  # fmt: skip
+        key = f"coupon.claimed:{pool.name}:{visitor_id}"
+        queued += webhooks.enqueue(conn, endpoints, "coupon.claimed", payload, now=now, key=key)
+    return queued
+
+
+def queue_low_stock(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    pool: Pool,
+    remaining: int,
+    *,
+    now: int,
+) -> int:
+    """Log that ``pool`` is running low and queue ``coupon.low_stock``; returns rows queued."""
+    log.warning("coupon pool %s is running low: %d code(s) left (low_stock: %s)",
+                pool.name, remaining, pool.low_stock)  # fmt: skip
+    payload = {"pool": pool.name, "remaining": remaining, "low_stock": pool.low_stock,
+               "time": now}  # fmt: skip
+    key = f"coupon.low_stock:{pool.name}:{now}:{remaining}"
+    return webhooks.enqueue(conn, endpoints, "coupon.low_stock", payload, now=now, key=key)
+
+
+def queue_redeemed(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    redemption: store.Redemption,
+    *,
+    now: int,
+) -> int:
+    """Queue ``coupon.redeemed`` (not for a replayed redemption); returns rows queued."""
+    if redemption.replay or not endpoints:
+        return 0
+    who: dict[str, Any] = {"visitor_id": None, "identifiers": []}
+    if redemption.visitor_id is not None:
+        who = webhooks.visitor(conn, redemption.visitor_id)
+    payload = {**who, **redemption.as_json(), "time": now}
+    key = f"coupon.redeemed:{redemption.order_id}"
+    return webhooks.enqueue(conn, endpoints, "coupon.redeemed", payload, now=now, key=key)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class _CouponsFile(YamlFile):
+    def pools(self, tz: dt.tzinfo, *, now: int) -> Pools:
+        start = len(self.problems)
+        data = self.load()
+        empty = Pools(source=self.path, positions=self.positions)
+        if data is None or (data := self.mapping(data, "")) is None:
+            return empty
+        self.known_keys(data, KEYS["coupons"], "")
+        exclude = data.get("exclude")
+        if exclude is not None:
+            self.mapping(exclude, "exclude")
+        value = data.get("pools")
+        if not isinstance(value, dict) or not value:
+            self.problem("pools", "required: pool names, each with codes: generated, imported"
+                                  " or static")  # fmt: skip
+            return empty
+        found: dict[str, Pool] = {}
+        for name, item in value.items():
+            pool = self._pool(str(name), item, tz, now)
+            if pool is not None:
+                found[pool.name] = pool
+        statics: dict[str, str] = {}
+        for pool in found.values():
+            if pool.code is not None and pool.code in statics:
+                taken = f"{pool.code} is already the code of {statics[pool.code]}"
+                self.problem(f"pools.{pool.name}.code", taken)
+            elif pool.code is not None:
+                statics[pool.code] = pool.name
+        if any(p.severity == "error" for p in self.problems[start:]):
+            return empty
+        return Pools(found, exclude, self.path, self.positions)
+
+    def _pool(self, name: str, item: Any, tz: dt.tzinfo, now: int) -> Pool | None:
+        key = f"pools.{name}"
+        if not POOL_NAME.match(name):
+            self.problem(key, "a pool name uses lowercase letters, digits, - and _")
+        if (item := self.mapping(item, key)) is None:
+            return None
+        self.known_keys(item, KEYS["coupons.pools.NAME"], key)
+        before = len(self.problems)
+        kind = item.get("codes")
+        if kind not in KINDS:
+            close = difflib.get_close_matches(str(kind), KINDS, n=1)
+            hint = f"did you mean `{close[0]}`? " if close and kind is not None else ""
+            self.problem(f"{key}.codes", f"{hint}required: one of {', '.join(KINDS)}")
+            return None
+        pattern, code = item.get("pattern"), item.get("code")
+        if kind == "generated":
+            if problem := pattern_problem(pattern):
+                self.problem(f"{key}.pattern", problem)
+        elif "pattern" in item:
+            self.problem(f"{key}.pattern", "only generated codes have a pattern")
+        if kind == "static":
+            if not isinstance(code, str):
+                self.problem(f"{key}.code", "required for a static pool: the code everybody"
+                                            " gets, e.g. FREESHIP")  # fmt: skip
+            elif problem := code_problem(code):
+                self.problem(f"{key}.code", f"{code}: {problem}")
+        elif "code" in item:
+            self.problem(f"{key}.code", "only a static pool has one code; "
+                                        f"{kind} pools hold many")  # fmt: skip
+        limit, low_stock = item.get("limit"), item.get("low_stock")
+        if limit is not None and kind != "generated":
+            self.problem(f"{key}.limit", "only generated codes have a limit; an imported pool"
+                                         " holds the codes it was given")  # fmt: skip
+        elif limit is not None and not _count(limit):
+            self.problem(f"{key}.limit", "a whole number from 1: how many codes, at most")
+        if low_stock is not None:
+            if not _count(low_stock):
+                self.problem(f"{key}.low_stock", "a whole number from 1: warn when fewer remain")
+            elif kind == "static":
+                self.problem(f"{key}.low_stock", "a static pool never runs out")
+            elif kind == "generated" and limit is None:
+                self.problem(f"{key}.low_stock", "a generated pool without limit never runs"
+                                                 " out: give it a limit")  # fmt: skip
+        days, until = self._valid(item.get("valid"), key, tz, now)
+        if any(p.severity == "error" for p in self.problems[before:]):
+            return None
+        return Pool(name, kind, pattern if kind == "generated" else None,
+                    code if kind == "static" else None, low_stock, days, until, limit,
+                    self.position(key))  # fmt: skip
+
+    def _valid(
+        self, value: Any, key: str, tz: dt.tzinfo, now: int
+    ) -> tuple[int | None, int | None]:
+        if value is None:
+            return None, None
+        key = f"{key}.valid"
+        if (value := self.mapping(value, key)) is None:
+            return None, None
+        self.known_keys(value, KEYS["coupons.pools.NAME.valid"], key)
+        if not ({"days", "until"} & set(value)):
+            self.problem(key, "days: 14 (from when the visitor gets the code), until: a date,"
+                              " or both (the earlier counts)")  # fmt: skip
+        days, until = value.get("days"), value.get("until")
+        if days is not None and not _count(days):
+            self.problem(f"{key}.days", "a whole number of days from 1")
+            days = None
+        end = None
+        if until is not None:
+            try:
+                end = int(moment(until, end=True).replace(tzinfo=tz).timestamp())
+            except ValueError as exc:
+                self.problem(f"{key}.until", str(exc))
+            if end is not None and end < now:
+                self.problem(f"{key}.until", f"{until} has passed: the pool hands out nothing",
+                             severity="warning")  # fmt: skip
+        return days, end

@@ -1,0 +1,160 @@
+"""``touchpoint simulate``: what a visitor would get on a page, and why every other campaign
+lost (docs/rules.md). The visitor is anonymous, one from the database (``--visitor``) or a
+what-if profile (``--profile``); the decision is traced by :func:`touchpoint.targeting.trace`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import store
+from ..consent import categories as consent
+from ..errors import ConfigError, RequestError
+from ..profiles.model import Profile
+from ..rules import ruleset as rules_module
+from ..settings import Settings
+from ..web.coupons import Stock
+from ..web.decide import parse_context
+from . import geolocation, targeting
+from .facts import Facts, PageView
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as file:
+                return json.load(file)
+        return json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+_PROFILE_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("first_seen_at", "last_seen_at", "visits", "page_views",
+                     "session_started_at", "session_page_views", "score_at", "purchases",
+                     "last_purchase_at", "stage_since"), (int,)),
+    "score": (int, float),
+    "identified": (bool,),
+    **dict.fromkeys(("stage", "last_category", "last_product", "first_name"), (str,)),
+    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns",
+                     "scoring"), (dict,)),
+}  # fmt: skip
+
+
+def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
+    """A profile and campaign history from ``--profile`` JSON."""
+    if not isinstance(data, dict):
+        raise ConfigError("--profile must be a JSON object")
+    data = dict(data)
+    for name, value in data.items():
+        expected = _PROFILE_TYPES.get(name)
+        if (
+            expected
+            and value is not None
+            and not (
+                isinstance(value, expected)
+                and not (isinstance(value, bool) and bool not in expected)
+            )
+        ):
+            names = " or ".join(t.__name__ for t in expected)
+            raise ConfigError(f"--profile: {name} must be {names}, got {value!r}")
+    try:
+        history = {
+            cid: store.CampaignHistory(**h) for cid, h in (data.pop("campaigns", {}) or {}).items()
+        }
+        extra = Profile.data_fields(data)
+        plain = {k: v for k, v in data.items() if k not in extra}
+        return Profile(**plain, **{k: v for k, v in extra.items() if k in data}), history
+    except TypeError as exc:
+        raise ConfigError(f"--profile: {exc}") from None
+
+
+def command(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the decision for one page view and, for every campaign, why it lost."""
+    ruleset = rules_module.load(settings.rules_dir)
+    record = None
+    profile, history, visitor_id = None, None, args.visitor
+    if args.visitor:
+        if not settings.database_path.exists():
+            raise ConfigError(f"no database at {settings.database_path}")
+        reader = store.Reader(settings.database_path)
+        try:
+            record = reader.visitor(args.visitor)
+        finally:
+            reader.close()
+        if record is None:
+            raise ConfigError(f"no visitor {args.visitor!r} in {settings.database_path}")
+        profile, history = consent.usable(record, settings.consent_revision)
+        visitor_id = args.visitor if history is not None else None
+    elif args.profile:
+        profile, history = _what_if(_json_arg(args.profile, "--profile"))
+        visitor_id = "what-if"
+    url = urlsplit(args.url)
+    context = _json_arg(args.context, "--context")
+    try:
+        view = PageView(
+            path=url.path or "/",
+            query=url.query,
+            referrer=args.referrer,
+            host=url.netloc,
+            context=parse_context(context),
+            user_agent=args.user_agent,
+            accept_language=args.language,
+            address=args.ip or "",
+        )
+    except RequestError as exc:
+        raise ConfigError(f"--context: {exc}") from None
+    now = int(time.time()) if args.at is None else args.at
+    source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
+    facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
+                  session_idle=ruleset.site.session_idle,
+                  profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts.empty_pools = _empty_pools(settings, ruleset)
+    try:
+        result = targeting.trace(
+            ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
+        )
+    except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
+        raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
+    result["visitor"] = {
+        "id": args.visitor,
+        "what_if": bool(args.profile),
+        "profile_used": profile is not None,
+        "history_used": history is not None,
+    }
+    result["country"] = facts.country
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    who = f"visitor {args.visitor}" if args.visitor else (
+        "a what-if visitor" if args.profile else "an anonymous visitor")  # fmt: skip
+    where = f" in {facts.country}" if facts.country else ""
+    print(f"{args.url} for {who}{where} at {now}:")
+    for popup in result["popups"]:
+        print(f"  popup {popup['campaign']} ({popup['variant']}) on {popup['trigger']}")
+    for slot, cid in result["slots"].items():
+        print(f"  slot {slot}: {cid}")
+    if not result["popups"] and not result["slots"]:
+        print("  nothing")
+    if result["fired"]:
+        shows = result["fired"]["shows"] or "nothing"
+        print(f"  when {args.trigger} fires: {shows}")
+    for row in result["campaigns"]:
+        verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
+        print(f"  {row['campaign']:<32} {verdict}")
+    return 0
+
+
+def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
+    """The coupon pools without a free code (all that can run out, before any import)."""
+    if not ruleset.finite_pools or not settings.database_path.exists():
+        return frozenset(ruleset.finite_pools)
+    reader = store.Reader(settings.database_path)
+    try:
+        return Stock(ttl=0).empty(ruleset.finite_pools, reader)
+    finally:
+        reader.close()

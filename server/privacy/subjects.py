@@ -1,0 +1,225 @@
+"""Data subject requests from the command line (docs/privacy.md#data-subject-requests):
+``touchpoint export``, ``touchpoint erase`` and ``touchpoint consent log|summary``.
+
+They open the database directly, so they work whether the server runs or not. An erasure
+takes the database's write lock (``BEGIN IMMEDIATE``) like the server's writer, so it
+commits between two of the writer's groups; a write queued for the person before it finds no
+visitor afterwards and stores nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .. import store
+from ..errors import ConfigError, RequestError
+from ..profiles import identity
+from ..settings import Settings
+
+T = TypeVar("T")
+COMMANDS = ("export", "erase", "consent")
+
+
+def add_parsers(commands: Any) -> None:
+    """The commands' parsers, on the ``touchpoint`` command's subparsers."""
+    export = commands.add_parser(
+        "export", help="everything stored about one person, as JSON (GDPR Art. 15, 20)"
+    )
+    _who(export)
+    export.add_argument("--output", "-o", help="write to this file (mode 0600), not stdout")
+    erase = commands.add_parser(
+        "erase", help="erase everything stored about one person (GDPR Art. 17)"
+    )
+    _who(erase)
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    consent = commands.add_parser("consent", help="proof of consent: one person's log, totals")
+    actions = consent.add_subparsers(dest="action", required=True)
+    log = actions.add_parser("log", help="one person's consent answers")
+    _who(log)
+    log.add_argument("--json", action="store_true", help="print the log as JSON")
+    summary = actions.add_parser(
+        "summary", help="answers per consent revision and method: accepted, rejected, customised"
+    )
+    summary.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) or Unix time")
+    summary.add_argument("--until", help="before this date (YYYY-MM-DD, UTC) or Unix time")
+    summary.add_argument("--json", action="store_true", help="print the totals as JSON")
+    _database_flags(summary)
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--visitor", metavar="ID", help="a visitor id (from the cookie or an export)")
+    who.add_argument("--email", metavar="ADDRESS", help="the e-mail address given to identify")
+    who.add_argument("--customer-id", metavar="ID", help="the customer id given to identify")
+    _database_flags(parser)
+
+
+def _database_flags(parser: argparse.ArgumentParser) -> None:
+    for name in ("data_dir", "database"):
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``args.command``, one of :data:`COMMANDS`."""
+    if not settings.database_path.exists():
+        raise ConfigError(f"no database at {settings.database_path}")
+    # The server's key, never a new one: e-mail addresses are looked up by their keyed hash and
+    # an erasure's pseudonym must be the one the server can find again.
+    if not settings.secret_key and not (Path(settings.data_dir) / "secret.key").exists():
+        raise ConfigError(
+            "no secret key: run with the server's TOUCHPOINT_SECRET_KEY or --data-dir"
+        )
+    key = identity.identity_key(settings.resolve_secret_key())
+    if args.command == "consent" and args.action == "summary":
+        return summary(settings, args)
+    ref = reference(args, key)
+    if args.command == "export":
+        return export(settings, args, ref)
+    if args.command == "erase":
+        return erase(settings, args, ref, key)
+    return consent_log(settings, args, ref, key)
+
+
+def reference(args: argparse.Namespace, key: bytes) -> tuple[str, str]:
+    """The store's reference for ``--visitor``, ``--email`` or ``--customer-id``."""
+    if args.visitor:
+        return "id", args.visitor
+    text = f"email:{args.email}" if args.email else f"customer:{args.customer_id}"
+    try:
+        return identity.reference(text, key)
+    except RequestError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _with_database(settings: Settings, fn: Callable[[sqlite3.Connection], T]) -> T:
+    with store.database(settings.database_path) as conn:
+        return fn(conn)
+
+
+def export(settings: Settings, args: argparse.Namespace, ref: tuple[str, str]) -> int:
+    def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        conn.execute("BEGIN")  # one snapshot for every table
+        subject = store.find_subject(conn, ref)
+        return None if subject is None else store.export_subject(conn, subject)
+
+    body = _with_database(settings, read)
+    if body is None:
+        print("touchpoint: nothing is stored about this person", file=sys.stderr)
+        return 1
+    text = json.dumps({"exported_at": int(time.time()), **body}, indent=2, ensure_ascii=False)
+    if args.output:
+        # The export is personal data: readable by this user only.
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+        rows = sum(len(rows) for rows in body["tables"].values())
+        print(f"{rows} row(s) about {len(body['visitor_ids'])} visitor id(s) written to "
+              f"{args.output}", file=sys.stderr)  # fmt: skip
+    else:
+        print(text)
+    return 0
+
+
+def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], key: bytes) -> int:
+    def work(conn: sqlite3.Connection) -> store.Erasure | None:
+        subject = store.find_subject(conn, ref)
+        if subject is None:
+            return None
+        if not args.yes and not _confirm(conn, subject):
+            raise ConfigError("nothing erased")
+        with store.immediate(conn):
+            return store.erase(conn, ref, key=key, at=int(time.time()), via="cli")
+
+    erasure = _with_database(settings, work)
+    if erasure is None:
+        print("nothing is stored about this person: nothing to erase")
+        return 0
+    deleted = ", ".join(f"{table} {n}" for table, n in erasure.deleted.items()) or "nothing"
+    print(f"erased (record #{erasure.id}): {deleted}")
+    for table, n in erasure.pseudonymised.items():
+        print(f"kept as proof of consent under a pseudonym: {table} {n}")
+    for table, n in erasure.anonymised.items():
+        print(f"kept without the visitor id: {table} {n}")
+    return 0
+
+
+def _confirm(conn: sqlite3.Connection, subject: store.Subject) -> bool:
+    found = store.export_subject(conn, subject)["tables"]
+    rows = ", ".join(f"{table} {len(found[table])}" for table in found if found[table])
+    print(f"visitor id(s): {', '.join(subject.visitor_ids)}", file=sys.stderr)
+    print(f"rows: {rows}", file=sys.stderr)
+    try:
+        answer = input("Erase everything stored about this person? This cannot be undone [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def consent_log(
+    settings: Settings, args: argparse.Namespace, ref: tuple[str, str], key: bytes
+) -> int:
+    body = _with_database(settings, lambda conn: store.consent_proof(conn, ref, key=key))
+    if not body["entries"] and not body["erasures"]:
+        print("touchpoint: no consent answer is stored for this person", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    print(f"{'time (UTC)':<20} {'revision':>8}  {'method':<18} {'granted':<40} visitor")
+    for row in body["entries"]:
+        granted = ", ".join(row["granted"]) or "nothing"
+        visitor = row["visitor_id"]
+        if visitor.startswith(identity.ERASED):
+            visitor = visitor[:19] + "… (erased)"
+        print(f"{_time(row['at']):<20} {row['revision']:>8}  {row['method']:<18} "
+              f"{granted:<40} {visitor}")  # fmt: skip
+    for erasure in body["erasures"]:
+        print(f"erased at {_time(erasure['at'])} UTC (requested via {erasure['via']})")
+    return 0
+
+
+def summary(settings: Settings, args: argparse.Namespace) -> int:
+    since, until = _when(args.since, "--since"), _when(args.until, "--until")
+    revisions = _with_database(
+        settings, lambda conn: store.consent_summary(conn, since=since, until=until)
+    )
+    if args.json:
+        print(json.dumps({"revisions": revisions}, indent=2))
+        return 0
+    if not revisions:
+        print("no consent answers in this time")
+        return 0
+    print(f"{'revision':>8}  {'method':<18} {'accepted':>9} {'rejected':>9} {'customised':>11}")
+    for entry in revisions:
+        rows = [*entry["methods"].items(), ("all", entry)]
+        for method, n in rows:
+            print(f"{entry['revision']:>8}  {method:<18} {n['accepted']:>9} {n['rejected']:>9} "
+                  f"{n['customised']:>11}")  # fmt: skip
+        granted = ", ".join(f"{name} {n}" for name, n in entry["granted"].items())
+        print(f"{'':>8}  granted: {granted}")
+    return 0
+
+
+def _time(at: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def _when(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: a date (YYYY-MM-DD) or Unix seconds") from None
+    return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())

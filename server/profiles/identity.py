@@ -1,0 +1,165 @@
+"""Who a visitor is: e-mail addresses and customer ids, normalised and kept as keyed hashes.
+
+An identifier is looked up by ``HMAC-SHA256(key, kind + ":" + normalised value)``, the key
+derived from the server's secret key. A keyed hash, unlike a plain SHA-256 of the address,
+cannot be reversed by hashing a list of known addresses without the key (GDPR Art. 32,
+pseudonymisation). What else is kept depends on the ``data_depth`` setting:
+
+- ``minimal``: the hashes only;
+- ``standard`` (default): also the first name, to greet the person and pre-fill forms;
+- ``full``: also the e-mail address in clear, to pre-fill forms.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RequestError
+
+KINDS = ("email", "customer")
+DATA_DEPTHS = ("minimal", "standard", "full")
+MAX_EMAIL = 254  # RFC 5321 4.5.3.1.3: the longest path, less the angle brackets
+MAX_CUSTOMER_ID = 128
+MAX_FIRST_NAME = 100
+_LOCAL = re.compile(r"^[^\s@]{1,64}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class FieldError(RequestError):
+    """Bad input in one field; ``field`` names it for the server API's problem bodies."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{field}: {message}", status=status)
+        self.field = field
+        self.message = message
+
+
+def normalise_email(raw: str) -> str:
+    """The form an address is matched in: trimmed, lower case, the domain in IDNA (punycode).
+
+    The local part is lower-cased although RFC 5321 lets it be case-sensitive: no mail system in
+    use treats it so, and people type it both ways. Dots and ``+tags`` are kept, also for Gmail:
+    other providers give them meaning, and guessing wrong would join two people's profiles.
+    """
+    text = raw.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not _LOCAL.match(local):
+        raise ValueError("not an e-mail address")
+    domain = domain.lower().rstrip(".")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("the domain is not a valid host name") from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("the domain is not a valid host name")
+    address = f"{local.lower()}@{ascii_domain}"
+    if len(address) > MAX_EMAIL:
+        raise ValueError(f"longer than {MAX_EMAIL} characters")
+    return address
+
+
+def normalise_customer_id(raw: str) -> str:
+    """A customer id as the shop sends it, trimmed; case is kept (ids may be case-sensitive)."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("empty")
+    if len(text) > MAX_CUSTOMER_ID:
+        raise ValueError(f"longer than {MAX_CUSTOMER_ID} characters")
+    return text
+
+
+def identity_key(secret_key: str) -> bytes:
+    """The hashing key, derived from the secret key so that it differs from the cookie's."""
+    return hmac.digest(secret_key.encode(), b"touchpoint.identity", "sha256")
+
+
+def identifier_hash(key: bytes, kind: str, value: str) -> str:
+    """The lookup hash of a normalised identifier; the kind prefix keeps kinds apart."""
+    return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()
+
+
+ERASED = "erased:"  # the prefix of an erased visitor id's pseudonym; never in a visitor id
+
+
+def erased_id(key: bytes, visitor_id: str) -> str:
+    """What an erased visitor id becomes where a row is kept as proof (the consent log, the
+    erasure record): a keyed hash, so that nobody can tie it to the person from the database,
+    while the person presenting their visitor id (their cookie, an export) can be shown it."""
+    return ERASED + hmac.digest(key, f"erased:{visitor_id}".encode(), "sha256").hex()
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str  # one of KINDS
+    hash: str
+    clear: str | None = None  # the normalised value, kept only where data_depth allows
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What one identify call says about the person: their identifiers and first name."""
+
+    identifiers: tuple[Identifier, ...]
+    first_name: str | None = None
+
+
+def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
+    """An :class:`Identity` from ``{email?, customer_id?, first_name?}``, with only what
+    ``depth`` keeps in clear. Raises :class:`FieldError`."""
+    identifiers = []
+    email = _text(data, "email", MAX_EMAIL + 64)
+    if email is not None:
+        try:
+            address = normalise_email(email)
+        except ValueError as exc:
+            raise FieldError("email", str(exc)) from None
+        clear = address if depth == "full" else None
+        identifiers.append(Identifier("email", identifier_hash(key, "email", address), clear))
+    customer = _text(data, "customer_id", MAX_CUSTOMER_ID + 64)
+    if customer is not None:
+        try:
+            customer = normalise_customer_id(customer)
+        except ValueError as exc:
+            raise FieldError("customer_id", str(exc)) from None
+        identifiers.append(Identifier("customer", identifier_hash(key, "customer", customer)))
+    if not identifiers:
+        raise FieldError("email", "give an email or a customer_id", status=400)
+    first_name = _text(data, "first_name", MAX_FIRST_NAME)
+    if first_name is not None:
+        first_name = first_name.strip() or None
+    return Identity(tuple(identifiers), first_name if depth != "minimal" else None)
+
+
+def reference(ref: str, key: bytes) -> tuple[str, str]:
+    """A server API visitor reference: ``("id", visitor id)``, or ``(kind, hash)`` for
+    ``email:<address>`` and ``customer:<id>``. Raises :class:`FieldError`."""
+    kind, colon, value = ref.partition(":")
+    if not colon:
+        return "id", ref
+    try:
+        if kind == "email":
+            return "email", identifier_hash(key, "email", normalise_email(value))
+        if kind == "customer":
+            return "customer", identifier_hash(key, "customer", normalise_customer_id(value))
+    except ValueError as exc:
+        raise FieldError(kind, str(exc)) from None
+    raise FieldError("ref", "a visitor id, email:<address> or customer:<id>")
+
+
+def _text(data: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError(name, "must be a string", status=400)
+    if len(value) > max_length:
+        raise FieldError(name, f"longer than {max_length} characters")
+    return value

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from touchpoint.decide.facts import Facts, PageView, classify
 from touchpoint.decide.geolocation import FixedCountry
-from touchpoint.profiles.model import Profile, Touch
 from touchpoint.rules.conditions import FIELDS, Compiler, explain
 from touchpoint.rules.matchers import glob_regex
 from touchpoint.store import CampaignHistory
+from touchpoint.store.records import Profile, Touch
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 2026-11-23 10:30 in Berlin.

@@ -13,6 +13,7 @@ import pytest
 from touchpoint import store
 from touchpoint.coupons.pools import Pool, Pools
 from touchpoint.profiles import identity
+from touchpoint.profiles.rules import ProfileRules
 
 T = TypeVar("T")
 NOW = 1_800_000_000
@@ -20,6 +21,8 @@ WELCOME = Pool("welcome", "generated", pattern="WELCOME-XXXX-XXXX", valid_days=1
 SPRING = Pool("spring", "imported", low_stock=3, valid_until=NOW + 86400)
 CART5 = Pool("cart5", "static", code="CART5-OFF", valid_days=7)
 POOLS = Pools({p.name: p for p in (WELCOME, SPRING, CART5)})
+
+RULES = ProfileRules()  # the built-in stages, no points
 
 
 @pytest.fixture
@@ -329,9 +332,11 @@ def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Co
         store.record_consent(db, vid, at=NOW, revision=1, granted={"personalisation", "marketing"},
                              denied=(), method="api")  # fmt: skip
     who = identity.parse({"email": "ada@example.com"}, b"k" * 32, depth="standard")
-    store.identify(db, "known", who, now=NOW, keep="standard")
+    store.identify(db, "known", who, now=NOW, keep="standard", rules=RULES)
     code = claim(db, WELCOME, "phone").code
-    outcome = unit(db, lambda c: store.identify_visitor(c, "phone", who, now=NOW, keep="standard"))
+    outcome = unit(
+        db, lambda c: store.identify_visitor(c, "phone", who, now=NOW, keep="standard", rules=RULES)
+    )
     assert outcome.merged_from == "phone"
     again = claim(db, WELCOME, "known")
     assert (again.code, again.new) == (code, False)

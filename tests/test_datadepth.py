@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint import store
 from touchpoint.app import create_app
-from touchpoint.privacy import datadepth
-from touchpoint.profiles.model import Profile, Touch
+from touchpoint.store import datadepth
+from touchpoint.store.records import Profile, Touch
 
 from .test_subjects import SITE, everything, key, make_settings, visit
 

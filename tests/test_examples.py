@@ -12,10 +12,10 @@ from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.decide.facts import Facts, PageView
 from touchpoint.decide.targeting import decide
-from touchpoint.profiles.model import Profile
 from touchpoint.rules import ruleset as rules
 from touchpoint.settings import Settings
 from touchpoint.store import CampaignHistory
+from touchpoint.store.records import Profile
 
 RULES = Path(__file__).parent.parent / "rules"
 RULESET = rules.load(RULES)

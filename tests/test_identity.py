@@ -16,14 +16,18 @@ from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.errors import RequestError
 from touchpoint.profiles import identity
-from touchpoint.profiles.model import Profile, Touch, merge
+from touchpoint.profiles.model import merge
+from touchpoint.profiles.rules import ProfileRules
 from touchpoint.settings import Settings
+from touchpoint.store.records import Profile, Touch
 
 from .conftest import ROOT
 from .test_decide import decide
 
 ALL = ["marketing", "measurement", "personalisation"]
 RUNNING = "/demo/category/running.html"
+
+RULES = ProfileRules()  # the built-in stages, no points
 
 
 @pytest.fixture
@@ -352,10 +356,10 @@ def test_a_visitor_merged_away_meanwhile_is_a_409_not_a_crash(tmp_path: Path) ->
     for vid in ("laptop", "phone"):
         store.record_consent(conn, vid, at=1, revision=1, granted={"personalisation"},
                              denied=set(), method="api")  # fmt: skip
-    assert store.identify(conn, "laptop", who, now=2, keep="standard") == "laptop"
-    assert store.identify(conn, "phone", who, now=3, keep="standard") == "laptop"
+    assert store.identify(conn, "laptop", who, now=2, keep="standard", rules=RULES) == "laptop"
+    assert store.identify(conn, "phone", who, now=3, keep="standard", rules=RULES) == "laptop"
     for again in (
-        lambda: store.identify(conn, "phone", who, now=4, keep="standard"),
+        lambda: store.identify(conn, "phone", who, now=4, keep="standard", rules=RULES),
         lambda: store.reset_visitor(conn, "phone", now=4),
     ):
         with pytest.raises(RequestError, match="no longer exists") as raised:

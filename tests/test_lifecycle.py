@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from touchpoint import store
 from touchpoint.decide.facts import Facts, PageView
-from touchpoint.profiles.activity import Activity
 from touchpoint.profiles.lifecycle import DEFAULT_STAGES, evaluate
-from touchpoint.profiles.model import PageViewUpdate, Profile
 from touchpoint.profiles.rules import ProfileRules
 from touchpoint.rules import ruleset as rules_module
 from touchpoint.rules.conditions import Compiler
+from touchpoint.store.activity import Activity
+from touchpoint.store.records import PageViewUpdate, Profile
 
 ROOT = Path(__file__).parent.parent
 DAY = 86400

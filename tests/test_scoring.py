@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint import store
-from touchpoint.profiles.activity import Activity, Effects
-from touchpoint.profiles.model import PageViewUpdate, Profile, Touch
 from touchpoint.profiles.rules import ProfileRules, apply
 from touchpoint.profiles.scoring import Decay, PointRule, ScoringRules, Threshold, decayed, score_at
 from touchpoint.rules import ruleset as rules_module
+from touchpoint.store.activity import Activity, Effects
+from touchpoint.store.records import PageViewUpdate, Profile, Touch
 
 ROOT = Path(__file__).parent.parent
 DAY = 86400

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
-from touchpoint.profiles.activity import Effects
-from touchpoint.profiles.model import PageViewUpdate, Profile, Touch, advance
+from touchpoint.profiles.model import advance
+from touchpoint.profiles.rules import ProfileRules
+from touchpoint.store.activity import Effects
+from touchpoint.store.records import PageViewUpdate, Profile, Touch
+
+RULES = ProfileRules()  # the built-in stages, no points
 
 
 @pytest.fixture
@@ -157,8 +161,8 @@ def test_page_views_move_the_profile_on(db_path: Path) -> None:
         PageViewUpdate(200 + 1800 + 60, None),
     ]
     for view in views:
-        assert store.record_page_view(conn, "v1", view, session_idle=1800)
-    assert not store.record_page_view(conn, "nobody", views[0], session_idle=1800)
+        assert store.record_page_view(conn, "v1", view, session_idle=1800, rules=RULES)
+    assert not store.record_page_view(conn, "nobody", views[0], session_idle=1800, rules=RULES)
     conn.close()
     reader = store.Reader(db_path)
     record = reader.visitor("v1")
@@ -191,7 +195,8 @@ def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> 
     results = [advance(read, view, session_idle=1800) for view in (first, second)]
     for view, result in zip((first, second), results, strict=True):
         store.record_page_view(
-            conn, "v1", view, session_idle=1800, read=read, result=(result, Effects())
+            conn, "v1", view, session_idle=1800, rules=RULES, read=read,
+            result=(result, Effects()),
         )
     row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
     conn.close()
@@ -205,7 +210,8 @@ def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
         conn, "v1", at=0, revision=1, granted=everything, denied=set(), method="api"
     )
     store.record_page_view(
-        conn, "v1", PageViewUpdate(5, Touch("search", "google.com")), session_idle=1800
+        conn, "v1", PageViewUpdate(5, Touch("search", "google.com")), session_idle=1800,
+        rules=RULES,
     )
     store.record_events(conn, "v1", [store.Event("impression", "c", "a", "/")], at=6, visit_start=5)
     store.record_consent(
@@ -243,9 +249,7 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
         record = reader.visitor("v1")
         assert record is not None
         view = PageViewUpdate(at, None, path="/")
-        result = store.page_view_result(
-            record.profile, view, rules=rules, session_idle=1800, visitor_id="v1"
-        )
+        result = rules.page_view(record.profile, view, session_idle=1800, visitor_id="v1")
         statements: list[str] = []
         conn.set_trace_callback(statements.append)
         effects = store.record_page_view(conn, "v1", view, session_idle=1800, rules=rules,
@@ -259,8 +263,8 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
 
 
 def test_the_reader_lists_a_visitors_stage_changes(db_path: Path) -> None:
-    from touchpoint.profiles.activity import Activity
     from touchpoint.profiles.rules import ProfileRules
+    from touchpoint.store.activity import Activity
 
     conn = store.connect(db_path)
     store.record_consent(

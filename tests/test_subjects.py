@@ -246,7 +246,7 @@ def test_erasure_leaves_no_row_naming_the_person_and_the_other_untouched(
     assert naming(path, ada_needles(settings, people)) == []
     # The consent log keeps every entry (proof of consent), Ada's under one pseudonym.
     k = identity.identity_key(settings.resolve_secret_key())
-    pseudonym = identity.erased_id(k, people["ada"][0])
+    pseudonym = store.erased_id(k, people["ada"][0])
     log = everything(path)["consent_log"]
     assert len(log) == consent_rows
     assert sum(row[1] == pseudonym for row in log) == erased["pseudonymised"]["consent_log"] >= 3
@@ -389,7 +389,7 @@ def test_withdrawing_every_category_on_the_page_erases_the_visitor(
     assert "tp_vid" not in phone.cookies
     assert naming(settings.database_path, ada_needles(settings, people)) == []
     k = identity.identity_key(settings.resolve_secret_key())
-    pseudonym = identity.erased_id(k, people["ada"][0])
+    pseudonym = store.erased_id(k, people["ada"][0])
     log = [row for row in everything(settings.database_path)["consent_log"] if row[1] == pseudonym]
     assert log[-1][4:] == ("[]", '["marketing", "measurement", "personalisation"]', "banner-custom")
     (record,) = everything(settings.database_path)["erasures"]

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from touchpoint import store
 from touchpoint.decide.facts import Facts, PageView
 from touchpoint.decide.targeting import bucket, decide, pick_variant, recheck, trace
-from touchpoint.profiles.model import Profile
 from touchpoint.rules import ruleset as rules
 from touchpoint.rules.campaigns import Variant
 from touchpoint.store import CampaignHistory
+from touchpoint.store.records import Profile
 
 NOW = 2_000_000_000
 UTC = ZoneInfo("UTC")

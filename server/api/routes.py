@@ -24,8 +24,8 @@ from starlette.routing import BaseRoute, Route
 from .. import store
 from ..errors import RequestError
 from ..profiles import identity
-from ..profiles.activity import Activity
 from ..profiles.rules import ProfileRules
+from ..store.activity import Activity
 from ..web.limits import read_json
 from ..web.responses import JSONResponse
 from ..webhooks import delivery as webhooks

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..profiles.activity import Activity
 from ..profiles.identity import FieldError
 from ..rules.conditions import NAME
+from ..store.activity import Activity
 from .keys import SCOPES
 
 MAX_BATCH = 500

@@ -16,10 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import RequestError
-from ..profiles.model import Profile
 from ..store import CampaignHistory, VisitorRecord
+from ..store.records import CATEGORIES, Profile
 
-CATEGORIES = ("measurement", "personalisation", "marketing")
 GPC_OFF = frozenset({"personalisation", "marketing"})  # kept off by Global Privacy Control
 METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
 

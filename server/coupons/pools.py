@@ -29,6 +29,7 @@ from typing import Any
 from .. import store
 from ..rules.files import Problem, YamlFile
 from ..rules.matchers import moment
+from ..store.stock import MAX_CODE, code_problem
 from ..webhooks import delivery as webhooks
 
 log = logging.getLogger("touchpoint.coupons")
@@ -40,7 +41,6 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 # At least 31**6 (about 887 million) codes per pattern: collisions stay rare and codes cannot
 # be guessed by trying a few.
 MIN_RANDOM = 6
-MAX_CODE = 64
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Every key the file may use, by where it sits; docs/coupons.md documents each (a test checks).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -179,20 +179,6 @@ def pattern_problem(pattern: Any) -> str | None:
         return f"at most {MAX_CODE} characters; \\ makes the next character literal (\\X)"
     problem = code_problem(literal) if literal else None
     return f"{pattern}: {problem}" if problem else None
-
-
-def code_problem(code: str) -> str | None:
-    """What is wrong with a coupon code (as imported, or a static pool's), or None."""
-    if not code:
-        return "empty"
-    if len(code) > MAX_CODE:
-        return f"longer than {MAX_CODE} characters"
-    # Every whitespace character but the space is unprintable: two checks cover them all.
-    if " " in code or any(char.isspace() for char in code if not char.isprintable()):
-        return "contains a space"
-    if not code.isprintable():
-        return "contains a control character"
-    return None
 
 
 def expiry(pool: Pool, assigned_at: int) -> int | None:

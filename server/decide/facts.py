@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import user_agents
 
-from ..profiles.model import ANONYMOUS, Profile, Touch
 from ..store import CampaignHistory
+from ..store.records import ANONYMOUS, Profile, Touch
 from .geolocation import Geolocation, unknown_country
 
 if TYPE_CHECKING:

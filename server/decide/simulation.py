@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 from .. import store
 from ..consent import categories as consent
 from ..errors import ConfigError, RequestError
-from ..profiles.model import Profile
 from ..rules import ruleset as rules_module
 from ..settings import Settings
+from ..store.records import Profile
 from ..web.coupons import Stock
 from ..web.decide import parse_context
 from . import geolocation, targeting

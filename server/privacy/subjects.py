@@ -24,6 +24,7 @@ from .. import store
 from ..errors import ConfigError, RequestError
 from ..profiles import identity
 from ..settings import Settings
+from ..store.subjects import ERASED
 
 T = TypeVar("T")
 COMMANDS = ("export", "erase", "consent")
@@ -178,7 +179,7 @@ def consent_log(
     for row in body["entries"]:
         granted = ", ".join(row["granted"]) or "nothing"
         visitor = row["visitor_id"]
-        if visitor.startswith(identity.ERASED):
+        if visitor.startswith(ERASED):
             visitor = visitor[:19] + "… (erased)"
         print(f"{_time(row['at']):<20} {row['revision']:>8}  {row['method']:<18} "
               f"{granted:<40} {visitor}")  # fmt: skip

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RequestError
+from ..store.records import Identifier, Identity
 
 KINDS = ("email", "customer")
 DATA_DEPTHS = ("minimal", "standard", "full")
@@ -86,29 +86,6 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
     return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
-ERASED = "erased:"  # the prefix of an erased visitor id's pseudonym; never in a visitor id
-
-
-def erased_id(key: bytes, visitor_id: str) -> str:
-    """What an erased visitor id becomes where a row is kept as proof (the consent log, the
-    erasure record): a keyed hash, so that nobody can tie it to the person from the database,
-    while the person presenting their visitor id (their cookie, an export) can be shown it."""
-    return ERASED + hmac.digest(key, f"erased:{visitor_id}".encode(), "sha256").hex()
-
-
-@dataclass(frozen=True)
-class Identifier:
-    kind: str  # one of KINDS
-    hash: str
-    clear: str | None = None  # the normalised value, kept only where data_depth allows
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What one identify call says about the person: their identifiers and first name."""
-
-    identifiers: tuple[Identifier, ...]
-    first_name: str | None = None
 
 
 def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..rules import matchers
-from .model import STAGES, Profile
+from ..store.records import STAGES, Profile
 
 DAY = 86400
 # Condition name -> what it reads of a profile at ``now`` and how its value is matched.

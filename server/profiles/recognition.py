@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -19,7 +18,6 @@ from itsdangerous.signer import HMACAlgorithm
 from starlette.requests import Request
 from starlette.responses import Response
 
-VISITOR_ID_BYTES = 16
 VERIFIED_CACHE_SIZE = 100_000
 CLOCK_SKEW = 60  # seconds a cookie may seem to come from the future (another host's clock)
 # A refusal is remembered without an identifier: the cookie holds only the consent revision
@@ -28,10 +26,6 @@ CLOCK_SKEW = 60  # seconds a cookie may seem to come from the future (another ho
 # (CNIL guidance on refusals).
 REFUSAL_COOKIE = "tp_refused"
 REFUSAL_MAX_AGE = 182 * 86400
-
-
-def new_visitor_id() -> str:
-    return secrets.token_urlsafe(VISITOR_ID_BYTES)
 
 
 class _OneShotHMAC(HMACAlgorithm):

@@ -23,10 +23,12 @@ from ..rules import matchers
 from ..rules.conditions import NAME
 from ..rules.files import Problem, YamlFile
 from ..rules.site import Site
+from ..store.activity import TYPES, Activity, Effects, StageChange
+from ..store.records import STAGES, PageViewUpdate, Profile
+from ..store.visitors import page_view_activity
 from . import lifecycle
-from .activity import TYPES, Activity, Effects, StageChange
 from .lifecycle import StageRule
-from .model import STAGES, Profile
+from .model import advance, merge
 from .scoring import Decay, PointRule, ScoringRules, Threshold, award, crossings, score_at
 
 # rules/scoring.yaml and rules/lifecycle.yaml (or .yml): not campaigns.
@@ -56,6 +58,31 @@ class ProfileRules:
         score = score_at(profile, now, self)
         steps = lifecycle.settle(profile, now, self.stages, score=score)
         return score, steps[-1][0] if steps else profile.stage
+
+    # The store's ProfileMoves: how these rules move a profile on inside a write transaction.
+
+    def page_view(
+        self, profile: Profile, view: PageViewUpdate, *, session_idle: int, visitor_id: str
+    ) -> tuple[Profile, Effects]:
+        """The profile after the page view ``view``, scored, and what changed beyond it."""
+        advanced = advance(profile, view, session_idle=session_idle)
+        return apply(advanced, [page_view_activity(view)], self, now=view.at,
+                     visitor_id=visitor_id)  # fmt: skip
+
+    def record(
+        self, profile: Profile, activities: Sequence[Activity], *, now: int, visitor_id: str
+    ) -> tuple[Profile, Effects]:
+        """The profile after ``activities`` (:func:`apply`)."""
+        return apply(profile, activities, self, now=now, visitor_id=visitor_id)
+
+    def merge(self, known: Profile, anonymous: Profile, *, now: int) -> Profile:
+        """One profile from a known person's and their browser's anonymous one, both scores
+        taken as they stand at ``now`` (decay applied) so that the sum is taken at one moment."""
+        known, anonymous = (
+            replace(p, score=score_at(p, now, self), score_at=now) for p in (known, anonymous)
+        )
+        return merge(known, anonymous)
+
 
 
 # --- moving a profile on ------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .activity import Activity
-from .model import Profile
+from ..store.activity import Activity
+from ..store.records import Profile
 
 if TYPE_CHECKING:
     from .rules import ProfileRules

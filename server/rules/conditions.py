@@ -21,7 +21,7 @@ from typing import Any
 
 from ..decide.facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
 from ..profiles import lifecycle
-from ..profiles.model import STAGES
+from ..store.records import STAGES
 from . import matchers
 
 Test = Callable[[Facts], bool]

@@ -18,8 +18,9 @@ from ..decide.facts import CHANNELS
 from ..decide.geolocation import COUNTRIES
 from ..profiles import lifecycle
 from ..profiles import rules as profilerules
-from ..profiles.activity import TYPES
-from ..profiles.model import STAGES
+from ..store.activity import TYPES
+from ..store.records import STAGES
+from ..store.stock import MAX_CODE
 from ..webhooks.delivery import EVENTS
 from . import conditions
 from .campaigns import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
@@ -345,7 +346,7 @@ def lifecycle_schema() -> dict[str, Any]:
 def coupons_schema() -> dict[str, Any]:
     """The JSON Schema of rules/coupons.yaml."""
     count = {"type": "integer", "minimum": 1}
-    code = {"type": "string", "minLength": 1, "maxLength": coupons.MAX_CODE,
+    code = {"type": "string", "minLength": 1, "maxLength": MAX_CODE,
             "pattern": r"^\S+$"}  # fmt: skip
     pool = _obj(
         {

@@ -5,18 +5,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from ..errors import RequestError
-from ..privacy.datadepth import keeps
-from ..profiles.activity import Activity, Effects
+from .activity import Activity, Effects
+from .datadepth import keeps
 from .reader import profile_visitor
+from .records import ProfileMoves
 from .visitors import record_activities
-
-if TYPE_CHECKING:
-    from ..profiles.rules import ProfileRules
 
 
 class UnknownVisitors(RequestError):
@@ -44,7 +42,7 @@ def push_activities(
     batch: Sequence[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
     *,
     revision: int,
-    rules: ProfileRules,
+    rules: ProfileMoves,
     now: int,
     depth: str = "standard",
 ) -> PushResult:

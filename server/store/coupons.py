@@ -13,14 +13,34 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from ..errors import RequestError
 
-if TYPE_CHECKING:
-    from ..coupons.pools import Pool
+
+class Pool(Protocol):
+    """What the store needs of a coupon pool (coupons.pools.Pool, from coupons.yaml)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def codes(self) -> str: ...  # generated, imported or static
+    @property
+    def pattern(self) -> str | None: ...
+    @property
+    def code(self) -> str | None: ...
+    @property
+    def low_stock(self) -> int | None: ...
+    @property
+    def valid_until(self) -> int | None: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def finite(self) -> bool: ...
+    def new_code(self) -> str: ...
+    def expires(self, assigned_at: int) -> int | None: ...
 
 # Attempts at a fresh code before giving up: with at least 31**6 codes per pattern a collision
 # is rare, eight in a row means the pattern's codes are nearly used up.

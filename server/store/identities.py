@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import orjson
 
 from ..errors import RequestError
-from ..profiles.activity import Activity, Effects
-from ..profiles.identity import Identity
-from ..profiles.model import merge as merge_profiles
-from ..profiles.recognition import new_visitor_id
+from .activity import Activity, Effects
 from .coupons import merge_coupons
 from .reader import PROFILE_COLUMNS, profile_from_row
+from .records import Identity, ProfileMoves, new_visitor_id
 from .visitors import (
     UPDATE_PROFILE,
     profile_values,
     record_activities,
     record_consent,
-    rules_or_default,
 )
-
-if TYPE_CHECKING:
-    from ..profiles.rules import ProfileRules
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ def identify(
     *,
     now: int,
     keep: str,
-    rules: ProfileRules | None = None,
+    rules: ProfileMoves,
 ) -> str:
     """Tie ``visitor_id`` to a person; returns the surviving visitor id (see
     :func:`identify_visitor`)."""
@@ -63,7 +56,7 @@ def identify_visitor(
     *,
     now: int,
     keep: str,
-    rules: ProfileRules | None = None,
+    rules: ProfileMoves,
 ) -> Identified:
     """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth;
     the identification is recorded as an ``identify`` activity, scored under ``rules``.
@@ -109,7 +102,7 @@ def identify_visitor(
     if survivor != visitor_id:
         copy_consent(conn, visitor_id, survivor, at=now, method="identify")
         if not own:  # anonymous until now: its history is the person's
-            _merge_visitor(conn, visitor_id, survivor, now=now, rules=rules_or_default(rules))
+            _merge_visitor(conn, visitor_id, survivor, now=now, rules=rules)
             merged_from = visitor_id
     newly = not conn.execute(
         "SELECT 1 FROM identities WHERE visitor_id = ? LIMIT 1", (survivor,)
@@ -123,7 +116,7 @@ def identify_visitor(
         )
     _set_identified(conn, survivor, identity.first_name, keep=keep)
     effects = record_activities(
-        conn, survivor, [Activity("identify", now)], rules=rules_or_default(rules), now=now,
+        conn, survivor, [Activity("identify", now)], rules=rules, now=now,
         depth=keep,
     )  # fmt: skip
     return Identified(survivor, newly, merged_from, survivor != visitor_id, effects)
@@ -170,20 +163,13 @@ def copy_consent(
 
 
 def _merge_visitor(
-    conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileRules
+    conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileMoves
 ) -> None:
     """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
-    from ..profiles.scoring import score_at  # see rules_or_default
-
     columns = f"{PROFILE_COLUMNS}"
     anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()
     known = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (target,)).fetchone()
-    # Both scores as they stand now, decay applied, so that the sum is taken at one moment.
-    known_profile, anonymous_profile = (
-        replace(p, score=score_at(p, now, rules), score_at=now)
-        for p in (profile_from_row(known), profile_from_row(anonymous))
-    )
-    profile = merge_profiles(known_profile, anonymous_profile)
+    profile = rules.merge(profile_from_row(known), profile_from_row(anonymous), now=now)
     # Keys of the JSON part this module does not know about survive, the known profile's winning.
     data = {**orjson.loads(anonymous[9]), **orjson.loads(known[9]), **profile.data_json()}
     conn.execute(

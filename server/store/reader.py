@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from ..profiles.model import Profile
 from .migrations import CACHE_KIB, connect
+from .records import Profile
 
 
 @dataclass(frozen=True)

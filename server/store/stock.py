@@ -10,14 +10,28 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from .coupons import FREE, CouponError, generate_codes, generated_count
+from .coupons import FREE, CouponError, Pool, generate_codes, generated_count
 
-if TYPE_CHECKING:
-    from ..coupons.pools import Pool
+MAX_CODE = 64  # characters of a coupon code
+
+
+def code_problem(code: str) -> str | None:
+    """What is wrong with a coupon code (as imported, or a static pool's), or None."""
+    if not code:
+        return "empty"
+    if len(code) > MAX_CODE:
+        return f"longer than {MAX_CODE} characters"
+    # Every whitespace character but the space is unprintable: two checks cover them all.
+    if " " in code or any(char.isspace() for char in code if not char.isprintable()):
+        return "contains a space"
+    if not code.isprintable():
+        return "contains a control character"
+    return None
+
 
 
 LISTED = 100  # problems an import report lists by line; the rest are counted
@@ -112,8 +126,6 @@ def import_codes(
     What the import has seen is kept in a temporary table rather than in memory, so a file of
     millions of codes needs little of it.
     """
-    from ..coupons.pools import code_problem  # the coupons module imports the store
-
     report = ImportReport()
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS coupon_import (code TEXT PRIMARY KEY,"

@@ -8,7 +8,7 @@ erased without changes here; ``visitors`` (``id``) and ``merges`` (``from_id``, 
 are the two tables that name a visitor otherwise.
 
 Erasure deletes those rows, except the consent log's: they stay as proof of consent with the
-visitor ids replaced by one keyed pseudonym (identity.erased_id of the person's primary id;
+visitor ids replaced by one keyed pseudonym (erased_id of the person's primary id;
 docs/privacy.md#erasure), and those of the tables in :data:`ANONYMISED`, kept without the
 visitor id. One row in ``erasures``, under the same pseudonym, records when and
 how, and how many rows went from which table.
@@ -16,6 +16,7 @@ how, and how many rows went from which table.
 
 from __future__ import annotations
 
+import hmac
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from ..profiles.identity import erased_id
 from .outbox import erase_webhooks
+from .records import CATEGORIES
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
 # Tables whose rows outlive the person, naming nobody: erasure sets their visitor_id to NULL.
@@ -40,6 +41,16 @@ JSON_COLUMNS = {
 }  # fmt: skip
 # Consent log methods that copy an answer given before (identify, reset) rather than record one.
 COPIES = ("identify", "reset")
+
+
+ERASED = "erased:"  # the prefix of an erased visitor id's pseudonym; never in a visitor id
+
+
+def erased_id(key: bytes, visitor_id: str) -> str:
+    """What an erased visitor id becomes where a row is kept as proof (the consent log, the
+    erasure record): a keyed hash, so that nobody can tie it to the person from the database,
+    while the person presenting their visitor id (their cookie, an export) can be shown it."""
+    return ERASED + hmac.digest(key, f"erased:{visitor_id}".encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)
@@ -303,7 +314,5 @@ def consent_summary(
 
 
 def _counts(revision: int) -> dict[str, Any]:
-    from ..consent.categories import CATEGORIES  # here: the consent module imports the store
-
     return {"revision": revision, "accepted": 0, "rejected": 0, "customised": 0,
             "granted": dict.fromkeys(CATEGORIES, 0), "methods": {}}  # fmt: skip

@@ -7,17 +7,14 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from ..privacy.datadepth import keeps
-from ..profiles.activity import Activity, Effects
-from ..profiles.model import PageViewUpdate, Profile, advance
+from .activity import Activity, Effects
+from .datadepth import keeps
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
-
-if TYPE_CHECKING:
-    from ..profiles.rules import ProfileRules
+from .records import PageViewUpdate, Profile, ProfileMoves
 
 
 @dataclass(frozen=True)
@@ -168,32 +165,24 @@ def profile_values(profile: Profile) -> tuple[Any, ...]:
     )
 
 
-def rules_or_default(rules: ProfileRules | None) -> ProfileRules:
-    # Imported here: the profile rules import the conditions, which import the facts, which
-    # import this module.
-    from ..profiles.rules import ProfileRules
-
-    return rules if rules is not None else ProfileRules()
-
-
 def record_page_view(
     conn: sqlite3.Connection,
     visitor_id: str,
     view: PageViewUpdate,
     *,
     session_idle: int,
-    rules: ProfileRules | None = None,
+    rules: ProfileMoves,
     read: Profile | None = None,
     result: tuple[Profile, Effects] | None = None,
     depth: str = "standard",
 ) -> Effects | None:
-    """Count a page view in the visitor's profile, log it and score it (profilerules.apply);
+    """Count a page view in the visitor's profile, log it and score it (``rules.page_view``);
     None when the visitor has no row.
 
-    ``result`` is the profile (and effects) the caller already computed from the profile it
-    ``read`` (:func:`page_view_result`): it is written in one statement if the row still holds
-    what was read (its page view count, last page view, score, stage and JSON part), which
-    spares the writer a lookup. Otherwise, say after a page view in another tab or an attribute
+    ``result`` is the profile (and effects) the caller already computed with ``rules`` from
+    the profile it ``read``: it is written in one statement if the row still holds what was
+    read (its page view count, last page view, score, stage and JSON part), which spares the
+    writer a lookup. Otherwise, say after a page view in another tab or an attribute
     set meanwhile, the row is read again and the view applied. ``depth`` (the data_depth)
     decides whether the view is logged as an event.
     """
@@ -212,32 +201,17 @@ def record_page_view(
         stored = profile_of(conn, visitor_id)
         if stored is None:
             return None
-        profile, effects = page_view_result(
-            stored, view, rules=rules_or_default(rules), session_idle=session_idle,
-            visitor_id=visitor_id,
-        )  # fmt: skip
+        profile, effects = rules.page_view(
+            stored, view, session_idle=session_idle, visitor_id=visitor_id
+        )
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
-    _insert_activities(conn, visitor_id, [_page_view(view)], depth=depth)
+    _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth)
     _insert_stage_changes(conn, visitor_id, effects, depth=depth)
     return effects
 
 
-def page_view_result(
-    profile: Profile,
-    view: PageViewUpdate,
-    *,
-    rules: ProfileRules,
-    session_idle: int,
-    visitor_id: str,
-) -> tuple[Profile, Effects]:
-    """The profile after the page view ``view``, scored, and what changed beyond it (pure)."""
-    from ..profiles.rules import apply  # see rules_or_default
-
-    advanced = advance(profile, view, session_idle=session_idle)
-    return apply(advanced, [_page_view(view)], rules, now=view.at, visitor_id=visitor_id)
-
-
-def _page_view(view: PageViewUpdate) -> Activity:
+def page_view_activity(view: PageViewUpdate) -> Activity:
+    """The event-log activity of a counted page view."""
     return Activity("page_view", view.at, path=view.path)
 
 
@@ -246,20 +220,18 @@ def record_activities(
     visitor_id: str,
     activities: Sequence[Activity],
     *,
-    rules: ProfileRules,
+    rules: ProfileMoves,
     now: int,
     depth: str = "standard",
 ) -> Effects | None:
     """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
-    points (decay applied), purchases, the stage, thresholds (profilerules.apply).
+    points (decay applied), purchases, the stage, thresholds (``rules.record``).
 
     Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
     row holds it) and where ``depth`` (the data_depth) keeps an event log; the profile moves
     only with ``personalisation``. Returns what changed beyond the profile, or None when the
     visitor has no row or no profile (then nothing or only the event rows were stored).
     """
-    from ..profiles.rules import apply  # see rules_or_default
-
     row = conn.execute(
         f"SELECT consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
     ).fetchone()
@@ -271,9 +243,8 @@ def record_activities(
     _insert_activities(conn, visitor_id, activities, depth=depth)
     if "personalisation" not in granted:
         return None
-    profile, effects = apply(
-        profile_from_row(row[1:]), activities, rules, now=now, visitor_id=visitor_id
-    )
+    profile, effects = rules.record(profile_from_row(row[1:]), activities, now=now,
+                                    visitor_id=visitor_id)  # fmt: skip
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
     _insert_stage_changes(conn, visitor_id, effects, depth=depth)
     return effects

@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from .. import store
 from ..consent import categories as consent_module
-from ..profiles.recognition import REFUSAL_COOKIE, new_visitor_id
+from ..profiles.recognition import REFUSAL_COOKIE
+from ..store.records import CATEGORIES, new_visitor_id
 from .limits import read_json
 from .responses import JSONResponse
 
@@ -53,7 +54,7 @@ async def consent(request: Request) -> Response:
             at=now,
             revision=revision,
             granted=granted,
-            denied=set(consent_module.CATEGORIES) - granted,
+            denied=set(CATEGORIES) - granted,
             method=method,
         )
         if withdrawal:

@@ -22,13 +22,13 @@ from ..decide.facts import Facts, PageView
 from ..decide.targeting import Decision, Outcome
 from ..decide.targeting import decide as decide_page
 from ..errors import RequestError
-from ..privacy.datadepth import keeps
-from ..profiles.activity import Activity
-from ..profiles.model import PageViewUpdate
 from ..rules.campaigns import CAMPAIGN_ID
 from ..rules.conditions import NAME
 from ..rules.popups import stylesheet
 from ..rules.ruleset import Ruleset
+from ..store.activity import Activity
+from ..store.datadepth import keeps
+from ..store.records import PageViewUpdate
 from ..webhooks import delivery as webhooks
 from .limits import flat_values, optional_str, read_json
 from .responses import JSONResponse
@@ -114,9 +114,7 @@ async def decide(request: Request) -> Response:
         depth = tp.settings.data_depth
         # The page is judged by the profile after this view (scored, its stage settled), and
         # the same result is what the writer stores.
-        result = store.page_view_result(
-            read, update, rules=rules.profile, session_idle=idle, visitor_id=visitor
-        )
+        result = rules.profile.page_view(read, update, session_idle=idle, visitor_id=visitor)
         facts.profile = result[0]
 
         def count_view(conn: Any) -> None:

@@ -24,8 +24,8 @@ from starlette.responses import Response
 from .. import store
 from ..consent import categories as consent_module
 from ..errors import RequestError
-from ..profiles.activity import Activity
 from ..profiles.model import visit_start
+from ..store.activity import Activity
 from ..webhooks import delivery as webhooks
 from .limits import flat_values, optional_str, read_json
 from .responses import JSONResponse

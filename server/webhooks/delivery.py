@@ -28,8 +28,8 @@ import httpx2 as httpx
 import orjson
 
 from .. import __version__, store
-from ..profiles.activity import Effects
 from ..settings import Settings
+from ..store.activity import Effects
 
 log = logging.getLogger("touchpoint.webhooks")
 

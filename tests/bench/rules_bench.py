@@ -34,9 +34,9 @@ from typing import Any
 import yaml
 from touchpoint.decide.facts import Facts, PageView
 from touchpoint.decide.targeting import decide
-from touchpoint.profiles.model import Profile, Touch
 from touchpoint.rules import ruleset as rules_module
 from touchpoint.store import CampaignHistory
+from touchpoint.store.records import Profile, Touch
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20, 200, 2000)

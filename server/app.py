@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from . import store
 from .api import routes as api
 from .api.keys import ApiKeys
-from .decide import geolocation
+from .audience import geolocation
 from .decide.preview import Previews
 from .errors import RequestError
 from .privacy import retention

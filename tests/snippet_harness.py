@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from touchpoint.rules.popups import stylesheet
+from touchpoint.render.popups import stylesheet
 
 from .processes import ServerProcess, free_port
 

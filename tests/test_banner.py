@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.consent.banner import TEXTS, ConsentConfig, pick_language
-from touchpoint.rules import popups
+from touchpoint.render import popups
 from touchpoint.rules import ruleset as rules
 from touchpoint.rules.ruleset import RulesError
 from touchpoint.settings import Settings

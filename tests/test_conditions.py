@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from touchpoint.decide.facts import Facts, PageView, classify
-from touchpoint.decide.geolocation import FixedCountry
-from touchpoint.rules.conditions import FIELDS, Compiler, explain
-from touchpoint.rules.matchers import glob_regex
+from touchpoint.audience.conditions import FIELDS, Compiler, explain
+from touchpoint.audience.facts import Facts, PageView, classify
+from touchpoint.audience.geolocation import FixedCountry
 from touchpoint.store import CampaignHistory
 from touchpoint.store.records import Profile, Touch
+from touchpoint.syntax.matchers import glob_regex
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Monday 2026-11-23 10:30 in Berlin.
@@ -173,7 +173,7 @@ def test_every_field_has_a_case() -> None:
 
 
 def _names(condition: Any) -> list[str]:
-    from touchpoint.rules.conditions import flatten
+    from touchpoint.audience.conditions import flatten
 
     if isinstance(condition, list):
         return [n for c in condition for n in _names(c)]
@@ -251,7 +251,7 @@ def test_in_site_navigation_keeps_the_visits_touch() -> None:
 
 
 def test_device_is_parsed_once_per_user_agent() -> None:
-    from touchpoint.decide.facts import devices
+    from touchpoint.audience.facts import devices
 
     devices.cache.clear()
     assert facts().device.type == "mobile"

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint.coupons import pools as coupons
 from touchpoint.coupons.pools import ALPHABET, Pool, Pools, expiry, generate_code
+from touchpoint.rules import couponfiles
 from touchpoint.rules import ruleset as rules
+from touchpoint.rules.couponfiles import load_pools
 
 ROOT = Path(__file__).parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -20,17 +22,17 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def read(tmp_path: Path, text: str, **kwargs: object) -> tuple[Pools, list[str]]:
     (tmp_path / "coupons.yaml").write_text(text)
-    pools, problems = Pools.read(tmp_path, **kwargs)  # type: ignore[arg-type]
+    pools, problems = load_pools(tmp_path, **kwargs)  # type: ignore[arg-type]
     return pools, [str(p).replace(str(tmp_path) + "/", "") for p in problems]
 
 
 def test_no_file_means_no_pools(tmp_path: Path) -> None:
-    pools, problems = Pools.read(tmp_path)
+    pools, problems = load_pools(tmp_path)
     assert (len(pools), problems, pools.exclude) == (0, [], None)
 
 
 def test_the_example_pools() -> None:
-    pools, problems = Pools.read(ROOT / "rules")
+    pools, problems = load_pools(ROOT / "rules")
     assert problems == []
     assert {name: pool.codes for name, pool in pools.items()} == {
         "welcome": "generated", "cart5": "static", "spring": "imported"}  # fmt: skip
@@ -51,7 +53,7 @@ def test_valid_until_ends_with_the_day_in_the_sites_time_zone(tmp_path: Path) ->
     assert pools["s"].valid_until == int(end.timestamp())
     # By default the time zone is site.yaml's.
     (tmp_path / "site.yaml").write_text("timezone: Europe/Berlin\n")
-    assert Pools.read(tmp_path)[0]["s"].valid_until == int(end.timestamp())
+    assert load_pools(tmp_path)[0]["s"].valid_until == int(end.timestamp())
     pools, _ = read(
         tmp_path, "pools: {s: {codes: static, code: A, valid: {until: 2030-03-31 18:00}}}"
     )
@@ -166,6 +168,6 @@ def test_every_key_is_documented() -> None:
     first_cells = "".join(
         line.split("|")[1] for line in text.splitlines() if line.startswith("| `")
     )
-    for section, keys in coupons.KEYS.items():
+    for section, keys in couponfiles.KEYS.items():
         for key in keys:
             assert f"`{key}`" in first_cells or f".{key}`" in first_cells, f"{section}.{key}"

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from touchpoint import store
 from touchpoint.api import keys as apikeys
 from touchpoint.app import create_app
-from touchpoint.coupons.pools import Pools
+from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
 
 from .test_api import problem
@@ -54,7 +54,7 @@ def db(settings: Settings, client: TestClient) -> Iterator[sqlite3.Connection]:
 
 
 def claim(db: sqlite3.Connection, rules_dir: Path, pool: str, visitor: str, now: int) -> str:
-    pools, _ = Pools.read(rules_dir)
+    pools, _ = load_pools(rules_dir)
     db.execute("BEGIN IMMEDIATE")
     got = store.claim_coupon(db, pools[pool], visitor, "first-order-coupon", "ten-percent", now)
     db.execute("COMMIT")

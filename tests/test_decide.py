@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.errors import ConfigError
-from touchpoint.rules import popups
+from touchpoint.render import popups
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT

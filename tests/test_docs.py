@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from touchpoint.profiles import rules as profilerules
-from touchpoint.rules.conditions import FIELDS
+from touchpoint.audience.conditions import FIELDS
+from touchpoint.rules import profilefiles
 from touchpoint.rules.ruleset import KEYS, TRIGGERS
 from touchpoint.settings import Settings
 
@@ -52,7 +52,7 @@ def test_every_scoring_and_lifecycle_key_is_documented() -> None:
     first_cells = "".join(
         line.split("|")[1] for line in text.splitlines() if line.startswith("| `")
     )
-    for section, keys in profilerules.KEYS.items():
+    for section, keys in profilefiles.KEYS.items():
         for key in keys:
             assert f"`{key}`" in first_cells or f".{key}`" in first_cells, (
                 f"{section}.{key} is missing from docs/profiles.md"

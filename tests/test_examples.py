@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
-from touchpoint.decide.facts import Facts, PageView
+from touchpoint.audience.facts import Facts, PageView
 from touchpoint.decide.targeting import decide
 from touchpoint.rules import ruleset as rules
 from touchpoint.settings import Settings

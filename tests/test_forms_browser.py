@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from touchpoint.rules.templates import SAMPLE_CONTEXT, Templates
+from touchpoint.render.templates import SAMPLE_CONTEXT, Templates
 
 from . import test_snippet_browser as snippet_tests
 from .test_snippet_browser import INDEX, POPUP, events, new_page, open_page, seen, shown

@@ -14,11 +14,12 @@ import pytest
 import tzdata  # type: ignore[import-untyped]
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
+from touchpoint.audience import geolocation
+from touchpoint.audience.geolocation import CountryDatabase, truncate
 from touchpoint.cli import main
-from touchpoint.decide import geolocation
-from touchpoint.decide.geolocation import COUNTRIES, CountryDatabase, country_code, truncate
 from touchpoint.errors import ConfigError
 from touchpoint.settings import Settings
+from touchpoint.syntax.countries import COUNTRIES, country_code
 
 from . import mmdb
 

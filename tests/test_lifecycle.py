@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from touchpoint import store
-from touchpoint.decide.facts import Facts, PageView
+from touchpoint.audience.conditions import Compiler
+from touchpoint.audience.facts import Facts, PageView
 from touchpoint.profiles.lifecycle import DEFAULT_STAGES, evaluate
 from touchpoint.profiles.rules import ProfileRules
 from touchpoint.rules import ruleset as rules_module
-from touchpoint.rules.conditions import Compiler
 from touchpoint.store.activity import Activity
 from touchpoint.store.records import PageViewUpdate, Profile
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from touchpoint.rules.popups import CSS, minify, stylesheet
+from touchpoint.render.popups import CSS, minify, stylesheet
 
 
 def test_minify_keeps_the_spaces_values_and_selectors_need() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from touchpoint.rules.templates import SAMPLE_CONTEXT, Templates, unsafe_markup
+from touchpoint.render.templates import SAMPLE_CONTEXT, Templates, unsafe_markup
 
 ROOT = Path(__file__).resolve().parent.parent
 FORM = """<section data-tp-step="form">

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from touchpoint.rules import ruleset as rules
-from touchpoint.rules.matchers import glob_regex
 from touchpoint.rules.ruleset import RulesError, parse_duration
+from touchpoint.syntax.matchers import glob_regex
 
 GOOD = """\
 campaign: spring

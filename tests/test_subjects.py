@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 from touchpoint import cli, store
 from touchpoint.api import keys as apikeys
 from touchpoint.app import create_app
-from touchpoint.coupons.pools import Pools
 from touchpoint.profiles import identity
+from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
 
 from .conftest import ROOT
@@ -296,7 +296,7 @@ def test_every_table_with_a_visitor_id_column_is_exported_and_erased(
 def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
     laptop: TestClient, settings: Settings, people: dict[str, Any]
 ) -> None:
-    pools, problems = Pools.read(ROOT / "rules")
+    pools, problems = load_pools(ROOT / "rules")
     assert not [p for p in problems if p.severity != "warning"]
     ada, bob = people["ada"][0], people["bob"][0]
     conn = store.connect(settings.database_path)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from touchpoint import store
-from touchpoint.decide.facts import Facts, PageView
+from touchpoint.audience.facts import Facts, PageView
 from touchpoint.decide.targeting import bucket, decide, pick_variant, recheck, trace
 from touchpoint.rules import ruleset as rules
 from touchpoint.rules.campaigns import Variant

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..audience.conditions import NAME
 from ..profiles.identity import FieldError
-from ..rules.conditions import NAME
 from ..store.activity import Activity
 from .keys import SCOPES
 

@@ -21,9 +21,9 @@ from functools import cached_property
 from html import escape
 from typing import Any
 
-from ..rules import popups
-from ..rules.files import YamlFile
-from ..rules.matchers import parse_duration
+from ..render import popups
+from ..syntax.files import YamlFile
+from ..syntax.matchers import parse_duration
 
 MODES = ("builtin", "external", "tcf")
 KEYS = ("mode", "privacy_policy", "tcf_timeout", "texts")

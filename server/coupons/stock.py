@@ -17,7 +17,6 @@ from typing import Any, TextIO
 
 from .. import store
 from ..errors import ConfigError
-from ..rules.files import RulesError
 from ..settings import Settings
 from .pools import Pool, Pools
 
@@ -85,11 +84,8 @@ def stock(pools: Mapping[str, Pool], stats: Mapping[str, store.PoolStats]) -> li
 # --- the touchpoint coupons command -----------------------------------------------------------
 
 
-def command(settings: Settings, args: argparse.Namespace) -> int:
-    """``touchpoint coupons import | generate | list``."""
-    pools, problems = Pools.read(settings.rules_dir)
-    if any(p.severity == "error" for p in problems):
-        raise RulesError(problems)
+def command(settings: Settings, args: argparse.Namespace, pools: Pools) -> int:
+    """``touchpoint coupons import | generate | list`` (cli.coupons loads ``pools``)."""
     path = settings.database_path
     if args.action == "list" and not path.exists():
         raise ConfigError(f"no database at {path}")

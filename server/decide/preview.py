@@ -14,10 +14,10 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from ..audience.facts import Facts
 from ..errors import RequestError
 from ..rules.campaigns import Campaign, Variant
 from ..rules.ruleset import Ruleset
-from .facts import Facts
 from .targeting import Decision, Outcome, trace
 
 MAX_TOKEN = 512

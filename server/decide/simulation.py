@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import store
+from ..audience import geolocation
+from ..audience.facts import Facts, PageView
 from ..consent import categories as consent
 from ..errors import ConfigError, RequestError
 from ..rules import ruleset as rules_module
@@ -19,8 +21,7 @@ from ..settings import Settings
 from ..store.records import Profile
 from ..web.coupons import Stock
 from ..web.decide import parse_context
-from . import geolocation, targeting
-from .facts import Facts, PageView
+from . import targeting
 
 
 def _json_arg(text: str, what: str) -> Any:

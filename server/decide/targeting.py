@@ -13,13 +13,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..audience.conditions import explain
+from ..audience.facts import Facts
 from ..profiles.model import visit_start
 from ..rules.campaigns import Campaign, Variant
-from ..rules.conditions import explain
-from ..rules.matchers import FOREVER
 from ..rules.ruleset import Ruleset
 from ..store import CampaignHistory
-from .facts import Facts
+from ..syntax.matchers import FOREVER
 
 
 @dataclass(frozen=True)

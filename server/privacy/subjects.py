@@ -27,50 +27,10 @@ from ..settings import Settings
 from ..store.subjects import ERASED
 
 T = TypeVar("T")
-COMMANDS = ("export", "erase", "consent")
-
-
-def add_parsers(commands: Any) -> None:
-    """The commands' parsers, on the ``touchpoint`` command's subparsers."""
-    export = commands.add_parser(
-        "export", help="everything stored about one person, as JSON (GDPR Art. 15, 20)"
-    )
-    _who(export)
-    export.add_argument("--output", "-o", help="write to this file (mode 0600), not stdout")
-    erase = commands.add_parser(
-        "erase", help="erase everything stored about one person (GDPR Art. 17)"
-    )
-    _who(erase)
-    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    consent = commands.add_parser("consent", help="proof of consent: one person's log, totals")
-    actions = consent.add_subparsers(dest="action", required=True)
-    log = actions.add_parser("log", help="one person's consent answers")
-    _who(log)
-    log.add_argument("--json", action="store_true", help="print the log as JSON")
-    summary = actions.add_parser(
-        "summary", help="answers per consent revision and method: accepted, rejected, customised"
-    )
-    summary.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) or Unix time")
-    summary.add_argument("--until", help="before this date (YYYY-MM-DD, UTC) or Unix time")
-    summary.add_argument("--json", action="store_true", help="print the totals as JSON")
-    _database_flags(summary)
-
-
-def _who(parser: argparse.ArgumentParser) -> None:
-    who = parser.add_mutually_exclusive_group(required=True)
-    who.add_argument("--visitor", metavar="ID", help="a visitor id (from the cookie or an export)")
-    who.add_argument("--email", metavar="ADDRESS", help="the e-mail address given to identify")
-    who.add_argument("--customer-id", metavar="ID", help="the customer id given to identify")
-    _database_flags(parser)
-
-
-def _database_flags(parser: argparse.ArgumentParser) -> None:
-    for name in ("data_dir", "database"):
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, metavar=name.upper())
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``args.command``, one of :data:`COMMANDS`."""
+    """Run ``args.command``: ``export``, ``erase`` or ``consent``."""
     if not settings.database_path.exists():
         raise ConfigError(f"no database at {settings.database_path}")
     # The server's key, never a new one: e-mail addresses are looked up by their keyed hash and

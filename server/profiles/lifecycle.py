@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..rules import matchers
 from ..store.records import STAGES, Profile
+from ..syntax import matchers
 
 DAY = 86400
 # Condition name -> what it reads of a profile at ``now`` and how its value is matched.

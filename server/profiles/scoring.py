@@ -20,14 +20,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ..store.activity import Activity
 from ..store.records import Profile
-
-if TYPE_CHECKING:
-    from .rules import ProfileRules
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,14 @@ def decayed(score: float, since: int | None, now: int, decay: Decay) -> float:
     return score * float(0.5 ** (idle / decay.half_life))
 
 
-def score_at(profile: Profile, now: int, rules: ProfileRules | ScoringRules) -> float:
+class WithScoring(Protocol):
+    """Rules that carry scoring rules (profiles.rules.ProfileRules)."""
+
+    @property
+    def scoring(self) -> ScoringRules: ...
+
+
+def score_at(profile: Profile, now: int, rules: WithScoring | ScoringRules) -> float:
     """The visitor's lead score at ``now``, decay applied."""
     scoring = rules if isinstance(rules, ScoringRules) else rules.scoring
     return decayed(profile.score, profile.score_at, now, scoring.decay)

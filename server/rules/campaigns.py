@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..audience import conditions
+from ..audience.conditions import Compiler, Condition
 from ..consent import banner
 from ..coupons import pools as coupons
-from . import conditions
+from ..render.templates import TemplateProblem, Templates
+from ..syntax.files import Problem, YamlFile
 from . import site as siteconfig
-from .conditions import Compiler, Condition
-from .files import Problem, YamlFile
 from .site import Site, duration
-from .templates import TemplateProblem, Templates
 
 CAMPAIGN_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KINDS = ("popup", "content")
@@ -67,7 +67,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "site.consent.texts.LANG": banner.TEXT_KEYS,
     "site.webhooks.NAME": siteconfig.WEBHOOK_KEYS,
 }
-# scoring.yaml and lifecycle.yaml: profilerules.KEYS, documented in docs/profiles.md.
+# scoring.yaml and lifecycle.yaml: profilefiles.KEYS, documented in docs/profiles.md.
 
 
 @dataclass(frozen=True)

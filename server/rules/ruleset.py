@@ -15,18 +15,18 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..audience import conditions
+from ..audience.conditions import Compiler, Condition
+from ..audience.geolocation import NO_GEOLOCATION
 from ..coupons import pools as coupons
 from ..coupons.pools import Pool, Pools
-from ..decide.geolocation import NO_GEOLOCATION
-from ..profiles import rules as profilerules
 from ..profiles.rules import ProfileRules
-from . import conditions
+from ..render.templates import Templates
+from ..syntax.files import Problem, RulesError
+from ..syntax.matchers import FOREVER, moment, parse_duration
+from . import couponfiles, profilefiles
 from .campaigns import KEYS, TRIGGERS, Campaign, CampaignFile
-from .conditions import Compiler, Condition
-from .files import Problem, RulesError
-from .matchers import FOREVER, moment, parse_duration
 from .site import Site, load_site
-from .templates import Templates
 
 # Campaign, KEYS and TRIGGERS are defined in campaigns.py; re-exported as the rules reference.
 __all__ = [
@@ -103,14 +103,14 @@ def load(
     templates = Templates(rules_dir / "templates")
     problems: list[Problem] = []
     site = load_site(rules_dir / SITE_FILE, problems)
-    profile = profilerules.load(rules_dir, problems, site)
-    pools, pool_problems = Pools.read(rules_dir, timezone=site.timezone)
+    profile = profilefiles.load(rules_dir, problems, site)
+    pools, pool_problems = couponfiles.load_pools(rules_dir, timezone=site.timezone)
     problems += pool_problems
     exclude = _coupon_exclude(pools, problems, site)
     campaigns: list[Campaign] = []
     readers: dict[str, CampaignFile] = {}
     for path in sorted(rules_dir.glob("*.y*ml")):
-        if path.name == SITE_FILE or path.stem in (*profilerules.STEMS, coupons.STEM):
+        if path.name == SITE_FILE or path.stem in (*profilefiles.STEMS, coupons.STEM):
             continue
         reader = CampaignFile(path, problems, site, pools)
         campaign = reader.campaign(templates)

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..audience import conditions
+from ..audience.conditions import FIELDS, HISTORY_EVENTS
+from ..audience.facts import CHANNELS
 from ..consent import banner
 from ..coupons import pools as coupons
-from ..decide.facts import CHANNELS
-from ..decide.geolocation import COUNTRIES
 from ..profiles import lifecycle
-from ..profiles import rules as profilerules
 from ..store.activity import TYPES
 from ..store.records import STAGES
 from ..store.stock import MAX_CODE
+from ..syntax.countries import COUNTRIES
+from ..syntax.matchers import NUMBER_OPS, WEEKDAYS
 from ..webhooks.delivery import EVENTS
-from . import conditions
+from . import couponfiles, profilefiles
 from .campaigns import CAMPAIGN_ID, EXIT_INTENT_SIGNALS, KEYS, KINDS, STYLES, TRIGGERS
-from .conditions import FIELDS, HISTORY_EVENTS
-from .matchers import NUMBER_OPS, WEEKDAYS
 from .site import ENV_NAME
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -314,7 +314,7 @@ def scoring_schema() -> dict[str, Any]:
                        "after": {"$ref": "#/$defs/duration"}}),
         "thresholds": {"type": "array", "items": threshold},
     }  # fmt: skip
-    keys = profilerules.KEYS
+    keys = profilefiles.KEYS
     assert set(top) == set(keys["scoring"]) and set(point["properties"]) == set(
         keys["scoring.points"]
     )
@@ -381,7 +381,7 @@ def coupons_schema() -> dict[str, Any]:
                   "propertyNames": {"pattern": coupons.POOL_NAME.pattern},
                   "additionalProperties": pool},
     }  # fmt: skip
-    keys = coupons.KEYS
+    keys = couponfiles.KEYS
     assert set(top) == set(keys["coupons"])
     assert set(pool["properties"]) == set(keys["coupons.pools.NAME"])
     return {"$schema": DRAFT, "title": "Touchpoint coupon pools (rules/coupons.yaml)",

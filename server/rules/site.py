@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..audience.conditions import NAME
 from ..consent.banner import ConsentConfig, load_consent
+from ..syntax.files import Problem, YamlFile
+from ..syntax.matchers import FOREVER, compile_globs, parse_duration
 from ..webhooks.delivery import EVENTS, Endpoint
-from .conditions import NAME
-from .files import Problem, YamlFile
-from .matchers import FOREVER, compile_globs, parse_duration
 
 KEYS = ("timezone", "session_idle", "popups", "interests", "consent", "webhooks")
 POPUP_KEYS = ("min_gap",)

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
+from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
 from ..coupons import pools as coupons
 from ..coupons.pools import Pool
-from ..decide.facts import Facts, PageView
 from ..decide.targeting import choose_variant
 from ..errors import RequestError
 from ..rules.campaigns import CAMPAIGN_ID

@@ -16,15 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
+from ..audience.conditions import NAME
+from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
 from ..decide import preview as preview_module
-from ..decide.facts import Facts, PageView
 from ..decide.targeting import Decision, Outcome
 from ..decide.targeting import decide as decide_page
 from ..errors import RequestError
+from ..render.popups import stylesheet
 from ..rules.campaigns import CAMPAIGN_ID
-from ..rules.conditions import NAME
-from ..rules.popups import stylesheet
 from ..rules.ruleset import Ruleset
 from ..store.activity import Activity
 from ..store.datadepth import keeps

@@ -12,8 +12,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
-from ..decide.facts import Facts, PageView
 from ..decide.targeting import recheck
 from ..errors import RequestError
 from .decide import NO_STORE

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from touchpoint.decide.facts import Facts, PageView
+from touchpoint.audience.facts import Facts, PageView
 from touchpoint.decide.targeting import decide
 from touchpoint.rules import ruleset as rules_module
 from touchpoint.store import CampaignHistory

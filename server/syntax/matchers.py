@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..decide.geolocation import country_code
+from .countries import country_code
 
 Match = tuple[Callable[[Any], bool], str]
 

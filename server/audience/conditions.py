@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..decide.facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
 from ..profiles import lifecycle
 from ..store.records import STAGES
-from . import matchers
+from ..syntax import matchers
+from .facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
 
 Test = Callable[[Facts], bool]
 Report = Callable[[str, str], None]  # (key path, message)

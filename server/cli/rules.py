@@ -1,0 +1,86 @@
+"""The rules commands: ``touchpoint check``, ``schema`` and ``preview`` (``simulate``'s body is
+decide.simulation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..audience import geolocation
+from ..decide.preview import Preview, Previews, resolve
+from ..errors import ConfigError, RequestError
+from ..rules import ruleset as rules_module
+from ..settings import Settings
+from ..syntax.matchers import FOREVER, parse_duration
+
+
+def schema(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the JSON Schema of one kind of rules file, or the server API's OpenAPI document."""
+    print(json.dumps(_schema(args.which, settings), indent=2))
+    return 0
+
+
+def _schema(which: str, settings: Settings) -> dict[str, Any]:
+    if which == "openapi":
+        from ..api.spec import openapi
+
+        return openapi(settings.prefix + "/v1/api")
+    from ..rules.schema import SCHEMAS
+
+    return SCHEMAS[which]()
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    """Validate the rules folder; every problem as ``file:line:column``."""
+    source = geolocation.open_source(settings.geoip_database)  # a bad file ends here
+    problems, ruleset = rules_module.check(settings.rules_dir, geolocation=source is not None)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if note := geolocation.check_note(problems):
+        print(note, file=sys.stderr)
+    if ruleset is None:
+        print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
+        return 1
+    warned = f", {len(problems)} warning(s)" if problems else ""
+    scoring = ruleset.profile.scoring
+    scored = (
+        f", {len(scoring.points)} scoring rule(s), {len(scoring.thresholds)} threshold(s)"
+        if scoring.points or scoring.thresholds
+        else ""
+    )
+    pools = f", {len(ruleset.pools)} coupon pool(s)" if ruleset.pools else ""
+    print(
+        f"ok: {len(ruleset.campaigns)} campaign(s){scored}{pools} in {settings.rules_dir}{warned}"
+    )
+    return 0
+
+
+def preview(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a preview link (docs/rules.md#preview)."""
+    ruleset = rules_module.load(settings.rules_dir)
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as exc:
+        raise ConfigError(f"--ttl: {exc}") from None
+    if not ttl or ttl is FOREVER:
+        raise ConfigError("--ttl: a duration like 2h or 7d")
+    expires = int(time.time()) + ttl
+    previews = Previews(settings.resolve_secret_key())
+    token = previews.token(args.campaign, args.variant, expires=expires)
+    try:
+        resolve(Preview(args.campaign, args.variant, expires), ruleset)
+    except RequestError as exc:
+        raise ConfigError(str(exc)) from None
+    url = args.url or "/"
+    joiner = "&" if "?" in url else "?"
+    fragment = ""
+    if "#" in url:
+        url, fragment = url.split("#", 1)
+        fragment = "#" + fragment
+    print(f"{url}{joiner}tp_preview={token}{fragment}")
+    expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+    print(f"works until {expiry}; shows {args.campaign} whatever its rules say", file=sys.stderr)
+    return 0

@@ -24,6 +24,7 @@ from . import store
 from .api import routes as api
 from .api.keys import ApiKeys
 from .audience import geolocation
+from .coupons.stock import Stock
 from .decide.preview import Previews
 from .errors import RequestError
 from .privacy import retention
@@ -58,7 +59,7 @@ class Touchpoint:
     writer: store.Writer | None = None
     reloader: RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
-    stock: coupons.Stock = field(default_factory=coupons.Stock)
+    stock: Stock = field(default_factory=Stock)
     purger: retention.Purger | None = None
 
     def now(self) -> int:

@@ -19,8 +19,8 @@ from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.cli import main
 from touchpoint.coupons.pools import Pool
+from touchpoint.coupons.stock import Stock
 from touchpoint.settings import Settings
-from touchpoint.web.coupons import Stock
 
 from .conftest import ROOT, LiveServer
 

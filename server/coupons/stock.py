@@ -8,6 +8,7 @@ import argparse
 import csv
 import itertools
 import json
+import math
 import sqlite3
 import sys
 import time
@@ -79,6 +80,40 @@ def stock(pools: Mapping[str, Pool], stats: Mapping[str, store.PoolStats]) -> li
             "low": low_stock is not None and left is not None and left < low_stock,
         })  # fmt: skip
     return out
+
+
+class Stock:
+    """Which coupon pools have run out, as the decide path sees them in this worker process.
+
+    Probing a pool is one index lookup; it runs at most once per ``ttl`` seconds, so a pool
+    emptied by another worker keeps its campaigns showing for at most that long (a reveal then
+    answers 410 and the popup keeps the template's fallback text). A claim that finds the pool
+    empty marks it at once."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._checked = -math.inf
+        self._empty: frozenset[str] = frozenset()
+
+    def empty(self, pools: Mapping[str, Pool], reader: store.Reader) -> frozenset[str]:
+        now = time.monotonic()
+        if now - self._checked >= self.ttl:
+            self._checked = now
+            at = int(time.time())  # a pool past its valid.until counts as empty
+            self._empty = frozenset(
+                name
+                for name, pool in pools.items()
+                # The Pool, not its name: a generated pool has codes while under its limit.
+                if pool.finite and not store.pool_has_codes(reader.conn, pool, now=at)
+            )
+        return self._empty
+
+    def ran_out(self, pool: str) -> None:
+        self._empty |= {pool}
+
+    def refilled(self) -> None:
+        """Codes were added: probe again at the next decide."""
+        self._checked = -math.inf
 
 
 # --- the touchpoint coupons command -----------------------------------------------------------

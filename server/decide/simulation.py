@@ -15,13 +15,12 @@ from .. import store
 from ..audience import geolocation
 from ..audience.facts import Facts, PageView
 from ..consent import categories as consent
+from ..coupons.stock import Stock
 from ..errors import ConfigError, RequestError
 from ..rules import ruleset as rules_module
 from ..settings import Settings
 from ..store.records import Profile
-from ..web.coupons import Stock
-from ..web.decide import parse_context
-from . import targeting
+from . import page
 
 
 def _json_arg(text: str, what: str) -> Any:
@@ -102,7 +101,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
             query=url.query,
             referrer=args.referrer,
             host=url.netloc,
-            context=parse_context(context),
+            context=page.parse_context(context),
             user_agent=args.user_agent,
             accept_language=args.language,
             address=args.ip or "",
@@ -116,9 +115,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
                   profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
     facts.empty_pools = _empty_pools(settings, ruleset)
     try:
-        result = targeting.trace(
-            ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id, fired=args.trigger
-        )
+        decision = page.decide_page(ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id,
+                                    explain=True, fired=args.trigger)  # fmt: skip
+        result = decision.explained or {}
     except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
         raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
     result["visitor"] = {

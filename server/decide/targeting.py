@@ -227,6 +227,11 @@ def trace(
     ``touchpoint simulate``, and later the snippet's preview mode and the admin UI).
     ``fired`` names a trigger (``exit_intent``, ``scroll`` ...): which popup it would show."""
     outcome = decide(rules, facts, slots=slots, visitor_id=visitor_id, explain=True)
+    return explanation(rules, outcome, fired=fired)
+
+
+def explanation(rules: Ruleset, outcome: Outcome, *, fired: str | None = None) -> dict[str, Any]:
+    """:func:`trace` of an ``outcome`` decided with ``explain=True``."""
     shown = None
     if fired:
         shown = next(

@@ -12,15 +12,13 @@ only (``consent.honour_gpc``).
 
 from __future__ import annotations
 
-import sqlite3
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import store
+from ..consent import answers
 from ..consent import categories as consent_module
 from ..profiles.recognition import REFUSAL_COOKIE
-from ..store.records import CATEGORIES, new_visitor_id
+from ..store.records import new_visitor_id
 from .limits import read_json
 from .responses import JSONResponse
 
@@ -39,27 +37,10 @@ async def consent(request: Request) -> Response:
     # A rejection from an unknown visitor is still counted (consent statistics per revision)
     # under a throwaway id that is never sent back.
     visitor_id = known_id or new_visitor_id()
-    now = tp.now()
-    key = tp.identity_key
-
-    def answer(conn: sqlite3.Connection) -> None:
-        """Log the answer. One granting nothing from a visitor who had granted something is a
-        withdrawal of consent: everything stored about them is erased (GDPR Art. 17(1)(b)),
-        the log entries, this one included, kept under a pseudonym as proof
-        (docs/privacy.md#erasure)."""
-        withdrawal = not granted and known_id is not None and store.visitor_exists(conn, known_id)
-        store.record_consent(
-            conn,
-            visitor_id,
-            at=now,
-            revision=revision,
-            granted=granted,
-            denied=set(CATEGORIES) - granted,
-            method=method,
-        )
-        if withdrawal:
-            store.erase(conn, ("id", visitor_id), key=key, at=now, via="page")
-
+    answer = answers.record(
+        visitor_id, granted, method=method, revision=revision, known=known_id is not None,
+        now=tp.now(), key=tp.identity_key,
+    )  # fmt: skip
     await tp.writer.write(answer)
     response = JSONResponse(
         {"revision": revision, "granted": sorted(granted)}, headers={"Cache-Control": "no-store"}

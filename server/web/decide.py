@@ -16,31 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
-from ..audience.conditions import NAME
 from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
-from ..decide import preview as preview_module
-from ..decide.targeting import Decision, Outcome
-from ..decide.targeting import decide as decide_page
+from ..decide import page
 from ..errors import RequestError
-from ..render.popups import stylesheet
 from ..rules.campaigns import CAMPAIGN_ID
 from ..rules.ruleset import Ruleset
-from ..store.activity import Activity
 from ..store.datadepth import keeps
-from ..store.records import PageViewUpdate
-from ..webhooks import delivery as webhooks
-from .limits import flat_values, optional_str, read_json
+from ..syntax.shapes import optional_str
+from .limits import read_json
 from .responses import JSONResponse
 
 NO_STORE = {"Cache-Control": "no-store"}
-MAX_CONTEXT_KEYS = 32
 MAX_SLOTS = 20
-
-
-def parse_context(value: Any) -> dict[str, Any]:
-    """What the page pushed: short names to strings, finite numbers or booleans."""
-    return flat_values(value, "context", max_keys=MAX_CONTEXT_KEYS, name=NAME)
 
 
 def parse_slots(value: Any) -> tuple[str, ...]:
@@ -54,20 +42,20 @@ def parse_slots(value: Any) -> tuple[str, ...]:
 
 
 def parse_view(data: dict[str, Any], request: Request) -> PageView:
-    page = data.get("page")
-    if not isinstance(page, dict):
+    given = data.get("page")
+    if not isinstance(given, dict):
         raise RequestError("page must be an object with at least a path")
-    path = optional_str(page, "path", max_length=2048)
+    path = optional_str(given, "path", max_length=2048)
     if not path or not path.startswith("/"):
         raise RequestError("page.path must be a path starting with /")
     headers = request.headers
     return PageView(
         path=path,
-        title=optional_str(page, "title", max_length=512) or "",
-        query=optional_str(page, "query", max_length=2048) or "",
-        referrer=optional_str(page, "referrer", max_length=2048) or "",
+        title=optional_str(given, "title", max_length=512) or "",
+        query=optional_str(given, "query", max_length=2048) or "",
+        referrer=optional_str(given, "referrer", max_length=2048) or "",
         host=headers.get("host", ""),
-        context=parse_context(data.get("context")),
+        context=page.parse_context(data.get("context")),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
         # As ip_handling says: the network only, or nothing (server/clientip.py).
@@ -99,61 +87,28 @@ async def decide(request: Request) -> Response:
     )
     if rules.finite_pools and facts.history is not None:
         facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)
-    counted = False
     previewing = data.get("preview")  # a marketer's preview link: records nothing
-    if count and previewing is None and record is not None and facts.known:
-        update = PageViewUpdate(
-            at=facts.now,
-            touch=None if facts.internal else facts.touch,
-            interests=rules.site.interests_of(view.path),
-            category=_context_str(view.context, "category"),
-            product=_context_str(view.context, "product"),
-            path=view.path,
-        )
-        read, idle, visitor = facts.profile, rules.site.session_idle, record.id
+    counted = False
+    if count and previewing is None and record is not None:
         depth = tp.settings.data_depth
-        # The page is judged by the profile after this view (scored, its stage settled), and
-        # the same result is what the writer stores.
-        result = rules.profile.page_view(read, update, session_idle=idle, visitor_id=visitor)
-        facts.profile = result[0]
-
-        def count_view(conn: Any) -> None:
-            effects = store.record_page_view(
-                conn, visitor, update, session_idle=idle, rules=rules.profile, read=read,
-                result=result, depth=depth,
-            )  # fmt: skip
-            webhooks.report(conn, rules.site.webhooks, visitor, effects, now=update.at)
-
-        tp.writer.submit(count_view)
-        counted = True
-    elif count and previewing is None and record is not None and _measured(record, tp):
-        # Measurement alone: the page view goes to the event log, no profile exists.
-        visitor, seen = record.id, Activity("page_view", facts.now, path=view.path)
-        depth = tp.settings.data_depth
-        tp.writer.submit(
-            lambda conn: store.record_activities(
-                conn, visitor, [seen], rules=rules.profile, now=seen.at, depth=depth
-            )
-        )
-    extra: dict[str, Any] = {}
-    if previewing is not None:
-        shown = tp.previews.read(previewing, now=facts.now)
-        campaign, variant = preview_module.resolve(shown, rules)
-        outcome, trace = preview_module.outcome(campaign, variant, rules, facts, slots)
-        extra["preview"] = {"campaign": campaign.id, "variant": variant.id, "trace": trace}
-    else:
-        outcome = decide_page(
-            rules,
-            facts,
-            slots=slots,
-            visitor_id=record.id if record and facts.history is not None else None,
-            roll=random.random(),
-        )
+        if facts.known:
+            tp.writer.submit(page.count(rules, facts, view, record.id, depth=depth))
+            counted = True
+        elif _measured(record, tp):
+            tp.writer.submit(page.measure(rules, facts, record.id, depth=depth))
+    decision = page.decide_page(
+        rules,
+        facts,
+        slots=slots,
+        visitor_id=record.id if record and facts.history is not None else None,
+        roll=random.random(),
+        preview=None if previewing is None else tp.previews.read(previewing, now=facts.now),
+    )
     body = {
         "consent": consent_state(request, data, record, rules),
         "counted": counted,
-        **render(rules, outcome, facts),
-        **extra,
+        **page.render(rules, decision.outcome, facts),
+        **({"preview": decision.preview} if decision.preview else {}),
     }
     response = JSONResponse(body, headers=NO_STORE)
     if visitor_id and record is None:
@@ -186,70 +141,3 @@ def consent_state(
         language = lang if isinstance(lang, str) else request.headers.get("accept-language", "")
         state["banner"] = config.banner(language[:256])
     return state
-
-
-def _context_str(context: dict[str, Any], key: str) -> str | None:
-    value = context.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
-    """The popups and slot contents of ``outcome`` as the snippet receives them."""
-    profile = facts.profile
-    visitor = {
-        "known": facts.known,
-        "returning": profile.returning,
-        "first_name": profile.first_name,
-        "last_category": profile.last_category,
-        "last_product": profile.last_product,
-        "top_interest": profile.top_interest,
-    }
-    page = {"path": facts.path, "title": facts.view.title}
-    context = {**rules.templates.context_defaults, **facts.context}
-
-    def html(decision: Decision) -> str | None:
-        variant = decision.variant
-        if variant.template is None:  # a control: shows nothing, records an exposure
-            return ""
-        return rules.templates.render(
-            variant.template,
-            {
-                "campaign": decision.campaign.id,
-                "variant": variant.id,
-                "page": page,
-                "visitor": visitor,
-                "context": context,
-            },
-        )
-
-    session_seconds = None  # how long the visit has lasted, for after_seconds_on_site
-    if profile.session_started_at is not None:
-        session_seconds = facts.now - profile.session_started_at
-    popups = []
-    for decision in outcome.popups:
-        campaign = decision.campaign
-        markup = html(decision)
-        if markup is None:
-            continue
-        popups.append(
-            {
-                "campaign": campaign.id,
-                "variant": decision.variant.id,
-                "style": campaign.style,
-                "trigger": campaign.trigger.client(session_seconds=session_seconds),  # type: ignore[union-attr]
-                "control": decision.variant.control,
-                "html": markup,
-            }
-        )
-    slots = {}
-    for slot, decision in outcome.slots.items():
-        markup = html(decision)
-        if markup is not None:
-            slots[slot] = {
-                "campaign": decision.campaign.id,
-                "variant": decision.variant.id,
-                "control": decision.variant.control,
-                "html": markup,
-            }
-    # The popups' stylesheet once, with the popups that use it: the snippet carries none.
-    return {"popups": popups, "slots": slots, **stylesheet(popups)}

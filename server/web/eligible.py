@@ -16,8 +16,9 @@ from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
 from ..decide.targeting import recheck
 from ..errors import RequestError
+from ..syntax.shapes import optional_str
 from .decide import NO_STORE
-from .limits import optional_str, read_json
+from .limits import read_json
 from .responses import JSONResponse
 
 

@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
-from ..consent import categories as consent_module
 from ..errors import RequestError
-from ..profiles.model import visit_start
+from ..profiles import tracking
+from ..profiles.tracking import Batch
 from ..store.activity import Activity
-from ..webhooks import delivery as webhooks
-from .limits import flat_values, optional_str, read_json
+from ..syntax.shapes import flat_values, optional_str
+from .limits import read_json
 from .responses import JSONResponse
 
 EVENT_TYPES = ("impression", "exposure", "close", "convert")
@@ -44,17 +41,6 @@ MAX_EVENTS = 50
 MAX_PROPS = 10
 MAX_VALUE = {"dwell": 86400, "scroll": 100}
 PROP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the snippet keeps them
-
-
-@dataclass
-class Batch:
-    campaign: list[store.Event] = field(default_factory=list)
-    behaviour: list[Activity] = field(default_factory=list)
-
-    @property
-    def urgent(self) -> bool:
-        """Whether the answer must wait for the commit: what the visitor sees next depends on it."""
-        return bool(self.campaign) or any(a.type == "form_submit" for a in self.behaviour)
 
 
 def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: int = 0) -> Batch:
@@ -138,69 +124,20 @@ async def events(request: Request) -> Response:
     data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
     batch = parse_events(data, rules.by_id, now=now)
     _, record = tp.visitor(request)
-    granted = consent_module.granted(record, tp.settings.consent_revision)
-    profile, history = consent_module.usable(record, tp.settings.consent_revision)
-    campaign = batch.campaign if history is not None else []
-    behaviour = batch.behaviour if granted & {"measurement", "personalisation"} else []
-    dropped = len(batch.campaign) - len(campaign) + len(batch.behaviour) - len(behaviour)
-    if record is None or not (campaign or behaviour):
+    recording = tracking.record(
+        batch, record, rules=rules.profile, session_idle=rules.site.session_idle,
+        endpoints=rules.site.webhooks, now=now, depth=tp.settings.data_depth,
+        revision=tp.settings.consent_revision,
+    )  # fmt: skip
+    if recording is None:
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
-    visitor = record.id
-    start = visit_start(profile, now=now, session_idle=rules.site.session_idle)
-
-    endpoints, depth = rules.site.webhooks, tp.settings.data_depth
-
-    def write(conn: Any) -> tuple[int, int]:
-        """Store the batch and queue the webhooks of what it changed (score thresholds, stage
-        changes, form submissions) in the same transaction: (events stored, webhooks queued).
-        Nothing for a visitor erased since the request read it."""
-        if not store.visitor_exists(conn, visitor):
-            return 0, 0
-        stored = store.record_events(
-            conn, visitor, campaign, at=now, visit_start=start, depth=depth
-        )
-        queued = 0
-        if behaviour:
-            effects = store.record_activities(
-                conn, visitor, behaviour, rules=rules.profile, now=now, depth=depth
-            )
-            queued = webhooks.report(conn, endpoints, visitor, effects, now=now)
-            queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)
-        return stored + len(behaviour), queued
-
-    if Batch(campaign, behaviour).urgent:
-        stored, queued = await tp.writer.write(write)
+    if recording.urgent:
+        stored, queued = await tp.writer.write(recording.unit)
         tp.webhooks_queued(queued)
     else:
-        tp.writer.submit(write)
-        stored = len(behaviour)
+        tp.writer.submit(recording.unit)
+        stored = recording.queued
     body: dict[str, Any] = {"stored": stored}
-    if dropped:
-        body.update(dropped=dropped, reason="no consent")
+    if recording.dropped:
+        body.update(dropped=recording.dropped, reason="no consent")
     return JSONResponse(body, status_code=202)
-
-
-def _forms_submitted(
-    conn: sqlite3.Connection,
-    endpoints: Mapping[str, webhooks.Endpoint],
-    visitor: str,
-    activities: list[Activity],
-    *,
-    now: int,
-) -> int:
-    """``form.submitted`` for each form sent in a popup: its name (the campaign), the fields the
-    snippet sends (never e-mail, name, phone or password fields: those go to identify), the page."""
-    queued = 0
-    for index, activity in enumerate(activities if endpoints else ()):
-        if activity.type != "form_submit":
-            continue
-        payload = {
-            **webhooks.visitor(conn, visitor),
-            "form": activity.name,
-            "fields": dict(activity.props),
-            "path": activity.path,
-            "time": activity.at,
-        }
-        key = f"form.submitted:{visitor}:{activity.name}:{now}:{index}"
-        queued += webhooks.enqueue(conn, endpoints, "form.submitted", payload, now=now, key=key)
-    return queued

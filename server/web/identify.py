@@ -10,15 +10,12 @@ but nothing of the last person's profile.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
 from ..consent import categories as consent_module
-from ..profiles import identity
-from ..webhooks import delivery as webhooks
+from ..profiles import identification, identity
 from .limits import read_json
 from .responses import JSONResponse
 
@@ -37,25 +34,11 @@ async def identify(request: Request) -> Response:
         return JSONResponse(
             {"identified": False, "reason": "no consent"}, status_code=202, headers=NO_STORE
         )
-    now = tp.now()
-    profile_rules, endpoints = tp.rules.profile, tp.rules.site.webhooks
-
-    def write(conn: Any) -> tuple[store.Identified, int]:
-        """Identify, and queue the webhooks of what it changed in the same transaction."""
-        outcome = store.identify_visitor(
-            conn, record.id, who, now=now, keep=depth, rules=profile_rules
-        )
-        survivor = outcome.visitor_id
-        queued = webhooks.report(conn, endpoints, survivor, outcome.effects, now=now)
-        if endpoints and (outcome.newly_identified or outcome.merged_from):
-            payload = {**webhooks.visitor(conn, survivor), "merged_from": outcome.merged_from,
-                       "first_name": who.first_name, "time": now}  # fmt: skip
-            key = f"visitor.identified:{survivor}:{now}:{outcome.merged_from or ''}"
-            queued += webhooks.enqueue(
-                conn, endpoints, "visitor.identified", payload, now=now, key=key
-            )
-        return outcome, queued
-
+    rules = tp.rules
+    write = identification.identify(
+        record.id, who, now=tp.now(), depth=depth, rules=rules.profile,
+        endpoints=rules.site.webhooks,
+    )  # fmt: skip
     outcome, queued = await tp.writer.write(write)
     tp.webhooks_queued(queued)
     response = JSONResponse(

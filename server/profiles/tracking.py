@@ -1,0 +1,116 @@
+"""What a visitor did, recorded under their consent (``POST /tp/v1/events``): campaign events
+(impression, close, convert, and exposure: the impression a holdout visitor would have had) for
+the frequency caps, with the ``marketing`` consent; behaviour (dwell time, scroll depth, tracked
+clicks, custom events, form submissions) with ``measurement`` or ``personalisation``, which
+also moves the profile on (points, stage) and reports what that changed as webhooks.
+
+Close, convert and form submissions decide what the visitor sees next, so their caller waits
+for the commit; behaviour alone is queued for the writer's next group commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .. import store
+from ..consent import categories as consent
+from ..store.activity import Activity
+from ..webhooks import delivery as webhooks
+from .model import visit_start
+from .rules import ProfileRules
+
+
+@dataclass
+class Batch:
+    campaign: list[store.Event] = field(default_factory=list)
+    behaviour: list[Activity] = field(default_factory=list)
+
+    @property
+    def urgent(self) -> bool:
+        """Whether the answer must wait for the commit: what the visitor sees next depends on it."""
+        return bool(self.campaign) or any(a.type == "form_submit" for a in self.behaviour)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A batch as it will be stored: the writer ``unit`` returns (events stored, webhooks
+    queued); ``queued`` events are stored when nobody waits for the commit; ``dropped`` ones
+    lacked consent."""
+
+    unit: Callable[[sqlite3.Connection], tuple[int, int]]
+    urgent: bool
+    queued: int
+    dropped: int
+
+
+def record(
+    batch: Batch,
+    record: store.VisitorRecord | None,
+    *,
+    rules: ProfileRules,
+    session_idle: int,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    now: int,
+    depth: str,
+    revision: int,
+) -> Recording | None:
+    """The unit of work that stores what the visitor's consent allows of ``batch``, scored
+    under ``rules``, webhooks to ``endpoints``; None when consent allows nothing of it."""
+    granted = consent.granted(record, revision)
+    profile, history = consent.usable(record, revision)
+    campaign = batch.campaign if history is not None else []
+    behaviour = batch.behaviour if granted & {"measurement", "personalisation"} else []
+    dropped = len(batch.campaign) - len(campaign) + len(batch.behaviour) - len(behaviour)
+    if record is None or not (campaign or behaviour):
+        return None
+    visitor = record.id
+    start = visit_start(profile, now=now, session_idle=session_idle)
+
+    def write(conn: sqlite3.Connection) -> tuple[int, int]:
+        """Store the batch and queue the webhooks of what it changed (score thresholds, stage
+        changes, form submissions) in the same transaction: (events stored, webhooks queued).
+        Nothing for a visitor erased since the request read it."""
+        if not store.visitor_exists(conn, visitor):
+            return 0, 0
+        stored = store.record_events(
+            conn, visitor, campaign, at=now, visit_start=start, depth=depth
+        )
+        queued = 0
+        if behaviour:
+            effects = store.record_activities(
+                conn, visitor, behaviour, rules=rules, now=now, depth=depth
+            )
+            queued = webhooks.report(conn, endpoints, visitor, effects, now=now)
+            queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)
+        return stored + len(behaviour), queued
+
+    urgent = Batch(campaign, behaviour).urgent
+    return Recording(write, urgent=urgent, queued=len(behaviour), dropped=dropped)
+
+
+def _forms_submitted(
+    conn: sqlite3.Connection,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    visitor: str,
+    activities: list[Activity],
+    *,
+    now: int,
+) -> int:
+    """``form.submitted`` for each form sent in a popup: its name (the campaign), the fields the
+    snippet sends (never e-mail, name, phone or password fields: those go to identify), the page."""
+    queued = 0
+    for index, activity in enumerate(activities if endpoints else ()):
+        if activity.type != "form_submit":
+            continue
+        payload = {
+            **webhooks.visitor(conn, visitor),
+            "form": activity.name,
+            "fields": dict(activity.props),
+            "path": activity.path,
+            "time": activity.at,
+        }
+        key = f"form.submitted:{visitor}:{activity.name}:{now}:{index}"
+        queued += webhooks.enqueue(conn, endpoints, "form.submitted", payload, now=now, key=key)
+    return queued

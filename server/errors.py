@@ -22,6 +22,21 @@ class RequestError(TouchpointError):
             self.status = status
 
 
+class FieldError(RequestError):
+    """Bad input in one field of a request body; ``field`` names it (its path in the body) and
+    ``message`` says what is wrong, for the server API's problem bodies. ``detail`` is the whole
+    sentence when ``field: message`` would not read well."""
+
+    status = 422
+
+    def __init__(
+        self, field: str, message: str, *, status: int | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(detail or f"{field}: {message}", status=status)
+        self.field = field
+        self.message = message
+
+
 class PayloadTooLarge(RequestError):
     status = 413
 

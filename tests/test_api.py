@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 from touchpoint import cli
 from touchpoint.api import keys as apikeys
-from touchpoint.api import spec as apispec
+from touchpoint.api import openapi as apispec
 from touchpoint.settings import Settings
 
 from .conftest import PRODUCT, ROOT

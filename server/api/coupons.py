@@ -20,7 +20,7 @@ from ..coupons import stock as couponstock
 from ..web.limits import read_body, read_json
 from ..web.responses import JSONResponse
 from . import couponspec
-from .routes import Handler, Problem, reference
+from .endpoints import Handler, Problem, reference
 
 
 async def import_coupons(request: Request) -> Response:

@@ -1,13 +1,14 @@
 """The coupon routes of the server API: a redemption's fields and their validator, and the
-schemas of the coupon bodies and answers in the OpenAPI document (server/apispec.py lists the
-operations; server/views/couponapi.py answers them). Pure: no I/O, no clock."""
+schemas of the coupon bodies and answers in the OpenAPI document (api/spec.py lists the
+operations; api/coupons.py answers them). Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..profiles.identity import FieldError
-from .spec import REF_FIELDS, Field, check, field_schema
+from ..errors import FieldError
+from ..syntax.shapes import Field, check
+from .spec import REF_FIELDS
 
 REDEMPTION_FIELDS = (
     Field("code", "string", "The coupon code the order used.", required=True, max_length=64),
@@ -43,7 +44,7 @@ def coupon_schemas() -> dict[str, Any]:
     """The coupon routes' bodies and answers, for the OpenAPI document."""
     integer, text = {"type": "integer"}, {"type": "string"}
     maybe = {"type": ["integer", "null"]}
-    redeemed = {f.name: field_schema(f) for f in REDEMPTION_FIELDS}
+    redeemed = {f.name: f.schema() for f in REDEMPTION_FIELDS}
     return {
         "CouponCodes": {"type": "object", "required": ["codes"], "additionalProperties": False,
                         "properties": {"codes": {"type": "array", "items": text}}},
@@ -77,7 +78,7 @@ def coupon_schemas() -> dict[str, Any]:
         "Redemption": {"type": "object", "required": ["code", "order_id"],
                        "additionalProperties": False,
                        "properties": {**redeemed,
-                                      **{f.name: field_schema(f) for f in REF_FIELDS}},
+                                      **{f.name: f.schema() for f in REF_FIELDS}},
                        "description": "visitor_id, customer_id or email (optional): who"
                                       " redeemed it; credits a shared code to the campaign"
                                       " that showed it to them."},

@@ -1,21 +1,20 @@
-"""The server API's definitions: event fields, attribute values, operations.
+"""The server API's request bodies: event fields and attribute values.
 
-The request validators (``parse_event``, ``parse_attributes``) and the OpenAPI 3.1 document
-(``openapi()``, served at ``/tp/v1/api/openapi.json`` and committed as ``docs/openapi.json``)
-are both generated from these tables, so they cannot disagree. Pure: no I/O, no clock.
+The request validators (``parse_event``, ``parse_attributes``) and their schemas in the OpenAPI
+document (api/openapi.py) both come from these declarations (syntax/shapes.py), so they cannot
+disagree. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
 from ..audience.conditions import NAME
-from ..profiles.identity import FieldError
+from ..errors import FieldError
 from ..store.activity import Activity
-from .keys import SCOPES
+from ..syntax.shapes import Field, check
 
 MAX_BATCH = 500
 MAX_PROPS = 32
@@ -24,22 +23,13 @@ MAX_ATTRIBUTES = 64  # per request
 FUTURE_SKEW = 300  # seconds an event's `at` may lie ahead of the server's clock
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str  # string, url, currency, number, integer, props, items
-    help: str
-    required: bool = False
-    max_length: int = 256
-
-
 REF_FIELDS = (
     Field("visitor_id", "string", "The visitor id (from an export or a webhook).", max_length=64),
     Field("customer_id", "string", "The customer id given to identify.", max_length=128),
     Field("email", "string", "The e-mail address given to identify.", max_length=320),
 )  # fmt: skip
-_COMMON = (
-    Field("at", "integer", "When it happened, Unix seconds (default: when it is received)."),
+COMMON_FIELDS = (
+    Field("at", "time", "When it happened, Unix seconds (default: when it is received)."),
 )
 EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
     "purchase": (
@@ -47,7 +37,8 @@ EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
               required=True, max_length=128),
         Field("value", "number", "The order's value."),
         Field("currency", "currency", "ISO 4217 code, e.g. EUR."),
-        Field("items", "items", f"At most {MAX_ITEMS} line items, each a flat object."),
+        Field("items", "items", f"At most {MAX_ITEMS} line items, each a flat object.",
+              max_items=MAX_ITEMS, pattern=NAME),
     ),
     "newsletter_open": (Field("name", "string", "The newsletter or mailing."),),
     "email_click": (
@@ -57,7 +48,7 @@ EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
     "webinar": (Field("name", "string", "The webinar attended.", required=True),),
     "custom": (
         Field("name", "string", "The event's name.", required=True, max_length=64),
-        Field("props", "props", f"At most {MAX_PROPS} flat properties."),
+        Field("props", "flat", f"At most {MAX_PROPS} flat properties.", pattern=NAME),
     ),
 }  # fmt: skip
 
@@ -71,51 +62,6 @@ class Pushed:
     order: dict[str, Any] | None = None
 
 
-def check(f: Field, value: Any) -> Any:
-    """``value`` if it fits the field; raises FieldError."""
-    if f.kind in ("string", "url", "currency"):
-        if not isinstance(value, str) or not value.strip():
-            raise FieldError(f.name, "must be a non-empty string")
-        if len(value) > f.max_length:
-            raise FieldError(f.name, f"longer than {f.max_length} characters")
-        if f.kind == "url" and not value.startswith(("https://", "http://")):
-            raise FieldError(f.name, "must be an http(s) URL")
-        if f.kind == "currency" and not (len(value) == 3 and value.isascii() and value.isupper()):
-            raise FieldError(f.name, "must be a three-letter ISO 4217 code such as EUR")
-        return value
-    if f.kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise FieldError(f.name, "must be a number")
-        if not math.isfinite(value):
-            raise FieldError(f.name, "must be a finite number")
-        return float(value)
-    if f.kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise FieldError(f.name, "must be Unix seconds (a whole number)")
-        return value
-    if f.kind == "props":
-        return _flat(f.name, value)
-    if not isinstance(value, list) or len(value) > MAX_ITEMS:
-        raise FieldError(f.name, f"must be a list of at most {MAX_ITEMS} objects")
-    return [_flat(f"{f.name}[{i}]", item) for i, item in enumerate(value)]
-
-
-def _flat(name: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or len(value) > MAX_PROPS:
-        raise FieldError(name, f"must be an object of at most {MAX_PROPS} properties")
-    for key, item in value.items():
-        if not NAME.match(key):
-            raise FieldError(f"{name}.{key[:64]}", "use letters, digits, - and _")
-        if isinstance(item, str):
-            if len(item) > 256:
-                raise FieldError(f"{name}.{key}", "longer than 256 characters")
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise FieldError(f"{name}.{key}", "must be a finite number")
-        elif not isinstance(item, (bool, int, float)):
-            raise FieldError(f"{name}.{key}", "must be a string, number or boolean")
-    return value
-
-
 def parse_event(item: Any, *, now: int) -> Pushed:
     """One pushed event, validated; raises FieldError naming the first bad field."""
     if not isinstance(item, dict):
@@ -123,7 +69,7 @@ def parse_event(item: Any, *, now: int) -> Pushed:
     kind = item.get("type")
     if kind not in EVENT_FIELDS:
         raise FieldError("type", f"must be one of {', '.join(EVENT_FIELDS)}")
-    fields = {f.name: f for f in (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])}
+    fields = {f.name: f for f in (*REF_FIELDS, *COMMON_FIELDS, *EVENT_FIELDS[kind])}
     for name in item:
         if name != "type" and name not in fields:
             raise FieldError(name, f"unknown field for a {kind} event")
@@ -176,281 +122,3 @@ def parse_attributes(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, (str, float)):
             raise FieldError(name, "must be a string, number, boolean or null")
     return data
-
-
-# --- OpenAPI ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Operation:
-    id: str
-    method: str
-    path: str  # under the API's base path
-    summary: str
-    scope: str | None  # None: no key needed
-    body: str | None = None  # a schema under components/schemas
-    ok: tuple[int, str] = (200, "")  # status and response schema
-    errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
-    reasons: tuple[tuple[int, str], ...] = ()  # what an error status means here, if not _REASONS
-    csv: bool = False  # the body may also be text/csv
-    query: tuple[str, ...] = ()  # query parameters, described in QUERY_PARAMETERS
-
-
-OPERATIONS = (
-    Operation("pushEvents", "post", "/events", "Push one event or a batch of them",
-              "events:write", "EventPush", (202, "PushResult")),
-    Operation("getVisitor", "get", "/visitors/{ref}", "A visitor's profile and history",
-              "profiles:read", None, (200, "Visitor"), (401, 403, 404)),
-    Operation("setAttributes", "put", "/visitors/{ref}/attributes",
-              "Set or clear (null) attributes", "profiles:write", "Attributes",
-              (200, "AttributesResult")),
-    Operation("deleteAttribute", "delete", "/visitors/{ref}/attributes/{name}",
-              "Clear one attribute", "profiles:write", None, (204, ""), (401, 403, 404, 422)),
-    Operation("importCoupons", "post", "/coupons/{pool}/codes", "Add codes to an imported pool",
-              "coupons:write", "CouponCodes", (200, "ImportReport"), (400, 401, 403, 404, 413, 422),
-              ((404, "No such pool in coupons.yaml"), (422, "Not an imported pool, or not a"
-               " list of strings")), csv=True),
-    Operation("couponStock", "get", "/coupons", "Codes per pool: free, assigned, redeemed",
-              "coupons:read", None, (200, "CouponStock"), (401, 403)),
-    Operation("redeemCoupon", "post", "/coupons/redeem", "Redeem a coupon code for an order",
-              "coupons:redeem", "Redemption", (200, "Redeemed"),
-              (400, 401, 403, 404, 409, 413, 422),
-              ((404, "No such coupon code"), (409, "Redeemed by another order, or the order"
-               " redeemed another code"), (422, "Invalid fields, or the code has expired"))),
-    Operation("exportSubject", "get", "/subjects/{ref}",
-              "Everything stored about one person (GDPR Art. 15, 20)", "privacy:read", None,
-              (200, "SubjectExport"), (401, 403, 404, 422)),
-    Operation("eraseSubject", "delete", "/subjects/{ref}",
-              "Erase everything stored about one person (GDPR Art. 17)", "privacy:erase", None,
-              (200, "Erasure"), (401, 403, 404, 422)),
-    Operation("subjectConsent", "get", "/subjects/{ref}/consent",
-              "One person's consent log, kept after an erasure", "privacy:read", None,
-              (200, "ConsentLog"), (401, 403, 404, 422)),
-    Operation("consentSummary", "get", "/consent/summary",
-              "Consent answers per revision and method", "privacy:read", None,
-              (200, "ConsentSummary"), (400, 401, 403), query=("since", "until")),
-    Operation("openapi", "get", "/openapi.json", "This document", None, None, (200, ""), ()),
-)  # fmt: skip
-
-
-def field_schema(f: Field) -> dict[str, Any]:
-    flat = {"type": "object", "maxProperties": MAX_PROPS,
-            "additionalProperties": {"type": ["string", "number", "boolean"]}}  # fmt: skip
-    schemas: dict[str, dict[str, Any]] = {
-        "string": {"type": "string", "minLength": 1, "maxLength": f.max_length},
-        "url": {"type": "string", "format": "uri", "maxLength": f.max_length},
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-        "number": {"type": "number"},
-        "integer": {"type": "integer", "minimum": 0},
-        "props": flat,
-        "items": {"type": "array", "maxItems": MAX_ITEMS, "items": flat},
-    }
-    return {**schemas[f.kind], "description": f.help}
-
-
-def _event_schema(kind: str) -> dict[str, Any]:
-    fields = (*REF_FIELDS, *_COMMON, *EVENT_FIELDS[kind])
-    return {
-        "type": "object",
-        "properties": {"type": {"const": kind}, **{f.name: field_schema(f) for f in fields}},
-        "required": ["type", *(f.name for f in fields if f.required)],
-        "anyOf": [{"required": [f.name]} for f in REF_FIELDS],
-        "additionalProperties": False,
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    from .couponspec import coupon_schemas  # it builds on this module's fields
-
-    event_refs = [{"$ref": f"#/components/schemas/{_title(k)}Event"} for k in EVENT_FIELDS]
-    flat_value = {"type": ["string", "number", "boolean", "null"]}
-    return {
-        **{f"{_title(k)}Event": _event_schema(k) for k in EVENT_FIELDS},
-        "Event": {"oneOf": event_refs},
-        "EventPush": {"oneOf": [
-            {"$ref": "#/components/schemas/Event"},
-            {"type": "object", "required": ["events"], "additionalProperties": False,
-             "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                                       "items": {"$ref": "#/components/schemas/Event"}}}},
-        ]},
-        "PushResult": {"type": "object", "required": ["stored", "duplicates"], "properties": {
-            "stored": {"type": "integer", "description": "Events stored."},
-            "duplicates": {"type": "array", "items": {"type": "integer"},
-                           "description": "Indexes of purchases whose order_id was known."},
-        }},
-        "Attributes": {"type": "object", "minProperties": 1, "maxProperties": MAX_ATTRIBUTES,
-                       "propertyNames": {"pattern": NAME.pattern},
-                       "additionalProperties": flat_value},
-        "AttributesResult": {"type": "object", "properties": {
-            "attributes": {"type": "object", "additionalProperties": flat_value}}},
-        "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
-            name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
-        **coupon_schemas(),
-        **_privacy_schemas(),
-        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
-                    "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"},
-            "status": {"type": "integer"}, "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "index": {"type": "integer"}, "field": {"type": "string"},
-                "message": {"type": "string"}}}},
-        }},
-    }  # fmt: skip
-
-
-VISITOR_FIELDS = {
-    "id": "The visitor id.",
-    "identified": "Whether an e-mail or customer id is known.",
-    "identifiers": "Kinds and dates of the identifiers; the e-mail itself with data_depth full.",
-    "first_name": "With data_depth standard or full.",
-    "score": "The lead score now, decay applied (docs/profiles.md).",
-    "stage": "The lifecycle stage now.",
-    "stage_history": "Every stage change: at, before, after, reason.",
-    "consent": "The current consent: revision and granted categories.",
-    "profile": "Visits, page views, touches, interests, attributes.",
-    "campaigns": "Popup history per campaign.",
-    "events": "The event log, oldest first.",
-    "orders": "Purchases pushed through this API.",
-    "consent_log": "Every consent answer of this visitor id.",
-}
-
-
-def _title(kind: str) -> str:
-    return "".join(part.title() for part in kind.split("_"))
-
-
-_REASONS = {400: "Malformed request", 401: "Missing or unknown API key",
-            403: "The key lacks the scope",
-            404: "No such visitor (under /visitors: with a profile; under /subjects: with"
-                 " anything stored)",
-            409: "Conflict", 413: "Body too large",
-            422: "Invalid fields; nothing was stored"}  # fmt: skip
-CSV_HELP = "One code a line: the first column, or the column headed code."
-
-
-def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the server API under ``base``."""
-    paths: dict[str, Any] = {}
-    for op in OPERATIONS:
-        entry: dict[str, Any] = {"operationId": op.id, "summary": op.summary}
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-             "description": PATH_PARAMETERS[name]}
-            for name in PATH_PARAMETERS if "{" + name + "}" in op.path
-        ]  # fmt: skip
-        parameters += [
-            {"name": name, "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 0}, "description": QUERY_PARAMETERS[name]}
-            for name in op.query
-        ]  # fmt: skip
-        if parameters:
-            entry["parameters"] = parameters
-        if op.scope:
-            entry["security"] = [{"bearer": [op.scope]}]
-            entry["description"] = f"Needs a key with the scope `{op.scope}`."
-        else:
-            entry["security"] = []
-        if op.body:
-            content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}}
-            if op.csv:
-                content["text/csv"] = {"schema": {"type": "string", "description": CSV_HELP}}
-            entry["requestBody"] = {"required": True, "content": content}
-        status, schema = op.ok
-        ok: dict[str, Any] = {"description": "Success"}
-        if schema:
-            ok["content"] = {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{schema}"}}}  # fmt: skip
-        elif status != 204:
-            ok["content"] = {"application/json": {"schema": {"type": "object"}}}
-        responses = {str(status): ok}
-        reasons = {**_REASONS, **dict(op.reasons)}
-        for code in op.errors:
-            responses[str(code)] = {
-                "description": reasons[code],
-                "content": {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                },
-            }
-        entry["responses"] = responses
-        paths.setdefault(base + op.path, {})[op.method] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Touchpoint server API", "version": __version__,
-                 "description": "Push events and attributes, read profiles, load and redeem"
-                                " coupon codes; data subject requests and proof of consent."
-                                " See docs/api.md."},
-        "paths": paths,
-        "components": {
-            "schemas": _schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": f"Scopes: {', '.join(SCOPES)}"}},
-        },
-    }  # fmt: skip
-
-
-PATH_PARAMETERS = {
-    "ref": "A visitor id, email:<address> or customer:<id> (percent-encoded).",
-    "name": "An attribute name.",
-    "pool": "A pool of rules/coupons.yaml.",
-}
-QUERY_PARAMETERS = {
-    "since": "Only answers given at or after this time, Unix seconds.",
-    "until": "Only answers given before this time, Unix seconds.",
-}
-
-
-def _privacy_schemas() -> dict[str, Any]:
-    """The data subject requests' answers (docs/privacy.md#data-subject-requests)."""
-    counts = {"type": "object", "additionalProperties": {"type": "integer"}}
-    answers = {name: {"type": "integer", "description": text} for name, text in (
-        ("accepted", "Answers granting every category."),
-        ("rejected", "Answers granting none."),
-        ("customised", "Answers granting some."))}  # fmt: skip
-    return {
-        "SubjectExport": {"type": "object", "required": ["visitor_ids", "tables"], "properties": {
-            "exported_at": {"type": "integer"},
-            "visitor_ids": {"type": "array", "items": {"type": "string"},
-                            "description": "The person's visitor ids, merged ones included."},
-            "tables": {"type": "object", "description": "Every row naming them, per table "
-                       "(docs/privacy.md#what-is-stored-tables-and-columns).",
-                       "additionalProperties": {"type": "array", "items": {"type": "object"}}},
-        }},
-        "Erasure": {"type": "object",
-                    "required": ["erasure", "at", "deleted", "pseudonymised", "anonymised"],
-                    "properties": {
-            "erasure": {"type": "integer", "description": "The id of the erasure record."},
-            "at": {"type": "integer"},
-            "deleted": {**counts, "description": "Rows deleted, per table."},
-            "pseudonymised": {**counts, "description": "Consent log rows kept as proof, their "
-                              "visitor id replaced by a keyed pseudonym."},
-            "anonymised": {**counts, "description": "Rows kept without the visitor id: coupon "
-                           "codes handed out, coupon redemptions."},
-        }},
-        "ConsentLog": {"type": "object", "required": ["entries", "erasures"], "properties": {
-            "entries": {"type": "array", "items": {"type": "object", "properties": {
-                name: {"description": text} for name, text in CONSENT_ENTRY_FIELDS.items()}}},
-            "erasures": {"type": "array", "description": "When the person was erased (a "
-                         "visitor id reference only): at, via.",
-                         "items": {"type": "object"}},
-        }},
-        "ConsentSummary": {"type": "object", "required": ["revisions"], "properties": {
-            "revisions": {"type": "array", "items": {"type": "object", "properties": {
-                "revision": {"type": "integer"}, **answers,
-                "granted": {**counts, "description": "Answers granting each category."},
-                "methods": {"type": "object", "description": "The same counts per method.",
-                            "additionalProperties": {"type": "object", "properties": answers}},
-            }}},
-        }},
-    }  # fmt: skip
-
-
-CONSENT_ENTRY_FIELDS = {
-    "id": "The entry's number in the log.",
-    "visitor_id": "The visitor id, or erased:<pseudonym> after an erasure.",
-    "at": "When the answer was given, Unix seconds.",
-    "revision": "The consent text's revision (setting consent_revision).",
-    "granted": "Categories granted.",
-    "denied": "Categories denied.",
-    "method": "How: banner-accept-all, banner-reject-all, banner-custom, api, tcf, identify,"
-    " reset.",
-}

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from .. import store
 from ..profiles import identity
 from ..web.responses import JSONResponse
-from .routes import Handler, Problem
+from .endpoints import Handler, Problem
 
 NO_STORE = {"Cache-Control": "no-store"}
 T = TypeVar("T")

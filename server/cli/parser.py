@@ -90,11 +90,11 @@ def _rules_commands(commands: Any) -> None:
     schema = commands.add_parser(
         "schema",
         help="print the JSON Schema of campaign files, site.yaml, scoring.yaml, lifecycle.yaml"
-        " or coupons.yaml, for editors",
+        " or coupons.yaml, for editors; or the OpenAPI document of the server API or of the"
+        " public routes",
     )
-    schema.add_argument(
-        "which", choices=["campaign", "site", "scoring", "lifecycle", "coupons", "openapi"]
-    )
+    kinds = ["campaign", "site", "scoring", "lifecycle", "coupons", "openapi", "openapi-public"]
+    schema.add_argument("which", choices=kinds)
     preview = commands.add_parser(
         "preview", help="a signed link that shows one campaign on the live site, recording nothing",
         parents=[settings("rules_dir", "data_dir", "secret_key")],

@@ -9,27 +9,27 @@ import sys
 import time
 from typing import Any
 
+from ..api.openapi import openapi, public_openapi
 from ..audience import geolocation
 from ..decide.preview import Preview, Previews, resolve
 from ..errors import ConfigError, RequestError
 from ..rules import ruleset as rules_module
+from ..rules.schema import SCHEMAS
 from ..settings import Settings
 from ..syntax.matchers import FOREVER, parse_duration
 
 
 def schema(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the JSON Schema of one kind of rules file, or the server API's OpenAPI document."""
+    """Print the JSON Schema of one kind of rules file, or an OpenAPI document."""
     print(json.dumps(_schema(args.which, settings), indent=2))
     return 0
 
 
 def _schema(which: str, settings: Settings) -> dict[str, Any]:
     if which == "openapi":
-        from ..api.spec import openapi
-
         return openapi(settings.prefix + "/v1/api")
-    from ..rules.schema import SCHEMAS
-
+    if which == "openapi-public":
+        return public_openapi(settings.prefix + "/v1")
     return SCHEMAS[which]()
 
 

@@ -15,25 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import RequestError
 from ..store import CampaignHistory, VisitorRecord
 from ..store.records import CATEGORIES, Profile
+from ..syntax.shapes import Field, Shape
 
 GPC_OFF = frozenset({"personalisation", "marketing"})  # kept off by Global Privacy Control
 METHODS = ("api", "banner-accept-all", "banner-reject-all", "banner-custom", "tcf")
-
-
-def parse_granted(value: Any) -> frozenset[str]:
-    """The ``granted`` list of a consent request, validated."""
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RequestError("granted must be a list of category names")
-    unknown = set(value) - set(CATEGORIES)
-    if unknown:
-        raise RequestError(
-            f"unknown consent categories: {', '.join(sorted(unknown))}"
-            f" (known: {', '.join(CATEGORIES)})"
-        )
-    return frozenset(value)
 
 
 def honour_gpc(granted: frozenset[str], method: str, *, gpc: bool) -> frozenset[str]:
@@ -46,12 +33,13 @@ def honour_gpc(granted: frozenset[str], method: str, *, gpc: bool) -> frozenset[
     return granted
 
 
-def parse_method(value: Any) -> str:
-    if value is None:
-        return "api"
-    if value not in METHODS:
-        raise RequestError(f"method must be one of {', '.join(METHODS)}")
-    return str(value)
+# A consent answer (POST /tp/v1/consent).
+ANSWER = Shape((
+    Field("granted", "names", "The categories granted; the others are denied.", required=True,
+          choices=CATEGORIES, noun="consent categories", max_items=len(CATEGORIES),
+          hint="must be a list of category names"),
+    Field("method", "choice", "How the answer was given (default api).", choices=METHODS),
+))  # fmt: skip
 
 
 def granted(record: VisitorRecord | None, revision: int) -> frozenset[str]:

@@ -20,19 +20,22 @@ from ..render.popups import stylesheet
 from ..rules.ruleset import Ruleset
 from ..store.activity import Activity
 from ..store.records import PageViewUpdate
-from ..syntax.shapes import flat_values
+from ..syntax.shapes import Field, check
 from ..webhooks import delivery as webhooks
 from .preview import Preview, resolve
 from .preview import outcome as preview_outcome
 from .targeting import Decision, Outcome, decide, explanation
 
 MAX_CONTEXT_KEYS = 32
+# What the page pushed (touchpoint('context', ...)): short names to strings, numbers, booleans.
+CONTEXT = Field("context", "flat", "What the page pushed: cart value, page type, logged in ...",
+                max_items=MAX_CONTEXT_KEYS, pattern=NAME)  # fmt: skip
 Unit = Callable[[sqlite3.Connection], Any]  # a unit of work for the writer
 
 
 def parse_context(value: Any) -> dict[str, Any]:
-    """What the page pushed: short names to strings, finite numbers or booleans."""
-    return flat_values(value, "context", max_keys=MAX_CONTEXT_KEYS, name=NAME)
+    """What the page pushed (:data:`CONTEXT`), checked."""
+    return check(CONTEXT, value, "context", status=400)  # type: ignore[no-any-return]
 
 
 def count(rules: Ruleset, facts: Facts, view: PageView, visitor_id: str, *, depth: str) -> Unit:

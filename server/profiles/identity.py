@@ -18,8 +18,9 @@ import hmac
 import re
 from typing import Any
 
-from ..errors import RequestError
+from ..errors import FieldError
 from ..store.records import Identifier, Identity
+from ..syntax.shapes import Field, Shape
 
 KINDS = ("email", "customer")
 DATA_DEPTHS = ("minimal", "standard", "full")
@@ -28,17 +29,6 @@ MAX_CUSTOMER_ID = 128
 MAX_FIRST_NAME = 100
 _LOCAL = re.compile(r"^[^\s@]{1,64}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-class FieldError(RequestError):
-    """Bad input in one field; ``field`` names it for the server API's problem bodies."""
-
-    status = 422
-
-    def __init__(self, field: str, message: str, *, status: int | None = None) -> None:
-        super().__init__(f"{field}: {message}", status=status)
-        self.field = field
-        self.message = message
 
 
 def normalise_email(raw: str) -> str:
@@ -88,11 +78,25 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
 
 
 
+# The body of an identify call (POST /tp/v1/identify). Over-long values are refused before they
+# are normalised; normalise_email and normalise_customer_id hold the exact limits.
+IDENTIFY = Shape((
+    Field("email", "string", "The e-mail address the visitor gave.", blank=True,
+          max_length=MAX_EMAIL + 64),
+    Field("customer_id", "string", "The shop's customer id.", blank=True,
+          max_length=MAX_CUSTOMER_ID + 64),
+    Field("first_name", "string", "The first name the visitor gave.", blank=True,
+          max_length=MAX_FIRST_NAME),
+))  # fmt: skip
+
+
 def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
-    """An :class:`Identity` from ``{email?, customer_id?, first_name?}``, with only what
-    ``depth`` keeps in clear. Raises :class:`FieldError`."""
+    """An :class:`Identity` from ``{email?, customer_id?, first_name?}`` (:data:`IDENTIFY`),
+    with only what ``depth`` keeps in clear. Raises :class:`FieldError`: 400 for a value that
+    is no string, 422 for one that is no e-mail address or customer id."""
+    values = IDENTIFY.parse(data, status=400)
     identifiers = []
-    email = _text(data, "email", MAX_EMAIL + 64)
+    email = values.get("email")
     if email is not None:
         try:
             address = normalise_email(email)
@@ -100,7 +104,7 @@ def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
             raise FieldError("email", str(exc)) from None
         clear = address if depth == "full" else None
         identifiers.append(Identifier("email", identifier_hash(key, "email", address), clear))
-    customer = _text(data, "customer_id", MAX_CUSTOMER_ID + 64)
+    customer = values.get("customer_id")
     if customer is not None:
         try:
             customer = normalise_customer_id(customer)
@@ -109,7 +113,7 @@ def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
         identifiers.append(Identifier("customer", identifier_hash(key, "customer", customer)))
     if not identifiers:
         raise FieldError("email", "give an email or a customer_id", status=400)
-    first_name = _text(data, "first_name", MAX_FIRST_NAME)
+    first_name = values.get("first_name")
     if first_name is not None:
         first_name = first_name.strip() or None
     return Identity(tuple(identifiers), first_name if depth != "minimal" else None)
@@ -129,14 +133,3 @@ def reference(ref: str, key: bytes) -> tuple[str, str]:
     except ValueError as exc:
         raise FieldError(kind, str(exc)) from None
     raise FieldError("ref", "a visitor id, email:<address> or customer:<id>")
-
-
-def _text(data: dict[str, Any], name: str, max_length: int) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FieldError(name, "must be a string", status=400)
-    if len(value) > max_length:
-        raise FieldError(name, f"longer than {max_length} characters")
-    return value

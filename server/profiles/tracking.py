@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import store
 from ..consent import categories as consent
@@ -114,3 +115,22 @@ def _forms_submitted(
         key = f"form.submitted:{visitor}:{activity.name}:{now}:{index}"
         queued += webhooks.enqueue(conn, endpoints, "form.submitted", payload, now=now, key=key)
     return queued
+
+
+def push(
+    conn: sqlite3.Connection,
+    batch: list[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
+    revision: int,
+    profile_rules: ProfileRules,
+    endpoints: Mapping[str, webhooks.Endpoint],
+    now: int,
+    depth: str,
+) -> store.PushResult:
+    """Store a batch the server API pushed and queue the webhooks of what it changed, in one
+    transaction (store.push_activities)."""
+    result = store.push_activities(
+        conn, batch, revision=revision, rules=profile_rules, now=now, depth=depth
+    )
+    for visitor_id, effects in result.effects.items():
+        result.queued += webhooks.report(conn, endpoints, visitor_id, effects, now=now)
+    return result

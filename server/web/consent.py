@@ -26,11 +26,13 @@ from .responses import JSONResponse
 async def consent(request: Request) -> Response:
     tp = request.app.state.tp
     tp.guard(request)
-    data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
-    method = consent_module.parse_method(data.get("method"))
+    data = consent_module.ANSWER.parse(
+        await read_json(request, max_bytes=tp.settings.max_body_bytes)
+    )
+    method = data.get("method", "api")
     gpc = request.headers.get("sec-gpc") == "1"
     granted = consent_module.honour_gpc(
-        consent_module.parse_granted(data.get("granted")), method, gpc=gpc
+        frozenset(data["granted"]), method, gpc=gpc
     )
     revision = tp.settings.consent_revision
     known_id = tp.recognizer.visitor_id(request)

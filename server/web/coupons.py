@@ -12,12 +12,18 @@ from ..decide.reveal import reveal as reveal_code
 from ..errors import RequestError
 from ..rules.campaigns import CAMPAIGN_ID
 from ..rules.ruleset import Ruleset
-from ..syntax.shapes import optional_str
+from ..syntax.shapes import Field, Shape
 from .limits import read_json
 from .responses import JSONResponse
 
 log = logging.getLogger("touchpoint.coupons")
 NO_STORE = {"Cache-Control": "no-store"}
+
+REVEAL = Shape((
+    Field("campaign", "string", "The campaign of the popup shown.", required=True,
+          max_length=64, pattern=CAMPAIGN_ID, hint="must be a campaign id"),
+    Field("variant", "string", "The variant shown.", required=True, max_length=64),
+))  # fmt: skip
 
 
 async def reveal(request: Request) -> Response:
@@ -25,10 +31,8 @@ async def reveal(request: Request) -> Response:
     tp.guard(request)
     data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
     rules: Ruleset = tp.rules
-    campaign_id = optional_str(data, "campaign", max_length=64)
-    variant_id = optional_str(data, "variant", max_length=64)
-    if not campaign_id or not variant_id or not CAMPAIGN_ID.match(campaign_id):
-        raise RequestError("campaign and variant are required: the ids of the popup shown")
+    values = REVEAL.parse(data)
+    campaign_id, variant_id = values["campaign"], values["variant"]
     _, record = tp.visitor(request)
     found = reveal_code(rules, campaign_id, variant_id, record, now=tp.now(),
                         revision=tp.settings.consent_revision, conn=tp.reader.conn)  # fmt: skip

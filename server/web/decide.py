@@ -10,6 +10,7 @@ identifier.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -19,46 +20,55 @@ from .. import store
 from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
 from ..decide import page
-from ..errors import RequestError
+from ..decide.preview import MAX_TOKEN
 from ..rules.campaigns import CAMPAIGN_ID
 from ..rules.ruleset import Ruleset
 from ..store.datadepth import keeps
-from ..syntax.shapes import optional_str
+from ..syntax.shapes import Field, Shape
 from .limits import read_json
 from .responses import JSONResponse
 
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_SLOTS = 20
 
+PAGE = Shape((
+    Field("path", "string", "The page's path.", required=True, blank=True, max_length=2048,
+          pattern=re.compile("^/"), hint="must be a path starting with /"),
+    Field("title", "string", "The page's title.", blank=True, max_length=512),
+    Field("query", "string", "The query string, without the ?.", blank=True, max_length=2048),
+    Field("referrer", "string", "The referring URL (document.referrer).", blank=True,
+          max_length=2048),
+))  # fmt: skip
+DECIDE = Shape((
+    Field("page", "object", "The page viewed.", required=True, shape=PAGE,
+          hint=" with at least a path"),
+    Field("slots", "names", "The content slots on the page (data-tp-slot).",
+          max_items=MAX_SLOTS, pattern=CAMPAIGN_ID, noun="slot names",
+          hint="use lowercase letters, digits, - and _"),
+    Field("count", "boolean", "Whether to count the page view (default true); false for a"
+          " single-page app's repeated decide on one page."),
+    page.CONTEXT,
+    Field("preview", "token", "A preview link's token (tp_preview): shows its campaign and"
+          " records nothing.", max_length=MAX_TOKEN, hint="must be a preview token"),
+    Field("lang", "lenient", "The page's language (<html lang>), for the consent banner's"
+          " texts; anything but a string is ignored.", max_length=256),
+))  # fmt: skip
 
-def parse_slots(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > MAX_SLOTS:
-        raise RequestError(f"slots must be a list of at most {MAX_SLOTS} slot names")
-    if not all(isinstance(s, str) and CAMPAIGN_ID.match(s) for s in value):
-        raise RequestError("slot names use lowercase letters, digits, - and _")
-    return tuple(value)
 
-
-def parse_view(data: dict[str, Any], request: Request) -> PageView:
-    given = data.get("page")
-    if not isinstance(given, dict):
-        raise RequestError("page must be an object with at least a path")
-    path = optional_str(given, "path", max_length=2048)
-    if not path or not path.startswith("/"):
-        raise RequestError("page.path must be a path starting with /")
+def parse_view(values: dict[str, Any], request: Request) -> PageView:
+    """The page view of a valid DECIDE body, with what the request's headers add."""
+    given = values["page"]
     headers = request.headers
     return PageView(
-        path=path,
-        title=optional_str(given, "title", max_length=512) or "",
-        query=optional_str(given, "query", max_length=2048) or "",
-        referrer=optional_str(given, "referrer", max_length=2048) or "",
+        path=given["path"],
+        title=given.get("title", ""),
+        query=given.get("query", ""),
+        referrer=given.get("referrer", ""),
         host=headers.get("host", ""),
-        context=page.parse_context(data.get("context")),
+        context=values.get("context", {}),
         user_agent=headers.get("user-agent", "")[:512],
         accept_language=headers.get("accept-language", "")[:256],
-        # As ip_handling says: the network only, or nothing (server/clientip.py).
+        # As ip_handling says: the network only, or nothing (privacy/clientip.py).
         address=request.app.state.tp.client_ip(request) or "",
     )
 
@@ -66,12 +76,10 @@ def parse_view(data: dict[str, Any], request: Request) -> PageView:
 async def decide(request: Request) -> Response:
     tp = request.app.state.tp
     tp.guard(request)
-    data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
+    data = DECIDE.parse(await read_json(request, max_bytes=tp.settings.max_body_bytes))
     view = parse_view(data, request)
-    slots = parse_slots(data.get("slots"))
+    slots = tuple(data.get("slots", ()))
     count = data.get("count", True)
-    if not isinstance(count, bool):
-        raise RequestError("count must be true or false")
     visitor_id, record = tp.visitor(request)
     rules: Ruleset = tp.rules
     profile, history = consent_module.usable(record, tp.settings.consent_revision)

@@ -16,19 +16,22 @@ from ..audience.facts import Facts, PageView
 from ..consent import categories as consent_module
 from ..decide.targeting import recheck
 from ..errors import RequestError
-from ..syntax.shapes import optional_str
+from ..syntax.shapes import Field, Shape
 from .decide import NO_STORE
 from .limits import read_json
 from .responses import JSONResponse
+
+ELIGIBLE = Shape((
+    Field("campaign", "string", "The campaign of the popup about to show.", required=True,
+          blank=True, max_length=64),
+))  # fmt: skip
 
 
 async def eligible(request: Request) -> Response:
     tp = request.app.state.tp
     tp.guard(request)
-    data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
-    campaign_id = optional_str(data, "campaign", max_length=64)
-    if campaign_id is None:
-        raise RequestError("campaign is required")
+    data = ELIGIBLE.parse(await read_json(request, max_bytes=tp.settings.max_body_bytes))
+    campaign_id = data["campaign"]
     campaign = tp.rules.by_id.get(campaign_id)
     if campaign is None:
         raise RequestError(f"unknown campaign {campaign_id!r}", status=422)

@@ -11,7 +11,6 @@ alone is queued for the writer's next group commit without waiting.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -23,24 +22,59 @@ from ..errors import RequestError
 from ..profiles import tracking
 from ..profiles.tracking import Batch
 from ..store.activity import Activity
-from ..syntax.shapes import flat_values, optional_str
+from ..syntax.shapes import Field, Shape
 from .limits import read_json
 from .responses import JSONResponse
 
 EVENT_TYPES = ("impression", "exposure", "close", "convert")
-# Behaviour types the snippet sends (snippet/src/tracking.js) and the keys each may carry.
-BEHAVIOUR_KEYS = {
-    "dwell": ("type", "value", "path"),
-    "scroll": ("type", "value", "path"),
-    "click": ("type", "name", "path"),
-    "custom": ("type", "name", "props", "path"),
-    "form_submit": ("type", "name", "props", "path"),
-}
-ALL_TYPES = EVENT_TYPES + tuple(BEHAVIOUR_KEYS)
 MAX_EVENTS = 50
 MAX_PROPS = 10
-MAX_VALUE = {"dwell": 86400, "scroll": 100}
 PROP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the snippet keeps them
+
+_PATH = Field("path", "string", "The page's path.", blank=True, max_length=2048,
+              pattern=re.compile("^/"), hint="must start with /")
+_PROPS = Field("props", "flat", f"At most {MAX_PROPS} flat properties.", max_items=MAX_PROPS,
+               pattern=PROP_NAME)
+
+
+def _value(upto: int, unit: str) -> Field:
+    return Field("value", "number", f"{unit}, 0 to {upto}.", required=True, minimum=0,
+                 maximum=upto, hint=f"must be a number from 0 to {upto}")  # fmt: skip
+
+
+def _name(help: str, *, blank: bool = False) -> Field:
+    return Field("name", "string", help, required=True, blank=blank, max_length=64)
+
+
+# The behaviour the snippet sends (snippet/src/tracking.js), a closed shape per type.
+BEHAVIOUR = {
+    kind: Shape(fields, closed=True, what=kind, constants={"type": kind})
+    for kind, fields in {
+        "dwell": (_value(86400, "Seconds on the page"), _PATH),
+        "scroll": (_value(100, "Percent of the page scrolled"), _PATH),
+        # A click takes the element's text when its data-tp-track is empty: it may be empty too.
+        "click": (_name("data-tp-track of the element, else its text.", blank=True), _PATH),
+        "custom": (_name("The event's name."), _PROPS, _PATH),
+        "form_submit": (_name("The campaign whose form was sent."), _PROPS, _PATH),
+    }.items()
+}  # fmt: skip
+# Events of a campaign the visitor was shown: the frequency caps count them.
+CAMPAIGN_EVENT = Shape((
+    Field("campaign", "string", "The campaign id.", required=True, blank=True, max_length=64),
+    Field("variant", "string", "The variant id.", blank=True, max_length=64),
+    Field("path", "string", "The page's path.", blank=True, max_length=2048),
+))  # fmt: skip
+ALL_TYPES = EVENT_TYPES + tuple(BEHAVIOUR)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a request body, from the shapes above."""
+    campaign = CAMPAIGN_EVENT.schema()
+    campaign["properties"] = {"type": {"enum": list(EVENT_TYPES)}, **campaign["properties"]}
+    campaign["required"] = ["type", *campaign["required"]]
+    items = [campaign, *(shape.schema() for shape in BEHAVIOUR.values())]
+    return {"type": "object", "required": ["events"], "properties": {"events": {
+        "type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": {"oneOf": items}}}}
 
 
 def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: int = 0) -> Batch:
@@ -52,68 +86,32 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: 
         raise RequestError(f"at most {MAX_EVENTS} events per request")
     batch = Batch()
     for i, item in enumerate(items):
+        where = f"events[{i}]"
         if not isinstance(item, dict):
-            raise RequestError(f"events[{i}] must be an object")
+            raise RequestError(f"{where} must be an object")
         kind = item.get("type")
-        if kind in BEHAVIOUR_KEYS:
-            batch.behaviour.append(_behaviour(i, item, kind, now))
+        if kind in BEHAVIOUR:
+            values = BEHAVIOUR[kind].parse(item, where=where)
+            batch.behaviour.append(Activity(kind, now, path=values.get("path"),
+                                            name=values.get("name"), value=values.get("value"),
+                                            props=values.get("props", {})))  # fmt: skip
         elif kind in EVENT_TYPES:
-            batch.campaign.append(_campaign_event(i, item, kind, known_campaigns))
+            batch.campaign.append(_campaign_event(where, item, kind, known_campaigns))
         else:
-            raise RequestError(f"events[{i}].type must be one of {', '.join(ALL_TYPES)}")
+            raise RequestError(f"{where}.type must be one of {', '.join(ALL_TYPES)}")
     return batch
 
 
-def _campaign_event(i: int, item: dict[str, Any], kind: str, known: dict[str, Any]) -> store.Event:
-    campaign = _str(i, item, "campaign", max_length=64)
-    if campaign is None:
-        raise RequestError(f"events[{i}].campaign is required")
+def _campaign_event(where: str, item: dict[str, Any], kind: str, known: dict[str, Any]
+                    ) -> store.Event:  # fmt: skip
+    values = CAMPAIGN_EVENT.parse(item, where=where)
+    campaign, variant = values["campaign"], values.get("variant")
     if campaign not in known:
-        raise RequestError(f"events[{i}].campaign: unknown campaign {campaign!r}", status=422)
-    variant = _str(i, item, "variant", max_length=64)
+        raise RequestError(f"{where}.campaign: unknown campaign {campaign!r}", status=422)
     if variant is not None and variant not in known[campaign].variant_ids:
-        raise RequestError(
-            f"events[{i}].variant: {campaign} has no variant {variant!r}", status=422
-        )
-    return store.Event(
-        type=kind,
-        campaign=campaign,
-        variant=variant,
-        path=_str(i, item, "path", max_length=2048),
-        version=known[campaign].version,
-    )
-
-
-def _behaviour(i: int, item: dict[str, Any], kind: str, now: int) -> Activity:
-    allowed = BEHAVIOUR_KEYS[kind]
-    for key in item:
-        if key not in allowed:
-            raise RequestError(f"events[{i}]: unknown key {str(key)[:64]!r} for {kind}"
-                               f" (expected {', '.join(allowed)})")  # fmt: skip
-    path = _str(i, item, "path", max_length=2048)
-    if path is not None and not path.startswith("/"):
-        raise RequestError(f"events[{i}].path must start with /")
-    value = name = None
-    if kind in MAX_VALUE:
-        value = item.get("value")
-        upto = MAX_VALUE[kind]
-        if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value) and 0 <= value <= upto):  # fmt: skip
-            raise RequestError(f"events[{i}].value must be a number from 0 to {upto}")
-    else:
-        name = _str(i, item, "name", max_length=64)
-        # A click takes the element's text when its data-tp-track is empty: it may be empty too.
-        if name is None or (not name and kind != "click"):
-            raise RequestError(f"events[{i}].name is required")
-    props = flat_values(item.get("props"), f"events[{i}].props", max_keys=MAX_PROPS, name=PROP_NAME)
-    return Activity(kind, now, path=path, name=name, value=value, props=props)
-
-
-def _str(i: int, item: dict[str, Any], key: str, *, max_length: int) -> str | None:
-    try:
-        return optional_str(item, key, max_length=max_length)
-    except RequestError as exc:
-        raise RequestError(f"events[{i}].{exc}") from None
+        raise RequestError(f"{where}.variant: {campaign} has no variant {variant!r}", status=422)
+    return store.Event(type=kind, campaign=campaign, variant=variant, path=values.get("path"),
+                       version=known[campaign].version)  # fmt: skip
 
 
 async def events(request: Request) -> Response:

@@ -73,8 +73,9 @@ class Touchpoint:
     def client_ip(self, request: Request) -> str | None:
         """The client's address as anything derived from it may see it (``ip_handling``:
         truncated to its network, or None); the full address is used for the rate limit only."""
-        return usable_ip(request.client.host if request.client else None,
-                         handling=self.settings.ip_handling)  # fmt: skip
+        return usable_ip(
+            request.client.host if request.client else None, handling=self.settings.ip_handling
+        )
 
     def webhooks_queued(self, queued: int) -> None:
         """Committed webhooks go out now rather than at the deliverer's next poll."""

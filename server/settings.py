@@ -198,14 +198,22 @@ class Settings:
             raise ConfigError("webhook_max_attempts must be at least 1")
         if self.webhook_keep_days < 0:
             raise ConfigError("webhook_keep_days must not be negative")
-        for name in ("retention_events_days", "retention_profiles_days",
-                     "retention_consent_days", "purge_interval_minutes"):  # fmt: skip
+        for name in (
+            "retention_events_days",
+            "retention_profiles_days",
+            "retention_consent_days",
+            "purge_interval_minutes",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0: keep forever / never)")
         if self.purge_batch_rows < 1:
             raise ConfigError("purge_batch_rows must be at least 1")
-        for name in ("webhook_timeout_seconds", "webhook_backoff_seconds",
-                     "webhook_backoff_max_seconds", "webhook_poll_seconds"):  # fmt: skip
+        for name in (
+            "webhook_timeout_seconds",
+            "webhook_backoff_seconds",
+            "webhook_backoff_max_seconds",
+            "webhook_poll_seconds",
+        ):
             if not 0 < getattr(self, name) < 86400 * 7:
                 raise ConfigError(f"{name} must be a number of seconds above 0")
         for field in self.fields():

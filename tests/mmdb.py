@@ -59,8 +59,12 @@ def _bits(network: str) -> str:
     return format(int(net.network_address), "0128b")[: net.prefixlen]
 
 
-def write(path: Path, networks: dict[str, dict[str, Any]], *, database_type: str = "Test-Country",
-          ) -> Path:  # fmt: skip
+def write(
+    path: Path,
+    networks: dict[str, dict[str, Any]],
+    *,
+    database_type: str = "Test-Country",
+) -> Path:
     """A database mapping each network (``"192.0.2.0/24"``) to its record."""
     data = b""
     offsets: dict[str, int] = {}

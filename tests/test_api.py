@@ -109,8 +109,9 @@ def test_keys_are_compared_in_constant_time(settings: Settings, monkeypatch) -> 
     token = new_key(settings, "b")
     compared: list[tuple[str, str]] = []
     real = apikeys.hmac.compare_digest
-    monkeypatch.setattr(apikeys.hmac, "compare_digest",
-                        lambda x, y: compared.append((x, y)) or real(x, y))  # fmt: skip
+    monkeypatch.setattr(
+        apikeys.hmac, "compare_digest", lambda x, y: compared.append((x, y)) or real(x, y)
+    )
     keys = apikeys.ApiKeys(settings.api_keys_path)
     assert keys.authenticate(token).name == "b"  # type: ignore[union-attr]
     assert len(compared) == 2  # every key compared, no early exit, no ==
@@ -151,8 +152,14 @@ def test_single_events_by_id_email_and_customer_id(client: TestClient, auth, ada
 
 
 def test_purchases_are_idempotent_by_order_id(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
-    order = {"type": "purchase", "customer_id": "C-1", "order_id": "O-1", "value": 59.9,
-             "currency": "EUR", "items": [{"sku": "TR-1", "quantity": 1}]}  # fmt: skip
+    order = {
+        "type": "purchase",
+        "customer_id": "C-1",
+        "order_id": "O-1",
+        "value": 59.9,
+        "currency": "EUR",
+        "items": [{"sku": "TR-1", "quantity": 1}],
+    }
     assert push(client, auth, order).json() == {"stored": 1, "duplicates": []}
     assert push(client, auth, order).json() == {"stored": 0, "duplicates": [0]}
     again = {**order, "order_id": "O-2"}
@@ -166,26 +173,43 @@ def test_purchases_are_idempotent_by_order_id(client: TestClient, auth, ada) -> 
 
 def test_a_batch_with_one_bad_event_stores_none(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     good = {"type": "webinar", "visitor_id": ada, "name": "w"}
-    response = push(client, auth, {"events": [
-        good, {"type": "purchase", "visitor_id": ada}, good,
-        {"type": "email_click", "visitor_id": ada, "url": "javascript:alert(1)"},
-        {"type": "holiday", "visitor_id": ada},
-    ]})  # fmt: skip
+    response = push(
+        client,
+        auth,
+        {
+            "events": [
+                good,
+                {"type": "purchase", "visitor_id": ada},
+                good,
+                {"type": "email_click", "visitor_id": ada, "url": "javascript:alert(1)"},
+                {"type": "holiday", "visitor_id": ada},
+            ]
+        },
+    )
     body = problem(response, 422)
     assert body["errors"] == [
         {"index": 1, "field": "order_id", "message": "is required for a purchase event"},
         {"index": 3, "field": "url", "message": "must be an http(s) URL"},
-        {"index": 4, "field": "type",
-         "message": "must be one of purchase, newsletter_open, email_click, webinar, custom"},
-    ]  # fmt: skip
+        {
+            "index": 4,
+            "field": "type",
+            "message": "must be one of purchase, newsletter_open, email_click, webinar, custom",
+        },
+    ]
     assert events(client, ada) == []
 
 
 def test_unknown_visitors_are_404_naming_the_items(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
-    response = push(client, auth, {"events": [
-        {"type": "webinar", "visitor_id": ada, "name": "w"},
-        {"type": "webinar", "email": "nobody@example.com", "name": "w"},
-    ]})  # fmt: skip
+    response = push(
+        client,
+        auth,
+        {
+            "events": [
+                {"type": "webinar", "visitor_id": ada, "name": "w"},
+                {"type": "webinar", "email": "nobody@example.com", "name": "w"},
+            ]
+        },
+    )
     body = problem(response, 404)
     assert body["errors"] == [
         {"index": 1, "field": "email", "message": "no visitor with a profile"}
@@ -204,11 +228,14 @@ def test_unknown_visitors_are_404_naming_the_items(client: TestClient, auth, ada
         ({"type": "webinar", "name": "w", "email": "nope"}, 422, "email"),
         ({"type": "webinar", "name": "w", "visitor_id": "v", "colour": 1}, 422, "colour"),
         ({"type": "custom", "name": "x", "visitor_id": "v", "props": {"a": [1]}}, 422, "props.a"),
-        ({"type": "purchase", "order_id": "1", "visitor_id": "v", "currency": "euro"}, 422,
-         "currency"),
+        (
+            {"type": "purchase", "order_id": "1", "visitor_id": "v", "currency": "euro"},
+            422,
+            "currency",
+        ),
         ({"type": "webinar", "name": "w", "visitor_id": "v", "at": 9_999_999_999}, 422, "at"),
     ],
-)  # fmt: skip
+)
 def test_invalid_single_events_name_the_field(  # type: ignore[no-untyped-def]
     client: TestClient, auth, body, status, field
 ) -> None:
@@ -226,8 +253,9 @@ def test_malformed_bodies_and_limits(client: TestClient, auth, settings: Setting
 
 def test_api_is_not_subject_to_the_cross_site_guard(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     headers = {**auth, "Sec-Fetch-Site": "cross-site", "Origin": "https://crm.example"}
-    response = client.post(f"{API}/events", json={"type": "webinar", "visitor_id": ada,
-                                                  "name": "w"}, headers=headers)  # fmt: skip
+    response = client.post(
+        f"{API}/events", json={"type": "webinar", "visitor_id": ada, "name": "w"}, headers=headers
+    )
     assert response.status_code == 202
 
 
@@ -243,12 +271,16 @@ def coupons(rules_dir: Path) -> None:
 
 def test_attributes_steer_targeting(coupons, client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     assert decide(client).json()["popups"]  # the first-order coupon
-    response = client.put(f"{API}/visitors/email:ada@example.com/attributes", headers=auth,
-                          json={"late_payer": True, "plan": "pro", "seats": 3})  # fmt: skip
+    response = client.put(
+        f"{API}/visitors/email:ada@example.com/attributes",
+        headers=auth,
+        json={"late_payer": True, "plan": "pro", "seats": 3},
+    )
     assert response.json() == {"attributes": {"late_payer": True, "plan": "pro", "seats": 3}}
     assert decide(client).json()["popups"] == []  # excluded: late payer
-    cleared = client.put(f"{API}/visitors/{ada}/attributes", headers=auth,
-                         json={"late_payer": None})  # fmt: skip
+    cleared = client.put(
+        f"{API}/visitors/{ada}/attributes", headers=auth, json={"late_payer": None}
+    )
     assert cleared.json() == {"attributes": {"plan": "pro", "seats": 3}}
     assert decide(client).json()["popups"]
     deleted = client.delete(f"{API}/visitors/customer:C-1/attributes/plan", headers=auth)

@@ -140,10 +140,13 @@ def test_a_revision_bump_asks_again_after_a_refusal(client: TestClient, settings
     grant(client, [], method="banner-reject-all")
     refused = client.cookies["tp_refused"]
     bumped = Settings.load(
-        {"data_dir": str(settings.data_dir), "rules_dir": str(settings.rules_dir),
-         "consent_revision": 2},
+        {
+            "data_dir": str(settings.data_dir),
+            "rules_dir": str(settings.rules_dir),
+            "consent_revision": 2,
+        },
         environ={},
-    )  # fmt: skip
+    )
     with TestClient(create_app(bumped)) as later:
         later.cookies.set("tp_refused", refused)
         assert decide(later).json()["consent"]["prompt"] is True

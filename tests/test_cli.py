@@ -158,9 +158,21 @@ def test_simulate_a_what_if_visitor(rules_dir: Path, capsys: pytest.CaptureFixtu
         "variants: [{id: a, template: first-order-coupon.html}]\n"
     )
     iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1"
-    common = ["simulate", "/demo/?utm_campaign=spring-sale", "--slot", "hero", "--rules-dir",
-              str(rules_dir), "--referrer", "https://www.google.com/", "--user-agent", iphone,
-              "--context", '{"page_type": "home"}', "--json"]  # fmt: skip
+    common = [
+        "simulate",
+        "/demo/?utm_campaign=spring-sale",
+        "--slot",
+        "hero",
+        "--rules-dir",
+        str(rules_dir),
+        "--referrer",
+        "https://www.google.com/",
+        "--user-agent",
+        iphone,
+        "--context",
+        '{"page_type": "home"}',
+        "--json",
+    ]
     assert main([*common, "--profile", '{"interests": {"running": 2}}']) == 0
     assert json.loads(capsys.readouterr().out)["slots"] == {"hero": "hero"}
     assert main([*common, "--profile", '{"interests": {"running": 1}}']) == 0

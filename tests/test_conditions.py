@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from touchpoint.audience.conditions import FIELDS, Compiler, explain
+from touchpoint.audience.conditions import Compiler, explain
 from touchpoint.audience.facts import Facts, PageView, classify
+from touchpoint.audience.fields import FIELDS
 from touchpoint.audience.geolocation import FixedCountry
 from touchpoint.store import CampaignHistory
 from touchpoint.store.records import Profile, Touch
@@ -42,8 +43,11 @@ PROFILE = Profile(
     last_purchase_at=NOW - 10 * 86400,
     stage_since=NOW - 20 * 86400 + 1,
 )
-HISTORY = {"newsletter": CampaignHistory(impressions=2, last_seen_at=NOW - 3600,
-                                         last_converted_at=NOW - 2 * 86400)}  # fmt: skip
+HISTORY = {
+    "newsletter": CampaignHistory(
+        impressions=2, last_seen_at=NOW - 3600, last_converted_at=NOW - 2 * 86400
+    )
+}
 
 
 def facts(**overrides: Any) -> Facts:
@@ -59,8 +63,14 @@ def facts(**overrides: Any) -> Facts:
     profile = overrides.pop("profile", PROFILE)
     geolocation = overrides.pop("geolocation", FixedCountry("AT"))
     view.update(overrides)
-    return Facts(PageView(**view), now=NOW, tz=BERLIN, profile=profile, history=HISTORY,
-                 geolocation=geolocation)  # fmt: skip
+    return Facts(
+        PageView(**view),
+        now=NOW,
+        tz=BERLIN,
+        profile=profile,
+        history=HISTORY,
+        geolocation=geolocation,
+    )
 
 
 def compile_one(condition: Any, *, interests: frozenset[str] = frozenset({"running", "hiking"})):  # type: ignore[no-untyped-def]

@@ -329,8 +329,10 @@ def test_tab_cycles_within_the_banner(page) -> None:  # type: ignore[no-untyped-
 
 
 def test_german_texts_for_a_german_page(page) -> None:  # type: ignore[no-untyped-def]
-    page.route("**/demo/willkommen.html", lambda route: route.fulfill(
-        body=GERMAN_PAGE, content_type="text/html; charset=utf-8"))  # fmt: skip
+    page.route(
+        "**/demo/willkommen.html",
+        lambda route: route.fulfill(body=GERMAN_PAGE, content_type="text/html; charset=utf-8"),
+    )
     page.goto("/demo/willkommen.html")
     dialog = page.get_by_role("dialog", name="Ihre Datenschutz-Einstellungen")
     dialog.wait_for()
@@ -383,8 +385,9 @@ def test_tcf_publisher_consents_grant_categories(browser, tcf_server, consents, 
         "purpose": {"consents": {str(p): True for p in range(1, 11)}},  # vendors': not ours
         "publisher": {"consents": {str(k): v for k, v in consents.items()}},
     }
-    page = new_page(browser, tcf_server, init=FAKE_CMP + f"window.tcData = {tc_data!r};".replace(
-        "True", "true"))  # fmt: skip
+    page = new_page(
+        browser, tcf_server, init=FAKE_CMP + f"window.tcData = {tc_data!r};".replace("True", "true")
+    )
     watch = Watch(page)
     try:
         with page.expect_response("**/tp/v1/decide"):
@@ -490,9 +493,14 @@ def test_banner_under_a_strict_content_security_policy(page) -> None:  # type: i
         "window.violations = []; document.addEventListener('securitypolicyviolation',"
         " e => window.violations.push(e.violatedDirective));"
     )
-    page.route("**/demo/strict.html", lambda route: route.fulfill(
-        body=STRICT_PAGE, content_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": STRICT_CSP}))  # fmt: skip
+    page.route(
+        "**/demo/strict.html",
+        lambda route: route.fulfill(
+            body=STRICT_PAGE,
+            content_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": STRICT_CSP},
+        ),
+    )
     page.goto("/demo/strict.html")
     banner = page.locator(BANNER)
     banner.wait_for()

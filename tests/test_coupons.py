@@ -35,11 +35,15 @@ def test_the_example_pools() -> None:
     pools, problems = load_pools(ROOT / "rules")
     assert problems == []
     assert {name: pool.codes for name, pool in pools.items()} == {
-        "welcome": "generated", "cart5": "static", "spring": "imported"}  # fmt: skip
+        "welcome": "generated",
+        "cart5": "static",
+        "spring": "imported",
+    }
     assert pools["welcome"].pattern == "WELCOME-XXXX-XXXX" and pools["welcome"].valid_days == 14
     assert pools["cart5"].code == "CART5-OFF" and pools["spring"].low_stock == 100
-    assert pools.exclude == {"any": [{"visitor.attributes.late_payer": True},
-                                     {"visitor.attributes.bad_review": True}]}  # fmt: skip
+    assert pools.exclude == {
+        "any": [{"visitor.attributes.late_payer": True}, {"visitor.attributes.bad_review": True}]
+    }
     assert pools.static("CART5-OFF") is pools["cart5"] and pools.static("X") is None
     # The rules carry them: the example set still loads, with its one known warning.
     ruleset = rules.load(ROOT / "rules")
@@ -63,37 +67,49 @@ def test_valid_until_ends_with_the_day_in_the_sites_time_zone(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("pools:\n  w:\n    codes: generate\n",
-         "coupons.yaml:3:5: pools.w.codes: did you mean `generated`? required: one of"
-         " generated, imported, static"),
-        ("pools:\n  w:\n    codes: generated\n    patern: W-XXXXXX\n",
-         "coupons.yaml:4:5: pools.w.patern: unknown key — did you mean `pattern`?"),
-        ("pools:\n  w: {codes: generated, pattern: W-XXXX}\n",
-         "coupons.yaml:2:25: pools.w.pattern: W-XXXX has 4 random character(s) (X): at least 6"),
+        (
+            "pools:\n  w:\n    codes: generate\n",
+            "coupons.yaml:3:5: pools.w.codes: did you mean `generated`? required: one of"
+            " generated, imported, static",
+        ),
+        (
+            "pools:\n  w:\n    codes: generated\n    patern: W-XXXXXX\n",
+            "coupons.yaml:4:5: pools.w.patern: unknown key — did you mean `pattern`?",
+        ),
+        (
+            "pools:\n  w: {codes: generated, pattern: W-XXXX}\n",
+            "coupons.yaml:2:25: pools.w.pattern: W-XXXX has 4 random character(s) (X): at least 6",
+        ),
         ("pools:\n  w: {codes: generated}\n", "pools.w.pattern: required for generated codes"),
         ("pools:\n  w: {codes: static}\n", "pools.w.code: required for a static pool"),
         ("pools:\n  w: {codes: static, code: 'A B'}\n", "pools.w.code: A B: contains a space"),
         ("pools:\n  w: {codes: static, code: A, low_stock: 3}\n", "a static pool never runs out"),
-        ("pools:\n  w: {codes: generated, pattern: XXXXXX, low_stock: 3}\n",
-         "pools.w.low_stock: a generated pool without limit never runs out: give it a limit"),
+        (
+            "pools:\n  w: {codes: generated, pattern: XXXXXX, low_stock: 3}\n",
+            "pools.w.low_stock: a generated pool without limit never runs out: give it a limit",
+        ),
         ("pools:\n  w: {codes: imported, limit: 3}\n", "pools.w.limit: only generated codes"),
         ("pools:\n  w: {codes: imported, pattern: XXXXXX}\n", "only generated codes have a"),
         ("pools:\n  w: {codes: imported, code: A}\n", "pools.w.code: only a static pool"),
         ("pools:\n  w: {codes: imported, low_stock: 0}\n", "pools.w.low_stock: a whole number"),
         ("pools:\n  w: {codes: imported, valid: {days: 0}}\n", "pools.w.valid.days: a whole"),
         ("pools:\n  w: {codes: imported, valid: {}}\n", "pools.w.valid: days: 14"),
-        ("pools:\n  w: {codes: imported, valid: {until: soon}}\n",
-         "pools.w.valid.until: 'soon' is not a date"),
+        (
+            "pools:\n  w: {codes: imported, valid: {until: soon}}\n",
+            "pools.w.valid.until: 'soon' is not a date",
+        ),
         ("pools:\n  W: {codes: imported}\n", "pools.W: a pool name uses lowercase letters"),
-        ("pools:\n  a: {codes: static, code: X}\n  b: {codes: static, code: X}\n",
-         "coupons.yaml:3:22: pools.b.code: X is already the code of a"),
+        (
+            "pools:\n  a: {codes: static, code: X}\n  b: {codes: static, code: X}\n",
+            "coupons.yaml:3:22: pools.b.code: X is already the code of a",
+        ),
         ("exclude: [late]\npools: {a: {codes: imported}}\n", "coupons.yaml:1:1: exclude: must be"),
         ("exlude: {}\npools: {a: {codes: imported}}\n", "exlude: unknown key — did you mean"),
         ("pools: {}\n", "coupons.yaml:1:1: pools: required: pool names"),
         ("pools: [a]\n", "pools: required: pool names"),
         ("pools:\n  w: {codes: [a: b\n", "coupons.yaml:3:1: YAML syntax"),
     ],
-)  # fmt: skip
+)
 def test_problems_name_file_line_key_and_a_hint(tmp_path: Path, text: str, expected: str) -> None:
     pools, problems = read(tmp_path, text)
     assert any(expected in p for p in problems), problems
@@ -102,8 +118,10 @@ def test_problems_name_file_line_key_and_a_hint(tmp_path: Path, text: str, expec
 
 def test_an_ended_pool_is_a_warning(tmp_path: Path) -> None:
     pools, problems = read(tmp_path, "pools: {s: {codes: imported, valid: {until: 2020-01-31}}}")
-    assert problems == ["coupons.yaml:1:38: warning: pools.s.valid.until: 2020-01-31 has"
-                        " passed: the pool hands out nothing"]  # fmt: skip
+    assert problems == [
+        "coupons.yaml:1:38: warning: pools.s.valid.until: 2020-01-31 has"
+        " passed: the pool hands out nothing"
+    ]
     assert "s" in pools
 
 

@@ -22,8 +22,10 @@ from .test_api import problem
 
 API = "/tp/v1/api"
 ROOT = Path(__file__).parent.parent
-SITE = "webhooks:\n  shop: {url: 'https://shop.example/hook', secret_env: SHOP_SECRET," \
-       " events: [coupon.redeemed, coupon.low_stock]}\n"  # fmt: skip
+SITE = (
+    "webhooks:\n  shop: {url: 'https://shop.example/hook', secret_env: SHOP_SECRET,"
+    " events: [coupon.redeemed, coupon.low_stock]}\n"
+)
 
 
 @pytest.fixture
@@ -75,23 +77,35 @@ def test_codes_as_json_with_a_report_by_index(client: TestClient, auth: dict[str
     response = client.post(f"{API}/coupons/spring/codes", json=body, headers=auth)
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "added": 2, "duplicates": 1, "already_stored": 0, "invalid": 2, "unlisted": 0,
-        "problems": [{"index": 2, "code": "S-1", "problem": "repeats line 1"},
-                     {"index": 3, "code": "", "problem": "empty"},
-                     {"index": 4, "code": "S 3", "problem": "contains a space"}],
-    }  # fmt: skip
+        "added": 2,
+        "duplicates": 1,
+        "already_stored": 0,
+        "invalid": 2,
+        "unlisted": 0,
+        "problems": [
+            {"index": 2, "code": "S-1", "problem": "repeats line 1"},
+            {"index": 3, "code": "", "problem": "empty"},
+            {"index": 4, "code": "S 3", "problem": "contains a space"},
+        ],
+    }
     again = client.post(f"{API}/coupons/spring/codes", json={"codes": ["S-2"]}, headers=auth)
     assert again.json()["already_stored"] == 1
 
 
 def test_codes_as_csv_with_a_report_by_line(client: TestClient, auth: dict[str, str]) -> None:
     csv = "order,code\n1,C-1\n2,C-2\n3,C-1\n"
-    response = client.post(f"{API}/coupons/spring/codes", content=csv.encode(),
-                           headers={**auth, "Content-Type": "text/csv"})  # fmt: skip
+    response = client.post(
+        f"{API}/coupons/spring/codes",
+        content=csv.encode(),
+        headers={**auth, "Content-Type": "text/csv"},
+    )
     assert response.json()["added"] == 2
     assert response.json()["problems"] == [{"line": 4, "code": "C-1", "problem": "repeats line 2"}]
-    bad = client.post(f"{API}/coupons/spring/codes", content=b"\xff\xfe",
-                      headers={**auth, "Content-Type": "text/csv; charset=utf-8"})  # fmt: skip
+    bad = client.post(
+        f"{API}/coupons/spring/codes",
+        content=b"\xff\xfe",
+        headers={**auth, "Content-Type": "text/csv; charset=utf-8"},
+    )
     assert "not UTF-8" in problem(bad, 400)["detail"]
 
 
@@ -142,9 +156,18 @@ def test_the_stock_per_pool(
     assert response.headers["cache-control"] == "no-store"
     pools = {p["pool"]: p for p in response.json()["pools"]}
     assert set(pools) == {"cart5", "spring", "welcome"}
-    assert pools["spring"] == {"pool": "spring", "codes": "imported", "free": 1, "assigned": 1,
-                               "redeemed": 0, "generated": 0, "limit": None, "remaining": 1,
-                               "low_stock": 100, "low": True}  # fmt: skip
+    assert pools["spring"] == {
+        "pool": "spring",
+        "codes": "imported",
+        "free": 1,
+        "assigned": 1,
+        "redeemed": 0,
+        "generated": 0,
+        "limit": None,
+        "remaining": 1,
+        "low_stock": 100,
+        "low": True,
+    }
     assert pools["welcome"]["remaining"] is None
 
 
@@ -164,8 +187,13 @@ def test_a_redemption_credits_the_campaign_and_sends_one_webhook(
     assert first.status_code == 200, first.text
     body = first.json()
     assert {k: body[k] for k in ("code", "pool", "visitor_id", "campaign", "variant", "value")} == {
-        "code": code, "pool": "welcome", "visitor_id": "v1", "campaign": "first-order-coupon",
-        "variant": "ten-percent", "value": 59.9}  # fmt: skip
+        "code": code,
+        "pool": "welcome",
+        "visitor_id": "v1",
+        "campaign": "first-order-coupon",
+        "variant": "ten-percent",
+        "value": 59.9,
+    }
     assert "idempotent-replayed" not in first.headers
     replay = redeem(client, auth, **order)
     assert replay.status_code == 200 and replay.json() == body
@@ -188,8 +216,10 @@ def test_redemption_errors(
         "already redeemed the code"
         in problem(redeem(client, auth, code="OTHER", order_id="O-1"), 409)["detail"]
     )
-    assert "no coupon code NOPE" in problem(redeem(client, auth, code="NOPE", order_id="O-3"),
-                                            404)["detail"]  # fmt: skip
+    assert (
+        "no coupon code NOPE"
+        in problem(redeem(client, auth, code="NOPE", order_id="O-3"), 404)["detail"]
+    )
     old = claim(db, rules_dir, "welcome", "v2", now - 15 * 86400)  # valid for 14 days
     assert "expired on" in problem(redeem(client, auth, code=old, order_id="O-4"), 422)["detail"]
     invalid = problem(redeem(client, auth, code=code, order_id="O-5", currency="euro"), 422)
@@ -204,8 +234,9 @@ def test_redemption_errors(
 def test_a_shared_code_credits_the_visitor_the_shop_names(
     client: TestClient, auth: dict[str, str], db: sqlite3.Connection, rules_dir: Path
 ) -> None:
-    db.execute("INSERT INTO visitors (id, created_at, consent_granted) VALUES ('v1', 1, "
-               "'[\"marketing\"]')")  # fmt: skip
+    db.execute(
+        "INSERT INTO visitors (id, created_at, consent_granted) VALUES ('v1', 1, '[\"marketing\"]')"
+    )
     claim(db, rules_dir, "cart5", "v1", client.app.state.tp.now())  # type: ignore[attr-defined]
     named = redeem(client, auth, code="CART5-OFF", order_id="O-1", visitor_id="v1").json()
     assert (named["visitor_id"], named["campaign"]) == ("v1", "first-order-coupon")

@@ -52,10 +52,20 @@ def import_codes(settings_args: list[str], codes: list[str], tmp_path: Path) -> 
     csv = tmp_path / "codes.csv"
     csv.write_text("code\n" + "\n".join(codes) + "\n")
     subprocess.run(
-        [sys.executable, "-m", "touchpoint.cli", "coupons", "import", "limited", str(csv),
-         *settings_args],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "touchpoint.cli",
+            "coupons",
+            "import",
+            "limited",
+            str(csv),
+            *settings_args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -165,8 +175,9 @@ def test_concurrent_reveals_at_two_workers_never_share_a_code(
     data.mkdir()
     codes = [f"LIMITED-{i:04d}" for i in range(120)]
     import_codes(["--data-dir", str(data), "--rules-dir", str(offer_rules)], codes, tmp_path)
-    server = LiveServer(tmp_path, "--workers=2", "--rules-dir", str(offer_rules),
-                        "--rate-limit-per-minute=100000")  # fmt: skip
+    server = LiveServer(
+        tmp_path, "--workers=2", "--rules-dir", str(offer_rules), "--rate-limit-per-minute=100000"
+    )
     try:
         clients = [httpx.Client(base_url=server.url) for _ in range(160)]
         for client in clients:
@@ -197,8 +208,15 @@ def test_simulate_says_why_a_coupon_campaign_is_not_shown(
     tmp_path: Path, offer_rules: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
-    common = ["simulate", "/offer/today", "--rules-dir", str(offer_rules), "--data-dir",
-              str(data), "--json"]  # fmt: skip
+    common = [
+        "simulate",
+        "/offer/today",
+        "--rules-dir",
+        str(offer_rules),
+        "--data-dir",
+        str(data),
+        "--json",
+    ]
 
     def reason(*extra: str) -> str | None:
         assert main([*common, *extra]) == 0
@@ -232,8 +250,7 @@ def test_pools_past_their_end_or_limit_count_as_empty(tmp_path: Path) -> None:
 def test_a_shared_code_needs_no_consent_and_records_nothing(
     offers: TestClient, tmp_path: Path
 ) -> None:
-    cart = {"page": {"path": "/demo/cart.html"}, "context": {"page_type": "cart",
-                                                           "cart_value": 80}}  # fmt: skip
+    cart = {"page": {"path": "/demo/cart.html"}, "context": {"page_type": "cart", "cart_value": 80}}
     popups = offers.post("/tp/v1/decide", json=cart).json()["popups"]
     assert "cart-coupon" in [p["campaign"] for p in popups]
     answer = reveal(offers, "cart-coupon", "five-euro-off")

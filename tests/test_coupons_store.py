@@ -63,8 +63,9 @@ def test_a_claim_is_idempotent_per_pool_and_visitor(db: sqlite3.Connection) -> N
     assert (again.code, again.new, again.expires_at) == (first.code, False, first.expires_at)
     other = claim(db, SPRING, "v2")
     assert other.new and {first.code, other.code} == {"S-1", "S-2"}
-    row = db.execute("SELECT campaign, variant, assigned_at FROM coupon_codes WHERE code = ?",
-                     (first.code,)).fetchone()  # fmt: skip
+    row = db.execute(
+        "SELECT campaign, variant, assigned_at FROM coupon_codes WHERE code = ?", (first.code,)
+    ).fetchone()
     assert row == ("camp", "var", NOW)
 
 
@@ -148,9 +149,14 @@ def test_low_stock_fires_once_when_the_stock_drops_below_it(db: sqlite3.Connecti
 
 
 def test_the_stock_probe_and_the_claim_read_the_stock_index(db: sqlite3.Connection) -> None:
-    plan = " ".join(row[3] for row in db.execute(
-        "EXPLAIN QUERY PLAN SELECT 1 FROM coupon_codes WHERE pool = ?"
-        " AND visitor_id IS NULL AND assigned_at IS NULL LIMIT 1", ("spring",)))  # fmt: skip
+    plan = " ".join(
+        row[3]
+        for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM coupon_codes WHERE pool = ?"
+            " AND visitor_id IS NULL AND assigned_at IS NULL LIMIT 1",
+            ("spring",),
+        )
+    )
     assert "USING COVERING INDEX coupon_codes_free" in plan
     assert not store.pool_has_codes(db, "spring")
     stock(db, "spring", ["S-1"])
@@ -211,10 +217,16 @@ def test_a_redemption_credits_the_campaign_that_revealed_the_code(db: sqlite3.Co
     claim(db, SPRING, "v1")
     done = redeem(db, "  S-1 ", "O-1")
     assert done.as_json() == {
-        "order_id": "O-1", "code": "S-1", "pool": "spring", "visitor_id": "v1",
-        "campaign": "camp", "variant": "var", "value": 25.0, "currency": "EUR",
+        "order_id": "O-1",
+        "code": "S-1",
+        "pool": "spring",
+        "visitor_id": "v1",
+        "campaign": "camp",
+        "variant": "var",
+        "value": 25.0,
+        "currency": "EUR",
         "redeemed_at": NOW + 60,
-    }  # fmt: skip
+    }
     assert not done.replay
     event = db.execute("SELECT type, campaign, variant, name, value, source FROM events")
     assert event.fetchone() == ("redeem", "camp", "var", "O-1", 25.0, "api")
@@ -288,15 +300,27 @@ def test_a_conversion_is_recorded_only_with_marketing_consent(db: sqlite3.Connec
 def test_an_import_reports_duplicates_stored_codes_and_invalid_rows(db: sqlite3.Connection) -> None:
     stock(db, "other", ["TAKEN"])
     stock(db, "spring", ["MINE"])
-    rows = [(2, "A-1"), (3, ""), (4, "A-2"), (5, "A-1"), (6, "TAKEN"), (7, "MINE"),
-            (8, "A B"), (9, "X" * 65), (10, "A-3")]  # fmt: skip
+    rows = [
+        (2, "A-1"),
+        (3, ""),
+        (4, "A-2"),
+        (5, "A-1"),
+        (6, "TAKEN"),
+        (7, "MINE"),
+        (8, "A B"),
+        (9, "X" * 65),
+        (10, "A-3"),
+    ]
     report = unit(db, lambda c: store.import_codes(c, "spring", rows, now=NOW, batch=3))
     assert (report.added, report.duplicates, report.stored, report.invalid) == (3, 1, 2, 3)
     assert report.problems == [
-        (3, "", "empty"), (5, "A-1", "repeats line 2"), (6, "TAKEN", "already stored (pool other)"),
-        (7, "MINE", "already stored"), (8, "A B", "contains a space"),
+        (3, "", "empty"),
+        (5, "A-1", "repeats line 2"),
+        (6, "TAKEN", "already stored (pool other)"),
+        (7, "MINE", "already stored"),
+        (8, "A B", "contains a space"),
         (9, "X" * 65, "longer than 64 characters"),
-    ]  # fmt: skip
+    ]
     assert report.as_json("index")["problems"][0] == {"index": 2, "code": "", "problem": "empty"}
     assert store.coupon_stats(db)["spring"].free == 4
     # The same import again adds nothing and says why.
@@ -329,8 +353,15 @@ def test_a_merge_moves_codes_of_pools_the_known_visitor_lacks(db: sqlite3.Connec
 
 def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Connection) -> None:
     for vid in ("known", "phone"):
-        store.record_consent(db, vid, at=NOW, revision=1, granted={"personalisation", "marketing"},
-                             denied=(), method="api")  # fmt: skip
+        store.record_consent(
+            db,
+            vid,
+            at=NOW,
+            revision=1,
+            granted={"personalisation", "marketing"},
+            denied=(),
+            method="api",
+        )
     who = identity.parse({"email": "ada@example.com"}, b"k" * 32, depth="standard")
     store.identify(db, "known", who, now=NOW, keep="standard", rules=RULES)
     code = claim(db, WELCOME, "phone").code

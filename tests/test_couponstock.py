@@ -29,11 +29,16 @@ def test_the_first_column_holds_the_codes() -> None:
 
 def test_a_header_names_the_code_column_and_any_delimiter_works() -> None:
     assert list(csv_rows(["value;Code\n", "5;B-1\n", "7;  B-2 \n", "9\n"])) == [
-        (2, "B-1"), (3, "B-2"), (4, "")]  # fmt: skip
+        (2, "B-1"),
+        (3, "B-2"),
+        (4, ""),
+    ]
     assert list(csv_rows(["id\tcode\n", "1\tC-1\n"])) == [(2, "C-1")]
     # A quoted value over two lines: the line it ends on is reported.
-    assert list(csv_rows(['code,note\n', 'D-1,"two\n', 'lines"\n', "D-2,x\n"])) == [
-        (3, "D-1"), (4, "D-2")]  # fmt: skip
+    assert list(csv_rows(["code,note\n", 'D-1,"two\n', 'lines"\n', "D-2,x\n"])) == [
+        (3, "D-1"),
+        (4, "D-2"),
+    ]
     assert list(csv_rows([])) == []
 
 
@@ -50,10 +55,15 @@ def test_import_reports_every_skipped_row_and_a_summary(
     csv.write_text("\ufeffcode,value\nS-1,5\nS-2,5\n,5\nS-1,5\nS 3,5\n", encoding="utf-8")
     assert main(["coupons", "import", "spring", str(csv), *args]) == 1  # invalid rows
     out, err = capsys.readouterr()
-    assert err.splitlines() == [f"{csv}:4: empty", f"{csv}:5: S-1: repeats line 2",
-                                f"{csv}:6: S 3: contains a space"]  # fmt: skip
-    assert out == ("spring: 2 code(s) added; skipped 1 repeated in the file, 2 invalid;"
-                   " 2 free — below low_stock (100)\n")  # fmt: skip
+    assert err.splitlines() == [
+        f"{csv}:4: empty",
+        f"{csv}:5: S-1: repeats line 2",
+        f"{csv}:6: S 3: contains a space",
+    ]
+    assert out == (
+        "spring: 2 code(s) added; skipped 1 repeated in the file, 2 invalid;"
+        " 2 free — below low_stock (100)\n"
+    )
     csv.write_text("S-1\nS-4\n")
     assert main(["coupons", "import", "spring", str(csv), *args]) == 0
     out, err = capsys.readouterr()
@@ -114,9 +124,18 @@ def test_list_shows_the_stock(
     assert lines[3].split() == ["spring", "imported", "2", "0", "0", "2", "LOW", "(below", "100)"]
     assert main(["coupons", "list", "--json", *args]) == 0
     pools = json.loads(capsys.readouterr().out)["pools"]
-    assert pools[2] == {"pool": "spring", "codes": "imported", "free": 2, "assigned": 0,
-                        "redeemed": 0, "generated": 0, "limit": None, "remaining": 2,
-                        "low_stock": 100, "low": True}  # fmt: skip
+    assert pools[2] == {
+        "pool": "spring",
+        "codes": "imported",
+        "free": 2,
+        "assigned": 0,
+        "redeemed": 0,
+        "generated": 0,
+        "limit": None,
+        "remaining": 2,
+        "low_stock": 100,
+        "low": True,
+    }
 
 
 def test_a_broken_coupons_file_is_reported(

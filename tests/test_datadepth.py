@@ -25,10 +25,13 @@ LATER = {"coupon_codes", "coupon_reveals", "coupon_redemptions"}
 def schema(path: Path) -> dict[str, list[str]]:
     conn = sqlite3.connect(path)
     try:
-        tables = [t for (t,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'"
-        )]  # fmt: skip
+        tables = [
+            t
+            for (t,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'"
+            )
+        ]
         return {
             t: [c for (c,) in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))]
             for t in tables
@@ -47,10 +50,20 @@ def test_every_table_and_column_has_a_level(tmp_path: Path) -> None:
         assert sorted(listed) == sorted(c for c in columns if c != "data" or table != "visitors")
     assert set(datadepth.WRITTEN) - set(tables) <= LATER
     # The JSON part of the profile, key by key.
-    full = Profile(first_touch=Touch("search", "x"), last_touch=Touch("search", "x"),
-                   attributes={"a": 1}, interests={"i": 1}, last_category="c", last_product="p",
-                   first_name="f", score_at=1, purchases=1, last_purchase_at=1, stage_since=1,
-                   scoring={"r": 1})  # fmt: skip
+    full = Profile(
+        first_touch=Touch("search", "x"),
+        last_touch=Touch("search", "x"),
+        attributes={"a": 1},
+        interests={"i": 1},
+        last_category="c",
+        last_product="p",
+        first_name="f",
+        score_at=1,
+        purchases=1,
+        last_purchase_at=1,
+        stage_since=1,
+        scoring={"r": 1},
+    )
     keys = {c.removeprefix("data.") for c in datadepth.WRITTEN["visitors"] if c.startswith("data.")}
     assert keys == set(full.data_json())
 
@@ -107,8 +120,9 @@ def test_a_visit_stores_nothing_beyond_its_level(
         other.post("/tp/v1/consent", json={"granted": ["measurement"]})
         other.post("/tp/v1/decide", json={"page": {"path": "/demo/"}})
         other.post("/tp/v1/events", json={"events": [{"type": "dwell", "value": 5}]})
-        client.post("/tp/v1/consent", json={"granted": ["measurement", "personalisation",
-                                                         "marketing"]})  # fmt: skip
+        client.post(
+            "/tp/v1/consent", json={"granted": ["measurement", "personalisation", "marketing"]}
+        )
     allowed = {(t, c) for t, columns in datadepth.stored(level).items() for c in columns}
     found = stored_columns(settings.database_path)
     assert found - allowed == set()

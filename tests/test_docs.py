@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from touchpoint.audience.conditions import FIELDS
+from touchpoint.audience.fields import FIELDS
 from touchpoint.rules import profilefiles
 from touchpoint.rules.ruleset import KEYS, TRIGGERS
 from touchpoint.settings import Settings

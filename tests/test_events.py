@@ -19,11 +19,15 @@ CAMPAIGN = "first-order-coupon"
 BEHAVIOUR = [
     {"type": "click", "name": "size-guide", "path": "/demo/products/trail-runner.html"},
     {"type": "click", "name": "", "path": "/demo/"},  # an empty data-tp-track, no text
-    {"type": "custom", "name": "video-played", "props": {"video": "trail", "seconds": 30},
-     "path": "/demo/"},
+    {
+        "type": "custom",
+        "name": "video-played",
+        "props": {"video": "trail", "seconds": 30},
+        "path": "/demo/",
+    },
     {"type": "dwell", "value": 75, "path": "/demo/"},
     {"type": "scroll", "value": 80, "path": "/demo/"},
-]  # fmt: skip
+]
 
 
 def send(client: TestClient, *events: dict):  # type: ignore[no-untyped-def,type-arg]
@@ -94,19 +98,25 @@ def test_without_marketing_consent_nothing_is_stored(client: TestClient) -> None
         ([{"type": "close", "campaign": CAMPAIGN, "variant": {}}], 400, "variant must be a string"),
         ([{"type": "close", "campaign": CAMPAIGN}] * 51, 400, "at most 50 events"),
         ([{"type": "page_view", "path": "/"}], 400, "events[0].type must be one of"),
-        ([BEHAVIOUR[0], {"type": "dwell", "value": "12"}], 400,
-         "events[1].value must be a number from 0 to 86400"),
+        (
+            [BEHAVIOUR[0], {"type": "dwell", "value": "12"}],
+            400,
+            "events[1].value must be a number from 0 to 86400",
+        ),
         ([{"type": "scroll", "value": 101}], 400, "events[0].value must be a number from 0 to 100"),
         ([{"type": "dwell", "value": 5, "name": "x"}], 400, "events[0]: unknown key 'name'"),
         ([{"type": "custom", "props": {}}], 400, "events[0].name is required"),
         ([{"type": "custom", "name": "x" * 65}], 400, "events[0].name is longer than 64"),
-        ([{"type": "custom", "name": "x", "props": {"a": [1]}}], 400,
-         "events[0].props.a must be a string, number or boolean"),
+        (
+            [{"type": "custom", "name": "x", "props": {"a": [1]}}],
+            400,
+            "events[0].props.a must be a string, number or boolean",
+        ),
         ([{"type": "custom", "name": "x", "props": {"a b": 1}}], 400, "events[0].props: 'a b'"),
         ([{"type": "click", "name": "x", "path": "x"}], 400, "events[0].path must start with /"),
         ([{"type": "form_submit"}], 400, "events[0].name is required"),
     ],
-)  # fmt: skip
+)
 def test_bad_events_store_nothing(client: TestClient, events, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
     grant(client, ALL)
     send(client, {"type": "impression", "campaign": CAMPAIGN})
@@ -150,8 +160,9 @@ def stored(client: TestClient, at_least: int) -> list[dict]:  # type: ignore[typ
             "SELECT type, name, value, props, path FROM events ORDER BY id"
         ).fetchall()
         if len(rows) >= at_least or time.monotonic() > deadline:
-            return [dict(zip(("type", "name", "value", "props", "path"), r, strict=True))
-                    for r in rows]  # fmt: skip
+            return [
+                dict(zip(("type", "name", "value", "props", "path"), r, strict=True)) for r in rows
+            ]
         time.sleep(0.01)
 
 
@@ -167,8 +178,13 @@ def test_behaviour_events_are_stored_with_measurement_consent_alone(client: Test
     assert response.status_code == 202
     assert response.json() == {"stored": 5}
     rows = stored(client, 5)
-    assert rows[0] == {"type": "click", "name": "size-guide", "value": None, "props": None,
-                       "path": "/demo/products/trail-runner.html"}  # fmt: skip
+    assert rows[0] == {
+        "type": "click",
+        "name": "size-guide",
+        "value": None,
+        "props": None,
+        "path": "/demo/products/trail-runner.html",
+    }
     assert rows[2]["props"] == '{"video":"trail","seconds":30}'
     assert [(r["type"], r["value"]) for r in rows[3:]] == [("dwell", 75.0), ("scroll", 80.0)]
     assert profile(client).score == 0  # no profile without personalisation

@@ -25,9 +25,15 @@ SUNDAY_10 = MONDAY_10 - 86400
 RETURNING = Profile(visits=2, page_views=9, session_page_views=2, interests={"running": 4})
 
 
-def facts(path: str, *, profile: Profile | None = None, now: int = MONDAY_10,
-          history: dict[str, CampaignHistory] | None = None, marketing: bool = True,
-          **view: Any) -> Facts:  # fmt: skip
+def facts(
+    path: str,
+    *,
+    profile: Profile | None = None,
+    now: int = MONDAY_10,
+    history: dict[str, CampaignHistory] | None = None,
+    marketing: bool = True,
+    **view: Any,
+) -> Facts:
     """A page view; ``marketing`` (the consent coupon campaigns need) gives an empty history."""
     return Facts(
         PageView(path=f"/demo/{path}", **view),
@@ -76,7 +82,7 @@ CART = {"page_type": "cart", "cart_value": 129.0}
             ),
             "scroll",
             None,
-        ),  # fmt: skip
+        ),
         (facts("", profile=replace(RETURNING, stage="lead")), "exit_intent", "exit-survey"),
         (facts(""), "exit_intent", None),
         (facts("", accept_language="de-AT,de;q=0.8"), "load", "location-coupon"),
@@ -98,7 +104,7 @@ CART = {"page_type": "cart", "cart_value": 129.0}
             facts("", profile=Profile(stage="lead", score=99), accept_language="de-AT"),
             "load",
             "location-coupon",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_popup_touchpoints(f: Facts, trigger: str, campaign: str | None) -> None:
@@ -135,12 +141,17 @@ def test_hero_for_a_returning_runner_over_http(tmp_path: Path) -> None:
         tp = client.app.state.tp  # type: ignore[attr-defined]
         clock = iter(range(MONDAY_10, MONDAY_10 + 10**6, 3600))  # an hour between page views
         tp.now = lambda: next(clock)
-        running = {"page": {"path": "/demo/category/running.html"}, "count": True,
-                   "context": {"category": "Running"}}  # fmt: skip
+        running = {
+            "page": {"path": "/demo/category/running.html"},
+            "count": True,
+            "context": {"category": "Running"},
+        }
         for _ in range(3):
             assert client.post("/tp/v1/decide", json=running).status_code == 200
-        product = {"page": {"path": "/demo/products/trail-runner.html"},
-                   "context": {"product": "Trail Runner X"}}  # fmt: skip
+        product = {
+            "page": {"path": "/demo/products/trail-runner.html"},
+            "context": {"product": "Trail Runner X"},
+        }
         client.post("/tp/v1/decide", json=product)
         # Page views are counted without waiting; a write queued after them waits for them.
         client.portal.call(tp.writer.write, lambda conn: None)  # type: ignore[union-attr]

@@ -128,8 +128,11 @@ def test_a_missing_or_broken_file_is_one_clear_error(
     elif content == "folder":
         path.mkdir()
     elif content == "asn":
-        mmdb.write(path, {"192.0.2.0/24": {"autonomous_system_number": mmdb.UInt(6, 64496)}},
-                   database_type="Test-ASN")  # fmt: skip
+        mmdb.write(
+            path,
+            {"192.0.2.0/24": {"autonomous_system_number": mmdb.UInt(6, 64496)}},
+            database_type="Test-ASN",
+        )
     elif isinstance(content, bytes):
         path.write_bytes(content)
     with pytest.raises(ConfigError) as info:

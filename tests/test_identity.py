@@ -111,20 +111,29 @@ def test_invalid_emails_are_refused(raw: str) -> None:
 def test_hashes_are_keyed_and_kind_prefixed() -> None:
     key = identity.identity_key("k" * 40)
     email = identity.identifier_hash(key, "email", "ada@example.com")
-    assert email != identity.identifier_hash(identity.identity_key("x" * 40), "email",
-                                             "ada@example.com")  # fmt: skip
+    assert email != identity.identifier_hash(
+        identity.identity_key("x" * 40), "email", "ada@example.com"
+    )
     assert email != identity.identifier_hash(key, "customer", "ada@example.com")
     assert len(email) == 64 and "ada" not in email
 
 
 @given(
-    st.builds(Profile, visits=st.integers(0, 9), page_views=st.integers(0, 99),
-              first_seen_at=st.none() | st.integers(0, 10**6),
-              interests=st.dictionaries(st.sampled_from("abc"), st.integers(1, 5))),
-    st.builds(Profile, visits=st.integers(0, 9), page_views=st.integers(0, 99),
-              first_seen_at=st.none() | st.integers(0, 10**6),
-              interests=st.dictionaries(st.sampled_from("abc"), st.integers(1, 5))),
-)  # fmt: skip
+    st.builds(
+        Profile,
+        visits=st.integers(0, 9),
+        page_views=st.integers(0, 99),
+        first_seen_at=st.none() | st.integers(0, 10**6),
+        interests=st.dictionaries(st.sampled_from("abc"), st.integers(1, 5)),
+    ),
+    st.builds(
+        Profile,
+        visits=st.integers(0, 9),
+        page_views=st.integers(0, 99),
+        first_seen_at=st.none() | st.integers(0, 10**6),
+        interests=st.dictionaries(st.sampled_from("abc"), st.integers(1, 5)),
+    ),
+)
 def test_merge_sums_counts_and_keeps_the_earliest_first_visit(
     known: Profile, anon: Profile
 ) -> None:
@@ -140,9 +149,14 @@ def test_merge_sums_counts_and_keeps_the_earliest_first_visit(
 
 
 def test_merge_keeps_the_earlier_first_touch_and_the_known_attributes() -> None:
-    known = Profile(first_seen_at=100, last_seen_at=200, stage="customer", score=40,
-                    first_touch=Touch("social", "facebook.com"),
-                    attributes={"plan": "pro", "tier": "gold"})  # fmt: skip
+    known = Profile(
+        first_seen_at=100,
+        last_seen_at=200,
+        stage="customer",
+        score=40,
+        first_touch=Touch("social", "facebook.com"),
+        attributes={"plan": "pro", "tier": "gold"},
+    )
     anon = Profile(
         first_seen_at=50,
         last_seen_at=300,
@@ -177,8 +191,9 @@ def test_identify_validates_its_body(device_a: TestClient) -> None:
     assert response.status_code == 422
     assert response.json()["error"].startswith("email:")
     assert device_a.post("/tp/v1/identify", json={"email": 5}).status_code == 400
-    cross = device_a.post("/tp/v1/identify", json={"email": "a@b.example"},
-                          headers={"Sec-Fetch-Site": "cross-site"})  # fmt: skip
+    cross = device_a.post(
+        "/tp/v1/identify", json={"email": "a@b.example"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert cross.status_code == 403
     assert count(device_a, "identities") == 0
 
@@ -198,9 +213,13 @@ def test_identify_stores_hashes_and_the_first_name_by_default(device_a: TestClie
     assert all(r["value"] is None and "ada" not in r["hash"].lower() for r in rows)
 
 
-@pytest.mark.parametrize(("depth", "first_name", "clear"), [
-    ("minimal", None, None), ("full", "Ada", "ada@example.com"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("depth", "first_name", "clear"),
+    [
+        ("minimal", None, None),
+        ("full", "Ada", "ada@example.com"),
+    ],
+)
 def test_data_depth_decides_what_is_kept_in_clear(  # type: ignore[no-untyped-def]
     tmp_path, site_rules, depth, first_name, clear
 ) -> None:
@@ -225,10 +244,15 @@ def test_second_device_joins_the_same_profile_with_its_history(
     decide(device_b, RUNNING)
     decide(device_b, RUNNING)
     anonymous = visitor_id(device_b)
-    device_b.post("/tp/v1/events", json={"events": [
-        {"type": "impression", "campaign": "first-order-coupon", "variant": "ten-percent"},
-        {"type": "close", "campaign": "first-order-coupon", "variant": "ten-percent"},
-    ]})  # fmt: skip
+    device_b.post(
+        "/tp/v1/events",
+        json={
+            "events": [
+                {"type": "impression", "campaign": "first-order-coupon", "variant": "ten-percent"},
+                {"type": "close", "campaign": "first-order-coupon", "variant": "ten-percent"},
+            ]
+        },
+    )
     response = identify(device_b, email="  ADA@example.com")
     assert response.json() == {"identified": True, "merged": True}
     cookie = response.headers["set-cookie"]
@@ -326,7 +350,10 @@ def test_reset_gives_a_fresh_anonymous_visitor_with_the_same_consent(
     new = record(device_a)
     assert new.consent_granted == {"personalisation", "marketing"}
     assert (new.profile.identified, new.profile.page_views, new.profile.first_name) == (
-        False, 0, None)  # fmt: skip
+        False,
+        0,
+        None,
+    )
     assert record(device_a, ada).profile.page_views == 1  # Ada's profile is untouched
     log = device_a.app.state.tp.reader.consent_log(fresh)  # type: ignore[attr-defined]
     assert [e["method"] for e in log] == ["reset"]
@@ -354,8 +381,9 @@ def test_a_visitor_merged_away_meanwhile_is_a_409_not_a_crash(tmp_path: Path) ->
     key = identity.identity_key("k" * 40)
     who = identity.parse({"email": "ada@example.com"}, key, depth="standard")
     for vid in ("laptop", "phone"):
-        store.record_consent(conn, vid, at=1, revision=1, granted={"personalisation"},
-                             denied=set(), method="api")  # fmt: skip
+        store.record_consent(
+            conn, vid, at=1, revision=1, granted={"personalisation"}, denied=set(), method="api"
+        )
     assert store.identify(conn, "laptop", who, now=2, keep="standard", rules=RULES) == "laptop"
     assert store.identify(conn, "phone", who, now=3, keep="standard", rules=RULES) == "laptop"
     for again in (
@@ -375,14 +403,21 @@ def test_merge_sums_purchases_and_keeps_what_either_profile_has_paid_out_or_fire
         last_purchase_at=50,
         scoring={"once": ["first-visit"], "fired": ["warm"], "day": {"x": [1, 1]}},
     )
-    anon = Profile(score=10, score_at=90, purchases=1, last_purchase_at=80,
-                   scoring={"once": ["social", "first-visit"], "fired": ["hot"]})  # fmt: skip
+    anon = Profile(
+        score=10,
+        score_at=90,
+        purchases=1,
+        last_purchase_at=80,
+        scoring={"once": ["social", "first-visit"], "fired": ["hot"]},
+    )
     merged = merge(known, anon)
     assert (merged.score, merged.score_at) == (50, 100)
     assert (merged.purchases, merged.last_purchase_at) == (3, 80)
     assert merged.scoring == {
-        "once": ["first-visit", "social"], "fired": ["warm", "hot"], "day": {"x": [1, 1]}
-    }  # fmt: skip
+        "once": ["first-visit", "social"],
+        "fired": ["warm", "hot"],
+        "day": {"x": [1, 1]},
+    }
 
 
 def test_identify_merges_scores_as_they_stand_now_and_records_the_identification(
@@ -397,8 +432,9 @@ def test_identify_merges_scores_as_they_stand_now_and_records_the_identification
     conn = store.connect(db)
     day = 86400
     for vid, score in (("known", 100.0), ("phone", 10.0)):
-        store.record_consent(conn, vid, at=0, revision=1, granted={"personalisation"},
-                             denied=(), method="api")  # fmt: skip
+        store.record_consent(
+            conn, vid, at=0, revision=1, granted={"personalisation"}, denied=(), method="api"
+        )
         conn.execute(
             "UPDATE visitors SET score = ?, data = ? WHERE id = ?",
             (score, f'{{"score_at": {0 if vid == "known" else 67 * day}}}', vid),
@@ -418,7 +454,8 @@ def test_identify_merges_scores_as_they_stand_now_and_records_the_identification
         "SELECT score, json_extract(data, '$.score_at') FROM visitors WHERE id = 'known'"
     ).fetchone()
     assert (round(score, 6), score_at) == (35.0, now)
-    types = [row[0] for row in conn.execute(
-        "SELECT type FROM events WHERE visitor_id = 'known' ORDER BY id"
-    )]  # fmt: skip
+    types = [
+        row[0]
+        for row in conn.execute("SELECT type FROM events WHERE visitor_id = 'known' ORDER BY id")
+    ]
     assert types == ["identify", "identify"]

@@ -44,10 +44,14 @@ def journey(
     )
     monkeypatch.setenv("HOOK_SECRET", SECRET)
     settings = Settings.load(
-        {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir),
-         "data_depth": "full", **FAST},
+        {
+            "data_dir": str(tmp_path / "data"),
+            "rules_dir": str(rules_dir),
+            "data_depth": "full",
+            **FAST,
+        },
         environ={},
-    )  # fmt: skip
+    )
     # Three days ago: the outbox's rows are due by the real clock the deliverer reads.
     clock = [int(time.time()) - 3 * DAY]
     with TestClient(create_app(settings)) as client:
@@ -57,8 +61,10 @@ def journey(
 
 def received(receiver: Receiver) -> list[dict[str, Any]]:
     with receiver.lock:
-        return [json.loads(r["body"]) | {"signature": r["signature"], "raw": r["body"]}
-                for r in receiver.requests]  # fmt: skip
+        return [
+            json.loads(r["body"]) | {"signature": r["signature"], "raw": r["body"]}
+            for r in receiver.requests
+        ]
 
 
 def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
@@ -75,9 +81,17 @@ def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
     client.post("/tp/v1/identify", json={"email": "ada@example.com", "first_name": "Ada"})
     sent = client.post(
         "/tp/v1/events",
-        json={"events": [{"type": "form_submit", "name": "workshop", "props": {"seats": "2"},
-                          "path": "/demo/"}]},
-    )  # fmt: skip
+        json={
+            "events": [
+                {
+                    "type": "form_submit",
+                    "name": "workshop",
+                    "props": {"seats": "2"},
+                    "path": "/demo/",
+                }
+            ]
+        },
+    )
     assert sent.status_code == 202 and sent.json() == {"stored": 1}
     ref = {"email": "ada@example.com"}
     pushed = [{"type": "webinar", "name": "trail-running-101", **ref}]  # +10
@@ -97,14 +111,19 @@ def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
     for delivery in deliveries:
         assert webhooks.verify(SECRET, delivery["signature"], delivery["raw"], now=time.time())
     by_event = {d["event"]: d["data"] for d in deliveries}
-    assert set(by_event) == {"visitor.identified", "stage.changed", "form.submitted",
-                             "score.threshold"}  # fmt: skip
+    assert set(by_event) == {
+        "visitor.identified",
+        "stage.changed",
+        "form.submitted",
+        "score.threshold",
+    }
     who = [{"kind": "email", "value": "ada@example.com"}]
     assert by_event["visitor.identified"]["identifiers"] == who
     assert by_event["visitor.identified"]["first_name"] == "Ada"
     assert (by_event["stage.changed"]["before"], by_event["stage.changed"]["after"]) == (
-        "visitor", "lead",
-    )  # fmt: skip
+        "visitor",
+        "lead",
+    )
     assert by_event["form.submitted"]["form"] == "workshop"
     assert by_event["form.submitted"]["fields"] == {"seats": "2"}
     sales = by_event["score.threshold"]

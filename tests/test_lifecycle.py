@@ -28,8 +28,9 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
     path = tmp_path / "t.db"
     store.migrate(path)
     conn = store.connect(path)
-    store.record_consent(conn, "v1", at=T0, revision=1, granted={"personalisation"},
-                         denied=set(), method="api")  # fmt: skip
+    store.record_consent(
+        conn, "v1", at=T0, revision=1, granted={"personalisation"}, denied=set(), method="api"
+    )
     return conn
 
 
@@ -46,8 +47,9 @@ def stage_now(conn: sqlite3.Connection, now: int) -> str:
 
 def test_a_customer_goes_inactive_and_comes_back(conn: sqlite3.Connection) -> None:
     def visit(at: int) -> None:
-        store.record_page_view(conn, "v1", PageViewUpdate(at, None, path="/"), session_idle=1800,
-                               rules=RULES)  # fmt: skip
+        store.record_page_view(
+            conn, "v1", PageViewUpdate(at, None, path="/"), session_idle=1800, rules=RULES
+        )
 
     def do(at: int, kind: str) -> None:
         store.record_activities(conn, "v1", [Activity(kind, at)], rules=RULES, now=at)
@@ -84,23 +86,36 @@ def test_a_customer_goes_inactive_and_comes_back(conn: sqlite3.Connection) -> No
 def test_withdrawing_personalisation_drops_the_stage_history(conn: sqlite3.Connection) -> None:
     store.record_activities(conn, "v1", [Activity("identify", T0)], rules=RULES, now=T0)
     assert conn.execute("SELECT count(*) FROM stage_history").fetchone() == (1,)
-    store.record_consent(conn, "v1", at=T0 + 1, revision=1, granted={"measurement"},
-                         denied={"personalisation"}, method="api")  # fmt: skip
+    store.record_consent(
+        conn,
+        "v1",
+        at=T0 + 1,
+        revision=1,
+        granted={"measurement"},
+        denied={"personalisation"},
+        method="api",
+    )
     assert conn.execute("SELECT count(*) FROM stage_history").fetchone() == (0,)
 
 
 def test_stage_conditions_see_the_stage_and_score_as_of_now() -> None:
     def facts(profile: Profile) -> Facts:
-        return Facts(PageView("/"), now=T0 + 200 * DAY, tz=rules_module.Site().timezone,
-                     profile=profile, profile_rules=RULES)  # fmt: skip
+        return Facts(
+            PageView("/"),
+            now=T0 + 200 * DAY,
+            tz=rules_module.Site().timezone,
+            profile=profile,
+            profile_rules=RULES,
+        )
 
     compiler = Compiler(lambda key, message: None, interests=frozenset())
     inactive = compiler.conditions({"visitor.stage": "inactive"}, "")
     assert inactive is not None
     bought = Profile(stage="customer", purchases=2, last_purchase_at=T0, stage_since=T0)
     assert inactive.test(facts(bought))
-    assert not inactive.test(facts(Profile(stage="customer", purchases=2,
-                                           last_purchase_at=T0 + 190 * DAY)))  # fmt: skip
+    assert not inactive.test(
+        facts(Profile(stage="customer", purchases=2, last_purchase_at=T0 + 190 * DAY))
+    )
     in_stage = compiler.conditions({"visitor.days_in_stage": 0}, "")
     assert in_stage is not None and in_stage.test(facts(bought))  # it only now became inactive
 

@@ -17,8 +17,15 @@ HOME = {"page": {"path": "/"}, "slots": ["hero"]}  # outside the campaign's prod
 
 
 def link(settings: Settings, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
-    argv = ["preview", "first-order-coupon", "--rules-dir", settings.rules_dir,
-            "--data-dir", settings.data_dir, *extra]  # fmt: skip
+    argv = [
+        "preview",
+        "first-order-coupon",
+        "--rules-dir",
+        settings.rules_dir,
+        "--data-dir",
+        settings.data_dir,
+        *extra,
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert "works until" in printed.err
@@ -79,8 +86,9 @@ def test_expired_links_and_vanished_campaigns_are_refused(
     assert response.status_code == 422
     assert "no campaign 'spring-sale'" in response.json()["error"]
     # A token signed with another key (another installation) is not accepted.
-    other = Previews("another-installation-key-" * 2).token("first-order-coupon", None,
-                                                          expires=now + 60)  # fmt: skip
+    other = Previews("another-installation-key-" * 2).token(
+        "first-order-coupon", None, expires=now + 60
+    )
     assert client.post("/tp/v1/decide", json={**HOME, "preview": other}).status_code == 400
 
 

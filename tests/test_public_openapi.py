@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
-from touchpoint.api.openapi import public_openapi
+from touchpoint.web.openapi import public_openapi
 
 DOCS = Path(__file__).parent.parent / "docs"
 BASE = "/tp/v1"
@@ -46,8 +46,10 @@ def body_schema(path: str) -> dict[str, Any]:
 PAGE = {"path": "/demo/"}
 BODIES = [
     ("/decide", {"page": PAGE}),
-    ("/decide", {"page": PAGE, "slots": ["hero"], "count": False, "context": {"cart": 12.5},
-                 "lang": "de"}),
+    (
+        "/decide",
+        {"page": PAGE, "slots": ["hero"], "count": False, "context": {"cart": 12.5}, "lang": "de"},
+    ),
     ("/decide", {}),
     ("/decide", {"page": {"path": "demo"}}),
     ("/decide", {"page": {"path": "/", "title": ["x"]}}),

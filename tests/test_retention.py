@@ -306,10 +306,13 @@ def test_the_server_purges_periodically(settings: Settings) -> None:
         event(db, "v", 1000, 3)
         event(db, "v", int(time.time()))
     quick = Settings.load(
-        {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir,
-         "purge_interval_minutes": 0.005},
+        {
+            "data_dir": settings.data_dir,
+            "rules_dir": settings.rules_dir,
+            "purge_interval_minutes": 0.005,
+        },
         environ={},
-    )  # fmt: skip
+    )
     with TestClient(create_app(quick)) as client:
         reader = client.app.state.tp.reader  # type: ignore[attr-defined]
         deadline = time.monotonic() + 10
@@ -354,9 +357,14 @@ def test_a_large_purge_never_holds_up_decide(tmp_path: Path) -> None:
             ((f"v{i % 5000}", old + i % DAY) for i in range(200_000)),
         )
     server = LiveServer(
-        tmp_path, "--purge-interval-minutes", "0.02", "--purge-batch-rows", "2000",
-        "--rate-limit-per-minute", "0",
-    )  # fmt: skip
+        tmp_path,
+        "--purge-interval-minutes",
+        "0.02",
+        "--purge-batch-rows",
+        "2000",
+        "--rate-limit-per-minute",
+        "0",
+    )
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             granted = client.post("/tp/v1/consent", json={"granted": json.loads(ALL)})

@@ -32,8 +32,9 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
     store.migrate(path)
     conn = store.connect(path)
     everything = {"measurement", "personalisation", "marketing"}
-    store.record_consent(conn, "v1", at=T0, revision=1, granted=everything, denied=set(),
-                         method="api")  # fmt: skip
+    store.record_consent(
+        conn, "v1", at=T0, revision=1, granted=everything, denied=set(), method="api"
+    )
     return conn
 
 
@@ -59,8 +60,11 @@ def view(conn: sqlite3.Connection, rules: ProfileRules, at: int, touch: Touch | 
 
 
 def test_the_seeds_example(conn: sqlite3.Connection, example: ProfileRules) -> None:
-    social = Touch("social", "facebook.com", {"source": "facebook", "medium": "social",
-                                              "campaign": "spring-workshop"})  # fmt: skip
+    social = Touch(
+        "social",
+        "facebook.com",
+        {"source": "facebook", "medium": "social", "campaign": "spring-workshop"},
+    )
     view(conn, example, T0, social)
     first = profile_of(conn)
     assert first.score == 5  # a consented first visit
@@ -68,9 +72,13 @@ def test_the_seeds_example(conn: sqlite3.Connection, example: ProfileRules) -> N
     view(conn, example, T0 + 60, None)  # the same visit: nothing more
     view(conn, example, T0 + 2 * DAY, None)  # a return visit
     assert profile_of(conn).score == 10
-    effects = record(conn, example, T0 + 2 * DAY + 90,
-                     Activity("form_submit", T0 + 2 * DAY + 90, name="workshop"),
-                     Activity("identify", T0 + 2 * DAY + 90))  # fmt: skip
+    effects = record(
+        conn,
+        example,
+        T0 + 2 * DAY + 90,
+        Activity("form_submit", T0 + 2 * DAY + 90, name="workshop"),
+        Activity("identify", T0 + 2 * DAY + 90),
+    )
     assert profile_of(conn).score == 30
     assert [(c.before, c.after) for c in effects.stage_changes] == [("visitor", "lead")]
     record(conn, example, T0 + 5 * DAY, Activity("webinar", T0 + 5 * DAY, source="api"))
@@ -129,8 +137,9 @@ def rule(**kwargs) -> PointRule:  # type: ignore[no-untyped-def]
 
 
 def total(rules: ScoringRules, *activities: Activity, profile: Profile | None = None) -> float:
-    result, _ = apply(profile or Profile(), activities, ProfileRules(rules), now=T0 + 10 * DAY,
-                      visitor_id="v")  # fmt: skip
+    result, _ = apply(
+        profile or Profile(), activities, ProfileRules(rules), now=T0 + 10 * DAY, visitor_id="v"
+    )
     return result.score
 
 
@@ -169,8 +178,13 @@ def test_decay_holds_during_the_grace_period_then_halves() -> None:
 def test_an_activity_restarts_the_grace_period() -> None:
     rules = ProfileRules(ScoringRules(decay=HALF))
     profile = Profile(score=100, score_at=T0)
-    later, _ = apply(profile, [Activity("custom", T0 + 37 * DAY, name="x")], rules,
-                     now=T0 + 37 * DAY, visitor_id="v")  # fmt: skip
+    later, _ = apply(
+        profile,
+        [Activity("custom", T0 + 37 * DAY, name="x")],
+        rules,
+        now=T0 + 37 * DAY,
+        visitor_id="v",
+    )
     assert later.score == 50 and later.score_at == T0 + 37 * DAY
     assert score_at(later, T0 + 44 * DAY, rules) == 50
 
@@ -199,8 +213,12 @@ def test_reading_twice_gives_what_reading_once_gives(score: float, t: int, decay
     assert profile.score == score  # reading stores nothing
 
 
-@given(scores, st.integers(min_value=1, max_value=365 * DAY), st.integers(0, 90 * DAY),
-       st.integers(1, 4))  # fmt: skip
+@given(
+    scores,
+    st.integers(min_value=1, max_value=365 * DAY),
+    st.integers(0, 90 * DAY),
+    st.integers(1, 4),
+)
 def test_half_life_is_exact(score: float, half_life: int, after: int, n: int) -> None:
     decay = Decay(half_life=half_life, after=after)
     assert decayed(score, 0, after + n * half_life, decay) == score * 0.5**n
@@ -222,8 +240,9 @@ def test_measurement_alone_stores_the_events_but_no_profile(tmp_path: Path) -> N
     path = tmp_path / "t.db"
     store.migrate(path)
     conn = store.connect(path)
-    store.record_consent(conn, "m", at=T0, revision=1, granted={"measurement"}, denied=set(),
-                         method="api")  # fmt: skip
+    store.record_consent(
+        conn, "m", at=T0, revision=1, granted={"measurement"}, denied=set(), method="api"
+    )
     rules = ProfileRules(ScoringRules(points=(rule(),)))
     activity = Activity("click", T0, path="/", name="size-guide", props={"size": 42})
     assert store.record_activities(conn, "m", [activity], rules=rules, now=T0) is None
@@ -237,6 +256,7 @@ def test_measurement_alone_stores_the_events_but_no_profile(tmp_path: Path) -> N
 def test_a_threshold_added_later_fires_at_the_next_activity() -> None:
     rules = ProfileRules(ScoringRules(thresholds=(Threshold("warm", 50, webhook="sales"),)))
     profile = Profile(score=80, score_at=T0)
-    profile, effects = apply(profile, [Activity("custom", T0, name="x")], rules, now=T0,
-                             visitor_id="v")  # fmt: skip
+    profile, effects = apply(
+        profile, [Activity("custom", T0, name="x")], rules, now=T0, visitor_id="v"
+    )
     assert effects.crossed == ["warm"] and len(effects.webhooks) == 1

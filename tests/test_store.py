@@ -195,7 +195,12 @@ def test_a_precomputed_page_view_never_overwrites_a_newer_one(db_path: Path) -> 
     results = [advance(read, view, session_idle=1800) for view in (first, second)]
     for view, result in zip((first, second), results, strict=True):
         store.record_page_view(
-            conn, "v1", view, session_idle=1800, rules=RULES, read=read,
+            conn,
+            "v1",
+            view,
+            session_idle=1800,
+            rules=RULES,
+            read=read,
             result=(result, Effects()),
         )
     row = conn.execute("SELECT page_views, session_page_views FROM visitors").fetchone()
@@ -210,7 +215,10 @@ def test_withdrawing_a_category_drops_what_it_allowed(db_path: Path) -> None:
         conn, "v1", at=0, revision=1, granted=everything, denied=set(), method="api"
     )
     store.record_page_view(
-        conn, "v1", PageViewUpdate(5, Touch("search", "google.com")), session_idle=1800,
+        conn,
+        "v1",
+        PageViewUpdate(5, Touch("search", "google.com")),
+        session_idle=1800,
         rules=RULES,
     )
     store.record_events(conn, "v1", [store.Event("impression", "c", "a", "/")], at=6, visit_start=5)
@@ -252,8 +260,9 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
         result = rules.page_view(record.profile, view, session_idle=1800, visitor_id="v1")
         statements: list[str] = []
         conn.set_trace_callback(statements.append)
-        effects = store.record_page_view(conn, "v1", view, session_idle=1800, rules=rules,
-                                         read=record.profile, result=result)  # fmt: skip
+        effects = store.record_page_view(
+            conn, "v1", view, session_idle=1800, rules=rules, read=record.profile, result=result
+        )
         conn.set_trace_callback(None)
         assert effects is result[1]
         assert not [s for s in statements if s.lstrip().startswith("SELECT")]

@@ -88,32 +88,49 @@ def visit(client: TestClient, auth: dict[str, str], **who: str) -> str:
     """A scripted visit: consent, a page view with a campaign source, campaign and behaviour
     events, identification, a purchase and a newsletter open pushed by the shop. Returns the
     visitor id the browser ends up with."""
-    assert client.post("/tp/v1/consent", json={"granted": ALL, "method": "banner-accept-all"}
-                       ).status_code == 200  # fmt: skip
-    page = {"path": PAGE, "query": "?utm_source=news&utm_campaign=spring",
-            "referrer": "https://www.example.org/post"}  # fmt: skip
+    assert (
+        client.post(
+            "/tp/v1/consent", json={"granted": ALL, "method": "banner-accept-all"}
+        ).status_code
+        == 200
+    )
+    page = {
+        "path": PAGE,
+        "query": "?utm_source=news&utm_campaign=spring",
+        "referrer": "https://www.example.org/post",
+    }
     context = {"category": "Running", "product": "Trail Runner"}
     assert client.post("/tp/v1/decide", json={"page": page, "context": context}).status_code == 200
     events = [
-        {"type": "impression", "campaign": "first-order-coupon", "variant": "ten-percent",
-         "path": PAGE},
+        {
+            "type": "impression",
+            "campaign": "first-order-coupon",
+            "variant": "ten-percent",
+            "path": PAGE,
+        },
         {"type": "close", "campaign": "first-order-coupon", "path": PAGE},
         {"type": "dwell", "value": 40, "path": PAGE},
         {"type": "scroll", "value": 80, "path": PAGE},
         {"type": "click", "name": "size-guide", "path": PAGE},
         {"type": "custom", "name": "video", "props": {"seconds": 30}, "path": PAGE},
         {"type": "form_submit", "name": "workshop", "props": {"level": "beginner"}, "path": PAGE},
-    ]  # fmt: skip
+    ]
     assert client.post("/tp/v1/events", json={"events": events}).status_code == 202
     if who:
         assert client.post("/tp/v1/identify", json=who).json()["identified"] is True
     vid = visitor_id(client)
     if "email" in who:
         pushed = [
-            {"type": "purchase", "email": who["email"], "order_id": f"O-{vid}", "value": 129.0,
-             "currency": "EUR", "items": [{"sku": "TR-1", "quantity": 1}]},
+            {
+                "type": "purchase",
+                "email": who["email"],
+                "order_id": f"O-{vid}",
+                "value": 129.0,
+                "currency": "EUR",
+                "items": [{"sku": "TR-1", "quantity": 1}],
+            },
             {"type": "newsletter_open", "email": who["email"], "name": "december"},
-        ]  # fmt: skip
+        ]
         response = client.post(f"{API}/events", json={"events": pushed}, headers=auth)
         assert response.status_code == 202, response.text
     return vid
@@ -122,9 +139,12 @@ def visit(client: TestClient, auth: dict[str, str], **who: str) -> str:
 def everything(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(path)
     try:
-        names = [n for (n,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]  # fmt: skip
+        names = [
+            n
+            for (n,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {name: conn.execute(f'SELECT * FROM "{name}"').fetchall() for name in names}
     finally:
         conn.close()
@@ -142,8 +162,10 @@ def naming(path: Path, needles: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
 
 def hashes(settings: Settings, email: str, customer: str) -> list[str]:
     k = identity.identity_key(settings.resolve_secret_key())
-    return [identity.identifier_hash(k, "email", email),
-            identity.identifier_hash(k, "customer", customer)]  # fmt: skip
+    return [
+        identity.identifier_hash(k, "email", email),
+        identity.identifier_hash(k, "customer", customer),
+    ]
 
 
 @pytest.fixture
@@ -193,9 +215,13 @@ def test_export_holds_every_row_naming_the_person_and_nothing_of_another(
     assert {row["kind"] for row in tables["identities"]} == {"email", "customer"}
     assert all(row["value"] is None for row in tables["identities"])  # standard: hashes only
     assert tables["merges"] == [
-        {"id": 1, "from_id": people["ada"][1], "into_id": people["ada"][0],
-         "at": tables["merges"][0]["at"]}
-    ]  # fmt: skip
+        {
+            "id": 1,
+            "from_id": people["ada"][1],
+            "into_id": people["ada"][0],
+            "at": tables["merges"][0]["at"],
+        }
+    ]
     types = [event["type"] for event in tables["events"]]
     # The laptop visit, and the phone visit before and after identifying.
     assert types.count("page_view") == 3 and types.count("form_submit") == 3
@@ -236,8 +262,9 @@ def test_erasure_leaves_no_row_naming_the_person_and_the_other_untouched(
     reader = key(settings, "privacy:read", name="reader")
     bob_before = laptop.get(f"{API}/subjects/{people['bob'][0]}", headers=reader).json()
     consent_rows = len(everything(path)["consent_log"])
-    response = laptop.delete(f"{API}/subjects/email:ada@example.com",
-                             headers=key(settings, "privacy:erase"))  # fmt: skip
+    response = laptop.delete(
+        f"{API}/subjects/email:ada@example.com", headers=key(settings, "privacy:erase")
+    )
     assert response.status_code == 200, response.text
     erased = response.json()
     assert erased["deleted"]["visitors"] == 1 and erased["deleted"]["merges"] == 1
@@ -282,8 +309,9 @@ def test_every_table_with_a_visitor_id_column_is_exported_and_erased(
     # A table added later (say by a new feature) is found from the schema.
     conn = store.connect(settings.database_path)
     conn.execute("CREATE TABLE loyalty (visitor_id TEXT, points INTEGER)")
-    conn.executemany("INSERT INTO loyalty VALUES (?, ?)",
-                     [(people["ada"][1], 10), (people["bob"][0], 20)])  # fmt: skip
+    conn.executemany(
+        "INSERT INTO loyalty VALUES (?, ?)", [(people["ada"][1], 10), (people["bob"][0], 20)]
+    )
     conn.close()
     auth = key(settings, "privacy:read", "privacy:erase")
     body = laptop.get(f"{API}/subjects/email:ada@example.com", headers=auth).json()
@@ -323,8 +351,9 @@ def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
     ).fetchone() == (None, 1)
     with pytest.raises(store.CouponRedeemed):
         store.redeem_coupon(conn, pools, claim.code, "O-78", 50.0, "EUR", now)
-    assert conn.execute("SELECT count(*) FROM coupon_codes WHERE visitor_id = ?", (bob,)
-                        ).fetchone() == (1,)  # fmt: skip
+    assert conn.execute(
+        "SELECT count(*) FROM coupon_codes WHERE visitor_id = ?", (bob,)
+    ).fetchone() == (1,)
     conn.close()
 
 
@@ -342,9 +371,7 @@ def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) ->
         (t, c)
         for t, c in columns
         if "visitor" in c or c.endswith(("from_id", "into_id")) or (t, c) == ("visitors", "id")
-    } - {  # fmt: skip
-        (t, "visitor_id") for t, _ in columns
-    }
+    } - {(t, "visitor_id") for t, _ in columns}
     assert naming_otherwise == {("visitors", "id"), ("merges", "from_id"), ("merges", "into_id")}
 
 
@@ -366,9 +393,11 @@ def test_the_consent_log_is_append_only_but_for_one_pseudonymisation(
     store.migrate(settings.database_path)
     conn = store.connect(settings.database_path)
     store.record_consent(conn, "v1", at=1, revision=1, granted=ALL, denied=[], method="api")
-    for sql in ("UPDATE consent_log SET granted = '[]'",
-                "UPDATE consent_log SET visitor_id = 'v2'",
-                "UPDATE consent_log SET visitor_id = 'erased:x', method = 'tcf'"):  # fmt: skip
+    for sql in (
+        "UPDATE consent_log SET granted = '[]'",
+        "UPDATE consent_log SET visitor_id = 'v2'",
+        "UPDATE consent_log SET visitor_id = 'erased:x', method = 'tcf'",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(sql)
     conn.execute("UPDATE consent_log SET visitor_id = 'erased:x'")
@@ -396,8 +425,9 @@ def test_withdrawing_every_category_on_the_page_erases_the_visitor(
     assert record[2:5] == ("page", None, pseudonym)
     # Bob's profile is untouched, and the proof of Ada's consent is still there for her id.
     assert naming(settings.database_path, people["bob"]) != []
-    proof = laptop.get(f"{API}/subjects/{people['ada'][0]}/consent",
-                       headers=key(settings, "privacy:read")).json()  # fmt: skip
+    proof = laptop.get(
+        f"{API}/subjects/{people['ada'][0]}/consent", headers=key(settings, "privacy:read")
+    ).json()
     assert [e["method"] for e in proof["entries"]][-1] == "banner-custom"
     assert proof["erasures"] == [{"at": record[1], "via": "page"}]
 
@@ -443,15 +473,22 @@ def test_consent_log_of_one_person_and_the_summary(
     other.post("/tp/v1/consent", json={"granted": [], "method": "banner-reject-all"})
     other.post("/tp/v1/consent", json={"granted": ["measurement"], "method": "banner-custom"})
     summary = laptop.get(f"{API}/consent/summary", headers=auth).json()
-    assert summary == {"revisions": [{
-        "revision": 1, "accepted": 4, "rejected": 1, "customised": 1,
-        "granted": {"measurement": 5, "personalisation": 4, "marketing": 4},
-        "methods": {
-            "banner-accept-all": {"accepted": 4, "rejected": 0, "customised": 0},
-            "banner-custom": {"accepted": 0, "rejected": 0, "customised": 1},
-            "banner-reject-all": {"accepted": 0, "rejected": 1, "customised": 0},
-        },
-    }]}  # fmt: skip
+    assert summary == {
+        "revisions": [
+            {
+                "revision": 1,
+                "accepted": 4,
+                "rejected": 1,
+                "customised": 1,
+                "granted": {"measurement": 5, "personalisation": 4, "marketing": 4},
+                "methods": {
+                    "banner-accept-all": {"accepted": 4, "rejected": 0, "customised": 0},
+                    "banner-custom": {"accepted": 0, "rejected": 0, "customised": 1},
+                    "banner-reject-all": {"accepted": 0, "rejected": 1, "customised": 0},
+                },
+            }
+        ]
+    }
     later = laptop.get(f"{API}/consent/summary?since=4102444800", headers=auth).json()
     assert later == {"revisions": []}
     assert laptop.get(f"{API}/consent/summary?since=yesterday", headers=auth).status_code == 400
@@ -467,9 +504,12 @@ def test_subject_requests_need_their_scopes(
     assert laptop.get(ref).status_code == 401
     assert laptop.delete(ref).status_code == 401
     profiles = key(settings, "profiles:read", "profiles:write", name="crm")
-    for response in (laptop.get(ref, headers=profiles), laptop.delete(ref, headers=profiles),
-                     laptop.get(f"{ref}/consent", headers=profiles),
-                     laptop.get(f"{API}/consent/summary", headers=profiles)):  # fmt: skip
+    for response in (
+        laptop.get(ref, headers=profiles),
+        laptop.delete(ref, headers=profiles),
+        laptop.get(f"{ref}/consent", headers=profiles),
+        laptop.get(f"{API}/consent/summary", headers=profiles),
+    ):
         assert response.status_code == 403
         assert 'scope="privacy:' in response.headers["www-authenticate"]
     reader = key(settings, "privacy:read", name="reader")

@@ -82,8 +82,11 @@ def test_frequency_windows(empty: Path) -> None:
     def closed(ago: int) -> CampaignHistory:
         return CampaignHistory(1, NOW - ago, last_closed_at=NOW - ago)
 
-    history = {"forever": closed(10**8), "hour": closed(3599),
-               "converts": CampaignHistory(1, NOW, last_converted_at=NOW - 10**8)}  # fmt: skip
+    history = {
+        "forever": closed(10**8),
+        "hour": closed(3599),
+        "converts": CampaignHistory(1, NOW, last_converted_at=NOW - 10**8),
+    }
     outcome = decide(ruleset, facts(history=history), explain=True)
     assert armed(outcome) == []
     assert outcome.reasons == {
@@ -148,8 +151,14 @@ def test_recheck_applies_the_history_as_it_is_now(empty: Path) -> None:
 
 
 def test_slots_are_filled_independently(empty: Path) -> None:
-    write(empty, "hero-returning", kind="content", slot="hero", priority=5,
-          audience="{visitor.returning: true}")  # fmt: skip
+    write(
+        empty,
+        "hero-returning",
+        kind="content",
+        slot="hero",
+        priority=5,
+        audience="{visitor.returning: true}",
+    )
     write(empty, "hero-default", kind="content", slot="hero")
     write(empty, "sidebar", kind="content", slot="sidebar")
     ruleset = rules.load(empty)
@@ -213,8 +222,12 @@ def test_nth_page_view_and_time_on_site_need_the_visit(empty: Path) -> None:
 
 def test_holdout_and_sticky_variants(empty: Path) -> None:
     a, b = f"{{id: a, template: {TEMPLATE}", f"{{id: b, template: {TEMPLATE}"
-    write(empty, "split", variants=f"[{a}, weight: 45}}, {b}, weight: 45}}, "
-          "{id: holdout, weight: 10, control: true}]")  # fmt: skip
+    write(
+        empty,
+        "split",
+        variants=f"[{a}, weight: 45}}, {b}, weight: 45}}, "
+        "{id: holdout, weight: 10, control: true}]",
+    )
     ruleset = rules.load(empty)
     picks = [
         decide(ruleset, facts(history={}), visitor_id=f"v{i}").popups[0].variant

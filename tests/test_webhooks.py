@@ -538,9 +538,20 @@ class Server(ServerProcess):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
         env["CRM_SECRET"] = SECRET
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
-        command = [sys.executable, "-m", "touchpoint.cli", "serve", "--port", str(self.port),
-                   "--data-dir", str(self.data_dir), "--rules-dir", str(rules_dir),
-                   *flags, *args]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "touchpoint.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--rules-dir",
+            str(rules_dir),
+            *flags,
+            *args,
+        ]
         self.start(command, ready_path="/tp/healthz", env=env)
 
 

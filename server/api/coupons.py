@@ -84,9 +84,16 @@ async def redeem_coupon(request: Request) -> Response:
 
     def redeem(conn: sqlite3.Connection) -> tuple[store.Redemption, int]:
         visitor_id = store.find_visitor(conn, *who) if who else None  # unknown: not credited
-        done = store.redeem_coupon(conn, pools, values["code"], values["order_id"],
-                                   values.get("value"), values.get("currency"), now,
-                                   visitor_id=visitor_id)  # fmt: skip
+        done = store.redeem_coupon(
+            conn,
+            pools,
+            values["code"],
+            values["order_id"],
+            values.get("value"),
+            values.get("currency"),
+            now,
+            visitor_id=visitor_id,
+        )
         return done, coupons.queue_redeemed(conn, endpoints, done, now=now)
 
     done, queued = await tp.writer.write(redeem)

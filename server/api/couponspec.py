@@ -12,11 +12,16 @@ from .spec import REF_FIELDS
 
 REDEMPTION_FIELDS = (
     Field("code", "string", "The coupon code the order used.", required=True, max_length=64),
-    Field("order_id", "string", "The shop's order id: the same order and code again answer"
-          " as the first time.", required=True, max_length=128),
+    Field(
+        "order_id",
+        "string",
+        "The shop's order id: the same order and code again answer as the first time.",
+        required=True,
+        max_length=128,
+    ),
     Field("value", "number", "The order's value, credited to the campaign."),
     Field("currency", "currency", "ISO 4217 code, e.g. EUR."),
-)  # fmt: skip
+)
 
 
 def parse_redemption(data: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
@@ -46,47 +51,96 @@ def coupon_schemas() -> dict[str, Any]:
     maybe = {"type": ["integer", "null"]}
     redeemed = {f.name: f.schema() for f in REDEMPTION_FIELDS}
     return {
-        "CouponCodes": {"type": "object", "required": ["codes"], "additionalProperties": False,
-                        "properties": {"codes": {"type": "array", "items": text}}},
-        "ImportReport": {"type": "object", "properties": {
-            "added": {**integer, "description": "Codes added to the pool."},
-            "duplicates": {**integer, "description": "Codes repeated within the request."},
-            "already_stored": {**integer, "description": "Codes stored before (in any pool)."},
-            "invalid": {**integer, "description": "Empty codes, or with a space or control"
-                                                  " character, or longer than 64."},
-            "unlisted": {**integer, "description": "Skipped codes beyond the first 100 listed."},
-            "problems": {"type": "array", "items": {"type": "object", "properties": {
-                "line": {**integer, "description": "The CSV line."},
-                "index": {**integer, "description": "The index in codes."},
-                "code": text, "problem": text}}},
-        }},
-        "CouponStock": {"type": "object", "properties": {"pools": {"type": "array", "items": {
-            "type": "object", "properties": {
+        "CouponCodes": {
+            "type": "object",
+            "required": ["codes"],
+            "additionalProperties": False,
+            "properties": {"codes": {"type": "array", "items": text}},
+        },
+        "ImportReport": {
+            "type": "object",
+            "properties": {
+                "added": {**integer, "description": "Codes added to the pool."},
+                "duplicates": {**integer, "description": "Codes repeated within the request."},
+                "already_stored": {**integer, "description": "Codes stored before (in any pool)."},
+                "invalid": {
+                    **integer,
+                    "description": "Empty codes, or with a space or control"
+                    " character, or longer than 64.",
+                },
+                "unlisted": {
+                    **integer,
+                    "description": "Skipped codes beyond the first 100 listed.",
+                },
+                "problems": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "line": {**integer, "description": "The CSV line."},
+                            "index": {**integer, "description": "The index in codes."},
+                            "code": text,
+                            "problem": text,
+                        },
+                    },
+                },
+            },
+        },
+        "CouponStock": {
+            "type": "object",
+            "properties": {
+                "pools": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "pool": text,
+                            "codes": {
+                                "type": ["string", "null"],
+                                "description": "generated, imported or static; null: not in"
+                                " coupons.yaml any more",
+                            },
+                            "free": {**integer, "description": "Codes in stock."},
+                            "assigned": {
+                                **integer,
+                                "description": "Codes handed out (static: visitors"
+                                " shown the code).",
+                            },
+                            "redeemed": integer,
+                            "generated": integer,
+                            "limit": maybe,
+                            "remaining": {
+                                **maybe,
+                                "description": "Codes left to hand out; null: never runs out.",
+                            },
+                            "low_stock": maybe,
+                            "low": {
+                                "type": "boolean",
+                                "description": "remaining is below low_stock.",
+                            },
+                        },
+                    },
+                }
+            },
+        },
+        "Redemption": {
+            "type": "object",
+            "required": ["code", "order_id"],
+            "additionalProperties": False,
+            "properties": {**redeemed, **{f.name: f.schema() for f in REF_FIELDS}},
+            "description": "visitor_id, customer_id or email (optional): who"
+            " redeemed it; credits a shared code to the campaign"
+            " that showed it to them.",
+        },
+        "Redeemed": {
+            "type": "object",
+            "properties": {
+                **redeemed,
                 "pool": text,
-                "codes": {"type": ["string", "null"],
-                          "description": "generated, imported or static; null: not in"
-                                         " coupons.yaml any more"},
-                "free": {**integer, "description": "Codes in stock."},
-                "assigned": {**integer, "description": "Codes handed out (static: visitors"
-                                                     " shown the code)."},
-                "redeemed": integer, "generated": integer, "limit": maybe,
-                "remaining": {**maybe, "description": "Codes left to hand out; null:"
-                                                      " never runs out."},
-                "low_stock": maybe,
-                "low": {"type": "boolean", "description": "remaining is below low_stock."},
-            }}}}},
-        "Redemption": {"type": "object", "required": ["code", "order_id"],
-                       "additionalProperties": False,
-                       "properties": {**redeemed,
-                                      **{f.name: f.schema() for f in REF_FIELDS}},
-                       "description": "visitor_id, customer_id or email (optional): who"
-                                      " redeemed it; credits a shared code to the campaign"
-                                      " that showed it to them."},
-        "Redeemed": {"type": "object", "properties": {
-            **redeemed, "pool": text,
-            "visitor_id": {"type": ["string", "null"]},
-            "campaign": {"type": ["string", "null"], "description": "That revealed the code."},
-            "variant": {"type": ["string", "null"]},
-            "redeemed_at": {**integer, "description": "Unix seconds."},
-        }},
-    }  # fmt: skip
+                "visitor_id": {"type": ["string", "null"]},
+                "campaign": {"type": ["string", "null"], "description": "That revealed the code."},
+                "variant": {"type": ["string", "null"]},
+                "redeemed_at": {**integer, "description": "Unix seconds."},
+            },
+        },
+    }

@@ -68,12 +68,18 @@ def authenticate(request: Request, scope: str) -> ApiKey:
     """The request's key if it has ``scope``; 401 (RFC 6750 ``WWW-Authenticate``) or 403."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "an API key is required: Authorization: Bearer <key>",
-                      headers={"WWW-Authenticate": REALM})  # fmt: skip
+        raise Problem(
+            401,
+            "an API key is required: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": REALM},
+        )
     key: ApiKey | None = request.app.state.tp.api_keys.authenticate(token.strip())
     if key is None:
-        raise Problem(401, "unknown or revoked API key",
-                      headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})  # fmt: skip
+        raise Problem(
+            401,
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": REALM + ', error="invalid_token"'},
+        )
     if scope not in key.scopes:
         raise Problem(
             403,

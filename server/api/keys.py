@@ -22,9 +22,15 @@ from typing import Any
 from ..errors import ConfigError
 
 SCOPES = (
-    "events:write", "profiles:read", "profiles:write", "privacy:read", "privacy:erase",
-    "coupons:read", "coupons:write", "coupons:redeem",
-)  # fmt: skip
+    "events:write",
+    "profiles:read",
+    "profiles:write",
+    "privacy:read",
+    "privacy:erase",
+    "coupons:read",
+    "coupons:write",
+    "coupons:redeem",
+)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX = "tp_"
 
@@ -95,11 +101,15 @@ class ApiKeys:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = {
             "keys": [
-                {"name": k.name, "sha256": k.hash, "scopes": list(k.scopes),
-                 "created_at": k.created_at}
+                {
+                    "name": k.name,
+                    "sha256": k.hash,
+                    "scopes": list(k.scopes),
+                    "created_at": k.created_at,
+                }
                 for k in keys
             ]
-        }  # fmt: skip
+        }
         # Written aside and renamed: a server reading the file never sees half of it.
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,8 +1,8 @@
-"""The OpenAPI 3.1 document of Touchpoint's HTTP routes (``openapi()``, served at
-``/tp/v1/api/openapi.json`` and committed as ``docs/openapi.json``): the server API's operations
-under ``/tp/v1/api`` and the public routes the snippet calls under ``/tp/v1``. Every request body
-schema comes from the declarations the routes validate with (syntax/shapes.py), so the document
-and the validators cannot disagree. Pure: no I/O, no clock.
+"""The OpenAPI 3.1 document of the server API (``openapi()``, served at
+``/tp/v1/api/openapi.json`` and committed as ``docs/openapi.json``; the public routes' document
+is web/openapi.py). Every request body schema comes from the declarations the routes validate
+with (syntax/shapes.py, api/spec.py), so the document and the validators cannot disagree. Pure:
+no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..audience.conditions import NAME
-from ..consent.categories import ANSWER
-from ..profiles.identity import IDENTIFY
-from ..web import coupons, decide, eligible, events
+from ..audience.fields import NAME
 from .couponspec import coupon_schemas
 from .keys import SCOPES
 from .spec import COMMON_FIELDS, EVENT_FIELDS, MAX_ATTRIBUTES, MAX_BATCH, REF_FIELDS
@@ -36,40 +33,127 @@ class Operation:
 
 
 OPERATIONS = (
-    Operation("pushEvents", "post", "/events", "Push one event or a batch of them",
-              "events:write", "EventPush", (202, "PushResult")),
-    Operation("getVisitor", "get", "/visitors/{ref}", "A visitor's profile and history",
-              "profiles:read", None, (200, "Visitor"), (401, 403, 404)),
-    Operation("setAttributes", "put", "/visitors/{ref}/attributes",
-              "Set or clear (null) attributes", "profiles:write", "Attributes",
-              (200, "AttributesResult")),
-    Operation("deleteAttribute", "delete", "/visitors/{ref}/attributes/{name}",
-              "Clear one attribute", "profiles:write", None, (204, ""), (401, 403, 404, 422)),
-    Operation("importCoupons", "post", "/coupons/{pool}/codes", "Add codes to an imported pool",
-              "coupons:write", "CouponCodes", (200, "ImportReport"), (400, 401, 403, 404, 413, 422),
-              ((404, "No such pool in coupons.yaml"), (422, "Not an imported pool, or not a"
-               " list of strings")), csv=True),
-    Operation("couponStock", "get", "/coupons", "Codes per pool: free, assigned, redeemed",
-              "coupons:read", None, (200, "CouponStock"), (401, 403)),
-    Operation("redeemCoupon", "post", "/coupons/redeem", "Redeem a coupon code for an order",
-              "coupons:redeem", "Redemption", (200, "Redeemed"),
-              (400, 401, 403, 404, 409, 413, 422),
-              ((404, "No such coupon code"), (409, "Redeemed by another order, or the order"
-               " redeemed another code"), (422, "Invalid fields, or the code has expired"))),
-    Operation("exportSubject", "get", "/subjects/{ref}",
-              "Everything stored about one person (GDPR Art. 15, 20)", "privacy:read", None,
-              (200, "SubjectExport"), (401, 403, 404, 422)),
-    Operation("eraseSubject", "delete", "/subjects/{ref}",
-              "Erase everything stored about one person (GDPR Art. 17)", "privacy:erase", None,
-              (200, "Erasure"), (401, 403, 404, 422)),
-    Operation("subjectConsent", "get", "/subjects/{ref}/consent",
-              "One person's consent log, kept after an erasure", "privacy:read", None,
-              (200, "ConsentLog"), (401, 403, 404, 422)),
-    Operation("consentSummary", "get", "/consent/summary",
-              "Consent answers per revision and method", "privacy:read", None,
-              (200, "ConsentSummary"), (400, 401, 403), query=("since", "until")),
+    Operation(
+        "pushEvents",
+        "post",
+        "/events",
+        "Push one event or a batch of them",
+        "events:write",
+        "EventPush",
+        (202, "PushResult"),
+    ),
+    Operation(
+        "getVisitor",
+        "get",
+        "/visitors/{ref}",
+        "A visitor's profile and history",
+        "profiles:read",
+        None,
+        (200, "Visitor"),
+        (401, 403, 404),
+    ),
+    Operation(
+        "setAttributes",
+        "put",
+        "/visitors/{ref}/attributes",
+        "Set or clear (null) attributes",
+        "profiles:write",
+        "Attributes",
+        (200, "AttributesResult"),
+    ),
+    Operation(
+        "deleteAttribute",
+        "delete",
+        "/visitors/{ref}/attributes/{name}",
+        "Clear one attribute",
+        "profiles:write",
+        None,
+        (204, ""),
+        (401, 403, 404, 422),
+    ),
+    Operation(
+        "importCoupons",
+        "post",
+        "/coupons/{pool}/codes",
+        "Add codes to an imported pool",
+        "coupons:write",
+        "CouponCodes",
+        (200, "ImportReport"),
+        (400, 401, 403, 404, 413, 422),
+        (
+            (404, "No such pool in coupons.yaml"),
+            (422, "Not an imported pool, or not a list of strings"),
+        ),
+        csv=True,
+    ),
+    Operation(
+        "couponStock",
+        "get",
+        "/coupons",
+        "Codes per pool: free, assigned, redeemed",
+        "coupons:read",
+        None,
+        (200, "CouponStock"),
+        (401, 403),
+    ),
+    Operation(
+        "redeemCoupon",
+        "post",
+        "/coupons/redeem",
+        "Redeem a coupon code for an order",
+        "coupons:redeem",
+        "Redemption",
+        (200, "Redeemed"),
+        (400, 401, 403, 404, 409, 413, 422),
+        (
+            (404, "No such coupon code"),
+            (409, "Redeemed by another order, or the order redeemed another code"),
+            (422, "Invalid fields, or the code has expired"),
+        ),
+    ),
+    Operation(
+        "exportSubject",
+        "get",
+        "/subjects/{ref}",
+        "Everything stored about one person (GDPR Art. 15, 20)",
+        "privacy:read",
+        None,
+        (200, "SubjectExport"),
+        (401, 403, 404, 422),
+    ),
+    Operation(
+        "eraseSubject",
+        "delete",
+        "/subjects/{ref}",
+        "Erase everything stored about one person (GDPR Art. 17)",
+        "privacy:erase",
+        None,
+        (200, "Erasure"),
+        (401, 403, 404, 422),
+    ),
+    Operation(
+        "subjectConsent",
+        "get",
+        "/subjects/{ref}/consent",
+        "One person's consent log, kept after an erasure",
+        "privacy:read",
+        None,
+        (200, "ConsentLog"),
+        (401, 403, 404, 422),
+    ),
+    Operation(
+        "consentSummary",
+        "get",
+        "/consent/summary",
+        "Consent answers per revision and method",
+        "privacy:read",
+        None,
+        (200, "ConsentSummary"),
+        (400, 401, 403),
+        query=("since", "until"),
+    ),
     Operation("openapi", "get", "/openapi.json", "This document", None, None, (200, ""), ()),
-)  # fmt: skip
+)
 
 
 def _event_schema(kind: str) -> dict[str, Any]:
@@ -90,35 +174,76 @@ def _schemas() -> dict[str, Any]:
     return {
         **{f"{_title(k)}Event": _event_schema(k) for k in EVENT_FIELDS},
         "Event": {"oneOf": event_refs},
-        "EventPush": {"oneOf": [
-            {"$ref": "#/components/schemas/Event"},
-            {"type": "object", "required": ["events"], "additionalProperties": False,
-             "properties": {"events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                                       "items": {"$ref": "#/components/schemas/Event"}}}},
-        ]},
-        "PushResult": {"type": "object", "required": ["stored", "duplicates"], "properties": {
-            "stored": {"type": "integer", "description": "Events stored."},
-            "duplicates": {"type": "array", "items": {"type": "integer"},
-                           "description": "Indexes of purchases whose order_id was known."},
-        }},
-        "Attributes": {"type": "object", "minProperties": 1, "maxProperties": MAX_ATTRIBUTES,
-                       "propertyNames": {"pattern": NAME.pattern},
-                       "additionalProperties": flat_value},
-        "AttributesResult": {"type": "object", "properties": {
-            "attributes": {"type": "object", "additionalProperties": flat_value}}},
-        "Visitor": {"type": "object", "required": ["id", "identified", "profile"], "properties": {
-            name: {"description": text} for name, text in VISITOR_FIELDS.items()}},
+        "EventPush": {
+            "oneOf": [
+                {"$ref": "#/components/schemas/Event"},
+                {
+                    "type": "object",
+                    "required": ["events"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH,
+                            "items": {"$ref": "#/components/schemas/Event"},
+                        }
+                    },
+                },
+            ]
+        },
+        "PushResult": {
+            "type": "object",
+            "required": ["stored", "duplicates"],
+            "properties": {
+                "stored": {"type": "integer", "description": "Events stored."},
+                "duplicates": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "description": "Indexes of purchases whose order_id was known.",
+                },
+            },
+        },
+        "Attributes": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": MAX_ATTRIBUTES,
+            "propertyNames": {"pattern": NAME.pattern},
+            "additionalProperties": flat_value,
+        },
+        "AttributesResult": {
+            "type": "object",
+            "properties": {"attributes": {"type": "object", "additionalProperties": flat_value}},
+        },
+        "Visitor": {
+            "type": "object",
+            "required": ["id", "identified", "profile"],
+            "properties": {name: {"description": text} for name, text in VISITOR_FIELDS.items()},
+        },
         **coupon_schemas(),
         **_privacy_schemas(),
-        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
-                    "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"},
-            "status": {"type": "integer"}, "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "index": {"type": "integer"}, "field": {"type": "string"},
-                "message": {"type": "string"}}}},
-        }},
-    }  # fmt: skip
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    }
 
 
 VISITOR_FIELDS = {
@@ -142,12 +267,15 @@ def _title(kind: str) -> str:
     return "".join(part.title() for part in kind.split("_"))
 
 
-_REASONS = {400: "Malformed request", 401: "Missing or unknown API key",
-            403: "The key lacks the scope",
-            404: "No such visitor (under /visitors: with a profile; under /subjects: with"
-                 " anything stored)",
-            409: "Conflict", 413: "Body too large",
-            422: "Invalid fields; nothing was stored"}  # fmt: skip
+_REASONS = {
+    400: "Malformed request",
+    401: "Missing or unknown API key",
+    403: "The key lacks the scope",
+    404: "No such visitor (under /visitors: with a profile; under /subjects: with anything stored)",
+    409: "Conflict",
+    413: "Body too large",
+    422: "Invalid fields; nothing was stored",
+}
 CSV_HELP = "One code a line: the first column, or the column headed code."
 
 
@@ -157,15 +285,26 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
     for op in OPERATIONS:
         entry: dict[str, Any] = {"operationId": op.id, "summary": op.summary}
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-             "description": PATH_PARAMETERS[name]}
-            for name in PATH_PARAMETERS if "{" + name + "}" in op.path
-        ]  # fmt: skip
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": PATH_PARAMETERS[name],
+            }
+            for name in PATH_PARAMETERS
+            if "{" + name + "}" in op.path
+        ]
         parameters += [
-            {"name": name, "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 0}, "description": QUERY_PARAMETERS[name]}
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0},
+                "description": QUERY_PARAMETERS[name],
+            }
             for name in op.query
-        ]  # fmt: skip
+        ]
         if parameters:
             entry["parameters"] = parameters
         if op.scope:
@@ -181,8 +320,9 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         status, schema = op.ok
         ok: dict[str, Any] = {"description": "Success"}
         if schema:
-            ok["content"] = {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{schema}"}}}  # fmt: skip
+            ok["content"] = {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+            }
         elif status != 204:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses = {str(status): ok}
@@ -198,17 +338,25 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
         paths.setdefault(base + op.path, {})[op.method] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Touchpoint server API", "version": __version__,
-                 "description": "Push events and attributes, read profiles, load and redeem"
-                                " coupon codes; data subject requests and proof of consent."
-                                " See docs/api.md."},
+        "info": {
+            "title": "Touchpoint server API",
+            "version": __version__,
+            "description": "Push events and attributes, read profiles, load and redeem"
+            " coupon codes; data subject requests and proof of consent."
+            " See docs/api.md.",
+        },
         "paths": paths,
         "components": {
             "schemas": _schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": f"Scopes: {', '.join(SCOPES)}"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": f"Scopes: {', '.join(SCOPES)}",
+                }
+            },
         },
-    }  # fmt: skip
+    }
 
 
 PATH_PARAMETERS = {
@@ -225,46 +373,97 @@ QUERY_PARAMETERS = {
 def _privacy_schemas() -> dict[str, Any]:
     """The data subject requests' answers (docs/privacy.md#data-subject-requests)."""
     counts = {"type": "object", "additionalProperties": {"type": "integer"}}
-    answers = {name: {"type": "integer", "description": text} for name, text in (
-        ("accepted", "Answers granting every category."),
-        ("rejected", "Answers granting none."),
-        ("customised", "Answers granting some."))}  # fmt: skip
+    answers = {
+        name: {"type": "integer", "description": text}
+        for name, text in (
+            ("accepted", "Answers granting every category."),
+            ("rejected", "Answers granting none."),
+            ("customised", "Answers granting some."),
+        )
+    }
     return {
-        "SubjectExport": {"type": "object", "required": ["visitor_ids", "tables"], "properties": {
-            "exported_at": {"type": "integer"},
-            "visitor_ids": {"type": "array", "items": {"type": "string"},
-                            "description": "The person's visitor ids, merged ones included."},
-            "tables": {"type": "object", "description": "Every row naming them, per table "
-                       "(docs/privacy.md#what-is-stored-tables-and-columns).",
-                       "additionalProperties": {"type": "array", "items": {"type": "object"}}},
-        }},
-        "Erasure": {"type": "object",
-                    "required": ["erasure", "at", "deleted", "pseudonymised", "anonymised"],
-                    "properties": {
-            "erasure": {"type": "integer", "description": "The id of the erasure record."},
-            "at": {"type": "integer"},
-            "deleted": {**counts, "description": "Rows deleted, per table."},
-            "pseudonymised": {**counts, "description": "Consent log rows kept as proof, their "
-                              "visitor id replaced by a keyed pseudonym."},
-            "anonymised": {**counts, "description": "Rows kept without the visitor id: coupon "
-                           "codes handed out, coupon redemptions."},
-        }},
-        "ConsentLog": {"type": "object", "required": ["entries", "erasures"], "properties": {
-            "entries": {"type": "array", "items": {"type": "object", "properties": {
-                name: {"description": text} for name, text in CONSENT_ENTRY_FIELDS.items()}}},
-            "erasures": {"type": "array", "description": "When the person was erased (a "
-                         "visitor id reference only): at, via.",
-                         "items": {"type": "object"}},
-        }},
-        "ConsentSummary": {"type": "object", "required": ["revisions"], "properties": {
-            "revisions": {"type": "array", "items": {"type": "object", "properties": {
-                "revision": {"type": "integer"}, **answers,
-                "granted": {**counts, "description": "Answers granting each category."},
-                "methods": {"type": "object", "description": "The same counts per method.",
-                            "additionalProperties": {"type": "object", "properties": answers}},
-            }}},
-        }},
-    }  # fmt: skip
+        "SubjectExport": {
+            "type": "object",
+            "required": ["visitor_ids", "tables"],
+            "properties": {
+                "exported_at": {"type": "integer"},
+                "visitor_ids": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The person's visitor ids, merged ones included.",
+                },
+                "tables": {
+                    "type": "object",
+                    "description": "Every row naming them, per table "
+                    "(docs/privacy.md#what-is-stored-tables-and-columns).",
+                    "additionalProperties": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        },
+        "Erasure": {
+            "type": "object",
+            "required": ["erasure", "at", "deleted", "pseudonymised", "anonymised"],
+            "properties": {
+                "erasure": {"type": "integer", "description": "The id of the erasure record."},
+                "at": {"type": "integer"},
+                "deleted": {**counts, "description": "Rows deleted, per table."},
+                "pseudonymised": {
+                    **counts,
+                    "description": "Consent log rows kept as proof, their "
+                    "visitor id replaced by a keyed pseudonym.",
+                },
+                "anonymised": {
+                    **counts,
+                    "description": "Rows kept without the visitor id: coupon "
+                    "codes handed out, coupon redemptions.",
+                },
+            },
+        },
+        "ConsentLog": {
+            "type": "object",
+            "required": ["entries", "erasures"],
+            "properties": {
+                "entries": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            name: {"description": text}
+                            for name, text in CONSENT_ENTRY_FIELDS.items()
+                        },
+                    },
+                },
+                "erasures": {
+                    "type": "array",
+                    "description": "When the person was erased (a "
+                    "visitor id reference only): at, via.",
+                    "items": {"type": "object"},
+                },
+            },
+        },
+        "ConsentSummary": {
+            "type": "object",
+            "required": ["revisions"],
+            "properties": {
+                "revisions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "revision": {"type": "integer"},
+                            **answers,
+                            "granted": {**counts, "description": "Answers granting each category."},
+                            "methods": {
+                                "type": "object",
+                                "description": "The same counts per method.",
+                                "additionalProperties": {"type": "object", "properties": answers},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
 
 
 CONSENT_ENTRY_FIELDS = {
@@ -277,89 +476,3 @@ CONSENT_ENTRY_FIELDS = {
     "method": "How: banner-accept-all, banner-reject-all, banner-custom, api, tcf, identify,"
     " reset.",
 }
-
-
-# --- the public routes ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PublicOperation:
-    id: str
-    method: str
-    path: str  # under /tp/v1
-    summary: str
-    body: dict[str, Any] | None  # the request body's schema, from the route's shape
-    ok: tuple[int, str]  # status and what the answer holds
-    errors: tuple[int, ...] = (400, 403, 413, 429)
-    reasons: tuple[tuple[int, str], ...] = ()
-
-
-_PUBLIC_REASONS = {400: "Malformed body or an invalid field", 403: "A cross-site request",
-                   404: "Not found", 409: "Conflict", 410: "Gone",
-                   413: "Body too large", 422: "Names a campaign or value the rules do not know",
-                   429: "Too many requests from this client"}  # fmt: skip
-
-
-def public_operations() -> tuple[PublicOperation, ...]:
-    """The routes the snippet calls, their bodies' schemas from the shapes they validate with."""
-    return (
-        PublicOperation("decide", "post", "/decide", "The popups to arm and the slot contents for"
-                        " a page view", decide.DECIDE.schema(), (200, "consent, counted, popups,"
-                        " slots, and the popups' styles when there are popups")),
-        PublicOperation("events", "post", "/events", "What the visitor did: campaign events and"
-                        " behaviour", events.schema(), (202, "stored, and dropped with the reason"
-                        " when consent did not allow some"), (400, 403, 413, 422, 429)),
-        PublicOperation("eligible", "post", "/eligible", "May a popup armed earlier still show?",
-                        eligible.ELIGIBLE.schema(), (200, "eligible: true or false"),
-                        (400, 403, 413, 422, 429)),
-        PublicOperation("consent", "post", "/consent", "The visitor's consent answer",
-                        ANSWER.schema(), (200, "revision and granted")),
-        PublicOperation("consentTexts", "get", "/consent", "The built-in banner's texts", None,
-                        (200, "mode and the banner's texts"), (429,)),
-        PublicOperation("identify", "post", "/identify", "Who the visitor is: an e-mail address"
-                        " or customer id", IDENTIFY.schema(), (200, "identified, merged"),
-                        (400, 403, 409, 413, 422, 429),
-                        ((409, "The identifiers belong to two different visitors"),)),
-        PublicOperation("reset", "post", "/reset", "A fresh, anonymous visitor on this browser"
-                        " (logout)", {"type": "object"}, (200, "reset")),
-        PublicOperation("revealCoupon", "post", "/coupons/reveal", "The visitor's coupon code for"
-                        " the popup shown", coupons.REVEAL.schema(), (200, "code, pool,"
-                        " expires_at"), (400, 403, 404, 409, 410, 413, 429),
-                        ((403, "A cross-site request, or a code of one's own without the"
-                          " marketing consent"), (404, "No coupon for this campaign and variant"),
-                         (409, "Excluded, or not this visitor's variant"),
-                         (410, "The pool is empty or has ended"))),
-    )  # fmt: skip
-
-
-def public_openapi(base: str = "/tp/v1") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the public routes under ``base`` (docs/openapi-public.json):
-    what the snippet, or a page's own code, may send. They take the signed visitor cookie
-    (``tp_vid``), not a key."""
-    error = {"application/json": {"schema": {"type": "object", "required": ["error"],
-                                             "properties": {"error": {"type": "string"}}}}}
-    paths: dict[str, Any] = {}
-    for op in public_operations():
-        entry: dict[str, Any] = {"operationId": op.id, "summary": op.summary}
-        if op.body is not None:
-            entry["requestBody"] = {"required": True,
-                                    "content": {"application/json": {"schema": op.body}}}
-        if op.method == "get":
-            entry["parameters"] = [{"name": "lang", "in": "query", "required": False,
-                                    "schema": {"type": "string"},
-                                    "description": "The page's language."}]
-        status, holds = op.ok
-        responses: dict[str, Any] = {str(status): {"description": f"Success: {holds}",
-            "content": {"application/json": {"schema": {"type": "object"}}}}}
-        reasons = {**_PUBLIC_REASONS, **dict(op.reasons)}
-        for code in op.errors:
-            responses[str(code)] = {"description": reasons[code], "content": error}
-        entry["responses"] = responses
-        paths.setdefault(base + op.path, {})[op.method] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Touchpoint public routes", "version": __version__,
-                 "description": "The routes the snippet calls from the site's pages, on the"
-                                " site's own origin. See docs/api.md and docs/embedding.md."},
-        "paths": paths,
-    }  # fmt: skip

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..audience.conditions import NAME
+from ..audience.fields import NAME
 from ..errors import FieldError
 from ..store.activity import Activity
 from ..syntax.shapes import Field, check
@@ -27,18 +27,28 @@ REF_FIELDS = (
     Field("visitor_id", "string", "The visitor id (from an export or a webhook).", max_length=64),
     Field("customer_id", "string", "The customer id given to identify.", max_length=128),
     Field("email", "string", "The e-mail address given to identify.", max_length=320),
-)  # fmt: skip
+)
 COMMON_FIELDS = (
     Field("at", "time", "When it happened, Unix seconds (default: when it is received)."),
 )
 EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
     "purchase": (
-        Field("order_id", "string", "The shop's order id; a second push of it is ignored.",
-              required=True, max_length=128),
+        Field(
+            "order_id",
+            "string",
+            "The shop's order id; a second push of it is ignored.",
+            required=True,
+            max_length=128,
+        ),
         Field("value", "number", "The order's value."),
         Field("currency", "currency", "ISO 4217 code, e.g. EUR."),
-        Field("items", "items", f"At most {MAX_ITEMS} line items, each a flat object.",
-              max_items=MAX_ITEMS, pattern=NAME),
+        Field(
+            "items",
+            "items",
+            f"At most {MAX_ITEMS} line items, each a flat object.",
+            max_items=MAX_ITEMS,
+            pattern=NAME,
+        ),
     ),
     "newsletter_open": (Field("name", "string", "The newsletter or mailing."),),
     "email_click": (
@@ -50,7 +60,7 @@ EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("name", "string", "The event's name.", required=True, max_length=64),
         Field("props", "flat", f"At most {MAX_PROPS} flat properties.", pattern=NAME),
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,12 @@ def parse_event(item: Any, *, now: int) -> Pushed:
     order = None
     props: dict[str, Any] = dict(values.get("props", {}))
     if kind == "purchase":
-        order = {"order_id": values["order_id"], "value": values.get("value"),
-                 "currency": values.get("currency"), "items": values.get("items", [])}  # fmt: skip
+        order = {
+            "order_id": values["order_id"],
+            "value": values.get("value"),
+            "currency": values.get("currency"),
+            "items": values.get("items", []),
+        }
         props = {"currency": values["currency"]} if "currency" in values else {}
         props["items"] = len(values.get("items", []))
     if kind == "email_click":

@@ -81,8 +81,13 @@ async def erase_subject(request: Request) -> Response:
 
 
 def erasure_json(erasure: store.Erasure) -> dict[str, Any]:
-    return {"erasure": erasure.id, "at": erasure.at, "deleted": erasure.deleted,
-            "pseudonymised": erasure.pseudonymised, "anonymised": erasure.anonymised}  # fmt: skip
+    return {
+        "erasure": erasure.id,
+        "at": erasure.at,
+        "deleted": erasure.deleted,
+        "pseudonymised": erasure.pseudonymised,
+        "anonymised": erasure.anonymised,
+    }
 
 
 async def subject_consent(request: Request) -> Response:

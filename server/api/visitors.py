@@ -49,13 +49,14 @@ async def push_events(request: Request) -> Response:
             lambda conn: tracking.push(conn, batch, revision, profile_rules, endpoints, now, depth)
         )
     except store.UnknownVisitors as exc:
-        errors = [{"index": i, "field": parsed[i].ref[0], "message": "no visitor with a profile"}
-                  for i in exc.indexes]  # fmt: skip
+        errors = [
+            {"index": i, "field": parsed[i].ref[0], "message": "no visitor with a profile"}
+            for i in exc.indexes
+        ]
         detail = f"{len(errors)} event(s) name no known visitor; nothing was stored"
         raise Problem(404, detail, errors=errors if batched else unindexed(errors)) from None
     tp.webhooks_queued(result.queued)
-    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates},
-                        status_code=202)  # fmt: skip
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates}, status_code=202)
 
 
 async def get_visitor(request: Request) -> Response:
@@ -68,10 +69,13 @@ async def get_visitor(request: Request) -> Response:
     history = tp.reader.history(record.id)
     depth = tp.settings.data_depth
     identifiers = [
-        {"kind": row["kind"], "since": row["created_at"],
-         **({"value": row["value"]} if depth == "full" and row["value"] else {})}
+        {
+            "kind": row["kind"],
+            "since": row["created_at"],
+            **({"value": row["value"]} if depth == "full" and row["value"] else {}),
+        }
         for row in history["identifiers"]
-    ]  # fmt: skip
+    ]
     profile = record.profile
     score, stage = tp.rules.profile.read(profile, tp.now())  # decayed and settled as of now
     body = {

@@ -35,13 +35,46 @@ PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "cp
 SOCIAL_MEDIUMS = frozenset({"social", "social-network", "social-media", "sm", "paid_social"})
 # Referrer hosts by channel: a host matches when one of these is a label sequence inside it
 # (``www.google.de`` contains ``google``). Kept short and documented in docs/rules.md.
-SEARCH_HOSTS = ("google", "bing", "duckduckgo", "yahoo", "ecosia", "qwant", "baidu", "yandex",
-                "startpage", "search.brave", "ask")  # fmt: skip
-SOCIAL_HOSTS = ("facebook", "instagram", "t.co", "twitter", "x.com", "linkedin", "lnkd.in",
-                "pinterest", "youtube", "tiktok", "reddit", "xing", "mastodon", "threads",
-                "bsky")  # fmt: skip
-EMAIL_HOSTS = ("mail.google", "outlook.live", "outlook.office", "mail.yahoo", "webmail", "gmx",
-               "web.de", "t-online")  # fmt: skip
+SEARCH_HOSTS = (
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "ecosia",
+    "qwant",
+    "baidu",
+    "yandex",
+    "startpage",
+    "search.brave",
+    "ask",
+)
+SOCIAL_HOSTS = (
+    "facebook",
+    "instagram",
+    "t.co",
+    "twitter",
+    "x.com",
+    "linkedin",
+    "lnkd.in",
+    "pinterest",
+    "youtube",
+    "tiktok",
+    "reddit",
+    "xing",
+    "mastodon",
+    "threads",
+    "bsky",
+)
+EMAIL_HOSTS = (
+    "mail.google",
+    "outlook.live",
+    "outlook.office",
+    "mail.yahoo",
+    "webmail",
+    "gmx",
+    "web.de",
+    "t-online",
+)
 
 
 def _host_in(host: str, names: tuple[str, ...]) -> bool:

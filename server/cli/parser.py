@@ -29,11 +29,17 @@ def settings(*names: str, suppress: bool = False) -> argparse.ArgumentParser:
             env = ENV_PREFIX + name.upper()
             help_text = f"{field.metadata['help']} [env {env}; default {field.default!r}]"
             if field.type in ("bool", bool):
-                parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                                    default=default, help=help_text)  # fmt: skip
+                parser.add_argument(
+                    flag,
+                    dest=name,
+                    action=argparse.BooleanOptionalAction,
+                    default=default,
+                    help=help_text,
+                )
                 continue
-            parser.add_argument(flag, dest=name, default=default, metavar=name.upper(),
-                                help=help_text)  # fmt: skip
+            parser.add_argument(
+                flag, dest=name, default=default, metavar=name.upper(), help=help_text
+            )
         else:
             parser.add_argument(flag, dest=name, default=default, metavar=name.upper())
     return parser
@@ -60,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _rules_commands(commands: Any) -> None:
     commands.add_parser(
-        "check", help="validate the rules files; prints file:line for each problem",
+        "check",
+        help="validate the rules files; prints file:line for each problem",
         parents=[settings("rules_dir", "geoip_database")],
-    )  # fmt: skip
+    )
     simulate = commands.add_parser(
-        "simulate", help="what a visitor would get on a page, and why every other campaign lost",
+        "simulate",
+        help="what a visitor would get on a page, and why every other campaign lost",
         parents=[settings(*RULES_AND_DATABASE, "consent_revision", "geoip_database")],
-    )  # fmt: skip
+    )
     simulate.add_argument("url", help="the page: a path or URL, e.g. /products/x?utm_source=y")
     who = simulate.add_mutually_exclusive_group()
     who.add_argument("--visitor", help="a visitor id from the database (default: anonymous)")
@@ -96,9 +104,10 @@ def _rules_commands(commands: Any) -> None:
     kinds = ["campaign", "site", "scoring", "lifecycle", "coupons", "openapi", "openapi-public"]
     schema.add_argument("which", choices=kinds)
     preview = commands.add_parser(
-        "preview", help="a signed link that shows one campaign on the live site, recording nothing",
+        "preview",
+        help="a signed link that shows one campaign on the live site, recording nothing",
         parents=[settings("rules_dir", "data_dir", "secret_key")],
-    )  # fmt: skip
+    )
     preview.add_argument("campaign", help="the campaign id")
     preview.add_argument("--variant", help="the variant id (default: the first one that shows)")
     preview.add_argument("--url", default="", help="the page to open, e.g. https://shop.example/")
@@ -107,9 +116,10 @@ def _rules_commands(commands: Any) -> None:
 
 def _apikey(commands: Any) -> None:
     apikey = commands.add_parser(
-        "apikey", help="create, list or revoke keys of the server API",
+        "apikey",
+        help="create, list or revoke keys of the server API",
         parents=[settings("data_dir", "api_keys_file")],
-    )  # fmt: skip
+    )
     keys = apikey.add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; its token is printed once")
     create.add_argument("name", help="who uses the key, e.g. shop or crm")
@@ -123,16 +133,18 @@ def _apikey(commands: Any) -> None:
 
 def _webhooks(commands: Any) -> None:
     hooks = commands.add_parser(
-        "webhooks", help="the webhook outbox: counts, pending and failed deliveries; retry",
+        "webhooks",
+        help="the webhook outbox: counts, pending and failed deliveries; retry",
         parents=[settings(*RULES_AND_DATABASE)],
-    )  # fmt: skip
+    )
     hooks.add_argument("--json", action="store_true", help="print the outbox as JSON")
     hooks.add_argument("--limit", type=int, default=50, help="rows to list (newest first)")
     actions = hooks.add_subparsers(dest="action")
     retry = actions.add_parser(
-        "retry", help="send failed webhooks again, with fresh attempts",
+        "retry",
+        help="send failed webhooks again, with fresh attempts",
         parents=[settings(*RULES_AND_DATABASE, suppress=True)],
-    )  # fmt: skip
+    )
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox row ids")
     retry.add_argument("--all-failed", action="store_true", help="every failed row")
 
@@ -144,15 +156,17 @@ def _coupons(commands: Any) -> None:
     actions = coupons.add_subparsers(dest="action", required=True)
     paths = [settings(*RULES_AND_DATABASE)]
     load = actions.add_parser(
-        "import", help="add the codes of a CSV file (first column, or the one headed code)",
+        "import",
+        help="add the codes of a CSV file (first column, or the one headed code)",
         parents=paths,
-    )  # fmt: skip
+    )
     load.add_argument("pool", help="an imported pool of coupons.yaml")
     load.add_argument("file", help="the CSV file; - reads standard input")
     generate = actions.add_parser(
-        "generate", help="make codes of a generated pool in advance; prints them, one a line",
+        "generate",
+        help="make codes of a generated pool in advance; prints them, one a line",
         parents=paths,
-    )  # fmt: skip
+    )
     generate.add_argument("pool", help="a generated pool of coupons.yaml")
     generate.add_argument("count", type=int, help="how many codes")
     listing = actions.add_parser(
@@ -169,9 +183,10 @@ def _privacy(commands: Any) -> None:
     who.add_argument("--email", metavar="ADDRESS", help="the e-mail address given to identify")
     who.add_argument("--customer-id", metavar="ID", help="the customer id given to identify")
     export = commands.add_parser(
-        "export", help="everything stored about one person, as JSON (GDPR Art. 15, 20)",
+        "export",
+        help="everything stored about one person, as JSON (GDPR Art. 15, 20)",
         parents=[person],
-    )  # fmt: skip
+    )
     export.add_argument("--output", "-o", help="write to this file (mode 0600), not stdout")
     erase = commands.add_parser(
         "erase", help="erase everything stored about one person (GDPR Art. 17)", parents=[person]
@@ -182,16 +197,26 @@ def _privacy(commands: Any) -> None:
     log = actions.add_parser("log", help="one person's consent answers", parents=[person])
     log.add_argument("--json", action="store_true", help="print the log as JSON")
     summary = actions.add_parser(
-        "summary", help="answers per consent revision and method: accepted, rejected, customised",
+        "summary",
+        help="answers per consent revision and method: accepted, rejected, customised",
         parents=[settings(*DATABASE)],
-    )  # fmt: skip
+    )
     summary.add_argument("--since", help="from this date (YYYY-MM-DD, UTC) or Unix time")
     summary.add_argument("--until", help="before this date (YYYY-MM-DD, UTC) or Unix time")
     summary.add_argument("--json", action="store_true", help="print the totals as JSON")
     purge = commands.add_parser(
-        "purge", help="delete what is past retention; per table, what went (docs/privacy.md)",
-        parents=[settings(*DATABASE, "retention_events_days", "retention_profiles_days",
-                          "retention_consent_days", "webhook_keep_days", "purge_batch_rows")],
-    )  # fmt: skip
+        "purge",
+        help="delete what is past retention; per table, what went (docs/privacy.md)",
+        parents=[
+            settings(
+                *DATABASE,
+                "retention_events_days",
+                "retention_profiles_days",
+                "retention_consent_days",
+                "webhook_keep_days",
+                "purge_batch_rows",
+            )
+        ],
+    )
     purge.add_argument("--dry-run", action="store_true", help="count only; change nothing")
     purge.add_argument("--json", action="store_true", help="print the counts as JSON")

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from ..api.openapi import openapi, public_openapi
+from ..api.openapi import openapi
 from ..audience import geolocation
 from ..decide.preview import Preview, Previews, resolve
 from ..errors import ConfigError, RequestError
@@ -17,6 +17,7 @@ from ..rules import ruleset as rules_module
 from ..rules.schema import SCHEMAS
 from ..settings import Settings
 from ..syntax.matchers import FOREVER, parse_duration
+from ..web.openapi import public_openapi
 
 
 def schema(settings: Settings, args: argparse.Namespace) -> int:

@@ -40,8 +40,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["touchpoint"] = {
-        "handlers": ["default"], "level": settings.log_level.upper(), "propagate": False
-    }  # fmt: skip
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,

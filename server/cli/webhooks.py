@@ -56,6 +56,8 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
         if row["lease_until"] and row["lease_until"] > time.time():
             status = "being sent"
         error = f": {row['last_error']}" if row["last_error"] else ""
-        print(f"#{row['id']} {row['endpoint']} {row['event']} — {status} after "
-              f"{row['attempts']} attempt(s){error}")  # fmt: skip
+        print(
+            f"#{row['id']} {row['endpoint']} {row['event']} — {status} after "
+            f"{row['attempts']} attempt(s){error}"
+        )
     return 0

@@ -34,12 +34,21 @@ def honour_gpc(granted: frozenset[str], method: str, *, gpc: bool) -> frozenset[
 
 
 # A consent answer (POST /tp/v1/consent).
-ANSWER = Shape((
-    Field("granted", "names", "The categories granted; the others are denied.", required=True,
-          choices=CATEGORIES, noun="consent categories", max_items=len(CATEGORIES),
-          hint="must be a list of category names"),
-    Field("method", "choice", "How the answer was given (default api).", choices=METHODS),
-))  # fmt: skip
+ANSWER = Shape(
+    (
+        Field(
+            "granted",
+            "names",
+            "The categories granted; the others are denied.",
+            required=True,
+            choices=CATEGORIES,
+            noun="consent categories",
+            max_items=len(CATEGORIES),
+            hint="must be a list of category names",
+        ),
+        Field("method", "choice", "How the answer was given (default api).", choices=METHODS),
+    )
+)
 
 
 def granted(record: VisitorRecord | None, revision: int) -> frozenset[str]:

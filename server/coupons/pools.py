@@ -39,6 +39,8 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 # be guessed by trying a few.
 MIN_RANDOM = 6
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
 @dataclass(frozen=True)
 class Pool:
     """One pool of coupons.yaml. ``valid_until`` is Unix seconds: the end of that day (or
@@ -66,8 +68,11 @@ class Pool:
     def finite(self) -> bool:
         """Whether the pool can run out of codes to give: imported codes, a generated pool's
         limit, any pool's ``valid.until`` (after it, the pool counts as empty)."""
-        return (self.codes == "imported" or (self.codes == "generated" and self.limit is not None)
-                or self.valid_until is not None)  # fmt: skip
+        return (
+            self.codes == "imported"
+            or (self.codes == "generated" and self.limit is not None)
+            or self.valid_until is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -179,9 +184,15 @@ def queue_claim(
     if claim.low_stock is not None:
         queued += queue_low_stock(conn, endpoints, pool, claim.low_stock, now=now)
     if claim.new and endpoints:
-        payload = {**webhooks.visitor(conn, visitor_id), "pool": pool.name, "code": claim.code,
-                   "campaign": campaign, "variant": variant, "expires_at": claim.expires_at,
-                   "time": now}  # fmt: skip
+        payload = {
+            **webhooks.visitor(conn, visitor_id),
+            "pool": pool.name,
+            "code": claim.code,
+            "campaign": campaign,
+            "variant": variant,
+            "expires_at": claim.expires_at,
+            "time": now,
+        }
         key = f"coupon.claimed:{pool.name}:{visitor_id}"
         queued += webhooks.enqueue(conn, endpoints, "coupon.claimed", payload, now=now, key=key)
     return queued
@@ -196,10 +207,13 @@ def queue_low_stock(
     now: int,
 ) -> int:
     """Log that ``pool`` is running low and queue ``coupon.low_stock``; returns rows queued."""
-    log.warning("coupon pool %s is running low: %d code(s) left (low_stock: %s)",
-                pool.name, remaining, pool.low_stock)  # fmt: skip
-    payload = {"pool": pool.name, "remaining": remaining, "low_stock": pool.low_stock,
-               "time": now}  # fmt: skip
+    log.warning(
+        "coupon pool %s is running low: %d code(s) left (low_stock: %s)",
+        pool.name,
+        remaining,
+        pool.low_stock,
+    )
+    payload = {"pool": pool.name, "remaining": remaining, "low_stock": pool.low_stock, "time": now}
     key = f"coupon.low_stock:{pool.name}:{now}:{remaining}"
     return webhooks.enqueue(conn, endpoints, "coupon.low_stock", payload, now=now, key=key)
 

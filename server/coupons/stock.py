@@ -72,13 +72,20 @@ def stock(pools: Mapping[str, Pool], stats: Mapping[str, store.PoolStats]) -> li
         pool, counts = pools.get(name), stats.get(name, store.PoolStats())
         left = remaining(pool, counts)
         low_stock = pool.low_stock if pool else None
-        out.append({
-            "pool": name, "codes": pool.codes if pool else None, "free": counts.free,
-            "assigned": counts.assigned, "redeemed": counts.redeemed,
-            "generated": counts.generated, "limit": pool.limit if pool else None,
-            "remaining": left, "low_stock": low_stock,
-            "low": low_stock is not None and left is not None and left < low_stock,
-        })  # fmt: skip
+        out.append(
+            {
+                "pool": name,
+                "codes": pool.codes if pool else None,
+                "free": counts.free,
+                "assigned": counts.assigned,
+                "redeemed": counts.redeemed,
+                "generated": counts.generated,
+                "limit": pool.limit if pool else None,
+                "remaining": left,
+                "low_stock": low_stock,
+                "low": low_stock is not None and left is not None and left < low_stock,
+            }
+        )
     return out
 
 
@@ -149,8 +156,10 @@ def command(settings: Settings, args: argparse.Namespace, pools: Pools) -> int:
         if row["codes"] is None:
             note = "  not in coupons.yaml"
         free = "-" if row["codes"] == "static" else f"{row['free']:,}"
-        print(f"{row['pool']:<20} {row['codes'] or '-':<10} {free:>9} {row['assigned']:>9,}"
-              f" {row['redeemed']:>9,} {left:>10}{note}")  # fmt: skip
+        print(
+            f"{row['pool']:<20} {row['codes'] or '-':<10} {free:>9} {row['assigned']:>9,}"
+            f" {row['redeemed']:>9,} {left:>10}{note}"
+        )
     return 0
 
 
@@ -190,8 +199,14 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
 
     try:
         conn.execute("BEGIN IMMEDIATE")
-        report = store.import_codes(conn, pool.name, csv_rows(lines()), now=int(time.time()),
-                                    batch=BATCH, after_batch=committed)  # fmt: skip
+        report = store.import_codes(
+            conn,
+            pool.name,
+            csv_rows(lines()),
+            now=int(time.time()),
+            batch=BATCH,
+            after_batch=committed,
+        )
         conn.execute("COMMIT")
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not UTF-8 text (after {read[0]:,} characters)") from None
@@ -206,15 +221,24 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
         print(f"{file}:{line}: {code + ': ' if code else ''}{problem}", file=sys.stderr)
     if report.unlisted:
         print(f"... and {report.unlisted:,} more", file=sys.stderr)
-    skipped = [f"{n:,} {what}" for n, what in ((report.duplicates, "repeated in the file"),
-               (report.stored, "already stored"), (report.invalid, "invalid")) if n]  # fmt: skip
+    skipped = [
+        f"{n:,} {what}"
+        for n, what in (
+            (report.duplicates, "repeated in the file"),
+            (report.stored, "already stored"),
+            (report.invalid, "invalid"),
+        )
+        if n
+    ]
     counts = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats())
     low = ""
     if pool.low_stock is not None and counts.free < pool.low_stock:
         low = f" — below low_stock ({pool.low_stock:,})"
-    print(f"{pool.name}: {report.added:,} code(s) added"
-          + (f"; skipped {', '.join(skipped)}" if skipped else "")
-          + f"; {counts.free:,} free{low}")  # fmt: skip
+    print(
+        f"{pool.name}: {report.added:,} code(s) added"
+        + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        + f"; {counts.free:,} free{low}"
+    )
     return 1 if report.invalid else 0
 
 
@@ -224,8 +248,10 @@ def generate(conn: sqlite3.Connection, pool: Pool, count: int) -> int:
         raise ConfigError("coupons generate: how many codes, from 1")
     made = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats()).generated
     if pool.limit is not None and made + count > pool.limit:
-        raise ConfigError(f"pool {pool.name} has made {made:,} of its limit of {pool.limit:,}"
-                          f" codes: {pool.limit - made:,} more fit")  # fmt: skip
+        raise ConfigError(
+            f"pool {pool.name} has made {made:,} of its limit of {pool.limit:,}"
+            f" codes: {pool.limit - made:,} more fit"
+        )
     done = 0
     while done < count:
         n = min(BATCH, count - done)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import store
-from ..audience.conditions import NAME
 from ..audience.facts import Facts, PageView
+from ..audience.fields import NAME
 from ..render.popups import stylesheet
 from ..rules.ruleset import Ruleset
 from ..store.activity import Activity
@@ -28,8 +28,13 @@ from .targeting import Decision, Outcome, decide, explanation
 
 MAX_CONTEXT_KEYS = 32
 # What the page pushed (touchpoint('context', ...)): short names to strings, numbers, booleans.
-CONTEXT = Field("context", "flat", "What the page pushed: cart value, page type, logged in ...",
-                max_items=MAX_CONTEXT_KEYS, pattern=NAME)  # fmt: skip
+CONTEXT = Field(
+    "context",
+    "flat",
+    "What the page pushed: cart value, page type, logged in ...",
+    max_items=MAX_CONTEXT_KEYS,
+    pattern=NAME,
+)
 Unit = Callable[[sqlite3.Connection], Any]  # a unit of work for the writer
 
 
@@ -56,9 +61,15 @@ def count(rules: Ruleset, facts: Facts, view: PageView, visitor_id: str, *, dept
 
     def count_view(conn: sqlite3.Connection) -> None:
         effects = store.record_page_view(
-            conn, visitor_id, update, session_idle=idle, rules=rules.profile, read=read,
-            result=result, depth=depth,
-        )  # fmt: skip
+            conn,
+            visitor_id,
+            update,
+            session_idle=idle,
+            rules=rules.profile,
+            read=read,
+            result=result,
+            depth=depth,
+        )
         webhooks.report(conn, rules.site.webhooks, visitor_id, effects, now=update.at)
 
     return count_view

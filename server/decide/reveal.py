@@ -61,9 +61,15 @@ def reveal(
         )
     pool = rules.pools[variant.coupon]
     profile, history = consent.usable(record, revision)
-    facts = Facts(PageView(path="/"), now=now, tz=rules.site.timezone, profile=profile,
-                  history=history, session_idle=rules.site.session_idle,
-                  profile_rules=rules.profile)  # fmt: skip
+    facts = Facts(
+        PageView(path="/"),
+        now=now,
+        tz=rules.site.timezone,
+        profile=profile,
+        history=history,
+        session_idle=rules.site.session_idle,
+        profile_rules=rules.profile,
+    )
     if campaign.exclude is not None and campaign.exclude.test(facts):
         raise RequestError("this visitor is excluded from coupons (coupons.yaml)", status=409)
     if record is None or history is None:
@@ -87,9 +93,15 @@ def reveal(
         queued = 0
         if got is not None:
             queued = coupons.queue_claim(
-                conn, endpoints, pool, got, visitor_id=visitor, campaign=campaign.id,
-                variant=variant.id, now=now,
-            )  # fmt: skip
+                conn,
+                endpoints,
+                pool,
+                got,
+                visitor_id=visitor,
+                campaign=campaign.id,
+                variant=variant.id,
+                now=now,
+            )
         return got, queued
 
     return Reveal(pool, campaign.id, claim=claim)

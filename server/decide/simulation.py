@@ -34,15 +34,28 @@ def _json_arg(text: str, what: str) -> Any:
 
 
 _PROFILE_TYPES: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("first_seen_at", "last_seen_at", "visits", "page_views",
-                     "session_started_at", "session_page_views", "score_at", "purchases",
-                     "last_purchase_at", "stage_since"), (int,)),
+    **dict.fromkeys(
+        (
+            "first_seen_at",
+            "last_seen_at",
+            "visits",
+            "page_views",
+            "session_started_at",
+            "session_page_views",
+            "score_at",
+            "purchases",
+            "last_purchase_at",
+            "stage_since",
+        ),
+        (int,),
+    ),
     "score": (int, float),
     "identified": (bool,),
     **dict.fromkeys(("stage", "last_category", "last_product", "first_name"), (str,)),
-    **dict.fromkeys(("attributes", "interests", "first_touch", "last_touch", "campaigns",
-                     "scoring"), (dict,)),
-}  # fmt: skip
+    **dict.fromkeys(
+        ("attributes", "interests", "first_touch", "last_touch", "campaigns", "scoring"), (dict,)
+    ),
+}
 
 
 def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
@@ -110,13 +123,26 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--context: {exc}") from None
     now = int(time.time()) if args.at is None else args.at
     source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
-    facts = Facts(view, now=now, tz=ruleset.site.timezone, profile=profile, history=history,
-                  session_idle=ruleset.site.session_idle,
-                  profile_rules=ruleset.profile, geolocation=source)  # fmt: skip
+    facts = Facts(
+        view,
+        now=now,
+        tz=ruleset.site.timezone,
+        profile=profile,
+        history=history,
+        session_idle=ruleset.site.session_idle,
+        profile_rules=ruleset.profile,
+        geolocation=source,
+    )
     facts.empty_pools = _empty_pools(settings, ruleset)
     try:
-        decision = page.decide_page(ruleset, facts, slots=tuple(args.slot), visitor_id=visitor_id,
-                                    explain=True, fired=args.trigger)  # fmt: skip
+        decision = page.decide_page(
+            ruleset,
+            facts,
+            slots=tuple(args.slot),
+            visitor_id=visitor_id,
+            explain=True,
+            fired=args.trigger,
+        )
         result = decision.explained or {}
     except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
         raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
@@ -130,8 +156,11 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    who = f"visitor {args.visitor}" if args.visitor else (
-        "a what-if visitor" if args.profile else "an anonymous visitor")  # fmt: skip
+    who = (
+        f"visitor {args.visitor}"
+        if args.visitor
+        else ("a what-if visitor" if args.profile else "an anonymous visitor")
+    )
     where = f" in {facts.country}" if facts.country else ""
     print(f"{args.url} for {who}{where} at {now}:")
     for popup in result["popups"]:

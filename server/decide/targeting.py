@@ -168,8 +168,9 @@ def frequency_stop(campaign: Campaign, history: CampaignHistory, facts: Facts) -
     if campaign.max_impressions and history.impressions >= campaign.max_impressions:
         return f"seen {history.impressions} times, frequency.max_impressions is reached"
     if campaign.max_per_session and history.last_seen_at is not None:
-        start = visit_start(facts.profile if facts.known else None, now=now,
-                            session_idle=facts.session_idle)  # fmt: skip
+        start = visit_start(
+            facts.profile if facts.known else None, now=now, session_idle=facts.session_idle
+        )
         if history.last_seen_at >= start:
             if history.session_impressions >= campaign.max_per_session:
                 return "frequency.max_per_session is reached in this visit"

@@ -204,8 +204,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{total} row(s) would be deleted; dry run, nothing changed", file=sys.stderr)
     else:
-        print(f"{total} row(s) deleted in {transactions} transaction(s), {seconds} s",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{total} row(s) deleted in {transactions} transaction(s), {seconds} s", file=sys.stderr
+        )
     return 0
 
 

@@ -83,8 +83,11 @@ def export(settings: Settings, args: argparse.Namespace, ref: tuple[str, str]) -
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text + "\n")
         rows = sum(len(rows) for rows in body["tables"].values())
-        print(f"{rows} row(s) about {len(body['visitor_ids'])} visitor id(s) written to "
-              f"{args.output}", file=sys.stderr)  # fmt: skip
+        print(
+            f"{rows} row(s) about {len(body['visitor_ids'])} visitor id(s) written to "
+            f"{args.output}",
+            file=sys.stderr,
+        )
     else:
         print(text)
     return 0
@@ -141,8 +144,10 @@ def consent_log(
         visitor = row["visitor_id"]
         if visitor.startswith(ERASED):
             visitor = visitor[:19] + "… (erased)"
-        print(f"{_time(row['at']):<20} {row['revision']:>8}  {row['method']:<18} "
-              f"{granted:<40} {visitor}")  # fmt: skip
+        print(
+            f"{_time(row['at']):<20} {row['revision']:>8}  {row['method']:<18} "
+            f"{granted:<40} {visitor}"
+        )
     for erasure in body["erasures"]:
         print(f"erased at {_time(erasure['at'])} UTC (requested via {erasure['via']})")
     return 0
@@ -163,8 +168,10 @@ def summary(settings: Settings, args: argparse.Namespace) -> int:
     for entry in revisions:
         rows = [*entry["methods"].items(), ("all", entry)]
         for method, n in rows:
-            print(f"{entry['revision']:>8}  {method:<18} {n['accepted']:>9} {n['rejected']:>9} "
-                  f"{n['customised']:>11}")  # fmt: skip
+            print(
+                f"{entry['revision']:>8}  {method:<18} {n['accepted']:>9} {n['rejected']:>9} "
+                f"{n['customised']:>11}"
+            )
         granted = ", ".join(f"{name} {n}" for name, n in entry["granted"].items())
         print(f"{'':>8}  granted: {granted}")
     return 0

@@ -26,14 +26,16 @@ def identify(
 
     def write(conn: sqlite3.Connection) -> tuple[store.Identified, int]:
         """Identify, and queue the webhooks of what it changed in the same transaction."""
-        outcome = store.identify_visitor(
-            conn, visitor_id, who, now=now, keep=depth, rules=rules
-        )
+        outcome = store.identify_visitor(conn, visitor_id, who, now=now, keep=depth, rules=rules)
         survivor = outcome.visitor_id
         queued = webhooks.report(conn, endpoints, survivor, outcome.effects, now=now)
         if endpoints and (outcome.newly_identified or outcome.merged_from):
-            payload = {**webhooks.visitor(conn, survivor), "merged_from": outcome.merged_from,
-                       "first_name": who.first_name, "time": now}  # fmt: skip
+            payload = {
+                **webhooks.visitor(conn, survivor),
+                "merged_from": outcome.merged_from,
+                "first_name": who.first_name,
+                "time": now,
+            }
             key = f"visitor.identified:{survivor}:{now}:{outcome.merged_from or ''}"
             queued += webhooks.enqueue(
                 conn, endpoints, "visitor.identified", payload, now=now, key=key

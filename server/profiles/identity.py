@@ -76,18 +76,33 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
     return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
-
-
 # The body of an identify call (POST /tp/v1/identify). Over-long values are refused before they
 # are normalised; normalise_email and normalise_customer_id hold the exact limits.
-IDENTIFY = Shape((
-    Field("email", "string", "The e-mail address the visitor gave.", blank=True,
-          max_length=MAX_EMAIL + 64),
-    Field("customer_id", "string", "The shop's customer id.", blank=True,
-          max_length=MAX_CUSTOMER_ID + 64),
-    Field("first_name", "string", "The first name the visitor gave.", blank=True,
-          max_length=MAX_FIRST_NAME),
-))  # fmt: skip
+IDENTIFY = Shape(
+    (
+        Field(
+            "email",
+            "string",
+            "The e-mail address the visitor gave.",
+            blank=True,
+            max_length=MAX_EMAIL + 64,
+        ),
+        Field(
+            "customer_id",
+            "string",
+            "The shop's customer id.",
+            blank=True,
+            max_length=MAX_CUSTOMER_ID + 64,
+        ),
+        Field(
+            "first_name",
+            "string",
+            "The first name the visitor gave.",
+            blank=True,
+            max_length=MAX_FIRST_NAME,
+        ),
+    )
+)
 
 
 def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:

@@ -101,14 +101,20 @@ def rule(stage: str, *alternatives: dict[str, Any], source: str = "") -> StageRu
 # The stages without a rules/lifecycle.yaml: the seeds' phases, with a customer inactive after
 # 180 days without a purchase and back (win-back) on the next visit.
 DEFAULT_STAGES = (
-    rule("win-back", {"stage": ["inactive", "win-back"], "days_since_last_visit": {"lt": 30},
-                      "days_since_last_purchase": {"gte": 180}}),
+    rule(
+        "win-back",
+        {
+            "stage": ["inactive", "win-back"],
+            "days_since_last_visit": {"lt": 30},
+            "days_since_last_purchase": {"gte": 180},
+        },
+    ),
     rule("inactive", {"purchases": {"gte": 1}, "days_since_last_purchase": {"gte": 180}}),
     rule("new-customer", {"purchases": 1, "days_since_last_purchase": {"lt": 90}}),
     rule("customer", {"purchases": {"gte": 1}}),
     rule("lead", {"identified": True}, {"stage": "lead"}),
     rule("visitor"),
-)  # fmt: skip
+)
 
 
 def evaluate(

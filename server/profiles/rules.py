@@ -38,8 +38,7 @@ class ProfileRules:
     ) -> tuple[Profile, Effects]:
         """The profile after the page view ``view``, scored, and what changed beyond it."""
         advanced = advance(profile, view, session_idle=session_idle)
-        return apply(advanced, [page_view_activity(view)], self, now=view.at,
-                     visitor_id=visitor_id)  # fmt: skip
+        return apply(advanced, [page_view_activity(view)], self, now=view.at, visitor_id=visitor_id)
 
     def record(
         self, profile: Profile, activities: Sequence[Activity], *, now: int, visitor_id: str
@@ -54,7 +53,6 @@ class ProfileRules:
             replace(p, score=score_at(p, now, self), score_at=now) for p in (known, anonymous)
         )
         return merge(known, anonymous)
-
 
 
 # --- moving a profile on ------------------------------------------------------------------------

@@ -53,9 +53,23 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 KNOWN_NAMES = frozenset(SAMPLE_CONTEXT)
 # Elements that run or load active content; SVG animation elements can set an href or an
 # event handler attribute on another element, which the attribute checks would not see.
-SCRIPT_TAGS = frozenset({"script", "iframe", "object", "embed", "frame", "base", "meta",
-                         "animate", "set", "animatemotion", "animatetransform", "use",
-                         "foreignobject"})  # fmt: skip
+SCRIPT_TAGS = frozenset(
+    {
+        "script",
+        "iframe",
+        "object",
+        "embed",
+        "frame",
+        "base",
+        "meta",
+        "animate",
+        "set",
+        "animatemotion",
+        "animatetransform",
+        "use",
+        "foreignobject",
+    }
+)
 # URL schemes a link or form may use; anything else (javascript:, data:, vbscript: ...) is refused.
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")

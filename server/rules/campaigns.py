@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audience import conditions
+from ..audience import conditions, fields
 from ..audience.conditions import Compiler, Condition
 from ..consent import banner
 from ..coupons import pools as coupons
@@ -41,7 +41,7 @@ TRIGGERS = {
 # leaving through the top edge, a fast scroll back up on touch screens, a return to the tab.
 EXIT_INTENT_SIGNALS = ("desktop", "mobile", "tab_return")
 # Every key a rules file may use, by where it sits ("" is the top level). docs/rules.md
-# documents each one (and every condition field in conditions.FIELDS); a test keeps them in step.
+# documents each one (and every condition field in fields.FIELDS); a test keeps them in step.
 KEYS: dict[str, tuple[str, ...]] = {
     "": (
         "campaign",
@@ -55,7 +55,7 @@ KEYS: dict[str, tuple[str, ...]] = {
         "priority",
         "version",
         "variants",
-    ),  # fmt: skip
+    ),
     "trigger": tuple(TRIGGERS),
     "trigger.exit_intent": ("min_seconds", *EXIT_INTENT_SIGNALS),
     "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
@@ -135,8 +135,12 @@ class Campaign:
     @property
     def limited(self) -> bool:
         """Whether frequency rules can ever stop it for a visitor."""
-        return bool(self.after_close != 0 or self.after_convert != 0 or self.max_impressions
-                    or self.max_per_session)  # fmt: skip
+        return bool(
+            self.after_close != 0
+            or self.after_convert != 0
+            or self.max_impressions
+            or self.max_per_session
+        )
 
 
 def _seconds(value: Any, *, upto: int = 86400) -> bool:
@@ -203,8 +207,9 @@ class CampaignFile(YamlFile):
         if "schedule" in data:
             parts.append(self.compiler.conditions({"schedule": data["schedule"]}, ""))
         if trigger and trigger.name == "nth_page_view":
-            parts.append(self.compiler.conditions({"visitor.session_page_views": trigger.value},
-                                                  "trigger"))  # fmt: skip
+            parts.append(
+                self.compiler.conditions({"visitor.session_page_views": trigger.value}, "trigger")
+            )
         compiled = [p for p in parts if p is not None]
         audience = conditions.TRUE
         if compiled:
@@ -275,10 +280,11 @@ class CampaignFile(YamlFile):
             self.problem(key, "a percentage of the page's height, from 0 to 100")
         elif kind == "count" and not _count(arg):
             self.problem(key, "which page view of the visit, from 1")
-        elif kind == "selector" and not (isinstance(arg, str) and 0 < len(arg) <= 256
-                                         and "{" not in arg and "<" not in arg):  # fmt: skip
+        elif kind == "selector" and not (
+            isinstance(arg, str) and 0 < len(arg) <= 256 and "{" not in arg and "<" not in arg
+        ):
             self.problem(key, "a CSS selector like '.add-to-cart' or '#chat'")
-        elif kind == "name" and not (isinstance(arg, str) and conditions.NAME.match(arg)):
+        elif kind == "name" and not (isinstance(arg, str) and fields.NAME.match(arg)):
             self.problem(key, "the event name the page sends with touchpoint('track', name)")
         elif kind == "options":
             options = self.mapping({} if arg is None else arg, key) or {}

@@ -30,8 +30,9 @@ def load_pools(
     ends at midnight there); by default it is read from site.yaml."""
     rules_dir = Path(rules_dir)
     problems: list[Problem] = []
-    path = next((p for p in (rules_dir / "coupons.yaml", rules_dir / "coupons.yml")
-                 if p.exists()), None)  # fmt: skip
+    path = next(
+        (p for p in (rules_dir / "coupons.yaml", rules_dir / "coupons.yml") if p.exists()), None
+    )
     if path is None:
         return Pools(), problems
     if timezone is None:
@@ -58,8 +59,9 @@ class _CouponsFile(YamlFile):
             self.mapping(exclude, "exclude")
         value = data.get("pools")
         if not isinstance(value, dict) or not value:
-            self.problem("pools", "required: pool names, each with codes: generated, imported"
-                                  " or static")  # fmt: skip
+            self.problem(
+                "pools", "required: pool names, each with codes: generated, imported or static"
+            )
             return empty
         found: dict[str, Pool] = {}
         for name, item in value.items():
@@ -99,17 +101,20 @@ class _CouponsFile(YamlFile):
             self.problem(f"{key}.pattern", "only generated codes have a pattern")
         if kind == "static":
             if not isinstance(code, str):
-                self.problem(f"{key}.code", "required for a static pool: the code everybody"
-                                            " gets, e.g. FREESHIP")  # fmt: skip
+                self.problem(
+                    f"{key}.code",
+                    "required for a static pool: the code everybody gets, e.g. FREESHIP",
+                )
             elif problem := code_problem(code):
                 self.problem(f"{key}.code", f"{code}: {problem}")
         elif "code" in item:
-            self.problem(f"{key}.code", "only a static pool has one code; "
-                                        f"{kind} pools hold many")  # fmt: skip
+            self.problem(f"{key}.code", f"only a static pool has one code; {kind} pools hold many")
         limit, low_stock = item.get("limit"), item.get("low_stock")
         if limit is not None and kind != "generated":
-            self.problem(f"{key}.limit", "only generated codes have a limit; an imported pool"
-                                         " holds the codes it was given")  # fmt: skip
+            self.problem(
+                f"{key}.limit",
+                "only generated codes have a limit; an imported pool holds the codes it was given",
+            )
         elif limit is not None and not _count(limit):
             self.problem(f"{key}.limit", "a whole number from 1: how many codes, at most")
         if low_stock is not None:
@@ -118,14 +123,24 @@ class _CouponsFile(YamlFile):
             elif kind == "static":
                 self.problem(f"{key}.low_stock", "a static pool never runs out")
             elif kind == "generated" and limit is None:
-                self.problem(f"{key}.low_stock", "a generated pool without limit never runs"
-                                                 " out: give it a limit")  # fmt: skip
+                self.problem(
+                    f"{key}.low_stock",
+                    "a generated pool without limit never runs out: give it a limit",
+                )
         days, until = self._valid(item.get("valid"), key, tz, now)
         if any(p.severity == "error" for p in self.problems[before:]):
             return None
-        return Pool(name, kind, pattern if kind == "generated" else None,
-                    code if kind == "static" else None, low_stock, days, until, limit,
-                    self.position(key))  # fmt: skip
+        return Pool(
+            name,
+            kind,
+            pattern if kind == "generated" else None,
+            code if kind == "static" else None,
+            low_stock,
+            days,
+            until,
+            limit,
+            self.position(key),
+        )
 
     def _valid(
         self, value: Any, key: str, tz: dt.tzinfo, now: int
@@ -137,8 +152,11 @@ class _CouponsFile(YamlFile):
             return None, None
         self.known_keys(value, KEYS["coupons.pools.NAME.valid"], key)
         if not ({"days", "until"} & set(value)):
-            self.problem(key, "days: 14 (from when the visitor gets the code), until: a date,"
-                              " or both (the earlier counts)")  # fmt: skip
+            self.problem(
+                key,
+                "days: 14 (from when the visitor gets the code), until: a date,"
+                " or both (the earlier counts)",
+            )
         days, until = value.get("days"), value.get("until")
         if days is not None and not _count(days):
             self.problem(f"{key}.days", "a whole number of days from 1")
@@ -150,6 +168,9 @@ class _CouponsFile(YamlFile):
             except ValueError as exc:
                 self.problem(f"{key}.until", str(exc))
             if end is not None and end < now:
-                self.problem(f"{key}.until", f"{until} has passed: the pool hands out nothing",
-                             severity="warning")  # fmt: skip
+                self.problem(
+                    f"{key}.until",
+                    f"{until} has passed: the pool hands out nothing",
+                    severity="warning",
+                )
         return days, end

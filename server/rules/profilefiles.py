@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..audience.conditions import NAME
 from ..audience.facts import CHANNELS
+from ..audience.fields import NAME
 from ..profiles import lifecycle
 from ..profiles.lifecycle import StageRule
 from ..profiles.rules import ProfileRules
@@ -31,15 +31,26 @@ STEMS = ("scoring", "lifecycle")
 # test keeps them in step.
 KEYS: dict[str, tuple[str, ...]] = {
     "scoring": ("points", "decay", "thresholds"),
-    "scoring.points": ("id", "activity", "points", "path", "name", "min_value", "returning",
-                       "channel", "first_time", "max_per_day", "max_per_visit"),
+    "scoring.points": (
+        "id",
+        "activity",
+        "points",
+        "path",
+        "name",
+        "min_value",
+        "returning",
+        "channel",
+        "first_time",
+        "max_per_day",
+        "max_per_visit",
+    ),
     "scoring.decay": ("half_life", "after"),
     "scoring.thresholds": ("name", "at", "actions"),
     "scoring.thresholds.actions": ("webhook", "stage", "attribute"),
     "lifecycle": ("stages",),
     "lifecycle.stages": ("stage", "when"),
     "lifecycle.stages.when": tuple(lifecycle.CONDITIONS),
-}  # fmt: skip
+}
 
 
 def load(rules_dir: Path, problems: list[Problem], site: Site) -> ProfileRules:
@@ -177,8 +188,10 @@ class _ScoringFile(YamlFile):
             self.problem("decay.after", str(exc))
             after = 0
         if after is matchers.FOREVER:
-            self.problem("decay.after", "a duration like 7d (0 to decay at once); for no decay"
-                                        " write half_life: never")  # fmt: skip
+            self.problem(
+                "decay.after",
+                "a duration like 7d (0 to decay at once); for no decay write half_life: never",
+            )
             after = 0
         return Decay(half_life or None, after or 0)
 
@@ -211,12 +224,14 @@ class _ScoringFile(YamlFile):
                 isinstance(k, str) and NAME.match(k) and (isinstance(v, (str, bool)) or _number(v))
                 for k, v in attributes.items()
             ):
-                self.problem(f"{key}.actions.attribute",
-                             "a mapping of names to strings, numbers or booleans")  # fmt: skip
+                self.problem(
+                    f"{key}.actions.attribute", "a mapping of names to strings, numbers or booleans"
+                )
                 attributes = {}
             if isinstance(name, str) and isinstance(at, (int, float)) and _number(at):
-                out.append(Threshold(name, float(at), webhook, stage, dict(attributes),
-                                     self.position(key)))  # fmt: skip
+                out.append(
+                    Threshold(name, float(at), webhook, stage, dict(attributes), self.position(key))
+                )
         return tuple(out)
 
 

@@ -30,9 +30,16 @@ from .site import Site, load_site
 
 # Campaign, KEYS and TRIGGERS are defined in campaigns.py; re-exported as the rules reference.
 __all__ = [
-    "FOREVER", "KEYS", "TRIGGERS", "Campaign", "Problem", "RulesError", "Ruleset", "load",
+    "FOREVER",
+    "KEYS",
+    "TRIGGERS",
+    "Campaign",
+    "Problem",
+    "RulesError",
+    "Ruleset",
+    "load",
     "parse_duration",
-]  # fmt: skip
+]
 
 log = logging.getLogger("touchpoint.rules")
 SITE_FILE = "site.yaml"

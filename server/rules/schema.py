@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..audience import conditions
-from ..audience.conditions import FIELDS, HISTORY_EVENTS
+from ..audience import fields
 from ..audience.facts import CHANNELS
+from ..audience.fields import FIELDS, HISTORY_EVENTS
 from ..consent import banner
 from ..coupons import pools as coupons
 from ..profiles import lifecycle
@@ -74,7 +74,7 @@ DEFS: dict[str, Any] = {
     "country": _one_or_many({"$ref": "#/$defs/country_code"}),
     "value": {
         "anyOf": [{"$ref": "#/$defs/flag"}, {"$ref": "#/$defs/number"}, {"$ref": "#/$defs/text"}]
-    },  # fmt: skip
+    },
     "when": {
         "anyOf": [
             {"type": "boolean"},
@@ -86,7 +86,7 @@ DEFS: dict[str, Any] = {
         {
             **{e: {"$ref": "#/$defs/when"} for e in HISTORY_EVENTS},
             "impressions": {"$ref": "#/$defs/number"},
-        }  # fmt: skip
+        }
     ),
     "schedule": _obj(
         {
@@ -100,7 +100,7 @@ DEFS: dict[str, Any] = {
 }
 
 
-def _field_schema(spec: conditions.FieldSpec) -> dict[str, Any]:
+def _field_schema(spec: fields.FieldSpec) -> dict[str, Any]:
     kind = "text" if spec.kind == "host" else spec.kind  # a host matches like any text
     if kind == "choice":
         schema = _one_or_many({"enum": list(spec.choices)})
@@ -118,7 +118,7 @@ def _conditions() -> dict[str, Any]:
         "not": {
             "anyOf": [ref, {"type": "array", "items": ref}],
             "description": "excluded when all of it holds",
-        },  # fmt: skip
+        },
     }
     patterns: dict[str, Any] = {}
     namespaces: dict[str, dict[str, Any]] = {}
@@ -131,8 +131,11 @@ def _conditions() -> dict[str, Any]:
                 "$ref": "#/$defs/when"
             }
             patterns[r"^campaign\.[a-z0-9][a-z0-9_-]*\.impressions$"] = {"$ref": "#/$defs/number"}
-            properties["campaign"] = {"type": "object", "additionalProperties": history,
-                                      "description": spec.doc}  # fmt: skip
+            properties["campaign"] = {
+                "type": "object",
+                "additionalProperties": history,
+                "description": spec.doc,
+            }
             continue
         if spec.dynamic:
             patterns["^" + spec.name.replace(".", r"\.") + r"\.[A-Za-z0-9_][A-Za-z0-9_-]*$"] = value
@@ -143,10 +146,14 @@ def _conditions() -> dict[str, Any]:
             namespaces.setdefault(namespace, {})[rest] = value
         else:
             properties[spec.name] = value
-    for namespace, fields in namespaces.items():
-        properties[namespace] = _obj(fields)
-    return {"type": "object", "properties": properties, "patternProperties": patterns,
-            "additionalProperties": False}  # fmt: skip
+    for namespace, members in namespaces.items():
+        properties[namespace] = _obj(members)
+    return {
+        "type": "object",
+        "properties": properties,
+        "patternProperties": patterns,
+        "additionalProperties": False,
+    }
 
 
 def _trigger() -> dict[str, Any]:
@@ -156,13 +163,19 @@ def _trigger() -> dict[str, Any]:
         "percent": {"type": "number", "minimum": 0, "maximum": 100},
         "count": {"type": "integer", "minimum": 1},
         "selector": {"type": "string", "minLength": 1, "maxLength": 256},
-        "name": {"type": "string", "pattern": conditions.NAME.pattern},
-        "options": {"anyOf": [{"type": "null"},
-                              _obj({"min_seconds": {"type": "number", "minimum": 0,
-                                                    "maximum": 86400},
-                                    **{signal: {"type": "boolean"}
-                                       for signal in EXIT_INTENT_SIGNALS}})]},
-    }  # fmt: skip
+        "name": {"type": "string", "pattern": fields.NAME.pattern},
+        "options": {
+            "anyOf": [
+                {"type": "null"},
+                _obj(
+                    {
+                        "min_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+                        **{signal: {"type": "boolean"} for signal in EXIT_INTENT_SIGNALS},
+                    }
+                ),
+            ]
+        },
+    }
     return {
         "anyOf": [
             {"enum": ["load", "exit_intent"]},
@@ -171,7 +184,7 @@ def _trigger() -> dict[str, Any]:
                 minProperties=1,
                 maxProperties=1,
             ),
-        ]  # fmt: skip
+        ]
     }
 
 
@@ -192,7 +205,7 @@ def campaign_schema() -> dict[str, Any]:
                     }
                 },
                 required=["pool"],
-            ),  # fmt: skip
+            ),
         },
         required=["id"],
         # A variant that shows something needs a template.
@@ -207,19 +220,25 @@ def campaign_schema() -> dict[str, Any]:
         "style": {"enum": list(STYLES)},
         "slot": {"type": "string", "pattern": NAME_PATTERN},
         "trigger": _trigger(),
-        "audience": {"anyOf": [{"$ref": "#/$defs/conditions"},
-                               {"type": "array", "items": {"$ref": "#/$defs/conditions"}}]},
+        "audience": {
+            "anyOf": [
+                {"$ref": "#/$defs/conditions"},
+                {"type": "array", "items": {"$ref": "#/$defs/conditions"}},
+            ]
+        },
         "schedule": {"$ref": "#/$defs/schedule"},
-        "frequency": _obj({
-            "after_close": {"$ref": "#/$defs/duration"},
-            "after_convert": {"$ref": "#/$defs/duration"},
-            "max_impressions": {"type": "integer", "minimum": 1},
-            "max_per_session": {"type": "integer", "minimum": 1},
-        }),
+        "frequency": _obj(
+            {
+                "after_close": {"$ref": "#/$defs/duration"},
+                "after_convert": {"$ref": "#/$defs/duration"},
+                "max_impressions": {"type": "integer", "minimum": 1},
+                "max_per_session": {"type": "integer", "minimum": 1},
+            }
+        ),
         "priority": {"type": "integer"},
         "version": {"type": "integer", "minimum": 1},
         "variants": {"type": "array", "items": variant, "minItems": 1},
-    }  # fmt: skip
+    }
     assert set(top) == set(KEYS[""])
     return {
         "$schema": DRAFT,
@@ -243,41 +262,52 @@ def site_schema() -> dict[str, Any]:
             "type": "object",
             "additionalProperties": _one_or_many({"type": "string", "pattern": "^/"}),
         },
-        "consent": _obj({
-            "mode": {"enum": list(banner.MODES)},
-            "privacy_policy": {"type": "string", "pattern": r"^(/|https?://)\S+$"},
-            "tcf_timeout": {"type": "string", "pattern": r"^\d+s$"},
-            "texts": {
-                "type": "object",
-                "propertyNames": {"pattern": banner.LANGUAGE.pattern},
-                "additionalProperties": _obj({
-                    key: {"type": "string", "minLength": 1, "maxLength": banner.MAX_TEXT}
-                    for key in banner.TEXT_KEYS
-                }),
-            },
-        }),
+        "consent": _obj(
+            {
+                "mode": {"enum": list(banner.MODES)},
+                "privacy_policy": {"type": "string", "pattern": r"^(/|https?://)\S+$"},
+                "tcf_timeout": {"type": "string", "pattern": r"^\d+s$"},
+                "texts": {
+                    "type": "object",
+                    "propertyNames": {"pattern": banner.LANGUAGE.pattern},
+                    "additionalProperties": _obj(
+                        {
+                            key: {"type": "string", "minLength": 1, "maxLength": banner.MAX_TEXT}
+                            for key in banner.TEXT_KEYS
+                        }
+                    ),
+                },
+            }
+        ),
         "webhooks": {
             "type": "object",
-            "propertyNames": {"pattern": conditions.NAME.pattern},
+            "propertyNames": {"pattern": fields.NAME.pattern},
             "additionalProperties": _obj(
                 {
                     "url": {"type": "string", "pattern": "^https?://"},
-                    "secret_env": {"type": "string", "pattern": ENV_NAME.pattern,
-                                   "description": "the environment variable holding the secret"},
+                    "secret_env": {
+                        "type": "string",
+                        "pattern": ENV_NAME.pattern,
+                        "description": "the environment variable holding the secret",
+                    },
                     "events": _one_or_many({"enum": list(EVENTS)}),
                 },
                 required=["url", "secret_env"],
             ),
         },
-    }  # fmt: skip
+    }
     assert set(top) == set(KEYS["site"])
-    return {"$schema": DRAFT, "title": "Touchpoint site settings (rules/site.yaml)",
-            **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip
+    return {
+        "$schema": DRAFT,
+        "title": "Touchpoint site settings (rules/site.yaml)",
+        **_obj(top),
+        "$defs": {"duration": DEFS["duration"]},
+    }
 
 
 def scoring_schema() -> dict[str, Any]:
     """The JSON Schema of rules/scoring.yaml."""
-    name = {"type": "string", "pattern": conditions.NAME.pattern}
+    name = {"type": "string", "pattern": fields.NAME.pattern}
     count = {"type": "integer", "minimum": 1}
     point = _obj(
         {
@@ -299,27 +329,36 @@ def scoring_schema() -> dict[str, Any]:
         {
             "name": name,
             "at": {"type": "number", "exclusiveMinimum": 0},
-            "actions": _obj({
-                "webhook": {**name, "description": "an endpoint name from site.yaml webhooks"},
-                "stage": {"enum": list(STAGES)},
-                "attribute": {"type": "object",
-                              "additionalProperties": {"type": ["string", "number", "boolean"]}},
-            }),
+            "actions": _obj(
+                {
+                    "webhook": {**name, "description": "an endpoint name from site.yaml webhooks"},
+                    "stage": {"enum": list(STAGES)},
+                    "attribute": {
+                        "type": "object",
+                        "additionalProperties": {"type": ["string", "number", "boolean"]},
+                    },
+                }
+            ),
         },
         required=["name", "at"],
-    )  # fmt: skip
+    )
     top = {
         "points": {"type": "array", "items": point},
-        "decay": _obj({"half_life": {"$ref": "#/$defs/duration"},
-                       "after": {"$ref": "#/$defs/duration"}}),
+        "decay": _obj(
+            {"half_life": {"$ref": "#/$defs/duration"}, "after": {"$ref": "#/$defs/duration"}}
+        ),
         "thresholds": {"type": "array", "items": threshold},
-    }  # fmt: skip
+    }
     keys = profilefiles.KEYS
     assert set(top) == set(keys["scoring"]) and set(point["properties"]) == set(
         keys["scoring.points"]
     )
-    return {"$schema": DRAFT, "title": "Touchpoint lead scoring (rules/scoring.yaml)",
-            **_obj(top), "$defs": {"duration": DEFS["duration"]}}  # fmt: skip
+    return {
+        "$schema": DRAFT,
+        "title": "Touchpoint lead scoring (rules/scoring.yaml)",
+        **_obj(top),
+        "$defs": {"duration": DEFS["duration"]},
+    }
 
 
 def lifecycle_schema() -> dict[str, Any]:
@@ -333,60 +372,91 @@ def lifecycle_schema() -> dict[str, Any]:
     stage = _obj(
         {
             "stage": {"enum": list(STAGES)},
-            "when": {"anyOf": [when, {"type": "array", "items": when}],
-                     "description": "all must hold; a list: one of them must hold"},
+            "when": {
+                "anyOf": [when, {"type": "array", "items": when}],
+                "description": "all must hold; a list: one of them must hold",
+            },
         },
         required=["stage"],
-    )  # fmt: skip
-    return {"$schema": DRAFT, "title": "Touchpoint lifecycle stages (rules/lifecycle.yaml)",
-            **_obj({"stages": {"type": "array", "items": stage, "minItems": 1}},
-                   required=["stages"])}  # fmt: skip
+    )
+    return {
+        "$schema": DRAFT,
+        "title": "Touchpoint lifecycle stages (rules/lifecycle.yaml)",
+        **_obj({"stages": {"type": "array", "items": stage, "minItems": 1}}, required=["stages"]),
+    }
 
 
 def coupons_schema() -> dict[str, Any]:
     """The JSON Schema of rules/coupons.yaml."""
     count = {"type": "integer", "minimum": 1}
-    code = {"type": "string", "minLength": 1, "maxLength": MAX_CODE,
-            "pattern": r"^\S+$"}  # fmt: skip
+    code = {"type": "string", "minLength": 1, "maxLength": MAX_CODE, "pattern": r"^\S+$"}
     pool = _obj(
         {
             "codes": {"enum": list(coupons.KINDS)},
-            "pattern": {**code, "pattern": rf"^(?:[^X\s]*X){{{coupons.MIN_RANDOM}}}\S*$",
-                        "description": f"each X one random character; at least"
-                                       f" {coupons.MIN_RANDOM}, e.g. WELCOME-XXXX-XXXX"},
+            "pattern": {
+                **code,
+                "pattern": rf"^(?:[^X\s]*X){{{coupons.MIN_RANDOM}}}\S*$",
+                "description": f"each X one random character; at least"
+                f" {coupons.MIN_RANDOM}, e.g. WELCOME-XXXX-XXXX",
+            },
             "code": {**code, "description": "the one code of a static pool"},
             "limit": {**count, "description": "generated: at most this many codes, ever"},
             "low_stock": {**count, "description": "warn when fewer codes than this remain"},
-            "valid": _obj({
-                "days": {**count, "description": "from when the visitor gets the code"},
-                "until": {"type": "string", "description": "a date (the whole day) or"
-                                                          " 2026-12-24 18:00, site time"},
-            }, minProperties=1),
+            "valid": _obj(
+                {
+                    "days": {**count, "description": "from when the visitor gets the code"},
+                    "until": {
+                        "type": "string",
+                        "description": "a date (the whole day) or 2026-12-24 18:00, site time",
+                    },
+                },
+                minProperties=1,
+            ),
         },
         required=["codes"],
         allOf=[
-            {"if": {"properties": {"codes": {"const": kind}}},
-             "then": {"required": [needs]} if needs else {}, "else": {"not": {"required": [own]}}}
-            for kind, needs, own in (("generated", "pattern", "pattern"),
-                                     ("static", "code", "code"))
-        ] + [{"if": {"properties": {"codes": {"const": "generated"}}},
-              "else": {"not": {"required": ["limit"]}}},
-             {"if": {"properties": {"codes": {"const": "static"}}},
-              "then": {"not": {"required": ["low_stock"]}}}],
-    )  # fmt: skip
+            {
+                "if": {"properties": {"codes": {"const": kind}}},
+                "then": {"required": [needs]} if needs else {},
+                "else": {"not": {"required": [own]}},
+            }
+            for kind, needs, own in (
+                ("generated", "pattern", "pattern"),
+                ("static", "code", "code"),
+            )
+        ]
+        + [
+            {
+                "if": {"properties": {"codes": {"const": "generated"}}},
+                "else": {"not": {"required": ["limit"]}},
+            },
+            {
+                "if": {"properties": {"codes": {"const": "static"}}},
+                "then": {"not": {"required": ["low_stock"]}},
+            },
+        ],
+    )
     top = {
-        "exclude": {"$ref": "#/$defs/conditions",
-                    "description": "nobody it matches gets a coupon from any campaign"},
-        "pools": {"type": "object", "minProperties": 1,
-                  "propertyNames": {"pattern": coupons.POOL_NAME.pattern},
-                  "additionalProperties": pool},
-    }  # fmt: skip
+        "exclude": {
+            "$ref": "#/$defs/conditions",
+            "description": "nobody it matches gets a coupon from any campaign",
+        },
+        "pools": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": coupons.POOL_NAME.pattern},
+            "additionalProperties": pool,
+        },
+    }
     keys = couponfiles.KEYS
     assert set(top) == set(keys["coupons"])
     assert set(pool["properties"]) == set(keys["coupons.pools.NAME"])
-    return {"$schema": DRAFT, "title": "Touchpoint coupon pools (rules/coupons.yaml)",
-            **_obj(top, required=["pools"]),
-            "$defs": {**DEFS, "conditions": _conditions()}}  # fmt: skip
+    return {
+        "$schema": DRAFT,
+        "title": "Touchpoint coupon pools (rules/coupons.yaml)",
+        **_obj(top, required=["pools"]),
+        "$defs": {**DEFS, "conditions": _conditions()},
+    }
 
 
 SCHEMAS = {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..audience.conditions import NAME
+from ..audience.fields import NAME
 from ..consent.banner import ConsentConfig, load_consent
 from ..syntax.files import Problem, YamlFile
 from ..syntax.matchers import FOREVER, compile_globs, parse_duration

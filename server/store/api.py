@@ -63,13 +63,23 @@ def push_activities(
     for index, (ref, activity, order) in enumerate(batch):
         visitor_id = found[ref]
         assert visitor_id is not None
-        if order is not None and not conn.execute(
-            "INSERT INTO orders (order_id, visitor_id, at, value, currency, items)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
-            (order["order_id"], visitor_id, activity.at,
-             *((order["value"], order["currency"], orjson.dumps(order["items"]).decode())
-               if contents else (None, None, "[]"))),
-        ).rowcount:  # fmt: skip
+        if (
+            order is not None
+            and not conn.execute(
+                "INSERT INTO orders (order_id, visitor_id, at, value, currency, items)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+                (
+                    order["order_id"],
+                    visitor_id,
+                    activity.at,
+                    *(
+                        (order["value"], order["currency"], orjson.dumps(order["items"]).decode())
+                        if contents
+                        else (None, None, "[]")
+                    ),
+                ),
+            ).rowcount
+        ):
             result.duplicates.append(index)
             continue
         result.activities.setdefault(visitor_id, []).append(activity)

@@ -42,6 +42,7 @@ class Pool(Protocol):
     def new_code(self) -> str: ...
     def expires(self, assigned_at: int) -> int | None: ...
 
+
 # Attempts at a fresh code before giving up: with at least 31**6 codes per pattern a collision
 # is rare, eight in a row means the pattern's codes are nearly used up.
 ATTEMPTS = 8
@@ -87,10 +88,17 @@ class Redemption:
     replay: bool = False  # the same order and code were redeemed before: nothing changed
 
     def as_json(self) -> dict[str, Any]:
-        return {"order_id": self.order_id, "code": self.code, "pool": self.pool,
-                "visitor_id": self.visitor_id, "campaign": self.campaign,
-                "variant": self.variant, "value": self.value, "currency": self.currency,
-                "redeemed_at": self.at}  # fmt: skip
+        return {
+            "order_id": self.order_id,
+            "code": self.code,
+            "pool": self.pool,
+            "visitor_id": self.visitor_id,
+            "campaign": self.campaign,
+            "variant": self.variant,
+            "value": self.value,
+            "currency": self.currency,
+            "redeemed_at": self.at,
+        }
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -292,8 +300,18 @@ def redeem_coupon(
     if prior is not None:
         if prior[1] != code:
             raise CouponRedeemed(f"order {order_id} already redeemed the code {prior[1]}")
-        return Redemption(prior[0], prior[1], prior[2], prior[3], prior[4], prior[5],
-                          prior[6], prior[7], prior[8], replay=True)  # fmt: skip
+        return Redemption(
+            prior[0],
+            prior[1],
+            prior[2],
+            prior[3],
+            prior[4],
+            prior[5],
+            prior[6],
+            prior[7],
+            prior[8],
+            replay=True,
+        )
     row = conn.execute(
         "SELECT pool, visitor_id, campaign, variant, assigned_at, expires_at FROM coupon_codes"
         " WHERE code = ?",
@@ -329,8 +347,9 @@ def redeem_coupon(
             if reveal is not None:
                 campaign, variant, expires_at = reveal
         _check_expiry(code, expires_at, now)
-    redemption = Redemption(order_id, code, pool_name, visitor, campaign, variant, value,
-                            currency, now)  # fmt: skip
+    redemption = Redemption(
+        order_id, code, pool_name, visitor, campaign, variant, value, currency, now
+    )
     conn.execute(
         "INSERT INTO coupon_redemptions (order_id, code, pool, visitor_id, campaign, variant,"
         " value, currency, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -361,9 +380,16 @@ def _converted(conn: sqlite3.Connection, r: Redemption) -> None:
     conn.execute(
         "INSERT INTO events (visitor_id, at, type, campaign, variant, name, value, props, source)"
         " VALUES (?, ?, 'redeem', ?, ?, ?, ?, ?, 'api')",
-        (r.visitor_id, r.at, r.campaign, r.variant, r.order_id, r.value,
-         orjson.dumps({"code": r.code, "pool": r.pool, "currency": r.currency}).decode()),
-    )  # fmt: skip
+        (
+            r.visitor_id,
+            r.at,
+            r.campaign,
+            r.variant,
+            r.order_id,
+            r.value,
+            orjson.dumps({"code": r.code, "pool": r.pool, "currency": r.currency}).decode(),
+        ),
+    )
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at) VALUES (?, ?, ?)"
         " ON CONFLICT (visitor_id, campaign) DO UPDATE SET last_converted_at = max("

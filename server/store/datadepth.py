@@ -30,47 +30,126 @@ def _at(level: str, *columns: str) -> dict[str, str]:
 # fails otherwise), so a new one must be placed before it can ship.
 WRITTEN: dict[str, dict[str, str]] = {
     "visitors": {
-        **_at("minimal", "id", "created_at", "consent_revision", "consent_granted", "consent_at",
-              "first_seen_at", "last_seen_at", "visits", "page_views", "session_started_at",
-              "session_page_views", "stage", "score", "identified", "data.first_touch",
-              "data.last_touch", "data.interests", "data.last_category", "data.last_product",
-              "data.attributes", "data.score_at", "data.purchases", "data.last_purchase_at",
-              "data.stage_since", "data.scoring"),
+        **_at(
+            "minimal",
+            "id",
+            "created_at",
+            "consent_revision",
+            "consent_granted",
+            "consent_at",
+            "first_seen_at",
+            "last_seen_at",
+            "visits",
+            "page_views",
+            "session_started_at",
+            "session_page_views",
+            "stage",
+            "score",
+            "identified",
+            "data.first_touch",
+            "data.last_touch",
+            "data.interests",
+            "data.last_category",
+            "data.last_product",
+            "data.attributes",
+            "data.score_at",
+            "data.purchases",
+            "data.last_purchase_at",
+            "data.stage_since",
+            "data.scoring",
+        ),
         **_at("standard", "data.first_name"),
     },
     "identities": {
         **_at("minimal", "kind", "hash", "visitor_id", "created_at"),
         **_at("full", "value"),
     },
-    "campaign_state": _at("minimal", "visitor_id", "campaign", "impressions", "last_seen_at",
-                          "last_closed_at", "last_converted_at", "session_impressions",
-                          "variant", "version"),
-    "events": _at("standard", "id", "visitor_id", "at", "type", "campaign", "variant", "path",
-                  "name", "value", "props", "source"),
+    "campaign_state": _at(
+        "minimal",
+        "visitor_id",
+        "campaign",
+        "impressions",
+        "last_seen_at",
+        "last_closed_at",
+        "last_converted_at",
+        "session_impressions",
+        "variant",
+        "version",
+    ),
+    "events": _at(
+        "standard",
+        "id",
+        "visitor_id",
+        "at",
+        "type",
+        "campaign",
+        "variant",
+        "path",
+        "name",
+        "value",
+        "props",
+        "source",
+    ),
     "stage_history": _at("standard", "id", "visitor_id", "at", "before", "after", "reason"),
     "orders": {
         **_at("minimal", "order_id", "visitor_id", "at"),
         **_at("standard", "value", "currency", "items"),
     },
-    "consent_log": _at("minimal", "id", "visitor_id", "at", "revision", "granted", "denied",
-                       "method"),
+    "consent_log": _at(
+        "minimal", "id", "visitor_id", "at", "revision", "granted", "denied", "method"
+    ),
     "merges": _at("minimal", "id", "from_id", "into_id", "at"),
-    "webhook_outbox": _at("minimal", "id", "endpoint", "event", "key", "visitor_id", "body",
-                          "created_at", "state", "attempts", "next_attempt_at", "lease_owner",
-                          "lease_until", "last_status", "last_error", "delivered_at"),
+    "webhook_outbox": _at(
+        "minimal",
+        "id",
+        "endpoint",
+        "event",
+        "key",
+        "visitor_id",
+        "body",
+        "created_at",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "lease_owner",
+        "lease_until",
+        "last_status",
+        "last_error",
+        "delivered_at",
+    ),
     "erasures": _at("minimal", "id", "at", "via", "requested_by", "subject", "rows"),
     # Coupons: the code a visitor was given stays theirs, like a popup's
     # suppression; a redemption is the shop's order using it.
-    "coupon_codes": _at("minimal", "code", "pool", "added_at", "visitor_id", "campaign",
-                        "variant", "assigned_at", "expires_at"),
-    "coupon_reveals": _at("minimal", "pool", "visitor_id", "code", "campaign", "variant", "at",
-                          "expires_at"),
-    "coupon_redemptions": _at("minimal", "order_id", "code", "pool", "visitor_id", "campaign",
-                              "variant", "value", "currency", "at"),
+    "coupon_codes": _at(
+        "minimal",
+        "code",
+        "pool",
+        "added_at",
+        "visitor_id",
+        "campaign",
+        "variant",
+        "assigned_at",
+        "expires_at",
+    ),
+    "coupon_reveals": _at(
+        "minimal", "pool", "visitor_id", "code", "campaign", "variant", "at", "expires_at"
+    ),
+    "coupon_redemptions": _at(
+        "minimal",
+        "order_id",
+        "code",
+        "pool",
+        "visitor_id",
+        "campaign",
+        "variant",
+        "value",
+        "currency",
+        "at",
+    ),
     "coupon_pools": _at("minimal", "pool", "generated"),
     # Which server worker runs the periodic purge (server/retention.py): nobody's data.
     "leases": _at("minimal", "name", "owner", "until"),
-}  # fmt: skip
+}
 
 
 @functools.cache
@@ -96,8 +175,10 @@ def keeps(level: str, table: str, column: str | None = None) -> bool:
 
 def markdown() -> str:
     """The table of docs/privacy.md#data-depth."""
-    lines = ["| table | " + " | ".join(f"`{level}`" for level in LEVELS) + " |",
-             "|---" * (len(LEVELS) + 1) + "|"]  # fmt: skip
+    lines = [
+        "| table | " + " | ".join(f"`{level}`" for level in LEVELS) + " |",
+        "|---" * (len(LEVELS) + 1) + "|",
+    ]
     for table, columns in WRITTEN.items():
         cells = [_cell(list(columns), stored(level).get(table, frozenset())) for level in LEVELS]
         lines.append(f"| `{table}` | " + " | ".join(cells) + " |")

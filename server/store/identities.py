@@ -86,9 +86,11 @@ def identify_visitor(
             owners.add(row[0])
     if len(owners) > 1:
         raise RequestError("the e-mail and the customer id belong to different people", status=409)
-    own = set(conn.execute(
-        "SELECT kind, hash FROM identities WHERE visitor_id = ?", (visitor_id,)
-    ).fetchall())  # fmt: skip
+    own = set(
+        conn.execute(
+            "SELECT kind, hash FROM identities WHERE visitor_id = ?", (visitor_id,)
+        ).fetchall()
+    )
     target = owners.pop() if owners else None
     merged_from = None
     if target is None or target == visitor_id:
@@ -116,9 +118,13 @@ def identify_visitor(
         )
     _set_identified(conn, survivor, identity.first_name, keep=keep)
     effects = record_activities(
-        conn, survivor, [Activity("identify", now)], rules=rules, now=now,
+        conn,
+        survivor,
+        [Activity("identify", now)],
+        rules=rules,
+        now=now,
         depth=keep,
-    )  # fmt: skip
+    )
     return Identified(survivor, newly, merged_from, survivor != visitor_id, effects)
 
 

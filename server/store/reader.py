@@ -51,9 +51,17 @@ def profile_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
     """A Profile from the PROFILE_COLUMNS of a row, in that order."""
     data = orjson.loads(row[9])
     return Profile(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]),
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]),
         **Profile.data_fields(data),
-    )  # fmt: skip
+    )
 
 
 def profile_of(conn: sqlite3.Connection, visitor_id: str) -> Profile | None:
@@ -150,22 +158,36 @@ class Reader:
         return {
             "identifiers": self.rows(
                 "SELECT kind, created_at, value FROM identities WHERE visitor_id = ?"
-                " ORDER BY created_at, kind", by_visitor),
+                " ORDER BY created_at, kind",
+                by_visitor,
+            ),
             "events": self.rows(
                 "SELECT at, type, campaign, variant, path, name, value, props, source"
-                " FROM events WHERE visitor_id = ? ORDER BY id", by_visitor),
+                " FROM events WHERE visitor_id = ? ORDER BY id",
+                by_visitor,
+            ),
             "orders": self.rows(
                 "SELECT order_id, at, value, currency, items FROM orders WHERE visitor_id = ?"
-                " ORDER BY at, order_id", by_visitor),
+                " ORDER BY at, order_id",
+                by_visitor,
+            ),
             "consent_log": self.consent_log(visitor_id),
-        }  # fmt: skip
+        }
 
     def profile_visitor(self, ref: tuple[str, str], *, revision: int) -> str | None:
         return profile_visitor(self.conn, ref, revision=revision)
 
     def count(self, table: str) -> int:
-        if table not in {"visitors", "campaign_state", "events", "consent_log", "identities",
-                         "orders", "merges", "stage_history"}:  # fmt: skip
+        if table not in {
+            "visitors",
+            "campaign_state",
+            "events",
+            "consent_log",
+            "identities",
+            "orders",
+            "merges",
+            "stage_history",
+        }:
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 

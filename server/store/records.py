@@ -95,11 +95,25 @@ class Profile:
         see :func:`touchpoint.scoring.score_at` for its value at a given time."""
         data = {
             name: getattr(self, name)
-            for name in ("first_seen_at", "last_seen_at", "visits", "page_views", "stage",
-                         "stage_since", "score", "score_at", "identified", "purchases",
-                         "last_purchase_at", "attributes", "interests", "last_category",
-                         "last_product", "first_name")
-        }  # fmt: skip
+            for name in (
+                "first_seen_at",
+                "last_seen_at",
+                "visits",
+                "page_views",
+                "stage",
+                "stage_since",
+                "score",
+                "score_at",
+                "identified",
+                "purchases",
+                "last_purchase_at",
+                "attributes",
+                "interests",
+                "last_category",
+                "last_product",
+                "first_name",
+            )
+        }
         data["first_touch"] = self.first_touch.as_json() if self.first_touch else None
         data["last_touch"] = self.last_touch.as_json() if self.last_touch else None
         return data
@@ -123,8 +137,14 @@ class Profile:
         }
 
 
-_OPTIONAL_DATA = ("last_category", "last_product", "first_name", "score_at", "last_purchase_at",
-                  "stage_since")  # fmt: skip
+_OPTIONAL_DATA = (
+    "last_category",
+    "last_product",
+    "first_name",
+    "score_at",
+    "last_purchase_at",
+    "stage_since",
+)
 
 
 # What conditions see of a visitor without the personalisation consent: nothing is known, so

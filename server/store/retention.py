@@ -63,9 +63,11 @@ class Cutoffs:
             return now - days * 86400 if days > 0 else None
 
         return cls(
-            before(events_days), before(profiles_days), before(consent_days),
+            before(events_days),
+            before(profiles_days),
+            before(consent_days),
             now - webhook_days * 86400,
-        )  # fmt: skip
+        )
 
     def params(self) -> dict[str, Any]:
         return {

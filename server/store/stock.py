@@ -33,7 +33,6 @@ def code_problem(code: str) -> str | None:
     return None
 
 
-
 LISTED = 100  # problems an import report lists by line; the rest are counted
 MAX_SHOWN = 80  # characters of an invalid row an import report repeats
 
@@ -69,10 +68,17 @@ class ImportReport:
         """The report as the server API returns it; ``position`` names the line field (``index``
         for a JSON list, counted from 0)."""
         shift = -1 if position == "index" else 0
-        return {"added": self.added, "duplicates": self.duplicates, "already_stored": self.stored,
-                "invalid": self.invalid, "unlisted": self.unlisted,
-                "problems": [{position: line + shift, "code": code, "problem": problem}
-                             for line, code, problem in self.problems]}  # fmt: skip
+        return {
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "already_stored": self.stored,
+            "invalid": self.invalid,
+            "unlisted": self.unlisted,
+            "problems": [
+                {position: line + shift, "code": code, "problem": problem}
+                for line, code, problem in self.problems
+            ],
+        }
 
 
 def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str, PoolStats]:
@@ -83,11 +89,11 @@ def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str,
     queries = {
         "free": f"SELECT pool, count(*) FROM coupon_codes WHERE {FREE}{only} GROUP BY pool",
         "assigned": "SELECT pool, count(*) FROM coupon_codes WHERE visitor_id IS NOT NULL"
-                    f"{only} GROUP BY pool",
+        f"{only} GROUP BY pool",
         "revealed": f"SELECT pool, count(*) FROM coupon_reveals WHERE 1{only} GROUP BY pool",
         "redeemed": f"SELECT pool, count(*) FROM coupon_redemptions WHERE 1{only} GROUP BY pool",
         "generated": f"SELECT pool, generated FROM coupon_pools WHERE 1{only}",
-    }  # fmt: skip
+    }
     for name, sql in queries.items():
         for found, n in conn.execute(sql, {"pool": pool}):
             column = "assigned" if name == "revealed" else name
@@ -104,8 +110,10 @@ def add_generated(conn: sqlite3.Connection, pool: Pool, count: int, *, now: int)
     if pool.limit is not None:
         room = pool.limit - generated_count(conn, pool.name)
         if count > room:
-            raise CouponError(f"pool {pool.name} has made {pool.limit - room} of its limit of"
-                              f" {pool.limit} codes: {room} more fit")  # fmt: skip
+            raise CouponError(
+                f"pool {pool.name} has made {pool.limit - room} of its limit of"
+                f" {pool.limit} codes: {room} more fit"
+            )
     return generate_codes(conn, pool, count, now=now)
 
 
@@ -153,14 +161,19 @@ def _import_batch(
     conn: sqlite3.Connection, pool: str, rows: list[tuple[int, str]], now: int, report: ImportReport
 ) -> None:
     codes = orjson.dumps([code for _, code in rows]).decode()
-    seen: dict[str, int] = dict(conn.execute(
-        "SELECT code, line FROM temp.coupon_import WHERE code IN (SELECT value FROM json_each(?))",
-        (codes,),
-    ))  # fmt: skip
-    stored: dict[str, str] = dict(conn.execute(
-        "SELECT code, pool FROM coupon_codes WHERE code IN (SELECT value FROM json_each(?))",
-        (codes,),
-    ))  # fmt: skip
+    seen: dict[str, int] = dict(
+        conn.execute(
+            "SELECT code, line FROM temp.coupon_import"
+            " WHERE code IN (SELECT value FROM json_each(?))",
+            (codes,),
+        )
+    )
+    stored: dict[str, str] = dict(
+        conn.execute(
+            "SELECT code, pool FROM coupon_codes WHERE code IN (SELECT value FROM json_each(?))",
+            (codes,),
+        )
+    )
     first: list[tuple[str, int]] = []
     fresh: list[tuple[str, str, int]] = []
     for line, code in rows:

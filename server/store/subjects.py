@@ -35,10 +35,15 @@ VIAS = ("cli", "api", "page")  # how an erasure was asked for
 ANONYMISED = ("coupon_codes", "coupon_redemptions")
 # Columns holding JSON, decoded in an export.
 JSON_COLUMNS = {
-    ("visitors", "consent_granted"), ("visitors", "data"), ("events", "props"),
-    ("orders", "items"), ("consent_log", "granted"), ("consent_log", "denied"),
-    ("webhook_outbox", "body"), ("erasures", "rows"),
-}  # fmt: skip
+    ("visitors", "consent_granted"),
+    ("visitors", "data"),
+    ("events", "props"),
+    ("orders", "items"),
+    ("consent_log", "granted"),
+    ("consent_log", "denied"),
+    ("webhook_outbox", "body"),
+    ("erasures", "rows"),
+}
 # Consent log methods that copy an answer given before (identify, reset) rather than record one.
 COPIES = ("identify", "reset")
 
@@ -299,8 +304,11 @@ def consent_summary(
         params,
     ):
         entry = revisions.setdefault(revision, _counts(revision))
-        counts = {"accepted": accepted, "rejected": rejected,
-                  "customised": total - accepted - rejected}  # fmt: skip
+        counts = {
+            "accepted": accepted,
+            "rejected": rejected,
+            "customised": total - accepted - rejected,
+        }
         entry["methods"][method] = counts
         for name, n in counts.items():
             entry[name] += n
@@ -314,5 +322,11 @@ def consent_summary(
 
 
 def _counts(revision: int) -> dict[str, Any]:
-    return {"revision": revision, "accepted": 0, "rejected": 0, "customised": 0,
-            "granted": dict.fromkeys(CATEGORIES, 0), "methods": {}}  # fmt: skip
+    return {
+        "revision": revision,
+        "accepted": 0,
+        "rejected": 0,
+        "customised": 0,
+        "granted": dict.fromkeys(CATEGORIES, 0),
+        "methods": {},
+    }

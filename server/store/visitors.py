@@ -193,8 +193,16 @@ def record_page_view(
             " AND stage = ? AND identified = ? AND data = ?"
         )
         read_data = orjson.dumps(read.data_json()).decode()
-        values = (*profile_values(result[0]), visitor_id, read.page_views, read.last_seen_at,
-                  read.score, read.stage, int(read.identified), read_data)  # fmt: skip
+        values = (
+            *profile_values(result[0]),
+            visitor_id,
+            read.page_views,
+            read.last_seen_at,
+            read.score,
+            read.stage,
+            int(read.identified),
+            read_data,
+        )
         if conn.execute(guarded, values).rowcount:
             effects = result[1]
     if effects is None:
@@ -243,8 +251,9 @@ def record_activities(
     _insert_activities(conn, visitor_id, activities, depth=depth)
     if "personalisation" not in granted:
         return None
-    profile, effects = rules.record(profile_from_row(row[1:]), activities, now=now,
-                                    visitor_id=visitor_id)  # fmt: skip
+    profile, effects = rules.record(
+        profile_from_row(row[1:]), activities, now=now, visitor_id=visitor_id
+    )
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
     _insert_stage_changes(conn, visitor_id, effects, depth=depth)
     return effects
@@ -259,11 +268,19 @@ def _insert_activities(
         "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (visitor_id, a.at, a.type, a.path, a.name, a.value,
-             orjson.dumps(dict(a.props)).decode() if a.props else None, a.source)
+            (
+                visitor_id,
+                a.at,
+                a.type,
+                a.path,
+                a.name,
+                a.value,
+                orjson.dumps(dict(a.props)).decode() if a.props else None,
+                a.source,
+            )
             for a in activities
         ],
-    )  # fmt: skip
+    )
 
 
 def _insert_stage_changes(

@@ -64,8 +64,9 @@ def number(value: Any) -> Match:
 
 def _strings(value: Any, what: str) -> list[str]:
     values = value if isinstance(value, list) else [value]
-    if not values or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                             for v in values):  # fmt: skip
+    if not values or not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values
+    ):
         raise ValueError(f"must be {what} or a list of them")
     return [str(v) for v in values]
 
@@ -238,8 +239,10 @@ def schedule(value: Any) -> Match:
         raise ValueError("a mapping with from, until, weekdays and/or hours")
     unknown = set(value) - {"from", "until", "weekdays", "hours"}
     if unknown:
-        raise ValueError(f"unknown schedule key(s) {', '.join(sorted(map(str, unknown)))}"
-                         " (from, until, weekdays, hours)")  # fmt: skip
+        raise ValueError(
+            f"unknown schedule key(s) {', '.join(sorted(map(str, unknown)))}"
+            " (from, until, weekdays, hours)"
+        )
     checks: list[Callable[[dt.datetime], bool]] = []
     parts = []
     start = moment(value.get("from"), end=False) if "from" in value else None

@@ -21,8 +21,21 @@ from ..errors import FieldError
 # Flat values (a page's context, event properties, line items): short names to strings of at
 # most this many characters, finite numbers or booleans.
 MAX_VALUE_LENGTH = 256
-KINDS = ("string", "url", "currency", "number", "time", "boolean", "choice", "names", "flat",
-         "items", "object", "token", "lenient")  # fmt: skip
+KINDS = (
+    "string",
+    "url",
+    "currency",
+    "number",
+    "time",
+    "boolean",
+    "choice",
+    "names",
+    "flat",
+    "items",
+    "object",
+    "token",
+    "lenient",
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +94,12 @@ class Shape:
                 if key not in allowed:
                     at = where or "body"
                     raise FieldError(
-                        at, f"unknown key {str(key)[:64]!r} for {self.what}", status=status,
+                        at,
+                        f"unknown key {str(key)[:64]!r} for {self.what}",
+                        status=status,
                         detail=f"{at}: unknown key {str(key)[:64]!r} for {self.what}"
                         f" (expected {', '.join(allowed)})",
-                    )  # fmt: skip
+                    )
         values: dict[str, Any] = {}
         for f in self.fields:
             path = f"{where}.{f.name}" if where else f.name
@@ -145,11 +160,18 @@ def check(f: Field, value: Any, path: str | None = None, *, status: int = 422) -
         return value
     if f.kind == "number":
         ranged = f.minimum is not None and f.maximum is not None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value))
         ):
-            _fail(path, f"must be a number from {f.minimum:g} to {f.maximum:g}" if ranged
-                  else "must be a finite number", status)  # fmt: skip
+            _fail(
+                path,
+                f"must be a number from {f.minimum:g} to {f.maximum:g}"
+                if ranged
+                else "must be a finite number",
+                status,
+            )
         if ranged and not f.minimum <= value <= f.maximum:  # type: ignore[operator,unused-ignore]
             _fail(path, f"must be a number from {f.minimum:g} to {f.maximum:g}", status)
         return float(value) if not ranged else value
@@ -172,8 +194,10 @@ def check(f: Field, value: Any, path: str | None = None, *, status: int = 422) -
     if f.kind == "items":
         if not isinstance(value, list) or len(value) > f.max_items:
             _fail(path, f"must be a list of at most {f.max_items} objects", status)
-        return [flat(item, f"{path}[{i}]", max_keys=32, name=f.pattern, status=status)
-                for i, item in enumerate(value)]  # fmt: skip
+        return [
+            flat(item, f"{path}[{i}]", max_keys=32, name=f.pattern, status=status)
+            for i, item in enumerate(value)
+        ]
     assert f.kind == "object" and f.shape is not None, f.kind
     if not isinstance(value, dict):
         _fail(path, f"must be an object{f.hint}", status)
@@ -181,8 +205,11 @@ def check(f: Field, value: Any, path: str | None = None, *, status: int = 422) -
 
 
 def _names(f: Field, value: Any, path: str, status: int) -> list[str]:
-    if (not isinstance(value, list) or len(value) > f.max_items
-            or not all(isinstance(v, str) for v in value)):  # fmt: skip
+    if (
+        not isinstance(value, list)
+        or len(value) > f.max_items
+        or not all(isinstance(v, str) for v in value)
+    ):
         _fail(path, f"must be a list of at most {f.max_items} {f.noun}", status)
     if f.choices:
         unknown = sorted(set(value) - set(f.choices))
@@ -206,8 +233,12 @@ def flat(
         _fail(where, f"must be an object of at most {max_keys} values", status)
     for key, item in value.items():
         if name is not None and not name.match(key):
-            raise FieldError(f"{where}.{key[:64]}", "use letters, digits, - and _", status=status,
-                             detail=f"{where}: {key[:64]!r}: use letters, digits, - and _")
+            raise FieldError(
+                f"{where}.{key[:64]}",
+                "use letters, digits, - and _",
+                status=status,
+                detail=f"{where}: {key[:64]!r}: use letters, digits, - and _",
+            )
         if isinstance(item, str):
             if len(item) > MAX_VALUE_LENGTH:
                 _fail(f"{where}.{key}", f"is longer than {MAX_VALUE_LENGTH} characters", status)
@@ -246,10 +277,17 @@ def _schema(f: Field) -> dict[str, Any]:
         if f.pattern is not None and not f.choices:
             item["pattern"] = f.pattern.pattern
         return {"type": "array", "maxItems": f.max_items, "items": item}
-    flat_object = {"type": "object", "maxProperties": f.max_items if f.kind == "flat" else 32,
-                   "additionalProperties": {"anyOf": [
-                       {"type": "string", "maxLength": MAX_VALUE_LENGTH},
-                       {"type": "number"}, {"type": "boolean"}]}}  # fmt: skip
+    flat_object = {
+        "type": "object",
+        "maxProperties": f.max_items if f.kind == "flat" else 32,
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+    }
     if f.pattern is not None:
         flat_object["propertyNames"] = {"pattern": f.pattern.pattern}
     if f.kind == "flat":

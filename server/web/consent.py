@@ -31,18 +31,21 @@ async def consent(request: Request) -> Response:
     )
     method = data.get("method", "api")
     gpc = request.headers.get("sec-gpc") == "1"
-    granted = consent_module.honour_gpc(
-        frozenset(data["granted"]), method, gpc=gpc
-    )
+    granted = consent_module.honour_gpc(frozenset(data["granted"]), method, gpc=gpc)
     revision = tp.settings.consent_revision
     known_id = tp.recognizer.visitor_id(request)
     # A rejection from an unknown visitor is still counted (consent statistics per revision)
     # under a throwaway id that is never sent back.
     visitor_id = known_id or new_visitor_id()
     answer = answers.record(
-        visitor_id, granted, method=method, revision=revision, known=known_id is not None,
-        now=tp.now(), key=tp.identity_key,
-    )  # fmt: skip
+        visitor_id,
+        granted,
+        method=method,
+        revision=revision,
+        known=known_id is not None,
+        now=tp.now(),
+        key=tp.identity_key,
+    )
     await tp.writer.write(answer)
     response = JSONResponse(
         {"revision": revision, "granted": sorted(granted)}, headers={"Cache-Control": "no-store"}

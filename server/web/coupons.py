@@ -19,11 +19,20 @@ from .responses import JSONResponse
 log = logging.getLogger("touchpoint.coupons")
 NO_STORE = {"Cache-Control": "no-store"}
 
-REVEAL = Shape((
-    Field("campaign", "string", "The campaign of the popup shown.", required=True,
-          max_length=64, pattern=CAMPAIGN_ID, hint="must be a campaign id"),
-    Field("variant", "string", "The variant shown.", required=True, max_length=64),
-))  # fmt: skip
+REVEAL = Shape(
+    (
+        Field(
+            "campaign",
+            "string",
+            "The campaign of the popup shown.",
+            required=True,
+            max_length=64,
+            pattern=CAMPAIGN_ID,
+            hint="must be a campaign id",
+        ),
+        Field("variant", "string", "The variant shown.", required=True, max_length=64),
+    )
+)
 
 
 async def reveal(request: Request) -> Response:
@@ -34,8 +43,15 @@ async def reveal(request: Request) -> Response:
     values = REVEAL.parse(data)
     campaign_id, variant_id = values["campaign"], values["variant"]
     _, record = tp.visitor(request)
-    found = reveal_code(rules, campaign_id, variant_id, record, now=tp.now(),
-                        revision=tp.settings.consent_revision, conn=tp.reader.conn)  # fmt: skip
+    found = reveal_code(
+        rules,
+        campaign_id,
+        variant_id,
+        record,
+        now=tp.now(),
+        revision=tp.settings.consent_revision,
+        conn=tp.reader.conn,
+    )
     if found.claim is None:
         return JSONResponse(found.shown, headers=NO_STORE)
     got, queued = await tp.writer.write(found.claim)

@@ -31,28 +31,71 @@ from .responses import JSONResponse
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_SLOTS = 20
 
-PAGE = Shape((
-    Field("path", "string", "The page's path.", required=True, blank=True, max_length=2048,
-          pattern=re.compile("^/"), hint="must be a path starting with /"),
-    Field("title", "string", "The page's title.", blank=True, max_length=512),
-    Field("query", "string", "The query string, without the ?.", blank=True, max_length=2048),
-    Field("referrer", "string", "The referring URL (document.referrer).", blank=True,
-          max_length=2048),
-))  # fmt: skip
-DECIDE = Shape((
-    Field("page", "object", "The page viewed.", required=True, shape=PAGE,
-          hint=" with at least a path"),
-    Field("slots", "names", "The content slots on the page (data-tp-slot).",
-          max_items=MAX_SLOTS, pattern=CAMPAIGN_ID, noun="slot names",
-          hint="use lowercase letters, digits, - and _"),
-    Field("count", "boolean", "Whether to count the page view (default true); false for a"
-          " single-page app's repeated decide on one page."),
-    page.CONTEXT,
-    Field("preview", "token", "A preview link's token (tp_preview): shows its campaign and"
-          " records nothing.", max_length=MAX_TOKEN, hint="must be a preview token"),
-    Field("lang", "lenient", "The page's language (<html lang>), for the consent banner's"
-          " texts; anything but a string is ignored.", max_length=256),
-))  # fmt: skip
+PAGE = Shape(
+    (
+        Field(
+            "path",
+            "string",
+            "The page's path.",
+            required=True,
+            blank=True,
+            max_length=2048,
+            pattern=re.compile("^/"),
+            hint="must be a path starting with /",
+        ),
+        Field("title", "string", "The page's title.", blank=True, max_length=512),
+        Field("query", "string", "The query string, without the ?.", blank=True, max_length=2048),
+        Field(
+            "referrer",
+            "string",
+            "The referring URL (document.referrer).",
+            blank=True,
+            max_length=2048,
+        ),
+    )
+)
+DECIDE = Shape(
+    (
+        Field(
+            "page",
+            "object",
+            "The page viewed.",
+            required=True,
+            shape=PAGE,
+            hint=" with at least a path",
+        ),
+        Field(
+            "slots",
+            "names",
+            "The content slots on the page (data-tp-slot).",
+            max_items=MAX_SLOTS,
+            pattern=CAMPAIGN_ID,
+            noun="slot names",
+            hint="use lowercase letters, digits, - and _",
+        ),
+        Field(
+            "count",
+            "boolean",
+            "Whether to count the page view (default true); false for a"
+            " single-page app's repeated decide on one page.",
+        ),
+        page.CONTEXT,
+        Field(
+            "preview",
+            "token",
+            "A preview link's token (tp_preview): shows its campaign and records nothing.",
+            max_length=MAX_TOKEN,
+            hint="must be a preview token",
+        ),
+        Field(
+            "lang",
+            "lenient",
+            "The page's language (<html lang>), for the consent banner's"
+            " texts; anything but a string is ignored.",
+            max_length=256,
+        ),
+    )
+)
 
 
 def parse_view(values: dict[str, Any], request: Request) -> PageView:

@@ -21,10 +21,18 @@ from .decide import NO_STORE
 from .limits import read_json
 from .responses import JSONResponse
 
-ELIGIBLE = Shape((
-    Field("campaign", "string", "The campaign of the popup about to show.", required=True,
-          blank=True, max_length=64),
-))  # fmt: skip
+ELIGIBLE = Shape(
+    (
+        Field(
+            "campaign",
+            "string",
+            "The campaign of the popup about to show.",
+            required=True,
+            blank=True,
+            max_length=64,
+        ),
+    )
+)
 
 
 async def eligible(request: Request) -> Response:

@@ -31,15 +31,30 @@ MAX_EVENTS = 50
 MAX_PROPS = 10
 PROP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as the snippet keeps them
 
-_PATH = Field("path", "string", "The page's path.", blank=True, max_length=2048,
-              pattern=re.compile("^/"), hint="must start with /")
-_PROPS = Field("props", "flat", f"At most {MAX_PROPS} flat properties.", max_items=MAX_PROPS,
-               pattern=PROP_NAME)
+_PATH = Field(
+    "path",
+    "string",
+    "The page's path.",
+    blank=True,
+    max_length=2048,
+    pattern=re.compile("^/"),
+    hint="must start with /",
+)
+_PROPS = Field(
+    "props", "flat", f"At most {MAX_PROPS} flat properties.", max_items=MAX_PROPS, pattern=PROP_NAME
+)
 
 
 def _value(upto: int, unit: str) -> Field:
-    return Field("value", "number", f"{unit}, 0 to {upto}.", required=True, minimum=0,
-                 maximum=upto, hint=f"must be a number from 0 to {upto}")  # fmt: skip
+    return Field(
+        "value",
+        "number",
+        f"{unit}, 0 to {upto}.",
+        required=True,
+        minimum=0,
+        maximum=upto,
+        hint=f"must be a number from 0 to {upto}",
+    )
 
 
 def _name(help: str, *, blank: bool = False) -> Field:
@@ -57,13 +72,15 @@ BEHAVIOUR = {
         "custom": (_name("The event's name."), _PROPS, _PATH),
         "form_submit": (_name("The campaign whose form was sent."), _PROPS, _PATH),
     }.items()
-}  # fmt: skip
+}
 # Events of a campaign the visitor was shown: the frequency caps count them.
-CAMPAIGN_EVENT = Shape((
-    Field("campaign", "string", "The campaign id.", required=True, blank=True, max_length=64),
-    Field("variant", "string", "The variant id.", blank=True, max_length=64),
-    Field("path", "string", "The page's path.", blank=True, max_length=2048),
-))  # fmt: skip
+CAMPAIGN_EVENT = Shape(
+    (
+        Field("campaign", "string", "The campaign id.", required=True, blank=True, max_length=64),
+        Field("variant", "string", "The variant id.", blank=True, max_length=64),
+        Field("path", "string", "The page's path.", blank=True, max_length=2048),
+    )
+)
 ALL_TYPES = EVENT_TYPES + tuple(BEHAVIOUR)
 
 
@@ -73,8 +90,18 @@ def schema() -> dict[str, Any]:
     campaign["properties"] = {"type": {"enum": list(EVENT_TYPES)}, **campaign["properties"]}
     campaign["required"] = ["type", *campaign["required"]]
     items = [campaign, *(shape.schema() for shape in BEHAVIOUR.values())]
-    return {"type": "object", "required": ["events"], "properties": {"events": {
-        "type": "array", "minItems": 1, "maxItems": MAX_EVENTS, "items": {"oneOf": items}}}}
+    return {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_EVENTS,
+                "items": {"oneOf": items},
+            }
+        },
+    }
 
 
 def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: int = 0) -> Batch:
@@ -92,9 +119,16 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: 
         kind = item.get("type")
         if kind in BEHAVIOUR:
             values = BEHAVIOUR[kind].parse(item, where=where)
-            batch.behaviour.append(Activity(kind, now, path=values.get("path"),
-                                            name=values.get("name"), value=values.get("value"),
-                                            props=values.get("props", {})))  # fmt: skip
+            batch.behaviour.append(
+                Activity(
+                    kind,
+                    now,
+                    path=values.get("path"),
+                    name=values.get("name"),
+                    value=values.get("value"),
+                    props=values.get("props", {}),
+                )
+            )
         elif kind in EVENT_TYPES:
             batch.campaign.append(_campaign_event(where, item, kind, known_campaigns))
         else:
@@ -102,16 +136,22 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: 
     return batch
 
 
-def _campaign_event(where: str, item: dict[str, Any], kind: str, known: dict[str, Any]
-                    ) -> store.Event:  # fmt: skip
+def _campaign_event(
+    where: str, item: dict[str, Any], kind: str, known: dict[str, Any]
+) -> store.Event:
     values = CAMPAIGN_EVENT.parse(item, where=where)
     campaign, variant = values["campaign"], values.get("variant")
     if campaign not in known:
         raise RequestError(f"{where}.campaign: unknown campaign {campaign!r}", status=422)
     if variant is not None and variant not in known[campaign].variant_ids:
         raise RequestError(f"{where}.variant: {campaign} has no variant {variant!r}", status=422)
-    return store.Event(type=kind, campaign=campaign, variant=variant, path=values.get("path"),
-                       version=known[campaign].version)  # fmt: skip
+    return store.Event(
+        type=kind,
+        campaign=campaign,
+        variant=variant,
+        path=values.get("path"),
+        version=known[campaign].version,
+    )
 
 
 async def events(request: Request) -> Response:
@@ -123,10 +163,15 @@ async def events(request: Request) -> Response:
     batch = parse_events(data, rules.by_id, now=now)
     _, record = tp.visitor(request)
     recording = tracking.record(
-        batch, record, rules=rules.profile, session_idle=rules.site.session_idle,
-        endpoints=rules.site.webhooks, now=now, depth=tp.settings.data_depth,
+        batch,
+        record,
+        rules=rules.profile,
+        session_idle=rules.site.session_idle,
+        endpoints=rules.site.webhooks,
+        now=now,
+        depth=tp.settings.data_depth,
         revision=tp.settings.consent_revision,
-    )  # fmt: skip
+    )
     if recording is None:
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     if recording.urgent:

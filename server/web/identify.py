@@ -36,9 +36,13 @@ async def identify(request: Request) -> Response:
         )
     rules = tp.rules
     write = identification.identify(
-        record.id, who, now=tp.now(), depth=depth, rules=rules.profile,
+        record.id,
+        who,
+        now=tp.now(),
+        depth=depth,
+        rules=rules.profile,
         endpoints=rules.site.webhooks,
-    )  # fmt: skip
+    )
     outcome, queued = await tp.writer.write(write)
     tp.webhooks_queued(queued)
     response = JSONResponse(

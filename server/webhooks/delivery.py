@@ -106,8 +106,15 @@ def enqueue(
     visitor_id = visitor if isinstance(visitor, str) else None
     queued = 0
     for endpoint in chosen:
-        queued += store.queue_webhook(conn, endpoint=endpoint.name, event=event, key=key,
-                                      body=body, now=now, visitor_id=visitor_id)  # fmt: skip
+        queued += store.queue_webhook(
+            conn,
+            endpoint=endpoint.name,
+            event=event,
+            key=key,
+            body=body,
+            now=now,
+            visitor_id=visitor_id,
+        )
     return queued
 
 
@@ -134,8 +141,13 @@ def report(
         queued += enqueue(conn, endpoints, event, {**who, **payload}, now=now, key=key, to=name)
     for change in effects.stage_changes:
         key = f"stage.changed:{visitor_id}:{change.at}:{change.before}:{change.after}"
-        change_payload = {**who, "before": change.before, "after": change.after,
-                          "reason": change.reason, "time": change.at}  # fmt: skip
+        change_payload = {
+            **who,
+            "before": change.before,
+            "after": change.after,
+            "reason": change.reason,
+            "time": change.at,
+        }
         queued += enqueue(conn, endpoints, "stage.changed", change_payload, now=now, key=key)
     return queued
 
@@ -300,8 +312,13 @@ class Deliverer:
     async def _attempt(
         self, client: httpx.AsyncClient, endpoint: Endpoint, row: store.OutboxRow
     ) -> None:
-        outcome = await post(client, endpoint, row, now=int(self.clock()),
-                             timeout=self.settings.webhook_timeout_seconds)  # fmt: skip
+        outcome = await post(
+            client,
+            endpoint,
+            row,
+            now=int(self.clock()),
+            timeout=self.settings.webhook_timeout_seconds,
+        )
         try:
             await self.writer.write(lambda c: self._record(c, row, outcome))
         except Exception:  # the lease runs out and the row is tried again
@@ -315,14 +332,29 @@ class Deliverer:
         s = self.settings
         retry_at = None
         if row.attempts < s.webhook_max_attempts:
-            delay = backoff(row.attempts, base=s.webhook_backoff_seconds,
-                            cap=s.webhook_backoff_max_seconds, rand=self.rand)  # fmt: skip
+            delay = backoff(
+                row.attempts,
+                base=s.webhook_backoff_seconds,
+                cap=s.webhook_backoff_max_seconds,
+                rand=self.rand,
+            )
             retry_at = now + delay
         else:
-            log.warning("webhook %d to %s failed %d times; giving up: %s",
-                        row.id, row.endpoint, row.attempts, outcome.error)  # fmt: skip
-        store.webhook_attempt_failed(conn, row.id, owner=self.owner, status=outcome.status,
-                                     error=outcome.error or "", retry_at=retry_at)  # fmt: skip
+            log.warning(
+                "webhook %d to %s failed %d times; giving up: %s",
+                row.id,
+                row.endpoint,
+                row.attempts,
+                outcome.error,
+            )
+        store.webhook_attempt_failed(
+            conn,
+            row.id,
+            owner=self.owner,
+            status=outcome.status,
+            error=outcome.error or "",
+            retry_at=retry_at,
+        )
 
 
 async def post(

@@ -89,7 +89,7 @@ def fill_database(path: Path) -> list[str]:
                 )
                 for vid in ids
                 for visits in (rng.randint(1, 8),)
-            ),  # fmt: skip
+            ),
         )
         conn.executemany(
             "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
@@ -256,8 +256,13 @@ def main() -> None:
             app.terminate()
             app.wait()
         ratio = ingest["requests_per_s"] / events_baseline["requests_per_s"]
-        emit(name="ratio-events", events_over_bare=round(ratio, 3), goal=INGEST_GOAL,
-             met=ratio >= INGEST_GOAL, events_per_s=ingest["requests_per_s"] * 4)  # fmt: skip
+        emit(
+            name="ratio-events",
+            events_over_bare=round(ratio, 3),
+            goal=INGEST_GOAL,
+            met=ratio >= INGEST_GOAL,
+            events_per_s=ingest["requests_per_s"] * 4,
+        )
 
         ratio = decide["requests_per_s"] / baseline["requests_per_s"]
         emit(name="ratio", decide_over_bare=round(ratio, 3), goal=GOAL, met=ratio >= GOAL)
@@ -265,8 +270,13 @@ def main() -> None:
         rules_dir = rules_bench.write_rules(work / f"rules-{CAMPAIGNS}", CAMPAIGNS)
         body, headers = shop_request()
         shop_script = work / "shop.lua"
-        lua_script(shop_script, [signer.sign(v).decode() for v in sample], "tp_vid", body=body,
-                   headers=headers)  # fmt: skip
+        lua_script(
+            shop_script,
+            [signer.sign(v).decode() for v in sample],
+            "tp_vid",
+            body=body,
+            headers=headers,
+        )
         port = free_port()
         command = [python, "-m", "touchpoint.cli", "serve", "--port", str(port)]
         app = serve([*command, "--rules-dir", str(rules_dir)], port, env)
@@ -285,8 +295,12 @@ def main() -> None:
             app.terminate()
             app.wait()
         ratio = many["requests_per_s"] / baseline["requests_per_s"]
-        emit(name=f"ratio-{CAMPAIGNS}-campaigns", decide_over_bare=round(ratio, 3), goal=GOAL,
-             met=ratio >= GOAL)  # fmt: skip
+        emit(
+            name=f"ratio-{CAMPAIGNS}-campaigns",
+            decide_over_bare=round(ratio, 3),
+            goal=GOAL,
+            met=ratio >= GOAL,
+        )
         snippet_sizes()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -128,23 +128,49 @@ HISTORY = {
 # Site-wide and section-wide campaigns: a fixed few at every size. A shop that runs 2,000
 # campaigns runs them per category and product line; what shows everywhere stays a handful.
 FIXED: list[dict[str, Any]] = [
-    {"campaign": "sitewide-newsletter", "trigger": "exit_intent", "priority": 1,
-     "audience": {"visitor.visits": {"gte": 3}, "not": {"utm.medium": "email"}}},
-    {"campaign": "sitewide-free-shipping", "trigger": {"after_seconds": 30},
-     "audience": {"context.cart_value": {"gte": 40, "lt": 60}}},
-    {"campaign": "sitewide-search-welcome", "trigger": {"scroll_percent": 30},
-     "audience": {"referrer.channel": "search", "visitor.returning": False}},
-    {"campaign": "sale-pages", "trigger": {"scroll_percent": 50},  # not indexable: /**
-     "audience": {"page.path": "/**/sale", "device.type": ["mobile", "tablet"]}},
-    {"campaign": "shop-wide-lead", "trigger": {"click": ".wishlist"}, "priority": 2,
-     "audience": {"page.path": "/shop/**", "visitor.stage": ["visitor", "lead"],
-                  "any": [{"referrer.channel": ["email", "social"]},
-                          {"visitor.page_views": {"gte": 10}}]}},
-    {"campaign": "cart-rescue", "trigger": "exit_intent", "priority": 30,
-     "audience": {"page.path": "/cart", "context.cart_value": {"gt": 30}}},
-    {"campaign": "blog-subscribe", "trigger": {"scroll_percent": 75},
-     "audience": {"page.path": "/blog/**", "not": {"referrer.channel": "email"}}},
-]  # fmt: skip
+    {
+        "campaign": "sitewide-newsletter",
+        "trigger": "exit_intent",
+        "priority": 1,
+        "audience": {"visitor.visits": {"gte": 3}, "not": {"utm.medium": "email"}},
+    },
+    {
+        "campaign": "sitewide-free-shipping",
+        "trigger": {"after_seconds": 30},
+        "audience": {"context.cart_value": {"gte": 40, "lt": 60}},
+    },
+    {
+        "campaign": "sitewide-search-welcome",
+        "trigger": {"scroll_percent": 30},
+        "audience": {"referrer.channel": "search", "visitor.returning": False},
+    },
+    {
+        "campaign": "sale-pages",
+        "trigger": {"scroll_percent": 50},  # not indexable: /**
+        "audience": {"page.path": "/**/sale", "device.type": ["mobile", "tablet"]},
+    },
+    {
+        "campaign": "shop-wide-lead",
+        "trigger": {"click": ".wishlist"},
+        "priority": 2,
+        "audience": {
+            "page.path": "/shop/**",
+            "visitor.stage": ["visitor", "lead"],
+            "any": [{"referrer.channel": ["email", "social"]}, {"visitor.page_views": {"gte": 10}}],
+        },
+    },
+    {
+        "campaign": "cart-rescue",
+        "trigger": "exit_intent",
+        "priority": 30,
+        "audience": {"page.path": "/cart", "context.cart_value": {"gt": 30}},
+    },
+    {
+        "campaign": "blog-subscribe",
+        "trigger": {"scroll_percent": 75},
+        "audience": {"page.path": "/blog/**", "not": {"referrer.channel": "email"}},
+    },
+]
 
 
 def category_campaigns(k: int) -> list[dict[str, Any]]:
@@ -153,20 +179,50 @@ def category_campaigns(k: int) -> list[dict[str, Any]]:
     section = f"/shop/cat-{k}"
     source = rng.choice(["newsletter", "google", "facebook"])
     shapes = [
-        ("mobile-newsletter", {"page.path": f"{section}/*", "device.type": "mobile",
-                               "utm.source": source if k != 1 else "newsletter"}),
-        ("returning-cart", {"page.path": f"{section}/*", "visitor.visits": {"gte": 2},
-                            "context.cart_value": {"gt": rng.choice([30, 50, 80])}}),
-        ("search-arrivals", {"page.path": [f"{section}/", f"{section}/p-*"],
-                             "referrer.channel": "search",
-                             "not": {"device.type": ["bot", "tablet"]}}),
-        ("first-visit", {"page.path": f"{section}/**",
-                         "any": [{"visitor.returning": False},
-                                 {"context.cart_value": {"lt": 20}},
-                                 {"utm.campaign": "spring-*"}]}),
-        ("product-language", {"page.path": f"{section}/p-*", "language": rng.choice(["de", "en"]),
-                              "visitor.visits": {"lte": 5}}),
-    ]  # fmt: skip
+        (
+            "mobile-newsletter",
+            {
+                "page.path": f"{section}/*",
+                "device.type": "mobile",
+                "utm.source": source if k != 1 else "newsletter",
+            },
+        ),
+        (
+            "returning-cart",
+            {
+                "page.path": f"{section}/*",
+                "visitor.visits": {"gte": 2},
+                "context.cart_value": {"gt": rng.choice([30, 50, 80])},
+            },
+        ),
+        (
+            "search-arrivals",
+            {
+                "page.path": [f"{section}/", f"{section}/p-*"],
+                "referrer.channel": "search",
+                "not": {"device.type": ["bot", "tablet"]},
+            },
+        ),
+        (
+            "first-visit",
+            {
+                "page.path": f"{section}/**",
+                "any": [
+                    {"visitor.returning": False},
+                    {"context.cart_value": {"lt": 20}},
+                    {"utm.campaign": "spring-*"},
+                ],
+            },
+        ),
+        (
+            "product-language",
+            {
+                "page.path": f"{section}/p-*",
+                "language": rng.choice(["de", "en"]),
+                "visitor.visits": {"lte": 5},
+            },
+        ),
+    ]
     out = []
     for i, (name, audience) in enumerate(shapes):
         campaign: dict[str, Any] = {
@@ -408,32 +464,46 @@ def main() -> None:
         {(n, name): call for n, row in rows.items() for name, call in row["calls"].items()}
     )
     view = PAGES[REPRESENTATIVE]
-    print(f"rules engine: one decision on {view.path}, a category page; matching campaigns"
-          f" agree with GrowthBook's on {len(PAGES)} pages at every size")  # fmt: skip
-    print(f"{'campaigns':>9} {'load s':>6} {'cands':>5} {'match':>5} {'touchpoint µs':>13} "
-          f"{'no-index µs':>11} {'growthbook µs':>13} {'gb/tp':>7}")  # fmt: skip
+    print(
+        f"rules engine: one decision on {view.path}, a category page; matching campaigns"
+        f" agree with GrowthBook's on {len(PAGES)} pages at every size"
+    )
+    print(
+        f"{'campaigns':>9} {'load s':>6} {'cands':>5} {'match':>5} {'touchpoint µs':>13} "
+        f"{'no-index µs':>11} {'growthbook µs':>13} {'gb/tp':>7}"
+    )
     for n, row in rows.items():
         ours, theirs = timed[n, "touchpoint"], timed[n, "growthbook"]
         print(
             f"{n:>9} {row['load_s']:>6.2f} {row['candidates']:>5} {row['matches']:>5} "
             f"{ours:>13.1f} {timed[n, 'no_index']:>11.1f} {theirs:>13.1f} {theirs / ours:>7.1f}"
         )
-    print("  cands: campaigns the index leaves to test on this page; match: those whose audience"
-          " holds\n  touchpoint: decide() with a fresh Facts, as per request; no-index: every"
-          " compiled audience\n  tested once; growthbook: set_attributes and eval_feature for"
-          " every campaign's feature")  # fmt: skip
+    print(
+        "  cands: campaigns the index leaves to test on this page; match: those whose audience"
+        " holds\n  touchpoint: decide() with a fresh Facts, as per request; no-index: every"
+        " compiled audience\n  tested once; growthbook: set_attributes and eval_feature for"
+        " every campaign's feature"
+    )
     if any(n > re._MAXCACHE for n in SIZES):
-        print(f"  GrowthBook compiles each $regex through the re module's cache of"
-              f" {re._MAXCACHE} patterns:\n  beyond that many campaigns with a page.path"
-              " it compiles them again on every evaluation")  # fmt: skip
+        print(
+            f"  GrowthBook compiles each $regex through the re module's cache of"
+            f" {re._MAXCACHE} patterns:\n  beyond that many campaigns with a page.path"
+            " it compiles them again on every evaluation"
+        )
     speedup = timed[200, "growthbook"] / timed[200, "touchpoint"]
     scaling = timed[2000, "touchpoint"] / timed[20, "touchpoint"]
     goals = [
-        (f"at least {GOAL_VS_GROWTHBOOK:g}x", speedup >= GOAL_VS_GROWTHBOOK,
-         f"GrowthBook / touchpoint at 200 campaigns = {speedup:.1f}x"),
-        (f"at most {GOAL_SCALING:g}x", scaling <= GOAL_SCALING,
-         f"touchpoint 2000 / 20 campaigns = {scaling:.2f}x"),
-    ]  # fmt: skip
+        (
+            f"at least {GOAL_VS_GROWTHBOOK:g}x",
+            speedup >= GOAL_VS_GROWTHBOOK,
+            f"GrowthBook / touchpoint at 200 campaigns = {speedup:.1f}x",
+        ),
+        (
+            f"at most {GOAL_SCALING:g}x",
+            scaling <= GOAL_SCALING,
+            f"touchpoint 2000 / 20 campaigns = {scaling:.2f}x",
+        ),
+    ]
     for goal, met, text in goals:
         print(f"goal {goal:<13} {text:<46} {'met' if met else 'MISSED'}")
     if speedup < GOAL_VS_GROWTHBOOK:

@@ -2,22 +2,34 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What `make run` installs, and what `make test` adds: pinned with hashes (`make lock`), so a
+# fresh machine gets the versions CI tested.
+RUN_LOCK := requirements.lock
+TEST_LOCK := requirements-test.lock
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test check lint bench snippet clean
+.PHONY: run test test-fast check lint bench snippet lock clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+
+$(RUN_STAMP): $(BIN)/python pyproject.toml $(RUN_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP) $(TEST_LOCK)
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	touch $@
 
 ## run: start the server with the example rules and the demo shop on http://127.0.0.1:8000
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/touchpoint serve --demo
 
 ## check: validate the rules files
-check: $(STAMP)
+check: $(RUN_STAMP)
 	$(BIN)/touchpoint check
 
 snippet/node_modules/.package-lock.json: snippet/package.json snippet/package-lock.json
@@ -27,20 +39,34 @@ snippet/node_modules/.package-lock.json: snippet/package.json snippet/package-lo
 snippet: snippet/node_modules/.package-lock.json
 	cd snippet && node build.mjs
 
-## lint: type-check and lint the server package
-lint: $(STAMP)
+## lint: formatting, lint, types, and the layering of server/ (import-linter, pyproject.toml)
+lint: $(TEST_STAMP)
+	$(BIN)/ruff format --check server tests
 	$(BIN)/ruff check server tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## test: the whole suite, browser tests included (needs /usr/bin/chromium; .ci/run installs it)
-test: $(STAMP) snippet/node_modules/.package-lock.json lint
+test: $(TEST_STAMP) snippet/node_modules/.package-lock.json lint
 	$(BIN)/pytest
+
+## test-fast: the suite without the browser and the slow tests, for a quick loop while editing
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest -m "not browser and not slow"
+
+## lock: pin the dependencies of pyproject.toml again, with hashes, after changing them
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links --extra test --output-file $(TEST_LOCK) pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links --constraint $(TEST_LOCK) --output-file $(RUN_LOCK) pyproject.toml
 
 ## bench: one decision's cost with 20, 200 and 2,000 campaigns against GrowthBook's SDK, then
 ## throughput and latency of /tp/v1/decide and /tp/v1/events against a bare Starlette route,
 ## the bytes per stored event and the snippet's size, as JSON lines
-bench: $(STAMP) snippet/node_modules/.package-lock.json
-	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
+bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
+	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet 'growthbook>=1.0'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/rules_bench.py
 	$(BIN)/python tests/bench/bench.py

@@ -27,7 +27,7 @@ PRODUCT = "/demo/products/trail-runner.html"
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
     """A private rules folder with one example campaign and every template, safe to edit in a
-    test. (tests/test_examples.py covers the whole example set.)"""
+    test. (tests/rules/test_examples.py covers the whole example set.)"""
     target = tmp_path / "rules"
     shutil.copytree(ROOT / "rules" / "templates", target / "templates")
     shutil.copy(ROOT / "rules" / "first-order-coupon.yaml", target)
@@ -36,7 +36,7 @@ def rules_dir(tmp_path: Path) -> Path:
 
 def without_own_codes(rules: Path) -> Path:
     """``rules`` with the first-order coupon handing out no code of its own: tests of popups for
-    anyone, since a visitor's own code needs the marketing consent (tests/test_coupons_*.py)."""
+    anyone, since a visitor's own code needs the marketing consent (tests/coupons/)."""
     campaign = rules / "first-order-coupon.yaml"
     lines = campaign.read_text().splitlines(True)
     campaign.write_text("".join(line for line in lines if "coupon: {pool:" not in line))

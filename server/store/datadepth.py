@@ -26,7 +26,7 @@ def _at(level: str, *columns: str) -> dict[str, str]:
 
 
 # table -> column -> the lowest level that writes it. The JSON column `visitors.data` is listed
-# key by key as `data.KEY`. Every table and column of the schema is here (tests/test_datadepth.py
+# key by key as `data.KEY`. Every table and column of the schema is here (tests/store/test_datadepth.py
 # fails otherwise), so a new one must be placed before it can ship.
 WRITTEN: dict[str, dict[str, str]] = {
     "visitors": {

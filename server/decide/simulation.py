@@ -1,6 +1,7 @@
 """``touchpoint simulate``: what a visitor would get on a page, and why every other campaign
 lost (docs/rules.md). The visitor is anonymous, one from the database (``--visitor``) or a
-what-if profile (``--profile``); the decision is traced by :func:`touchpoint.targeting.trace`.
+what-if profile (``--profile``); the decision is explained by
+:func:`touchpoint.decide.page.decide_page` (``explain=True``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ country for an audience condition, say) takes it from :func:`usable_ip`, never f
 directly: with the ``ip_handling`` setting ``truncate`` (the default) it sees the network, IPv4
 to /24 and IPv6 to /48, which still places a visitor in their country (address blocks are
 allocated in far larger units) but no longer names one household's connection; with ``drop`` it
-sees nothing. The in-memory rate limit (server/limits.py) is the one user of the full address:
+sees nothing. The in-memory rate limit (web/limits.py) is the one user of the full address:
 a bucket per address, kept only while it refills.
 """
 

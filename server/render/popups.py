@@ -2,7 +2,7 @@
 
 The snippet carries no styles, which keeps it within its size budget: a decide answer with a
 popup to show carries the stylesheet once (``css``), and the consent banner's styles build on
-it (server/banner.py). The snippet applies it to the popup's Shadow DOM root as a constructed
+it (consent/banner.py). The snippet applies it to the popup's Shadow DOM root as a constructed
 stylesheet, which a Content-Security-Policy without ``'unsafe-inline'`` allows.
 """
 

@@ -26,8 +26,8 @@ def _at(level: str, *columns: str) -> dict[str, str]:
 
 
 # table -> column -> the lowest level that writes it. The JSON column `visitors.data` is listed
-# key by key as `data.KEY`. Every table and column of the schema is here (tests/store/test_datadepth.py
-# fails otherwise), so a new one must be placed before it can ship.
+# key by key as `data.KEY`. Every table and column of the schema is here
+# (tests/store/test_datadepth.py fails otherwise), so a new one must be placed before it ships.
 WRITTEN: dict[str, dict[str, str]] = {
     "visitors": {
         **_at(
@@ -147,7 +147,7 @@ WRITTEN: dict[str, dict[str, str]] = {
         "at",
     ),
     "coupon_pools": _at("minimal", "pool", "generated"),
-    # Which server worker runs the periodic purge (server/retention.py): nobody's data.
+    # Which server worker runs the periodic purge (privacy/retention.py): nobody's data.
     "leases": _at("minimal", "name", "owner", "until"),
 }
 

@@ -168,7 +168,7 @@ def m004_webhooks(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m005_identity(db: sqlite_utils.Database) -> None:
-    # Identifiers as keyed hashes (server/identity.py); `value` holds the clear e-mail address
+    # Identifiers as keyed hashes (profiles/identity.py); `value` holds the clear e-mail address
     # only with data_depth = full.
     db.execute(
         """

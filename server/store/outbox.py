@@ -1,4 +1,4 @@
-"""The webhook outbox of server/webhooks.py. Rows are queued inside the caller's unit of work;
+"""The webhook outbox of webhooks/delivery.py. Rows are queued inside the caller's unit of work;
 delivery claims them with a lease, so that workers sharing the database never send one row at
 once."""
 

@@ -58,7 +58,7 @@ class Profile:
     last_category: str | None = None
     last_product: str | None = None
     first_name: str | None = None
-    # Lead scoring and the lifecycle (server/scoring.py, server/lifecycle.py).
+    # Lead scoring and the lifecycle (profiles/scoring.py, profiles/lifecycle.py).
     score_at: int | None = None  # when ``score`` was last brought up to date; decay runs from it
     purchases: int = 0
     last_purchase_at: int | None = None

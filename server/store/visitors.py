@@ -76,7 +76,7 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
     """Drop what a category no longer granted allowed: the profile without personalisation,
     the behaviour in the event log without measurement and personalisation, the campaign
     history and campaign events without marketing (GDPR Art. 17(1)(b)). Withdrawing every
-    category erases the visitor altogether (views/consent.py)."""
+    category erases the visitor altogether (consent/answers.py)."""
     if "personalisation" not in granted:
         # Without a profile there is nobody to recognise by e-mail or customer id either.
         conn.execute("DELETE FROM identities WHERE visitor_id = ?", (visitor_id,))
@@ -107,7 +107,7 @@ def record_events(
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
     (profiles.visit_start) decides whether an impression is in the same visit as the last.
-    The events themselves go to the event log where ``depth`` keeps one (server/datadepth.py);
+    The events themselves go to the event log where ``depth`` keeps one (store/datadepth.py);
     nothing is stored for a visitor erased since the request read it."""
     if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
         return 0

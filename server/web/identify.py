@@ -1,6 +1,6 @@
 """``POST /tp/v1/identify`` and ``POST /tp/v1/reset``: who the browser's visitor is.
 
-Identify ties the visitor to an e-mail address or customer id (hashed, server/identity.py) and
+Identify ties the visitor to an e-mail address or customer id (hashed, profiles/identity.py) and
 needs the ``personalisation`` consent. When the browser joins another profile (the same e-mail
 known from another device), the answer re-issues the signed cookie for that profile, after the
 change is committed. Reset (logout on a shared computer) gives the browser a fresh, anonymous

@@ -343,7 +343,7 @@ def attributes(facts: Facts) -> dict[str, Any]:
 
 
 def facts_for(view: PageView, ruleset: rules_module.Ruleset) -> Facts:
-    """As server/views/decide.py builds them, for a visitor who consented to everything."""
+    """As server/web/decide.py builds them, for a visitor who consented to everything."""
     return Facts(
         view,
         now=NOW,

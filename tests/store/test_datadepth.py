@@ -1,4 +1,4 @@
-"""data_depth: each level's list of tables and columns (server/datadepth.py) is the whole
+"""data_depth: each level's list of tables and columns (store/datadepth.py) is the whole
 schema, is what docs/privacy.md shows, and is all a visit at that level leaves in the database."""
 
 from __future__ import annotations

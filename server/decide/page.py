@@ -16,10 +16,11 @@ from typing import Any
 from .. import store
 from ..audience.facts import Facts, PageView
 from ..audience.fields import NAME
+from ..audience.geolocation import Geolocation
 from ..render.popups import stylesheet
 from ..rules.ruleset import Ruleset
 from ..store.activity import Activity
-from ..store.records import PageViewUpdate
+from ..store.records import PageViewUpdate, Profile
 from ..syntax.shapes import Field, check
 from ..webhooks import delivery as webhooks
 from .preview import Preview, resolve
@@ -36,6 +37,29 @@ CONTEXT = Field(
     pattern=NAME,
 )
 Unit = Callable[[sqlite3.Connection], Any]  # a unit of work for the writer
+
+
+def facts_for(
+    rules: Ruleset,
+    view: PageView,
+    *,
+    now: int,
+    profile: Profile | None,
+    history: dict[str, store.CampaignHistory] | None,
+    geolocation: Geolocation | None = None,
+) -> Facts:
+    """The facts of a page view under the site's time zone, visit length and profile rules;
+    ``profile`` and ``history`` are what the visitor's consent lets be used (None: nothing)."""
+    return Facts(
+        view,
+        now=now,
+        tz=rules.site.timezone,
+        profile=profile,
+        history=history,
+        session_idle=rules.site.session_idle,
+        profile_rules=rules.profile,
+        geolocation=geolocation,
+    )
 
 
 def parse_context(value: Any) -> dict[str, Any]:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import store
-from ..audience.facts import Facts, PageView
+from ..audience.facts import PageView
 from ..consent import categories as consent
 from ..coupons import pools as coupons
 from ..coupons.pools import Pool
 from ..errors import RequestError
 from ..rules.ruleset import Ruleset
+from .page import facts_for
 from .targeting import choose_variant
 
 Claim = Callable[[sqlite3.Connection], tuple[store.Claim | None, int]]
@@ -61,15 +62,7 @@ def reveal(
         )
     pool = rules.pools[variant.coupon]
     profile, history = consent.usable(record, revision)
-    facts = Facts(
-        PageView(path="/"),
-        now=now,
-        tz=rules.site.timezone,
-        profile=profile,
-        history=history,
-        session_idle=rules.site.session_idle,
-        profile_rules=rules.profile,
-    )
+    facts = facts_for(rules, PageView(path="/"), now=now, profile=profile, history=history)
     if campaign.exclude is not None and campaign.exclude.test(facts):
         raise RequestError("this visitor is excluded from coupons (coupons.yaml)", status=409)
     if record is None or history is None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .. import store
 from ..audience import geolocation
-from ..audience.facts import Facts, PageView
+from ..audience.facts import PageView
 from ..consent import categories as consent
 from ..coupons.stock import Stock
 from ..errors import ConfigError, RequestError
@@ -124,15 +124,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--context: {exc}") from None
     now = int(time.time()) if args.at is None else args.at
     source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
-    facts = Facts(
-        view,
-        now=now,
-        tz=ruleset.site.timezone,
-        profile=profile,
-        history=history,
-        session_idle=ruleset.site.session_idle,
-        profile_rules=ruleset.profile,
-        geolocation=source,
+    facts = page.facts_for(
+        ruleset, view, now=now, profile=profile, history=history, geolocation=source
     )
     facts.empty_pools = _empty_pools(settings, ruleset)
     try:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import store
-from ..audience.facts import Facts, PageView
+from ..audience.facts import PageView
 from ..consent import categories as consent_module
 from ..decide import page
 from ..decide.preview import MAX_TOKEN
@@ -126,15 +126,8 @@ async def decide(request: Request) -> Response:
     visitor_id, record = tp.visitor(request)
     rules: Ruleset = tp.rules
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
-    facts = Facts(
-        view,
-        now=tp.now(),
-        tz=rules.site.timezone,
-        profile=profile,
-        history=history,
-        session_idle=rules.site.session_idle,
-        profile_rules=rules.profile,
-        geolocation=tp.geolocation,
+    facts = page.facts_for(
+        rules, view, now=tp.now(), profile=profile, history=history, geolocation=tp.geolocation
     )
     if rules.finite_pools and facts.history is not None:
         facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)

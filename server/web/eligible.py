@@ -12,8 +12,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..audience.facts import Facts, PageView
+from ..audience.facts import PageView
 from ..consent import categories as consent_module
+from ..decide.page import facts_for
 from ..decide.targeting import recheck
 from ..errors import RequestError
 from ..syntax.shapes import Field, Shape
@@ -45,13 +46,7 @@ async def eligible(request: Request) -> Response:
         raise RequestError(f"unknown campaign {campaign_id!r}", status=422)
     _, record = tp.visitor(request)
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
-    facts = Facts(
-        PageView(path="/"),  # the page does not matter: the audience is not evaluated again
-        now=tp.now(),
-        tz=tp.rules.site.timezone,
-        profile=profile,
-        history=history,
-        session_idle=tp.rules.site.session_idle,
-    )
+    # The page does not matter: the audience is not evaluated again.
+    facts = facts_for(tp.rules, PageView(path="/"), now=tp.now(), profile=profile, history=history)
     # Without the marketing consent there is no history to check: the decision stands.
     return JSONResponse({"eligible": recheck(campaign, tp.rules, facts) is None}, headers=NO_STORE)

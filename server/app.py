@@ -213,7 +213,7 @@ def _routes(settings: Settings) -> list[BaseRoute]:
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -16,10 +16,13 @@ class RequestError(TouchpointError):
 
     status = 400
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
+        self.headers = headers or {}
 
 
 class FieldError(RequestError):
@@ -42,4 +45,11 @@ class PayloadTooLarge(RequestError):
 
 
 class RateLimited(RequestError):
+    """Too many requests; ``retry_after`` whole seconds until the next one is let through
+    (the ``Retry-After`` header, RFC 9110 10.2.3)."""
+
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after

@@ -35,9 +35,8 @@ class Problem(RequestError):
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail, status=status)
+        super().__init__(detail, status=status, headers=headers)
         self.errors = errors
-        self.headers = headers or {}
 
 
 class ProblemResponse(Response):
@@ -54,14 +53,12 @@ def problem_response(exc: RequestError) -> Response:
         "status": exc.status,
         "detail": str(exc),
     }
-    headers: dict[str, str] = {}
     if isinstance(exc, Problem):
-        headers = exc.headers
         if exc.errors is not None:
             body["errors"] = exc.errors
     elif isinstance(exc, FieldError):
         body["errors"] = [{"field": exc.field, "message": exc.message}]
-    return ProblemResponse(body, status_code=exc.status, headers=headers)
+    return ProblemResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def authenticate(request: Request, scope: str) -> ApiKey:

@@ -77,7 +77,7 @@ def parse_event(item: Any, *, now: int) -> Pushed:
     if not isinstance(item, dict):
         raise FieldError("", "an event must be an object")
     kind = item.get("type")
-    if kind not in EVENT_FIELDS:
+    if not isinstance(kind, str) or kind not in EVENT_FIELDS:
         raise FieldError("type", f"must be one of {', '.join(EVENT_FIELDS)}")
     fields = {f.name: f for f in (*REF_FIELDS, *COMMON_FIELDS, *EVENT_FIELDS[kind])}
     for name in item:

@@ -147,6 +147,8 @@ def check(f: Field, value: Any, path: str | None = None, *, status: int = 422) -
     if f.kind in ("string", "url", "currency"):
         if not isinstance(value, str):
             _fail(path, "must be a string", status)
+        if "\x00" in value:
+            _fail(path, "must not contain a NUL character", status)
         if not (f.blank or value.strip()):
             _fail(path, f.hint or "is required", status)
         if len(value) > f.max_length:
@@ -240,6 +242,8 @@ def flat(
                 detail=f"{where}: {key[:64]!r}: use letters, digits, - and _",
             )
         if isinstance(item, str):
+            if "\x00" in item:
+                _fail(f"{where}.{key}", "must not contain a NUL character", status)
             if len(item) > MAX_VALUE_LENGTH:
                 _fail(f"{where}.{key}", f"is longer than {MAX_VALUE_LENGTH} characters", status)
         elif isinstance(item, float) and not math.isfinite(item):

@@ -117,6 +117,7 @@ def parse_events(data: dict[str, Any], known_campaigns: dict[str, Any], *, now: 
         if not isinstance(item, dict):
             raise RequestError(f"{where} must be an object")
         kind = item.get("type")
+        kind = kind if isinstance(kind, str) else None  # {} or [] as a type is no type
         if kind in BEHAVIOUR:
             values = BEHAVIOUR[kind].parse(item, where=where)
             batch.behaviour.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -79,7 +80,8 @@ class RateLimiter:
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
         if tokens < 1.0:
             self.buckets[client] = (tokens, now)
-            raise RateLimited("too many requests; slow down")
+            wait = math.ceil((1.0 - tokens) / self.rate)
+            raise RateLimited("too many requests; slow down", retry_after=max(1, wait))
         if len(self.buckets) >= self.MAX_CLIENTS and client not in self.buckets:
             self._prune(now)
         self.buckets[client] = (tokens - 1.0, now)
@@ -115,7 +117,11 @@ def refuse_cross_site(request: Request, *, allowed: frozenset[str] = frozenset()
             raise RequestError("cross-site requests are refused", status=403)
         return
     origin = request.headers.get("origin")
-    if origin and origin != "null":
+    if origin == "null":
+        # An opaque origin: a sandboxed frame, a data: or file: page, a redirect across sites.
+        # Whoever sent it, it is not the site's own page (RFC 6454 7.3, Fetch "serialized origin").
+        raise RequestError("cross-site requests are refused", status=403)
+    if origin:
         host = origin.split("://", 1)[-1]
         if host != request.headers.get("host"):
             raise RequestError("cross-site requests are refused", status=403)

@@ -25,6 +25,7 @@ class PublicOperation:
     ok: tuple[int, str]  # status and what the answer holds
     errors: tuple[int, ...] = (400, 403, 413, 429)
     reasons: tuple[tuple[int, str], ...] = ()
+    also: tuple[tuple[int, str], ...] = ()  # other answers that are no error
 
 
 _PUBLIC_REASONS = {
@@ -94,6 +95,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
             (200, "identified, merged"),
             (400, 403, 409, 413, 422, 429),
             ((409, "The identifiers belong to two different visitors"),),
+            ((202, "identified: false, reason: no consent (nothing was stored)"),),
         ),
         PublicOperation(
             "reset",
@@ -159,6 +161,11 @@ def public_openapi(base: str = "/tp/v1") -> dict[str, Any]:
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
         }
+        for code, meaning in op.also:
+            responses[str(code)] = {
+                "description": meaning,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
         reasons = {**_PUBLIC_REASONS, **dict(op.reasons)}
         for code in op.errors:
             responses[str(code)] = {"description": reasons[code], "content": error}

@@ -199,6 +199,18 @@ def test_a_batch_with_one_bad_event_stores_none(client: TestClient, auth, ada) -
     assert events(client, ada) == []
 
 
+def test_malformed_events_are_422_naming_the_field(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
+    """A type that is no string was a 500 (issue 15); a NUL character was stored."""
+    for event, field in [
+        ({"type": {}, "visitor_id": ada}, "type"),
+        ({"type": [], "visitor_id": ada}, "type"),
+        ({"type": "webinar", "visitor_id": ada, "name": "w\x00"}, "name"),
+    ]:
+        body = problem(push(client, auth, event), 422)
+        assert [e["field"] for e in body["errors"]] == [field]
+    assert events(client, ada) == []
+
+
 def test_unknown_visitors_are_404_naming_the_items(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     response = push(
         client,

@@ -159,8 +159,22 @@ def test_rate_limit_per_client(tmp_path, rules_dir) -> None:  # type: ignore[no-
         environ={},
     )
     with TestClient(create_app(settings)) as client:
-        statuses = [decide(client).status_code for _ in range(7)]
-    assert statuses == [200] * 5 + [429] * 2
+        responses = [decide(client) for _ in range(7)]
+    assert [r.status_code for r in responses] == [200] * 5 + [429] * 2
+    # RFC 9110 10.2.3: when to come back; 5 a minute refill one every 12 s.
+    assert [r.headers.get("retry-after") for r in responses[5:]] == ["12", "12"]
+
+
+def test_the_rate_limiter_says_when_the_next_request_is_let_through() -> None:
+    from touchpoint.errors import RateLimited
+    from touchpoint.web.limits import RateLimiter
+
+    limiter = RateLimiter(60)  # one a second
+    for _ in range(60):
+        limiter.check("client", now=0.0)
+    with pytest.raises(RateLimited) as raised:
+        limiter.check("client", now=0.25)
+    assert raised.value.retry_after == 1
 
 
 def test_expired_cookie_is_a_fresh_visitor(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -179,9 +193,22 @@ def test_expired_cookie_is_a_fresh_visitor(client: TestClient, monkeypatch) -> N
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},
         {"Origin": "https://evil.example"},
+        # An opaque origin (a sandboxed frame, a data: page) is no page of the site's own.
+        {"Origin": "null"},
     ],
 )
-@pytest.mark.parametrize("route", ["/tp/v1/decide", "/tp/v1/consent", "/tp/v1/events"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "/tp/v1/decide",
+        "/tp/v1/consent",
+        "/tp/v1/events",
+        "/tp/v1/identify",
+        "/tp/v1/reset",
+        "/tp/v1/eligible",
+        "/tp/v1/coupons/reveal",
+    ],
+)
 def test_cross_site_posts_are_refused(client: TestClient, headers, route: str) -> None:  # type: ignore[no-untyped-def]
     response = client.post(route, json={"granted": ["marketing"]}, headers=headers)
     assert response.status_code == 403

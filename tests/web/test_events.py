@@ -115,6 +115,15 @@ def test_without_marketing_consent_nothing_is_stored(client: TestClient) -> None
         ([{"type": "custom", "name": "x", "props": {"a b": 1}}], 400, "events[0].props: 'a b'"),
         ([{"type": "click", "name": "x", "path": "x"}], 400, "events[0].path must start with /"),
         ([{"type": "form_submit"}], 400, "events[0].name is required"),
+        # Issue 15: a type that is no string was a 500; a NUL character was stored.
+        ([{"type": {}}], 400, "events[0].type must be one of"),
+        ([{"type": []}], 400, "events[0].type must be one of"),
+        ([{"type": "custom", "name": "a\x00b"}], 400, "events[0].name must not contain a NUL"),
+        (
+            [{"type": "custom", "name": "x", "props": {"a": "\x00"}}],
+            400,
+            "events[0].props.a must not contain a NUL",
+        ),
     ],
 )
 def test_bad_events_store_nothing(client: TestClient, events, status: int, message: str) -> None:  # type: ignore[no-untyped-def]

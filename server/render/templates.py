@@ -1,24 +1,25 @@
-"""Popup templates: Jinja2 in a sandboxed, autoescaping environment.
+"""Popup templates: Jinja2 in a sandboxed, autoescaping environment, its output sanitized.
 
 Marketers edit templates in ``rules/templates/``. The sandbox blocks attribute access to Python
-internals; autoescaping keeps visitor-derived values (page path, later first names) from
-injecting markup.
+internals; autoescaping keeps visitor-derived values (page path, first names) from injecting
+markup; every rendered output then passes the sanitizer's allow-list (render/sanitize.py), so
+markup that could run script never reaches a page, whatever branch of a template produced it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .sanitize import findings, sanitize
 
 log = logging.getLogger("touchpoint.rendering")
 
@@ -51,32 +52,6 @@ SAMPLE_CONTEXT: dict[str, Any] = {
 
 
 KNOWN_NAMES = frozenset(SAMPLE_CONTEXT)
-# Elements that run or load active content; SVG animation elements can set an href or an
-# event handler attribute on another element, which the attribute checks would not see.
-SCRIPT_TAGS = frozenset(
-    {
-        "script",
-        "iframe",
-        "object",
-        "embed",
-        "frame",
-        "base",
-        "meta",
-        "animate",
-        "set",
-        "animatemotion",
-        "animatetransform",
-        "use",
-        "foreignobject",
-    }
-)
-# URL schemes a link or form may use; anything else (javascript:, data:, vbscript: ...) is refused.
-SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-# What a browser drops from a URL before reading its scheme (WHATWG URL: C0 controls and
-# spaces at either end, tabs and newlines anywhere).
-_URL_NOISE = re.compile(r"[\x00-\x20]")
-URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +59,7 @@ class TemplateProblem:
     file: str  # empty when the problem is the template name itself
     line: int
     message: str
+    severity: str = "error"  # or "warning": the sanitizer removes it, the template still shows
 
 
 class Templates:
@@ -127,9 +103,10 @@ class Templates:
             if unknown:
                 names, known = ", ".join(sorted(unknown)), ", ".join(sorted(KNOWN_NAMES))
                 return [TemplateProblem(file, 1, f"unknown variable(s) {names} (known: {known})")]
-            unsafe = unsafe_markup(template.render(SAMPLE_CONTEXT))
-            if unsafe:
-                return [TemplateProblem(file, unsafe[0], f"template: {unsafe[1]}")]
+            found = findings(template.render(SAMPLE_CONTEXT))
+            script = next((f for f in found if f.script), None)
+            if script is not None:
+                return [TemplateProblem(file, script.line, f"template: {script.message}")]
         except jinja2.TemplateNotFound:
             return [TemplateProblem("", 0, f"template {name!r} not found in rules/templates/")]
         except jinja2.TemplateSyntaxError as exc:
@@ -141,10 +118,12 @@ class Templates:
         # such templates are never cached rather than cached under too few variables.
         if not list(meta.find_referenced_templates(ast)):
             self.uses[name] = tuple(sorted(used))
-        return []
+        return [TemplateProblem(file, f.line, f"template: {f.message}", "warning") for f in found]
 
     def render(self, name: str, context: dict[str, Any]) -> str | None:
-        """Render, or None (logged) when the template fails or yields unsafe markup."""
+        """Render and sanitize (render/sanitize.py), or None (logged) when the template fails.
+        The cache holds sanitized output, so a page view pays for the sanitizer only when the
+        values the template shows change."""
         uses = self.uses.get(name)
         key = None
         if uses is not None:
@@ -160,10 +139,7 @@ class Templates:
         except Exception:  # a template must never turn a page view into a 500
             log.exception("template %s failed to render; campaign skipped", name)
             return None
-        unsafe = unsafe_markup(html)
-        if unsafe:  # a branch the sample context did not reach at validation
-            log.error("template %s rendered %s; campaign skipped", name, unsafe[1])
-            return None
+        html = sanitize(html)
         if key is None:
             return html
         self.cache[key] = html
@@ -172,40 +148,11 @@ class Templates:
         return html
 
 
-class _MarkupScanner(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: tuple[int, str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.found:
-            return
-        if tag in SCRIPT_TAGS:
-            self.found = (self.getpos()[0], f"<{tag}> is not allowed in a popup")
-            return
-        for attr, value in attrs:
-            if attr.startswith("on"):
-                self.found = (self.getpos()[0], f"event handler attribute {attr} is not allowed")
-            elif attr in URL_ATTRIBUTES:
-                scheme = _SCHEME.match(_URL_NOISE.sub("", value or ""))
-                if scheme and scheme.group(1).lower() not in SAFE_SCHEMES:
-                    self.found = (
-                        self.getpos()[0],
-                        f"a {scheme.group(1).lower()}: URL in {attr} is not allowed",
-                    )
-
-
 def unsafe_markup(html: str) -> tuple[int, str] | None:
-    """(line, reason) of the first markup that could run script, or None.
-
-    The snippet inserts popups with innerHTML, which never runs <script> elements but does run
-    event handler attributes and javascript: URLs; rules editors must not be able to put
-    script on every page of the shop by accident or on purpose.
-    """
-    scanner = _MarkupScanner()
-    scanner.feed(html)
-    scanner.close()
-    return scanner.found
+    """(line, reason) of the first markup in ``html`` that could run script, or None: what
+    ``touchpoint check`` refuses a template for (the rest the sanitizer removes is a warning)."""
+    script = next((f for f in findings(html) if f.script), None)
+    return None if script is None else (script.line, script.message)
 
 
 def _error_line(exc: BaseException) -> int:

@@ -389,6 +389,8 @@ class CampaignFile(YamlFile):
 
     def _template_problem(self, key: str, problem: TemplateProblem) -> None:
         if problem.file:
-            self.problems.append(Problem(problem.file, problem.line, 1, key, problem.message))
+            self.problems.append(
+                Problem(problem.file, problem.line, 1, key, problem.message, problem.severity)
+            )
         else:
             self.problem(key, problem.message)

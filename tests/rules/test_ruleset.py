@@ -289,14 +289,16 @@ def test_python_errors_in_templates_are_problems(rules_dir: Path) -> None:
     assert found == [f"{where}: template: integer division or modulo by zero"]
 
 
-def test_unsafe_markup_in_a_branch_is_skipped_at_render(rules_dir: Path) -> None:
+def test_unsafe_markup_in_a_branch_is_sanitized_at_render(rules_dir: Path) -> None:
+    """A branch the sample context does not reach at check is sanitized when it renders: the
+    script goes, the rest shows (issue 15; before, the whole campaign was skipped)."""
     (rules_dir / "templates" / "t.html").write_text(
         '<h2>Hi</h2>{% if page.path == "/x" %}<img src=x onerror="alert(1)">{% endif %}'
     )
     (rules_dir / "x.yaml").write_text(GOOD.replace("first-order-coupon.html", "t.html"))
     templates = rules.load(rules_dir).templates
     assert templates.render("t.html", {"page": {"path": "/"}}) == "<h2>Hi</h2>"
-    assert templates.render("t.html", {"page": {"path": "/x"}}) is None
+    assert templates.render("t.html", {"page": {"path": "/x"}}) == '<h2>Hi</h2><img src="x">'
 
 
 def test_a_template_cannot_change_what_later_renders_see(rules_dir: Path) -> None:

@@ -88,6 +88,7 @@ from .visitors import (
     record_events,
     record_page_view,
 )
+from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
@@ -160,6 +161,8 @@ __all__ = [
     "release_webhooks",
     "reset_visitor",
     "retry_webhooks",
+    "scrub",
+    "scrub_after_commit",
     "set_attributes",
     "Subject",
     "UnknownCoupon",

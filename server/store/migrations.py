@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..errors import ConfigError
+from .wal import scrub_requested, scrub_waiting
 
 migrations = sqlite_utils.Migrations("touchpoint")
 CACHE_KIB = 64 * 1024
@@ -415,3 +416,5 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if scrub_requested(conn):
+        scrub_waiting(conn)

@@ -26,6 +26,7 @@ import orjson
 
 from .outbox import erase_webhooks
 from .records import CATEGORIES
+from .wal import scrub_after_commit
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
 # Tables whose rows outlive the person, naming nobody: erasure sets their visitor_id to NULL.
@@ -199,7 +200,9 @@ def erase_subject(
     deleted: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}
     anonymised: dict[str, int] = {}
-    # Deleted rows are overwritten with zeros rather than left in the file's free pages.
+    # Deleted rows are overwritten with zeros rather than left in the file's free pages, and
+    # the -wal's copies of them go at the checkpoint after the commit (store/wal.py).
+    scrub_after_commit(conn)
     secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
     conn.execute("PRAGMA secure_delete = ON")
     try:

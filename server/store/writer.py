@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .migrations import connect
+from .wal import scrub, scrub_requested
 
 log = logging.getLogger("touchpoint.store")
 T = TypeVar("T")
@@ -25,6 +26,7 @@ class Writer:
     """
 
     _STOP = object()
+    SCRUB_RETRY = 0.02  # seconds between tries of a scrub a reader kept busy
 
     def __init__(self, path: Path | str, *, max_batch: int = 256, linger: float = 0.005) -> None:
         self.max_batch = max_batch
@@ -33,6 +35,7 @@ class Writer:
         # Opened here, so an unusable database fails the start-up, not the first write.
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._scrub_pending = False  # deleted values may still be in the -wal (store/wal.py)
         self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
         self._thread.start()
 
@@ -63,7 +66,13 @@ class Writer:
         conn = self._conn
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(
+                        timeout=self.SCRUB_RETRY if self._scrub_pending else None
+                    )
+                except queue.Empty:
+                    self._scrub_pending = not scrub(conn)
+                    continue
                 if item is self._STOP:
                     return
                 if item[2] is None and self.linger:
@@ -102,6 +111,8 @@ class Writer:
                     conn.execute("RELEASE unit")
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
+            if self._scrub_pending or scrub_requested(conn):
+                self._scrub_pending = not scrub(conn)
         except Exception as exc:  # the transaction failed: every unit in it failed
             outcomes = [(False, exc)] * len(batch)
             try:

@@ -321,6 +321,46 @@ def test_the_server_purges_periodically(settings: Settings) -> None:
         assert reader.count("events") == 1
 
 
+def test_a_purged_event_leaves_no_copy_in_any_database_file(settings: Settings) -> None:
+    """The server's periodic purge checkpoints the -wal after its batches (store/wal.py): the
+    purged values are in no file of the database while the server still runs."""
+    store.migrate(settings.database_path)
+    quick = Settings.load(
+        {
+            "data_dir": settings.data_dir,
+            "rules_dir": settings.rules_dir,
+            "purge_interval_minutes": 0.005,
+        },
+        environ={},
+    )
+    with TestClient(create_app(quick)) as client:
+        tp = client.app.state.tp  # type: ignore[attr-defined]
+
+        def old_event(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO events (visitor_id, at, type, path, name) VALUES (?, ?, ?, ?, ?)",
+                ("purged-visitor-id", 1000, "custom", "/x", "purged-unique-name"),
+            )
+
+        asyncio.run(tp.writer.write(old_event))
+        deadline = time.monotonic() + 10
+        while tp.reader.count("events") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tp.reader.count("events") == 0
+        path = settings.database_path
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            files = b"".join(
+                f.read_bytes()
+                for f in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+                if f.exists()
+            )
+            if b"purged-unique-name" not in files:
+                break
+            time.sleep(0.05)
+        assert b"purged-unique-name" not in files and b"purged-visitor-id" not in files
+
+
 def test_purge_command(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     store.migrate(settings.database_path)
     with sqlite3.connect(settings.database_path) as db:

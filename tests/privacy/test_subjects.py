@@ -595,3 +595,57 @@ def test_cli_without_a_database_or_key(
     assert run(settings, "erase", "--email", "ada@example.com") == 1
     assert "no secret key" in capsys.readouterr().err
     assert not (Path(settings.data_dir) / "secret.key").exists()  # none made up
+
+
+# --- no copy left in the files -----------------------------------------------------------------
+
+
+def database_files(path: Path) -> bytes:
+    """The bytes of the database file, its -wal and its -shm, as they are on disk now."""
+    return b"".join(
+        p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()
+    )
+
+
+def zelda(app, settings: Settings) -> list[str]:  # type: ignore[no-untyped-def]
+    """A visitor whose every value is unique: her id, e-mail, hashes, first name, event props."""
+    client = browser(app)
+    assert client.post("/tp/v1/consent", json={"granted": ALL}).status_code == 200
+    client.post("/tp/v1/decide", json={"page": {"path": PAGE}})
+    events = [{"type": "custom", "name": "quiz", "props": {"answer": "zq-unique-answer"}}]
+    assert client.post("/tp/v1/events", json={"events": events}).status_code == 202
+    who = {"email": "zelda.quux@example.com", "customer_id": "ZQ-77", "first_name": "Quuxine"}
+    assert client.post("/tp/v1/identify", json=who).json()["identified"] is True
+    vid = visitor_id(client)
+    return [
+        vid,
+        "zelda.quux@example.com",
+        "Quuxine",
+        "zq-unique-answer",
+        *hashes(settings, "zelda.quux@example.com", "ZQ-77"),
+    ]
+
+
+@pytest.mark.parametrize("via", ["api", "cli"])
+def test_an_erasure_leaves_no_copy_in_any_database_file(
+    tmp_path: Path, site_rules: Path, via: str
+) -> None:
+    """Issue 15: right after an erasure the -wal still held the e-mail, the visitor ids, the
+    event properties and the first name. Now no file of the database holds any of them, while
+    the server (its reader and writer) is still running."""
+    settings = make_settings(tmp_path, site_rules, data_depth="full")
+    app = create_app(settings)
+    with TestClient(app) as running:
+        needles = zelda(app, settings)
+        files = database_files(settings.database_path)
+        assert all(n.encode() in files for n in needles[:4]), "the values were stored"
+        if via == "api":
+            auth = key(settings, "privacy:erase")
+            response = running.delete(f"{API}/subjects/email:zelda.quux@example.com", headers=auth)
+            assert response.status_code == 200, response.text
+        else:
+            assert run(settings, "erase", "--email", "zelda.quux@example.com", "--yes") == 0
+        files = database_files(settings.database_path)
+        assert [n for n in needles if n.encode() in files] == []
+        # The server goes on working after the checkpoint.
+        assert running.post("/tp/v1/decide", json={"page": {"path": PAGE}}).status_code == 200

@@ -1,0 +1,53 @@
+"""Deleted values out of the write-ahead log (docs/privacy.md#erasure).
+
+In WAL mode a change is appended to the ``-wal`` file and copied into the database file at the
+next checkpoint; the old versions of the pages, deleted values included, stay in the ``-wal``
+until it is reset. An erasure and each purge batch therefore ask for a scrub after their commit:
+a checkpoint of every frame into the database file, where ``secure_delete`` has zeroed the
+deleted values, and the ``-wal`` truncated to nothing. A checkpoint has to wait for readers of
+an older snapshot; instead of stalling the writer behind them, a busy scrub is tried again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+# Connections (by id) whose committed changes still leave deleted values in the -wal.
+_REQUESTED: set[int] = set()
+
+
+def scrub_after_commit(conn: sqlite3.Connection) -> None:
+    """Ask for a scrub of ``conn``'s database once its transaction has committed."""
+    _REQUESTED.add(id(conn))
+
+
+def scrub_requested(conn: sqlite3.Connection) -> bool:
+    return id(conn) in _REQUESTED
+
+
+def scrub(conn: sqlite3.Connection) -> bool:
+    """Checkpoint the whole ``-wal`` into the database file and truncate it. False, at once,
+    when another connection still reads an older snapshot or writes: try again later."""
+    (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError:  # locked by a writer of another process
+        busy = 1
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    if busy:
+        return False
+    _REQUESTED.discard(id(conn))
+    return True
+
+
+def scrub_waiting(conn: sqlite3.Connection, *, seconds: float = 10.0) -> bool:
+    """:func:`scrub`, tried again for up to ``seconds``: for commands run beside the server."""
+    deadline = time.monotonic() + seconds
+    while not scrub(conn):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -110,7 +110,7 @@ def guided(schema: Any, components: dict[str, Any], depth: int = 0) -> st.Search
     elif kind == "string":
         options.append(st.text(max_size=20) | st.sampled_from(sorted(CONSTANTS, key=str)))
     elif kind in ("number", "integer"):
-        options.append(st.integers(-5, 200_000) | st.floats(allow_nan=False))
+        options.append(st.integers(-5, 200_000) | st.floats(allow_nan=False, allow_infinity=False))
     elif kind == "boolean":
         options.append(st.booleans())
     if not options:

@@ -40,6 +40,21 @@ class FieldError(RequestError):
         self.message = message
 
 
+class StorageUnavailable(RequestError):
+    """What a request sent could not be stored: the disk is full, the database file cannot be
+    written. Nothing of it was kept; the client should send it again later (``Retry-After``)."""
+
+    status = 503
+    RETRY_AFTER = 30  # seconds
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"storage unavailable ({reason}): nothing was stored; send it again later",
+            headers={"Retry-After": str(self.RETRY_AFTER)},
+        )
+        self.reason = reason
+
+
 class PayloadTooLarge(RequestError):
     status = 413
 

@@ -30,7 +30,9 @@ def test_healthz_reports_an_unreadable_database(client) -> None:  # type: ignore
     client.app.state.tp.reader.conn.execute("DROP TABLE visitors")
     response = client.get("/tp/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "unavailable"}
+    body = response.json()
+    assert (body["status"], body["database"]) == ("error", "unavailable")
+    assert body["reason"] == "cannot be read (no such table: visitors)"
 
 
 def test_healthz_reports_a_stopped_writer(client) -> None:  # type: ignore[no-untyped-def]

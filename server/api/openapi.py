@@ -275,6 +275,8 @@ _REASONS = {
     409: "Conflict",
     413: "Body too large",
     422: "Invalid fields; nothing was stored",
+    503: "The database cannot be written (a full disk, say): nothing was stored; try again"
+    " after Retry-After seconds",
 }
 CSV_HELP = "One code a line: the first column, or the column headed code."
 
@@ -327,7 +329,8 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": {"type": "object"}}}
         responses = {str(status): ok}
         reasons = {**_REASONS, **dict(op.reasons)}
-        for code in op.errors:
+        # Whatever writes may meet a database that cannot be written (issue 15).
+        for code in (*op.errors, 503) if op.method != "get" else op.errors:
             responses[str(code)] = {
                 "description": reasons[code],
                 "content": {

@@ -4,8 +4,8 @@ the frequency caps, with the ``marketing`` consent; behaviour (dwell time, scrol
 clicks, custom events, form submissions) with ``measurement`` or ``personalisation``, which
 also moves the profile on (points, stage) and reports what that changed as webhooks.
 
-Close, convert and form submissions decide what the visitor sees next, so their caller waits
-for the commit; behaviour alone is queued for the writer's next group commit.
+The caller waits for the commit: the answer says what was stored (issue 15), and a database
+that cannot be written makes it a 503, never an acknowledgement of what was not kept.
 """
 
 from __future__ import annotations
@@ -28,21 +28,13 @@ class Batch:
     campaign: list[store.Event] = field(default_factory=list)
     behaviour: list[Activity] = field(default_factory=list)
 
-    @property
-    def urgent(self) -> bool:
-        """Whether the answer must wait for the commit: what the visitor sees next depends on it."""
-        return bool(self.campaign) or any(a.type == "form_submit" for a in self.behaviour)
-
 
 @dataclass(frozen=True)
 class Recording:
     """A batch as it will be stored: the writer ``unit`` returns (events stored, webhooks
-    queued); ``queued`` events are stored when nobody waits for the commit; ``dropped`` ones
-    lacked consent."""
+    queued); ``dropped`` events lacked consent."""
 
     unit: Callable[[sqlite3.Connection], tuple[int, int]]
-    urgent: bool
-    queued: int
     dropped: int
 
 
@@ -87,8 +79,7 @@ def record(
             queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)
         return stored + len(behaviour), queued
 
-    urgent = Batch(campaign, behaviour).urgent
-    return Recording(write, urgent=urgent, queued=len(behaviour), dropped=dropped)
+    return Recording(write, dropped=dropped)
 
 
 def _forms_submitted(

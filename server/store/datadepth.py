@@ -149,6 +149,8 @@ WRITTEN: dict[str, dict[str, str]] = {
     "coupon_pools": _at("minimal", "pool", "generated"),
     # Which server worker runs the periodic purge (privacy/retention.py): nobody's data.
     "leases": _at("minimal", "name", "owner", "until"),
+    # The health check's proof that the database can be written: nobody's data.
+    "health": _at("minimal", "id", "checked_at"),
 }
 
 

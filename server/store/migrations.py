@@ -351,6 +351,15 @@ def m008_retention(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_health(db: sqlite_utils.Database) -> None:
+    # GET /tp/healthz proves the database can be written by writing this one row (a full disk
+    # or a read-only file fails it), names nobody.
+    db.execute(
+        "CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL)"
+    )
+
+
 def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
     for (index,) in db.execute(f'SELECT name FROM pragma_index_list("{table}")').fetchall():
         first = db.execute(

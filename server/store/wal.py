@@ -29,14 +29,15 @@ def scrub_requested(conn: sqlite3.Connection) -> bool:
 def scrub(conn: sqlite3.Connection) -> bool:
     """Checkpoint the whole ``-wal`` into the database file and truncate it. False, at once,
     when another connection still reads an older snapshot or writes: try again later."""
-    (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
-    conn.execute("PRAGMA busy_timeout = 0")
     try:
-        busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.OperationalError:  # locked by a writer of another process
-        busy = 1
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    except sqlite3.Error:  # locked by another process's writer, or the disk failing: later
+        return False
     if busy:
         return False
     _REQUESTED.discard(id(conn))

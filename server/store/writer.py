@@ -7,15 +7,33 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import StorageUnavailable
 from .migrations import connect
 from .wal import scrub, scrub_requested
 
 log = logging.getLogger("touchpoint.store")
 T = TypeVar("T")
+# SQLite's answers meaning the database cannot be written at all, whatever was written: the
+# disk is full, an I/O error, a read-only or vanished file. They become StorageUnavailable
+# (503) for the callers, and the writer reports itself failing until a commit succeeds again.
+STORAGE_ERRORS = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+)
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """What ``exc`` says is wrong with the storage, or None when it is about the data."""
+    if isinstance(exc, StorageUnavailable):
+        return exc.reason
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
+        if exc.sqlite_errorcode & 0xFF in STORAGE_ERRORS:
+            return str(exc)
+    return None
 
 
 class Writer:
@@ -36,6 +54,7 @@ class Writer:
         self._conn = connect(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._scrub_pending = False  # deleted values may still be in the -wal (store/wal.py)
+        self.failing: str | None = None  # why the last commit could not store, until one can
         self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
         self._thread.start()
 
@@ -50,6 +69,19 @@ class Writer:
         self._queue.put((fn, loop, future))
         self._waited_for.set()
         return await future
+
+    async def probe(self, *, timeout: float = 2.0) -> str | None:
+        """Write one row (the ``health`` table) and wait for its commit: None when the database
+        can be written, else why not (the health check's answer)."""
+        if not self.alive:
+            return "the writer has stopped"
+        try:
+            await asyncio.wait_for(self.write(_touch_health), timeout)
+        except StorageUnavailable as exc:
+            return exc.reason
+        except TimeoutError:
+            return f"a write took longer than {timeout:g} s"
+        return None
 
     def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         """Queue ``fn(conn)`` without waiting for it: for writes a lost one would not hurt
@@ -98,6 +130,33 @@ class Writer:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes = self._run_batch(conn, batch)
+        failures = [
+            reason for ok, value in outcomes if not ok if (reason := storage_failure(value))
+        ]
+        self._set_failing(failures[0] if failures else None)
+        for (fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if not ok and (reason := storage_failure(value)):
+                value = StorageUnavailable(reason)  # nothing of it was kept: say so, 503
+            if future is None:
+                if not ok and not failures:  # a storage failure is logged once, when it starts
+                    log.error("queued write %s failed", getattr(fn, "__name__", fn), exc_info=value)
+                continue
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:  # the caller's loop has closed; the write is committed anyway
+                pass
+
+    def _set_failing(self, reason: str | None) -> None:
+        """Log the start and the end of a storage failure once each, not once per write."""
+        if reason and not self.failing:
+            log.error("the database cannot be written (%s): writes are refused with 503", reason)
+        elif self.failing and not reason:
+            log.warning("the database can be written again")
+        self.failing = reason
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
+        """Run and commit one group: each unit's (ok, result or exception)."""
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -111,8 +170,6 @@ class Writer:
                     conn.execute("RELEASE unit")
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
-            if self._scrub_pending or scrub_requested(conn):
-                self._scrub_pending = not scrub(conn)
         except Exception as exc:  # the transaction failed: every unit in it failed
             outcomes = [(False, exc)] * len(batch)
             try:
@@ -120,15 +177,18 @@ class Writer:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 log.exception("rollback failed; the connection stays usable for the next batch")
-        for (fn, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if future is None:
-                if not ok:
-                    log.error("queued write %s failed", getattr(fn, "__name__", fn), exc_info=value)
-                continue
-            try:
-                loop.call_soon_threadsafe(_settle, future, ok, value)
-            except RuntimeError:  # the caller's loop has closed; the write is committed anyway
-                pass
+            return outcomes
+        if self._scrub_pending or scrub_requested(conn):
+            self._scrub_pending = not scrub(conn)
+        return outcomes
+
+
+def _touch_health(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO health (id, checked_at) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        (time.time(),),
+    )
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

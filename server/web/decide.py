@@ -133,7 +133,9 @@ async def decide(request: Request) -> Response:
         facts.empty_pools = tp.stock.empty(rules.finite_pools, tp.reader)
     previewing = data.get("preview")  # a marketer's preview link: records nothing
     counted = False
-    if count and previewing is None and record is not None:
+    # While the database cannot be written the page is still decided, but not counted: the
+    # answer does not claim a count the writer would fail to store.
+    if count and previewing is None and record is not None and not tp.writer.failing:
         depth = tp.settings.data_depth
         if facts.known:
             tp.writer.submit(page.count(rules, facts, view, record.id, depth=depth))

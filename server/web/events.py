@@ -175,12 +175,9 @@ async def events(request: Request) -> Response:
     )
     if recording is None:
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
-    if recording.urgent:
-        stored, queued = await tp.writer.write(recording.unit)
-        tp.webhooks_queued(queued)
-    else:
-        tp.writer.submit(recording.unit)
-        stored = recording.queued
+    # The answer says what is stored, so it waits for the commit; a storage failure is a 503.
+    stored, queued = await tp.writer.write(recording.unit)
+    tp.webhooks_queued(queued)
     body: dict[str, Any] = {"stored": stored}
     if recording.dropped:
         body.update(dropped=recording.dropped, reason="no consent")

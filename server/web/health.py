@@ -1,4 +1,5 @@
-"""``GET /tp/healthz``: for load balancers and monitoring; answers 503 when the database is not."""
+"""``GET /tp/healthz``: for load balancers and monitoring. 503 with the reason while the database
+cannot be read or written (a full disk, say); ``ok`` again once a write succeeds."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ from starlette.responses import Response
 
 from .responses import JSONResponse
 
+NO_STORE = {"Cache-Control": "no-store"}
+
 
 async def healthz(request: Request) -> Response:
     tp = request.app.state.tp
     try:
         tp.reader.ping()
-        if not tp.writer.alive:
-            raise sqlite3.OperationalError("the writer has stopped")
-    except sqlite3.Error:
-        return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+    except sqlite3.Error as exc:
+        return _unavailable(f"cannot be read ({exc})")
+    # A write proves more than the writer's last commit: this worker may not have written for a
+    # while, and another may have filled the disk meanwhile.
+    failing = await tp.writer.probe()
+    if failing is not None:
+        return _unavailable(f"cannot be written ({failing})")
     body: dict[str, object] = {"status": "ok", "campaigns": len(tp.rules.campaigns)}
     if tp.reloader and tp.reloader.problems:
         # Still serving, with the last good rules: monitoring should notice, not fail over.
         body["status"] = "degraded"
         body["rules_problems"] = tp.reloader.report()
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return JSONResponse(body, headers=NO_STORE)
+
+
+def _unavailable(reason: str) -> Response:
+    body = {"status": "error", "database": "unavailable", "reason": reason}
+    return JSONResponse(body, status_code=503, headers={**NO_STORE, "Retry-After": "30"})

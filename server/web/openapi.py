@@ -26,6 +26,7 @@ class PublicOperation:
     errors: tuple[int, ...] = (400, 403, 413, 429)
     reasons: tuple[tuple[int, str], ...] = ()
     also: tuple[tuple[int, str], ...] = ()  # other answers that are no error
+    stores: bool = False  # answers once what it sent is stored: 503 when it cannot be
 
 
 _PUBLIC_REASONS = {
@@ -37,6 +38,8 @@ _PUBLIC_REASONS = {
     413: "Body too large",
     422: "Names a campaign or value the rules do not know",
     429: "Too many requests from this client",
+    503: "The database cannot be written (a full disk, say): nothing was stored; send it"
+    " again after Retry-After seconds",
 }
 
 
@@ -59,6 +62,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
             events.schema(),
             (202, "stored, and dropped with the reason when consent did not allow some"),
             (400, 403, 413, 422, 429),
+            stores=True,
         ),
         PublicOperation(
             "eligible",
@@ -76,6 +80,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
             "The visitor's consent answer",
             ANSWER.schema(),
             (200, "revision and granted"),
+            stores=True,
         ),
         PublicOperation(
             "consentTexts",
@@ -96,6 +101,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
             (400, 403, 409, 413, 422, 429),
             ((409, "The identifiers belong to two different visitors"),),
             ((202, "identified: false, reason: no consent (nothing was stored)"),),
+            stores=True,
         ),
         PublicOperation(
             "reset",
@@ -104,6 +110,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
             "A fresh, anonymous visitor on this browser (logout)",
             {"type": "object"},
             (200, "reset"),
+            stores=True,
         ),
         PublicOperation(
             "revealCoupon",
@@ -119,6 +126,7 @@ def public_operations() -> tuple[PublicOperation, ...]:
                 (409, "Excluded, or not this visitor's variant"),
                 (410, "The pool is empty or has ended"),
             ),
+            stores=True,
         ),
     )
 
@@ -167,7 +175,7 @@ def public_openapi(base: str = "/tp/v1") -> dict[str, Any]:
                 "content": {"application/json": {"schema": {"type": "object"}}},
             }
         reasons = {**_PUBLIC_REASONS, **dict(op.reasons)}
-        for code in op.errors:
+        for code in (*op.errors, 503) if op.stores else op.errors:
             responses[str(code)] = {"description": reasons[code], "content": error}
         entry["responses"] = responses
         paths.setdefault(base + op.path, {})[op.method] = entry

@@ -34,6 +34,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m006_coupons",
         "m007_privacy",
         "m008_retention",
+        "m009_health",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

@@ -11,6 +11,9 @@ body of every request the snippet makes:
                     (none by default). Clears the log.
     POST /__script  {..., "ineligible": [campaign, ...]}
                     campaigns /tp/v1/eligible says false for, after "eligible_delay" ms
+    POST /__script  {..., "events_unavailable": n}
+                    the next n /tp/v1/events requests answer 503 with Retry-After: 1, storing
+                    nothing (a full disk); "events_refused" in the log counts them
     POST /__script  {..., "coupon": {"status": 200, "body": {...}, "delay": ms}}
                     what /tp/v1/coupons/reveal answers (by default 200 with a code
                     CODE-<campaign>-<n>, n counting the reveals, and no expiry)
@@ -65,12 +68,14 @@ class Script:
         ineligible: list[str] | None = None,
         eligible_delay: int = 0,
         coupon: dict[str, Any] | None = None,
+        events_unavailable: int = 0,
     ) -> None:
         self.answers = answers
         self.granted = granted
         self.ineligible = set(ineligible or ())
         self.eligible_delay = eligible_delay
         self.coupon = coupon or {}
+        self.events_unavailable = events_unavailable
         self.log: dict[str, list[Any]] = {
             "decide": [],
             "consent": [],
@@ -79,6 +84,7 @@ class Script:
             "reset": [],
             "eligible": [],
             "reveal": [],
+            "events_refused": [],
         }
 
     def consent(self) -> dict[str, Any]:
@@ -125,6 +131,11 @@ def create_harness() -> Starlette:
 
     async def events(request: Request) -> Response:
         sent = (await body(request))["events"]
+        if script.events_unavailable > 0:
+            script.events_unavailable -= 1
+            script.log["events_refused"].append(len(sent))
+            error = {"error": "storage unavailable (database or disk is full): nothing was stored"}
+            return JSONResponse(error, status_code=503, headers={"Retry-After": "1"})
         script.log["events"].extend(sent)
         return JSONResponse({"stored": len(sent)}, status_code=202)
 
@@ -163,6 +174,7 @@ def create_harness() -> Starlette:
             data.get("ineligible"),
             data.get("eligible_delay", 0),
             data.get("coupon"),
+            data.get("events_unavailable", 0),
         )
         return Response(status_code=204)
 

@@ -82,11 +82,12 @@ function start(base) {
   // moment it is withdrawn: what is queued then is dropped.
   var tracking = tracker(
     function (events, leaving) {
-      (leaving ? beacon : post)(base, '/v1/events', { events: events }).catch(warn);
+      return (leaving ? beacon : post)(base, '/v1/events', { events: events });
     },
     function () {
       return has('measurement') || has('personalisation');
     },
+    warn,
   );
 
   // happened: [type, {campaign, variant}] pairs, sent in one request.

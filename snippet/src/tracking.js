@@ -7,6 +7,9 @@ var LISTEN = { capture: true, passive: true };
 var FLUSH_MS = 5000;
 var BATCH = 50; // the server takes at most 50 events per request
 var QUEUE = 200; // a page that tracks in a loop must not grow the queue without bound
+// Batches the server could not store (503: its disk is full; 429) or could not be reached for
+// are kept, at most this many, and sent again after its Retry-After (30 s when it gives none).
+var UNSENT = 4;
 var NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 // Custom event properties: at most 10 flat values, as the server accepts them.
@@ -25,9 +28,11 @@ function clean(props) {
   return out;
 }
 
-// send(events, leaving): deliver one batch; `leaving` when the page may be gone next.
-export function tracker(send, allowed) {
+// send(events, leaving): deliver one batch, a promise; `leaving` when the page may be gone next.
+export function tracker(send, allowed, warn) {
   var queue = [];
+  var unsent = [];
+  var retry = 0;
   var timer = 0;
   var path = location.pathname;
   var visibleSince = 0; // when the page last became visible; 0 while hidden
@@ -60,11 +65,32 @@ export function tracker(send, allowed) {
       reported = depth;
     }
   };
+  var keep = function (batch, error) {
+    var status = error && error.status;
+    if (status && status !== 503 && status !== 429) return warn(error); // refused: never again
+    unsent.push(batch);
+    if (unsent.length > UNSENT) unsent.shift();
+    retry = retry || setTimeout(function () {
+      retry = 0;
+      flush(false);
+    }, Math.min(300, (error && error.retryAfter) || 30) * 1000);
+  };
+  var deliver = function (batch, leaving) {
+    send(batch, leaving).catch(function (error) {
+      if (leaving) warn(error);
+      else keep(batch, error);
+    });
+  };
   var flush = function (leaving) {
     clearTimeout(timer);
     timer = 0;
-    if (!allowed()) queue = [];
-    while (queue.length) send(queue.splice(0, BATCH), leaving === true);
+    leaving = leaving === true;
+    // Withdrawn consent drops what is queued and what waits to be sent again.
+    if (!allowed()) queue = unsent = [];
+    unsent.splice(0).forEach(function (batch) {
+      deliver(batch, leaving);
+    });
+    while (queue.length) deliver(queue.splice(0, BATCH), leaving);
   };
   var measure = function () {
     frame = 0;

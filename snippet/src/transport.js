@@ -16,7 +16,12 @@ export function post(base, path, body, options) {
       keepalive: keepalive,
     }).then(
       function (response) {
-        if (!response.ok) throw new Error('touchpoint: ' + path + ' answered ' + response.status);
+        if (!response.ok) {
+          var error = new Error('touchpoint: ' + path + ' answered ' + response.status);
+          error.status = response.status;
+          error.retryAfter = +response.headers.get('Retry-After') || 0;
+          throw error;
+        }
         return response.json();
       },
       function (error) {

@@ -83,6 +83,31 @@ def test_withdrawal_stops_tracking_on_the_same_page(page, harness) -> None:  # t
     assert behaviour(harness, wait=0) == []
 
 
+def test_a_batch_the_server_could_not_store_is_sent_again(page, harness) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: a 503 (the server's disk is full) keeps the batch; it goes again after the
+    answer's Retry-After, and is stored once."""
+    harness.script({}, granted=["measurement"], events_unavailable=2)
+    open_page(page)
+    page.evaluate("touchpoint('track', 'configurator-opened')")
+    page.evaluate("touchpoint('track', 'configurator-saved')")
+    sent = behaviour(harness, at_least=2, wait=15)
+    assert [e["name"] for e in sent] == ["configurator-opened", "configurator-saved"]
+    assert harness.log()["events_refused"] == [2, 2]  # refused twice, then stored once
+
+
+def test_withdrawal_drops_the_batches_waiting_to_be_sent_again(page, harness) -> None:  # type: ignore[no-untyped-def]
+    harness.script({}, granted=["measurement"], events_unavailable=1)
+    open_page(page)
+    page.evaluate("touchpoint('track', 'configurator-opened')")
+    deadline = time.monotonic() + 8
+    while not harness.log()["events_refused"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert harness.log()["events_refused"] == [1]
+    page.evaluate("touchpoint('consent', {measurement: false})")
+    page.wait_for_timeout(2500)  # past the Retry-After
+    assert behaviour(harness, wait=0) == []
+
+
 def test_a_pushstate_navigation_is_a_new_page_view(page, harness) -> None:  # type: ignore[no-untyped-def]
     harness.script(
         {"popups": [popup("first", "load")], "slots": {"hero": content("first", "<h1>F</h1>")}},

@@ -49,6 +49,12 @@ class Settings:
         "once into DATA_DIR/secret.key "
         "(mode 0600). Set it explicitly when several hosts share one database.",
     )
+    identity_secret: str = _setting(
+        "",
+        "Secret shared with the shop's backend, which signs the identity of a logged-in "
+        "customer with it (docs/security.md#verified-identity); without it every identify is "
+        "a claim that never joins a known profile.",
+    )
     cookie_name: str = _setting("tp_vid", "Name of the signed first-party visitor cookie.")
     cookie_max_age_days: int = _setting(
         MAX_COOKIE_DAYS, f"Lifetime of the visitor cookie in days (at most {MAX_COOKIE_DAYS})."

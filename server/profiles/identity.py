@@ -18,7 +18,7 @@ import hmac
 import re
 from typing import Any
 
-from ..errors import FieldError
+from ..errors import FieldError, RequestError
 from ..store.records import Identifier, Identity
 from ..syntax.shapes import Field, Shape
 
@@ -76,6 +76,22 @@ def identifier_hash(key: bytes, kind: str, value: str) -> str:
     return hmac.digest(key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
+# How long a verification token may be valid: the shop signs one per page it renders.
+MAX_TOKEN_SECONDS = 86400
+# A verified identity (docs/security.md#verified-identity): the shop's backend signs the
+# identifiers of the customer who is logged in, with an expiry, under the identity_secret.
+VERIFICATION = Shape(
+    (
+        Field("expires", "time", "Unix seconds after which the token is refused.", required=True),
+        Field(
+            "signature",
+            "string",
+            "HMAC-SHA256, hex, of the signed message under the identity_secret.",
+            required=True,
+            max_length=128,
+        ),
+    )
+)
 # The body of an identify call (POST /tp/v1/identify). Over-long values are refused before they
 # are normalised; normalise_email and normalise_customer_id hold the exact limits.
 IDENTIFY = Shape(
@@ -101,15 +117,58 @@ IDENTIFY = Shape(
             blank=True,
             max_length=MAX_FIRST_NAME,
         ),
+        Field(
+            "verification",
+            "object",
+            "The shop's signature of email and customer_id: only a verified identity joins the"
+            " profile that already holds them.",
+            shape=VERIFICATION,
+        ),
     )
 )
 
 
-def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
+def signed_message(email: str, customer_id: str, expires: int) -> bytes:
+    """What the shop signs: the email and customer_id exactly as the page passes them (empty
+    when not passed) and the expiry, one per line after a fixed first line."""
+    return f"touchpoint-identity\n{email}\n{customer_id}\n{expires}".encode()
+
+
+def verified(values: dict[str, Any], secret: str, *, now: int) -> bool:
+    """Whether the identify call carries a valid token for its email and customer_id. Without a
+    token, False (a claim). A token that does not hold is refused, never taken as a claim."""
+    token = values.get("verification")
+    if token is None:
+        return False
+    if not secret:
+        raise RequestError(
+            "identity verification is not set up on this server (setting identity_secret)",
+            status=403,
+        )
+    expires = token["expires"]
+    if expires < now:
+        raise RequestError("the identity token has expired: sign a fresh one", status=403)
+    if expires > now + MAX_TOKEN_SECONDS:
+        raise FieldError("verification.expires", "may lie at most 24 hours ahead", status=400)
+    message = signed_message(values.get("email", ""), values.get("customer_id", ""), expires)
+    expected = hmac.new(secret.encode(), message, "sha256").hexdigest()
+    if not hmac.compare_digest(expected, token["signature"].lower()):
+        raise RequestError(
+            "the identity token's signature does not match (another identity_secret, or other"
+            " values than the ones signed)",
+            status=403,
+        )
+    return True
+
+
+def parse(
+    data: dict[str, Any], key: bytes, *, depth: str, secret: str = "", now: int = 0
+) -> Identity:
     """An :class:`Identity` from ``{email?, customer_id?, first_name?}`` (:data:`IDENTIFY`),
     with only what ``depth`` keeps in clear. Raises :class:`FieldError`: 400 for a value that
     is no string, 422 for one that is no e-mail address or customer id."""
     values = IDENTIFY.parse(data, status=400)
+    vouched = verified(values, secret, now=now)
     identifiers = []
     email = values.get("email")
     if email is not None:
@@ -131,7 +190,7 @@ def parse(data: dict[str, Any], key: bytes, *, depth: str) -> Identity:
     first_name = values.get("first_name")
     if first_name is not None:
         first_name = first_name.strip() or None
-    return Identity(tuple(identifiers), first_name if depth != "minimal" else None)
+    return Identity(tuple(identifiers), first_name if depth != "minimal" else None, vouched)
 
 
 def reference(ref: str, key: bytes) -> tuple[str, str]:

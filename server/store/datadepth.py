@@ -61,7 +61,7 @@ WRITTEN: dict[str, dict[str, str]] = {
         **_at("standard", "data.first_name"),
     },
     "identities": {
-        **_at("minimal", "kind", "hash", "visitor_id", "created_at"),
+        **_at("minimal", "kind", "hash", "visitor_id", "created_at", "verified"),
         **_at("full", "value"),
     },
     "campaign_state": _at(

@@ -61,29 +61,39 @@ def identify_visitor(
     """Tie the browser's visitor to the person ``identity`` names. ``keep`` is the data_depth;
     the identification is recorded as an ``identify`` activity, scored under ``rules``.
 
+    A claim (``identity.verified`` false: an address typed into a form or passed by page
+    script) never joins another profile and never tells whether the identifiers are known:
+    identifiers nobody holds become this visitor's, identifiers another visitor holds stay
+    theirs, and this visitor is identified on its own (scored, its webhooks sent). Only a
+    verified identity (the shop signed it, docs/security.md#verified-identity) joins:
+
     - None of the identifiers is known: they are added to this visitor, unless it is already
       known under another identifier of the same kind (another person on a shared computer,
       Mautic #5495): then the browser becomes a fresh visitor, nothing carried over.
-    - They belong to another visitor and this one is anonymous: its history is merged into
-      the known profile (Mautic #11527), which survives.
-    - They belong to another visitor and this one is known as somebody else: the browser
+    - A verified holder has them and this visitor is anonymous: its history is merged into the
+      known profile (Mautic #11527), which survives.
+    - A verified holder has them and this visitor is known as somebody else: the browser
       switches to the known profile; neither history moves.
-    - Identifiers belonging to two different visitors are refused (409).
+    - Identifiers another visitor only claimed move to the verified one.
+    - Identifiers of two different verified people are refused (409).
 
     The surviving visitor takes this browser's consent, logged under its id with the method
     ``identify``: consent is given per browser, and this browser's answer is the person's latest.
     """
     if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
         raise RequestError("this visitor no longer exists; reload the page", status=409)
-    owners = set()
+    holders: dict[tuple[str, str], tuple[str, bool]] = {}
     for ident in identity.identifiers:
         row = conn.execute(
-            "SELECT i.visitor_id FROM identities i JOIN visitors v ON v.id = i.visitor_id"
-            " WHERE i.kind = ? AND i.hash = ?",
+            "SELECT i.visitor_id, i.verified FROM identities i JOIN visitors v"
+            " ON v.id = i.visitor_id WHERE i.kind = ? AND i.hash = ?",
             (ident.kind, ident.hash),
         ).fetchone()
         if row:
-            owners.add(row[0])
+            holders[(ident.kind, ident.hash)] = (row[0], bool(row[1]))
+    owners = {holder for holder, vouched in holders.values() if vouched}
+    if not identity.verified:
+        owners = set()  # a claim joins nobody
     if len(owners) > 1:
         raise RequestError("the e-mail and the customer id belong to different people", status=409)
     own = set(
@@ -110,11 +120,24 @@ def identify_visitor(
         "SELECT 1 FROM identities WHERE visitor_id = ? LIMIT 1", (survivor,)
     ).fetchone()
     for ident in identity.identifiers:
+        holder = holders.get((ident.kind, ident.hash))
+        if not identity.verified and holder is not None and holder[0] != survivor:
+            continue  # another visitor holds it: a claim does not take it away
         conn.execute(
-            "INSERT INTO identities (kind, hash, visitor_id, created_at, value)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, hash) DO UPDATE SET"
-            " visitor_id = excluded.visitor_id, value = excluded.value",
-            (ident.kind, ident.hash, survivor, now, ident.clear if keep == "full" else None),
+            "INSERT INTO identities (kind, hash, visitor_id, created_at, value, verified)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, hash) DO UPDATE SET"
+            " value = excluded.value,"
+            " verified = CASE WHEN visitor_id = excluded.visitor_id"
+            "   THEN max(verified, excluded.verified) ELSE excluded.verified END,"
+            " visitor_id = excluded.visitor_id",
+            (
+                ident.kind,
+                ident.hash,
+                survivor,
+                now,
+                ident.clear if keep == "full" else None,
+                int(identity.verified),
+            ),
         )
     _set_identified(conn, survivor, identity.first_name, keep=keep)
     effects = record_activities(

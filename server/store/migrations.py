@@ -360,6 +360,13 @@ def m009_health(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m010_verified_identity(db: sqlite_utils.Database) -> None:
+    # Whether the shop vouched for an identifier (a signed token, docs/security.md): a claim
+    # typed into a form never joins the profile that holds it; only a verified one does.
+    db.execute("ALTER TABLE identities ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
+
+
 def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
     for (index,) in db.execute(f'SELECT name FROM pragma_index_list("{table}")').fetchall():
         first = db.execute(

@@ -177,6 +177,9 @@ class Identity:
 
     identifiers: tuple[Identifier, ...]
     first_name: str | None = None
+    # True when the shop vouched for it (a signed token, docs/security.md#verified-identity):
+    # only then may the browser join the profile that already holds the identifiers.
+    verified: bool = False
 
 
 def new_visitor_id() -> str:

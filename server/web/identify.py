@@ -27,7 +27,9 @@ async def identify(request: Request) -> Response:
     tp.guard(request)
     data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
     depth = tp.settings.data_depth
-    who = identity.parse(data, tp.identity_key, depth=depth)
+    who = identity.parse(
+        data, tp.identity_key, depth=depth, secret=tp.settings.identity_secret, now=tp.now()
+    )
     _, record = tp.visitor(request)
     granted = consent_module.granted(record, tp.settings.consent_revision)
     if record is None or "personalisation" not in granted:

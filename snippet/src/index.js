@@ -305,13 +305,16 @@ function start(base) {
       track(name);
       tracking.event(name, props);
     },
-    // touchpoint('identify', {email, customer_id, first_name}): ties this visitor to a known
-    // person (docs/embedding.md#identification). Needs the personalisation consent.
+    // touchpoint('identify', {email, customer_id, first_name, verification}): ties this visitor
+    // to a known person (docs/embedding.md#identification); with the shop's signature
+    // (docs/security.md#verified-identity) to the profile that already holds them. Needs the
+    // personalisation consent.
     identify: function (who) {
       var body = {};
       ['email', 'customer_id', 'first_name'].forEach(function (key) {
         if (who && typeof who[key] === 'string' && who[key]) body[key] = who[key].slice(0, 256);
       });
+      if (who && who.verification) body.verification = who.verification;
       if (has('personalisation') && Object.keys(body).length) post(base, '/v1/identify', body).catch(warn);
     },
     // touchpoint('reset'): logout on a shared computer. The next person starts as a new,

@@ -23,6 +23,7 @@ from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
 
 from ..conftest import ROOT
+from ..profiles.test_identity import SECRET, signed
 
 API = "/tp/v1/api"
 ALL = ["marketing", "measurement", "personalisation"]
@@ -47,7 +48,13 @@ def site_rules(rules_dir: Path) -> Path:
 
 def make_settings(tmp_path: Path, rules_dir: Path, **extra: Any) -> Settings:
     return Settings.load(
-        {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir), **extra}, environ={}
+        {
+            "data_dir": str(tmp_path / "data"),
+            "rules_dir": str(rules_dir),
+            "identity_secret": SECRET,
+            **extra,
+        },
+        environ={},
     )
 
 
@@ -173,10 +180,13 @@ def people(app, laptop: TestClient, settings: Settings) -> dict[str, Any]:  # ty
     """Ada on her laptop, then on her phone (its anonymous history merged into the laptop's
     profile), and Bob, who did the same things on the same pages."""
     auth = key(settings, "events:write", name="shop")
-    ada = visit(laptop, auth, email="ada@example.com", customer_id="C-1", first_name="Ada")
+    # Ada logs in on both: the shop vouches for her (docs/security.md#verified-identity).
+    ada = visit(
+        laptop, auth, **signed(email="ada@example.com", customer_id="C-1"), first_name="Ada"
+    )
     phone = browser(app)
     anonymous = visit(phone, auth)
-    assert visit(phone, auth, email="ada@example.com") == ada  # merged into the known profile
+    assert visit(phone, auth, **signed(email="ada@example.com")) == ada  # merged into hers
     bob = visit(browser(app), auth, email="bob@example.com", customer_id="C-2", first_name="Bob")
     return {"ada": [ada, anonymous], "bob": [bob], "phone": phone}
 

@@ -3,7 +3,10 @@ profile, second devices, shared computers and logout (POST /tp/v1/identify, /tp/
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from touchpoint.profiles import identity
 from touchpoint.profiles.model import merge
 from touchpoint.profiles.rules import ProfileRules
 from touchpoint.settings import Settings
-from touchpoint.store.records import Profile, Touch
+from touchpoint.store.records import Identity, Profile, Touch
 
 from ..conftest import ROOT
 from ..web.test_decide import decide
@@ -36,10 +39,34 @@ def site_rules(rules_dir: Path) -> Path:
     return rules_dir
 
 
+SECRET = "the-shops-identity-secret"
+
+
 def make_settings(tmp_path: Path, rules_dir: Path, **extra: Any) -> Settings:
     return Settings.load(
-        {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir), **extra}, environ={}
+        {
+            "data_dir": str(tmp_path / "data"),
+            "rules_dir": str(rules_dir),
+            "identity_secret": SECRET,
+            **extra,
+        },
+        environ={},
     )
+
+
+def signed(secret: str = SECRET, expires: int | None = None, **who: str) -> dict[str, Any]:
+    """``who`` as a logged-in customer's page passes it: signed by the shop's backend, as
+    docs/security.md shows (HMAC-SHA256 of the email, the customer id and the expiry)."""
+    expires = int(time.time()) + 600 if expires is None else expires
+    message = (
+        f"touchpoint-identity\n{who.get('email', '')}\n{who.get('customer_id', '')}\n{expires}"
+    )
+    signature = hmac.new(secret.encode(), message.encode(), "sha256").hexdigest()
+    return {**who, "verification": {"expires": expires, "signature": signature}}
+
+
+def vouched(who: Identity) -> Identity:
+    return dataclasses.replace(who, verified=True)
 
 
 @pytest.fixture
@@ -76,7 +103,7 @@ def grant(client: TestClient, granted: list[str] = ALL) -> None:
     assert client.post("/tp/v1/consent", json={"granted": granted}).status_code == 200
 
 
-def identify(client: TestClient, **who: str):  # type: ignore[no-untyped-def]
+def identify(client: TestClient, **who: Any):  # type: ignore[no-untyped-def]
     return client.post("/tp/v1/identify", json=who)
 
 
@@ -237,7 +264,7 @@ def test_second_device_joins_the_same_profile_with_its_history(
 ) -> None:
     grant(device_a)
     decide(device_a)
-    identify(device_a, email="ada@example.com", first_name="Ada")
+    identify(device_a, **signed(email="ada@example.com", first_name="Ada"))
     known = visitor_id(device_a)
     # On the phone: anonymous browsing first, a popup closed, then the newsletter signup.
     grant(device_b)
@@ -253,7 +280,7 @@ def test_second_device_joins_the_same_profile_with_its_history(
             ]
         },
     )
-    response = identify(device_b, email="  ADA@example.com")
+    response = identify(device_b, **signed(email="  ADA@example.com"))
     assert response.json() == {"identified": True, "merged": True}
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "Max-Age=" in cookie
@@ -277,10 +304,10 @@ def test_the_surviving_profile_takes_this_browsers_consent(
     device_a: TestClient, device_b: TestClient
 ) -> None:
     grant(device_a)
-    identify(device_a, email="ada@example.com")
+    identify(device_a, **signed(email="ada@example.com"))
     known = visitor_id(device_a)
     grant(device_b, ["personalisation"])
-    identify(device_b, email="ada@example.com")
+    identify(device_b, **signed(email="ada@example.com"))
     assert record(device_b).consent_granted == {"personalisation"}
     log = device_b.app.state.tp.reader.consent_log(known)  # type: ignore[attr-defined]
     assert log[-1]["method"] == "identify"
@@ -306,13 +333,13 @@ def test_a_known_browser_switches_to_another_known_person_without_merging(
     device_a: TestClient, device_b: TestClient
 ) -> None:
     grant(device_a)
-    identify(device_a, email="ada@example.com")
+    identify(device_a, **signed(email="ada@example.com"))
     ada = visitor_id(device_a)
     grant(device_b)
-    identify(device_b, email="grace@example.com")
+    identify(device_b, **signed(email="grace@example.com"))
     grace = visitor_id(device_b)
     decide(device_b)
-    identify(device_b, email="ada@example.com")
+    identify(device_b, **signed(email="ada@example.com"))
     assert visitor_id(device_b) == ada
     assert record(device_b, grace).profile.page_views == 1
     assert record(device_b, ada).profile.page_views == 0
@@ -320,10 +347,10 @@ def test_a_known_browser_switches_to_another_known_person_without_merging(
 
 def test_identifiers_of_two_people_are_refused(device_a: TestClient, device_b: TestClient) -> None:
     grant(device_a)
-    identify(device_a, email="ada@example.com")
+    identify(device_a, **signed(email="ada@example.com"))
     grant(device_b)
-    identify(device_b, customer_id="C-2")
-    response = identify(device_b, email="ada@example.com", customer_id="C-2")
+    identify(device_b, **signed(customer_id="C-2"))
+    response = identify(device_b, **signed(email="ada@example.com", customer_id="C-2"))
     assert response.status_code == 409
 
 
@@ -379,7 +406,7 @@ def test_a_visitor_merged_away_meanwhile_is_a_409_not_a_crash(tmp_path: Path) ->
     store.migrate(path)
     conn = store.connect(path)
     key = identity.identity_key("k" * 40)
-    who = identity.parse({"email": "ada@example.com"}, key, depth="standard")
+    who = vouched(identity.parse({"email": "ada@example.com"}, key, depth="standard"))
     for vid in ("laptop", "phone"):
         store.record_consent(
             conn, vid, at=1, revision=1, granted={"personalisation"}, denied=set(), method="api"
@@ -439,8 +466,10 @@ def test_identify_merges_scores_as_they_stand_now_and_records_the_identification
             "UPDATE visitors SET score = ?, data = ? WHERE id = ?",
             (score, f'{{"score_at": {0 if vid == "known" else 67 * day}}}', vid),
         )
-    who = identity.parse(
-        {"email": "ada@example.com"}, identity.identity_key("s" * 32), depth="standard"
+    who = vouched(
+        identity.parse(
+            {"email": "ada@example.com"}, identity.identity_key("s" * 32), depth="standard"
+        )
     )
     store.identify(conn, "known", who, now=0, keep="standard", rules=ruleset.profile)
     conn.execute("UPDATE visitors SET score = 100, data = '{\"score_at\": 0}' WHERE id = 'known'")

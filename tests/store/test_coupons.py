@@ -3,6 +3,7 @@ low stock, redemptions, imports, merges."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sqlite3
 from collections.abc import Callable
@@ -362,7 +363,10 @@ def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Co
             denied=(),
             method="api",
         )
-    who = identity.parse({"email": "ada@example.com"}, b"k" * 32, depth="standard")
+    # Verified (the shop vouched for it): only then does the phone join the known profile.
+    who = dataclasses.replace(
+        identity.parse({"email": "ada@example.com"}, b"k" * 32, depth="standard"), verified=True
+    )
     store.identify(db, "known", who, now=NOW, keep="standard", rules=RULES)
     code = claim(db, WELCOME, "phone").code
     outcome = unit(

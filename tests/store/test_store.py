@@ -35,6 +35,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m007_privacy",
         "m008_retention",
         "m009_health",
+        "m010_verified_identity",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

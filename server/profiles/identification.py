@@ -34,6 +34,7 @@ def identify(
                 **webhooks.visitor(conn, survivor),
                 "merged_from": outcome.merged_from,
                 "first_name": who.first_name,
+                "verified": who.verified,
                 "time": now,
             }
             key = f"visitor.identified:{survivor}:{now}:{outcome.merged_from or ''}"

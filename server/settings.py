@@ -74,7 +74,7 @@ class Settings:
     )
     group_commit_ms: float = _setting(
         5,
-        "How long a write nobody waits for (a page view count, tracked behaviour) waits for "
+        "How long a write nobody waits for (a page view count) waits for "
         "others to share its commit; longer: fewer commits under load, more lost on a crash.",
     )
     max_body_bytes: int = _setting(16384, "Largest request body accepted by the public endpoints.")

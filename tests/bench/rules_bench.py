@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 from touchpoint.audience.facts import Facts, PageView
+from touchpoint.decide import page
 from touchpoint.decide.targeting import decide
 from touchpoint.rules import ruleset as rules_module
 from touchpoint.store import CampaignHistory
@@ -343,15 +344,9 @@ def attributes(facts: Facts) -> dict[str, Any]:
 
 
 def facts_for(view: PageView, ruleset: rules_module.Ruleset) -> Facts:
-    """As server/web/decide.py builds them, for a visitor who consented to everything."""
-    return Facts(
-        view,
-        now=NOW,
-        tz=ruleset.site.timezone,
-        profile=PROFILE,
-        history=HISTORY,
-        session_idle=ruleset.site.session_idle,
-    )
+    """As the decide route builds them (decide.page.facts_for), for a visitor who consented to
+    everything."""
+    return page.facts_for(ruleset, view, now=NOW, profile=PROFILE, history=HISTORY)
 
 
 def per_call_us(calls: dict[Any, Callable[[], object]]) -> dict[Any, float]:

@@ -31,8 +31,21 @@ HANDLERS: dict[str, Handler] = {
 
 
 def routes(base: str) -> list[BaseRoute]:
-    """The API's routes under ``base``, one per operation of the OpenAPI document."""
+    """The API's routes under ``base``: one per path of the OpenAPI document, answering each
+    of its operations by method, so that a 405 lists every method the path has (``Allow``)."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for op in document.OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method.upper()] = endpoint(op.scope, HANDLERS[op.id])
     return [
-        Route(base + op.path, endpoint(op.scope, HANDLERS[op.id]), methods=[op.method.upper()])
-        for op in document.OPERATIONS
+        Route(base + path, _by_method(views), methods=list(views))
+        for path, views in by_path.items()
     ]
+
+
+def _by_method(views: dict[str, Handler]) -> Handler:
+    async def view(request: Request) -> Response:
+        # HEAD is answered as GET (Starlette adds it to a GET route and drops the body).
+        method = request.method if request.method in views else "GET"
+        return await views[method](request)
+
+    return view

@@ -199,6 +199,14 @@ def test_a_batch_with_one_bad_event_stores_none(client: TestClient, auth, ada) -
     assert events(client, ada) == []
 
 
+def test_a_path_with_two_operations_names_both_in_allow(client: TestClient) -> None:
+    """Issue 15: OPTIONS on /subjects/{ref} answered Allow without DELETE."""
+    response = client.options(f"{API}/subjects/x")
+    assert response.status_code == 405
+    assert {"GET", "DELETE"} <= set(response.headers["allow"].replace(" ", "").split(","))
+    assert client.head(f"{API}/subjects/x").status_code == 401  # as GET: a key is needed
+
+
 def test_malformed_events_are_422_naming_the_field(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]
     """A type that is no string was a 500 (issue 15); a NUL character was stored."""
     for event, field in [

@@ -23,7 +23,7 @@ from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
 
 from ..conftest import ROOT
-from ..profiles.test_identity import SECRET, signed
+from ..profiles.test_identity import make_settings, signed
 
 API = "/tp/v1/api"
 ALL = ["marketing", "measurement", "personalisation"]
@@ -44,18 +44,6 @@ def site_rules(rules_dir: Path) -> Path:
     # A webhook endpoint without its secret: its rows wait in the outbox, naming the visitor.
     (rules_dir / "site.yaml").write_text(SITE)
     return rules_dir
-
-
-def make_settings(tmp_path: Path, rules_dir: Path, **extra: Any) -> Settings:
-    return Settings.load(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "rules_dir": str(rules_dir),
-            "identity_secret": SECRET,
-            **extra,
-        },
-        environ={},
-    )
 
 
 @pytest.fixture

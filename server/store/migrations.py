@@ -4,6 +4,7 @@ settings every Touchpoint connection uses."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import sqlite_utils
 from ..errors import ConfigError
 from .wal import scrub_requested, scrub_waiting
 
+log = logging.getLogger("touchpoint.store")
 migrations = sqlite_utils.Migrations("touchpoint")
 CACHE_KIB = 64 * 1024
 
@@ -432,5 +434,8 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    if scrub_requested(conn):
-        scrub_waiting(conn)
+    if scrub_requested(conn) and not scrub_waiting(conn):
+        log.warning(
+            "another connection kept reading an older snapshot: deleted values stay in the"
+            " write-ahead log until the server's next checkpoint"
+        )

@@ -290,3 +290,30 @@ def test_the_reader_lists_a_visitors_stage_changes(db_path: Path) -> None:
             "reason": "lead: (identified is true) or (stage is lead)",
         }
     ]
+
+
+def test_a_scrub_a_reader_kept_busy_is_reported(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A command's erasure says when a reader of an older snapshot kept the write-ahead log
+    from being truncated (store/wal.py), rather than staying silent."""
+    import sys
+
+    from touchpoint.store import wal
+
+    migrations = sys.modules["touchpoint.store.migrations"]  # the module, not store.migrations
+
+    conn = store.connect(db_path)
+    reader = store.connect(db_path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM visitors").fetchone()  # holds the snapshot
+    monkeypatch.setattr(migrations, "scrub_waiting", lambda c: wal.scrub(c))  # no waiting
+    with caplog.at_level("WARNING", logger="touchpoint.store"):
+        with store.immediate(conn):
+            conn.execute("INSERT INTO health (id, checked_at) VALUES (1, 0)")
+            store.scrub_after_commit(conn)
+    assert "stay in the write-ahead log" in caplog.text
+    reader.execute("COMMIT")
+    assert wal.scrub(conn)  # once the reader is done, the log is truncated
+    conn.close()
+    reader.close()

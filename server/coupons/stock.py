@@ -115,12 +115,17 @@ class Stock:
             )
         return self._empty
 
-    def ran_out(self, pool: str) -> None:
+    def ran_out(self, pool: str) -> bool:
+        """Mark ``pool`` empty; true when this worker did not know it yet, so that an emptying
+        is logged once, not once per visitor refused after it."""
+        news = pool not in self._empty
         self._empty |= {pool}
+        return news
 
     def refilled(self) -> None:
         """Codes were added: probe again at the next decide."""
         self._checked = -math.inf
+        self._empty = frozenset()
 
 
 # --- the touchpoint coupons command -----------------------------------------------------------

@@ -58,8 +58,10 @@ async def reveal(request: Request) -> Response:
     tp.webhooks_queued(queued)
     pool = found.pool
     if got is None:
-        tp.stock.ran_out(pool.name)
-        log.warning("coupon pool %s is empty: campaign %s shows no more", pool.name, found.campaign)
+        if tp.stock.ran_out(pool.name):
+            log.warning(
+                "coupon pool %s is empty: campaign %s shows no more", pool.name, found.campaign
+            )
         raise RequestError(f"coupon pool {pool.name!r} is empty", status=410)
     body = {"code": got.code, "pool": pool.name, "expires_at": got.expires_at}
     return JSONResponse(body, headers=NO_STORE)

@@ -4,6 +4,7 @@ codes (exclusions, consent, empty pools), and many concurrent reveals at a two-w
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -164,6 +165,26 @@ def test_an_empty_pool_ends_its_campaign(
     assert gone.status_code == 410
     assert "empty" in gone.json()["error"]
     assert offers.post("/tp/v1/decide", json=page).json()["popups"] == []
+
+
+def test_an_emptying_is_logged_once_not_per_refused_visitor(
+    offers: TestClient, tmp_path: Path, offer_rules: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings_args = ["--data-dir", str(tmp_path / "data"), "--rules-dir", str(offer_rules)]
+    stock = offers.app_state.tp.stock  # type: ignore[attr-defined]
+
+    def empty_pool_warnings(code: str) -> int:
+        import_codes(settings_args, [code], tmp_path)
+        stock.refilled()
+        for _ in range(4):  # the first visitor gets the code, three are refused
+            offers.cookies.clear()
+            visitor(offers)
+            reveal(offers, "limited-offer", "only")
+        return sum("is empty" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level(logging.WARNING, logger="touchpoint.coupons"):
+        assert empty_pool_warnings("FIRST-BATCH") == 1
+        assert empty_pool_warnings("REFILL") == 2  # emptied again after a refill: news again
 
 
 def test_concurrent_reveals_at_two_workers_never_share_a_code(

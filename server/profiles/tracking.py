@@ -68,9 +68,12 @@ def record(
         if not store.visitor_exists(conn, visitor):
             return 0, 0
         stored = store.record_events(
-            conn, visitor, campaign, at=now, visit_start=start, depth=depth
+            conn, visitor, campaign, at=now, visit_start=start, depth=depth, tz=rules.timezone
         )
         queued = 0
+        for activity in behaviour:
+            if activity.type == "form_submit" and activity.name:
+                store.count_form(conn, visitor, activity.name, store.day(now, rules.timezone))
         if behaviour:
             effects = store.record_activities(
                 conn, visitor, behaviour, rules=rules, now=now, depth=depth

@@ -64,6 +64,7 @@ from .retention import (
     purge_webhooks,
     purged_tables,
 )
+from .rollups import CAMPAIGN_COUNTS, count_campaign, count_form, count_redemption, day
 from .stock import ImportReport, PoolStats, add_generated, coupon_stats, import_codes
 from .subjects import (
     Erasure,
@@ -92,6 +93,11 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "day",
+    "count_redemption",
+    "count_form",
+    "count_campaign",
+    "CAMPAIGN_COUNTS",
     "add_generated",
     "Batch",
     "CACHE_KIB",

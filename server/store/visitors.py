@@ -7,10 +7,12 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 import orjson
 
+from . import rollups
 from .activity import Activity, Effects
 from .datadepth import keeps
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
@@ -104,6 +106,7 @@ def record_events(
     at: int,
     visit_start: int,
     depth: str = "standard",
+    tz: tzinfo = UTC,
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
     (profiles.visit_start) decides whether an impression is in the same visit as the last.
@@ -112,8 +115,10 @@ def record_events(
     if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
         return 0
     log = keeps(depth, "events")
+    on = rollups.day(at, tz)
     count = 0
     for event in events:
+        _roll_up(conn, visitor_id, event, on)
         if log:
             conn.execute(
                 "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
@@ -141,6 +146,26 @@ def record_events(
             )
         count += 1
     return count
+
+
+_COUNTER = {"impression": "exposures", "exposure": "exposures", "close": "closes"}
+
+
+def _roll_up(conn: sqlite3.Connection, visitor_id: str, event: Event, on: str) -> None:
+    """Count ``event`` in the rollups of day ``on``, with the unique visitors behind it."""
+    counts = {}
+    if event.type == "convert":
+        counts["conversions"] = 1
+        first = rollups.first_conversion(conn, visitor_id, event.campaign)
+        if first is not None:  # counted with the variant and version the visitor was exposed to
+            rollups.count_campaign(conn, on, event.campaign, *first, unique_converted=1)
+    else:
+        counts[_COUNTER[event.type]] = 1
+        if event.type != "close" and rollups.first_exposure(
+            conn, visitor_id, event.campaign, event.version
+        ):
+            counts["unique_exposed"] = 1
+    rollups.count_campaign(conn, on, event.campaign, event.variant, event.version, **counts)
 
 
 UPDATE_PROFILE = (
@@ -214,7 +239,7 @@ def record_page_view(
         )
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
     _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth)
-    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
+    _insert_effects(conn, visitor_id, effects, depth=depth, at=view.at, tz=rules.timezone)
     return effects
 
 
@@ -255,7 +280,7 @@ def record_activities(
         profile_from_row(row[1:]), activities, now=now, visitor_id=visitor_id
     )
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
-    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
+    _insert_effects(conn, visitor_id, effects, depth=depth, at=now, tz=rules.timezone)
     return effects
 
 
@@ -283,9 +308,16 @@ def _insert_activities(
     )
 
 
-def _insert_stage_changes(
-    conn: sqlite3.Connection, visitor_id: str, effects: Effects, *, depth: str
+def _insert_effects(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    effects: Effects,
+    *,
+    depth: str,
+    at: int,
+    tz: tzinfo,
 ) -> None:
+    rollups.count_effects(conn, effects, at=at, tz=tz)
     if effects.stage_changes and keeps(depth, "stage_history"):
         conn.executemany(
             "INSERT INTO stage_history (visitor_id, at, before, after, reason)"

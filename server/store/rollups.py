@@ -1,0 +1,172 @@
+"""Rollups: counts per day, campaign, variant and campaign version, and per day of lifecycle
+moves, written in the same transaction as what they count, so that they never drift from it.
+
+They hold no visitor id and nothing about one person: erasing a person leaves them as they
+are, and they outlive the event log's retention (and exist at every data depth), which is
+what lets a marketer read a campaign's results a year on. The unique visitors behind
+exposures and conversions are counted once per visitor and campaign version, on the day of
+their first exposure (or conversion), through two markers in the visitor's ``campaign_state``
+row (``exposed_version``, ``converted_version``); erasing the row lets a person who comes back
+count again, as a new visitor would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, tzinfo
+
+from .activity import Effects
+from .coupons import Redemption
+
+# The counters of rollup_campaigns, in the order the reports show them.
+CAMPAIGN_COUNTS = (
+    "armed",  # decide answers that armed it (the page view's popups and slots)
+    "exposures",  # shown, or held back for a control variant (impression or exposure events)
+    "closes",
+    "conversions",  # convert events: its call to action clicked or its form sent
+    "forms",  # form submissions in it
+    "reveals",  # coupon codes handed out by it
+    "redemptions",  # its codes used in an order (the shop's redeem call)
+    "unique_exposed",  # visitors exposed to this campaign version for the first time
+    "unique_converted",  # exposed visitors converting for the first time (this version)
+)
+NO_VARIANT = ""  # a campaign event that named no variant
+
+
+def day(at: int, tz: tzinfo) -> str:
+    """The calendar day of ``at`` (Unix seconds) in the site's time zone, as YYYY-MM-DD."""
+    return datetime.fromtimestamp(at, tz).date().isoformat()
+
+
+def count_campaign(
+    conn: sqlite3.Connection,
+    on: str,
+    campaign: str,
+    variant: str | None,
+    version: int,
+    **counts: int,
+) -> None:
+    """Add ``counts`` (names of CAMPAIGN_COUNTS) to the campaign's row of day ``on``."""
+    names = list(counts)
+    if not names or not set(names) <= set(CAMPAIGN_COUNTS):
+        raise ValueError(f"unknown rollup counters: {sorted(set(names) - set(CAMPAIGN_COUNTS))}")
+    columns = ", ".join(names)
+    marks = ", ".join("?" * len(names))
+    updates = ", ".join(f"{n} = {n} + excluded.{n}" for n in names)
+    conn.execute(
+        f"INSERT INTO rollup_campaigns (day, campaign, variant, version, {columns})"
+        f" VALUES (?, ?, ?, ?, {marks})"
+        f" ON CONFLICT (day, campaign, variant, version) DO UPDATE SET {updates}",
+        (on, campaign, variant or NO_VARIANT, version, *counts.values()),
+    )
+
+
+def count_revenue(
+    conn: sqlite3.Connection,
+    on: str,
+    campaign: str,
+    variant: str | None,
+    version: int,
+    currency: str,
+    value: float,
+) -> None:
+    """One redemption worth ``value`` in ``currency``: its count, sum and sum of squares (for
+    the spread of revenue per visitor)."""
+    conn.execute(
+        "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"
+        " revenue, revenue_squares) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+        " ON CONFLICT (day, campaign, variant, version, currency) DO UPDATE SET"
+        " redemptions = redemptions + 1, revenue = revenue + excluded.revenue,"
+        " revenue_squares = revenue_squares + excluded.revenue_squares",
+        (on, campaign, variant or NO_VARIANT, version, currency, value, value * value),
+    )
+
+
+def first_exposure(conn: sqlite3.Connection, visitor_id: str, campaign: str, version: int) -> bool:
+    """Whether the visitor's exposure to ``campaign`` at ``version`` is their first (and mark
+    it counted). Call before the exposure updates ``campaign_state``."""
+    row = conn.execute(
+        "SELECT exposed_version FROM campaign_state WHERE visitor_id = ? AND campaign = ?",
+        (visitor_id, campaign),
+    ).fetchone()
+    if row is not None and row[0] == version:
+        return False
+    if row is not None:
+        conn.execute(
+            "UPDATE campaign_state SET exposed_version = ?, converted_version = NULL"
+            " WHERE visitor_id = ? AND campaign = ?",
+            (version, visitor_id, campaign),
+        )
+    else:
+        conn.execute(
+            "INSERT INTO campaign_state (visitor_id, campaign, exposed_version) VALUES (?, ?, ?)",
+            (visitor_id, campaign, version),
+        )
+    return True
+
+
+def first_conversion(
+    conn: sqlite3.Connection, visitor_id: str, campaign: str
+) -> tuple[str, int] | None:
+    """The (variant, version) the visitor was exposed to when this is their first conversion
+    since that exposure (and mark it counted); None when it is not, or they were never
+    exposed (a conversion nobody saw the campaign for is counted, but not as a visitor)."""
+    row = conn.execute(
+        "SELECT variant, exposed_version, converted_version FROM campaign_state"
+        " WHERE visitor_id = ? AND campaign = ?",
+        (visitor_id, campaign),
+    ).fetchone()
+    if row is None or row[1] is None or row[2] == row[1]:
+        return None
+    conn.execute(
+        "UPDATE campaign_state SET converted_version = exposed_version"
+        " WHERE visitor_id = ? AND campaign = ?",
+        (visitor_id, campaign),
+    )
+    return row[0] or NO_VARIANT, row[1]
+
+
+def count_form(conn: sqlite3.Connection, visitor_id: str, name: str, on: str) -> None:
+    """A form sent in a popup (named after its campaign), credited to the variant and version
+    the visitor was shown; nothing for a form of no campaign the visitor was exposed to."""
+    row = conn.execute(
+        "SELECT variant, coalesce(exposed_version, version) FROM campaign_state"
+        " WHERE visitor_id = ? AND campaign = ?",
+        (visitor_id, name),
+    ).fetchone()
+    if row is not None and row[1] is not None:
+        count_campaign(conn, on, name, row[0], row[1], forms=1)
+
+
+def count_redemption(conn: sqlite3.Connection, done: Redemption, on: str, version: int) -> None:
+    """A redemption credited to the campaign and variant that revealed the code: its count,
+    its revenue, and the visitor's conversion (once per visitor and version). ``version`` is
+    the campaign's when the visitor's own exposure is not known."""
+    if done.campaign is None:
+        return
+    first = first_conversion(conn, done.visitor_id, done.campaign) if done.visitor_id else None
+    if first is not None:
+        version = first[1]
+    count_campaign(conn, on, done.campaign, done.variant, version, redemptions=1)
+    if first is not None:
+        count_campaign(conn, on, done.campaign, *first, unique_converted=1)
+    if done.value is not None:
+        count_revenue(
+            conn, on, done.campaign, done.variant, version, done.currency or "", done.value
+        )
+
+
+def count_effects(conn: sqlite3.Connection, effects: Effects, *, at: int, tz: tzinfo) -> None:
+    """The lifecycle moves and the score thresholds crossed (at ``at``) of one write."""
+    for change in effects.stage_changes:
+        conn.execute(
+            "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + 1",
+            (day(change.at, tz), change.before or "", change.after),
+        )
+    for threshold in effects.crossed:
+        conn.execute(
+            "INSERT INTO rollup_thresholds (day, threshold, crossings) VALUES (?, ?, 1)"
+            " ON CONFLICT (day, threshold) DO UPDATE SET crossings = crossings + 1",
+            (day(at, tz), threshold),
+        )

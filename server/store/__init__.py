@@ -64,7 +64,14 @@ from .retention import (
     purge_webhooks,
     purged_tables,
 )
-from .rollups import CAMPAIGN_COUNTS, count_campaign, count_form, count_redemption, day
+from .rollups import (
+    CAMPAIGN_COUNTS,
+    count_campaign,
+    count_effects,
+    count_form,
+    count_redemption,
+    day,
+)
 from .stock import ImportReport, PoolStats, add_generated, coupon_stats, import_codes
 from .subjects import (
     Erasure,
@@ -93,6 +100,7 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "count_effects",
     "day",
     "count_redemption",
     "count_form",

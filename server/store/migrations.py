@@ -441,10 +441,10 @@ def m011_rollups(db: sqlite_utils.Database) -> None:
     # so that each visitor counts once per version.
     db.execute("ALTER TABLE campaign_state ADD COLUMN exposed_version INTEGER")
     db.execute("ALTER TABLE campaign_state ADD COLUMN converted_version INTEGER")
-    _roll_up_history(db)
+    roll_up_history(db)
 
 
-def _roll_up_history(db: sqlite_utils.Database) -> None:
+def roll_up_history(db: sqlite_utils.Database) -> None:
     """Roll up what the database already holds, once. The site's time zone is not known to a
     migration: these days are UTC days (docs/reports.md says so). Decide answers were never
     recorded, so ``armed`` starts at the upgrade."""

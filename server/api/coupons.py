@@ -98,7 +98,9 @@ async def redeem_coupon(request: Request) -> Response:
         if not done.replay and done.campaign is not None:
             campaign = rules.by_id.get(done.campaign)
             version = campaign.version if campaign is not None else 1
-            store.count_redemption(conn, done, store.day(now, rules.site.timezone), version)
+            on = store.day(now, rules.site.timezone)
+            goal = done.campaign in rules.goals
+            store.count_redemption(conn, done, on, version, goal=goal)
         return done, coupons.queue_redeemed(conn, endpoints, done, now=now)
 
     done, queued = await tp.writer.write(redeem)

@@ -95,6 +95,9 @@ def count(rules: Ruleset, facts: Facts, view: PageView, visitor_id: str, *, dept
             depth=depth,
         )
         webhooks.report(conn, rules.site.webhooks, visitor_id, effects, now=update.at)
+        if rules.goals and facts.history is not None:
+            seen = [store.page_view_activity(update)]
+            store.count_goals(conn, visitor_id, seen, rules.goals, rules.site.timezone)
 
     return count_view
 

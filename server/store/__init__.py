@@ -66,9 +66,11 @@ from .retention import (
 )
 from .rollups import (
     CAMPAIGN_COUNTS,
+    Goal,
     count_campaign,
     count_effects,
     count_form,
+    count_goals,
     count_redemption,
     day,
 )
@@ -100,6 +102,8 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "Goal",
+    "count_goals",
     "count_effects",
     "day",
     "count_redemption",

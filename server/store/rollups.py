@@ -12,10 +12,13 @@ count again, as a new visitor would.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from .activity import Effects
+from .activity import Activity, Effects
 from .coupons import Redemption
 
 # The counters of rollup_campaigns, in the order the reports show them.
@@ -31,6 +34,26 @@ CAMPAIGN_COUNTS = (
     "unique_converted",  # exposed visitors converting for the first time (this version)
 )
 NO_VARIANT = ""  # a campaign event that named no variant
+GOAL_EVENTS = ("purchase", "form_submit", "custom", "click", "page_view")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What converts a campaign's visitors, a control variant's included: an activity of type
+    ``event`` (with ``name``, on a page matching ``path``, where given) within ``within``
+    seconds after the visitor's last exposure to it."""
+
+    event: str  # one of GOAL_EVENTS
+    name: str | None = None
+    path: re.Pattern[str] | None = None
+    within: int = 7 * 86_400
+
+    def reached_by(self, activity: Activity) -> bool:
+        return (
+            activity.type == self.event
+            and (self.name is None or activity.name == self.name)
+            and (self.path is None or bool(self.path.fullmatch(activity.path or "")))
+        )
 
 
 def day(at: int, tz: tzinfo) -> str:
@@ -126,6 +149,31 @@ def first_conversion(
     return row[0] or NO_VARIANT, row[1]
 
 
+def count_goals(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    activities: Iterable[Activity],
+    goals: Mapping[str, Goal],
+    tz: tzinfo,
+) -> None:
+    """The visitors reaching the goal of a campaign they were exposed to (shown it, or held
+    back from it) within its window: a conversion of the variant and version they had."""
+    for activity in activities:
+        for campaign, goal in goals.items():
+            if not goal.reached_by(activity):
+                continue
+            row = conn.execute(
+                "SELECT last_seen_at FROM campaign_state WHERE visitor_id = ? AND campaign = ?",
+                (visitor_id, campaign),
+            ).fetchone()
+            if row is None or row[0] is None or not 0 <= activity.at - row[0] <= goal.within:
+                continue
+            first = first_conversion(conn, visitor_id, campaign)
+            if first is not None:
+                on = day(activity.at, tz)
+                count_campaign(conn, on, campaign, *first, unique_converted=1)
+
+
 def count_form(conn: sqlite3.Connection, visitor_id: str, name: str, on: str) -> None:
     """A form sent in a popup (named after its campaign), credited to the variant and version
     the visitor was shown; nothing for a form of no campaign the visitor was exposed to."""
@@ -138,13 +186,18 @@ def count_form(conn: sqlite3.Connection, visitor_id: str, name: str, on: str) ->
         count_campaign(conn, on, name, row[0], row[1], forms=1)
 
 
-def count_redemption(conn: sqlite3.Connection, done: Redemption, on: str, version: int) -> None:
+def count_redemption(
+    conn: sqlite3.Connection, done: Redemption, on: str, version: int, *, goal: bool = False
+) -> None:
     """A redemption credited to the campaign and variant that revealed the code: its count,
-    its revenue, and the visitor's conversion (once per visitor and version). ``version`` is
-    the campaign's when the visitor's own exposure is not known."""
+    its revenue, and the visitor's conversion (once per visitor and version; not for a
+    campaign with a ``goal``, whose conversions are the goal's). ``version`` is the
+    campaign's when the visitor's own exposure is not known."""
     if done.campaign is None:
         return
-    first = first_conversion(conn, done.visitor_id, done.campaign) if done.visitor_id else None
+    first = None
+    if done.visitor_id and not goal:
+        first = first_conversion(conn, done.visitor_id, done.campaign)
     if first is not None:
         version = first[1]
     count_campaign(conn, on, done.campaign, done.variant, version, redemptions=1)

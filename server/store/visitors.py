@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
@@ -107,18 +107,21 @@ def record_events(
     visit_start: int,
     depth: str = "standard",
     tz: tzinfo = UTC,
+    goals: Collection[str] = (),
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
     (profiles.visit_start) decides whether an impression is in the same visit as the last.
-    The events themselves go to the event log where ``depth`` keeps one (store/datadepth.py);
-    nothing is stored for a visitor erased since the request read it."""
+    The events themselves go to the event log where ``depth`` keeps one (store/datadepth.py),
+    their counts to the rollups of the day in ``tz`` (a convert event does not convert the
+    visitor of a campaign in ``goals``: its goal does); nothing is stored for a visitor erased
+    since the request read it."""
     if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
         return 0
     log = keeps(depth, "events")
     on = rollups.day(at, tz)
     count = 0
     for event in events:
-        _roll_up(conn, visitor_id, event, on)
+        _roll_up(conn, visitor_id, event, on, goal=event.campaign in goals)
         if log:
             conn.execute(
                 "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
@@ -151,12 +154,14 @@ def record_events(
 _COUNTER = {"impression": "exposures", "exposure": "exposures", "close": "closes"}
 
 
-def _roll_up(conn: sqlite3.Connection, visitor_id: str, event: Event, on: str) -> None:
+def _roll_up(
+    conn: sqlite3.Connection, visitor_id: str, event: Event, on: str, *, goal: bool
+) -> None:
     """Count ``event`` in the rollups of day ``on``, with the unique visitors behind it."""
     counts = {}
     if event.type == "convert":
         counts["conversions"] = 1
-        first = rollups.first_conversion(conn, visitor_id, event.campaign)
+        first = None if goal else rollups.first_conversion(conn, visitor_id, event.campaign)
         if first is not None:  # counted with the variant and version the visitor was exposed to
             rollups.count_campaign(conn, on, event.campaign, *first, unique_converted=1)
     else:

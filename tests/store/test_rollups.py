@@ -12,10 +12,11 @@ import pytest
 import sqlite_utils
 from touchpoint import store
 from touchpoint.coupons.pools import Pool
+from touchpoint.store.activity import Activity, Effects, StageChange
 from touchpoint.store.migrations import roll_up_history
-from touchpoint.store.activity import Effects, StageChange
 from touchpoint.store.retention import Cutoffs, purge_events
 from touchpoint.store.subjects import erase
+from touchpoint.syntax.matchers import compile_globs
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOON = int(datetime(2026, 12, 4, 12, tzinfo=UTC).timestamp())
@@ -221,3 +222,62 @@ def test_the_history_is_rolled_up_once_by_the_migration(conn: sqlite3.Connection
     events(conn, "v1", "impression", "convert", at=NOON + 2 * DAY)
     assert totals(conn)["unique_exposed"] == 2
     assert totals(conn)["unique_converted"] == 1
+
+
+PURCHASE = store.Goal("purchase", within=7 * DAY)
+
+
+def bought(conn: sqlite3.Connection, visitor: str, at: int) -> None:
+    activity = Activity("purchase", at, name="order-1", value=50.0)
+    store.count_goals(conn, visitor, [activity], {"spring": PURCHASE}, BERLIN)
+
+
+def test_a_goal_converts_the_holdout_too_within_its_window(conn: sqlite3.Connection) -> None:
+    for visitor in ("shown", "held", "late", "never"):
+        consent(conn, visitor)
+    events(conn, "shown", "impression", variant="a")
+    events(conn, "held", "exposure", variant="holdout")
+    events(conn, "late", "exposure", variant="holdout")
+    bought(conn, "shown", NOON + DAY)
+    bought(conn, "shown", NOON + 2 * DAY)  # once per visitor
+    bought(conn, "held", NOON + 7 * DAY)  # the window's last second
+    bought(conn, "late", NOON + 7 * DAY + 1)  # past it
+    bought(conn, "never", NOON)  # never exposed
+    converted = {
+        variant: counts.get("unique_converted", 0)
+        for (_, variant, _), counts in campaign_rows(conn).items()
+    }
+    assert converted == {"a": 1, "holdout": 1}
+
+
+def test_with_a_goal_the_popups_own_conversion_does_not_convert(conn: sqlite3.Connection) -> None:
+    consent(conn, "v1")
+    batch = [store.Event(kind, "spring", "a", "/") for kind in ("impression", "convert")]
+    store.record_events(conn, "v1", batch, at=NOON, visit_start=NOON, tz=BERLIN, goals={"spring"})
+    assert totals(conn)["conversions"] == 1
+    assert totals(conn)["unique_converted"] == 0
+    bought(conn, "v1", NOON + 60)
+    assert totals(conn)["unique_converted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("goal", "activity", "reached"),
+    [
+        (store.Goal("form_submit", name="signup"), Activity("form_submit", 0, name="signup"), True),
+        (store.Goal("form_submit", name="signup"), Activity("form_submit", 0, name="quiz"), False),
+        (store.Goal("form_submit"), Activity("form_submit", 0, name="quiz"), True),
+        (store.Goal("custom"), Activity("click", 0, name="x"), False),
+        (
+            store.Goal("page_view", path=compile_globs(["/checkout/done*"], segments=True)),
+            Activity("page_view", 0, path="/checkout/done.html"),
+            True,
+        ),
+        (
+            store.Goal("page_view", path=compile_globs(["/checkout/done*"], segments=True)),
+            Activity("page_view", 0, path="/checkout/cart"),
+            False,
+        ),
+    ],
+)
+def test_what_reaches_a_goal(goal: store.Goal, activity: Activity, reached: bool) -> None:
+    assert goal.reached_by(activity) is reached

@@ -12,6 +12,7 @@ from typing import Any
 from .. import __version__
 from ..api.keys import SCOPES
 from ..settings import ENV_PREFIX, Settings
+from . import demotraffic, report
 
 
 @functools.cache
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     _webhooks(commands)
     _coupons(commands)
     _privacy(commands)
+    report.add_parser(commands, [settings(*RULES_AND_DATABASE)])
+    demotraffic.add_parser(commands, [settings("prefix")])
     return parser
 
 

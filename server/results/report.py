@@ -15,6 +15,7 @@ from typing import Any
 
 from ..rules.campaigns import Campaign
 from ..rules.ruleset import Ruleset
+from ..store.records import STAGES
 from ..store.rollups import CAMPAIGN_COUNTS
 from .stats import Comparison, Mean, Proportion, compare, srm_p_value, wilson
 
@@ -24,6 +25,18 @@ SRM_ALPHA = 0.001  # below this p-value the traffic split is flagged
 MIN_EXPOSED = 100  # visitors per variant before a comparison is called
 MIN_CONVERSIONS = 25  # conversions in a variant and its control together
 CALL = 0.95  # chance to beat the control (and 1 - p) needed to call a winner or a loser
+
+
+# How engaged each stage is: a move to a less engaged one is "backwards" (a customer lapsing
+# to inactive, a win-back that stays away again); new-customer to customer is neither.
+ENGAGEMENT = {
+    "visitor": 0,
+    "inactive": 0,
+    "lead": 1,
+    "win-back": 1,
+    "new-customer": 2,
+    "customer": 2,
+}
 
 
 class ReportError(ValueError):
@@ -365,7 +378,7 @@ def lifecycle(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str
         " ORDER BY day",
         bounds,
     ).fetchall()
-    stages = [s.stage for s in rules.profile.stages]
+    stages = list(STAGES)
     entered: dict[str, int] = defaultdict(int)
     flows: dict[tuple[str, str], int] = defaultdict(int)
     daily: dict[str, dict[str, Any]] = {}
@@ -381,6 +394,10 @@ def lifecycle(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str
         daily[day]["thresholds"][threshold] = count
     order = stages + sorted(set(entered) - set(stages))
     rank = {stage: i for i, stage in enumerate(order)}
+
+    def backwards(before: str, after: str) -> bool:
+        return bool(before) and ENGAGEMENT.get(after, 0) < ENGAGEMENT.get(before, 0)
+
     return {
         "range": days.as_json(),
         "stages": [{"stage": s, "entered": entered.get(s, 0)} for s in order],
@@ -389,7 +406,7 @@ def lifecycle(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str
                 "from": before or None,
                 "to": after,
                 "visitors": count,
-                "backwards": bool(before) and rank.get(after, 0) < rank.get(before, 0),
+                "backwards": backwards(before, after),
             }
             for (before, after), count in sorted(
                 flows.items(), key=lambda kv: (rank.get(kv[0][0], -1), rank.get(kv[0][1], 0))

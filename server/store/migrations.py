@@ -532,6 +532,13 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
         f"INSERT INTO rollup_stages (day, before, after, moves) SELECT {day},"
         f" coalesce(before, ''), after, count(*) FROM stage_history GROUP BY 1, 2, 3"
     )
+    # Every profile entered the lifecycle at its first page view, as a visitor.
+    db.execute(
+        "INSERT INTO rollup_stages (day, before, after, moves)"
+        " SELECT date(first_seen_at, 'unixepoch'), '', 'visitor', count(*) FROM visitors"
+        " WHERE first_seen_at IS NOT NULL GROUP BY 1"
+        " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + excluded.moves"
+    )
 
 
 def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:

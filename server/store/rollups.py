@@ -209,14 +209,23 @@ def count_redemption(
         )
 
 
+def count_new_profile(conn: sqlite3.Connection, stage: str, on: str) -> None:
+    """A profile's first page view: it enters the lifecycle (from "" to its stage)."""
+    _count_move(conn, on, "", stage)
+
+
+def _count_move(conn: sqlite3.Connection, on: str, before: str, after: str) -> None:
+    conn.execute(
+        "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, 1)"
+        " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + 1",
+        (on, before, after),
+    )
+
+
 def count_effects(conn: sqlite3.Connection, effects: Effects, *, at: int, tz: tzinfo) -> None:
     """The lifecycle moves and the score thresholds crossed (at ``at``) of one write."""
     for change in effects.stage_changes:
-        conn.execute(
-            "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, 1)"
-            " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + 1",
-            (day(change.at, tz), change.before or "", change.after),
-        )
+        _count_move(conn, day(change.at, tz), change.before or "", change.after)
     for threshold in effects.crossed:
         conn.execute(
             "INSERT INTO rollup_thresholds (day, threshold, crossings) VALUES (?, ?, 1)"

@@ -234,7 +234,7 @@ def record_page_view(
             read_data,
         )
         if conn.execute(guarded, values).rowcount:
-            effects = result[1]
+            profile, effects = result
     if effects is None:
         stored = profile_of(conn, visitor_id)
         if stored is None:
@@ -243,6 +243,8 @@ def record_page_view(
             stored, view, session_idle=session_idle, visitor_id=visitor_id
         )
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
+    if profile.page_views == 1:  # a new profile enters the funnel at its first stage
+        rollups.count_new_profile(conn, profile.stage, rollups.day(view.at, rules.timezone))
     _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth)
     _insert_effects(conn, visitor_id, effects, depth=depth, at=view.at, tz=rules.timezone)
     return effects

@@ -12,8 +12,11 @@ import pytest
 import sqlite_utils
 from touchpoint import store
 from touchpoint.coupons.pools import Pool
+from touchpoint.profiles.rules import ProfileRules
+from touchpoint.profiles.scoring import ScoringRules
 from touchpoint.store.activity import Activity, Effects, StageChange
 from touchpoint.store.migrations import roll_up_history
+from touchpoint.store.records import PageViewUpdate, Touch
 from touchpoint.store.retention import Cutoffs, purge_events
 from touchpoint.store.subjects import erase
 from touchpoint.syntax.matchers import compile_globs
@@ -165,6 +168,19 @@ def rows(conn: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:
     return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
 
 
+def page_view(conn: sqlite3.Connection, visitor: str, at: int) -> None:
+    rules = ProfileRules(ScoringRules(timezone=BERLIN))
+    update = PageViewUpdate(at, Touch("direct", ""), path="/")
+    store.record_page_view(conn, visitor, update, session_idle=1800, rules=rules)
+
+
+def test_a_profile_enters_the_lifecycle_at_its_first_page_view(conn: sqlite3.Connection) -> None:
+    consent(conn, "v1")
+    page_view(conn, "v1", NOON)
+    page_view(conn, "v1", NOON + 60)
+    assert rows(conn, "rollup_stages") == [("2026-12-04", "", "visitor", 1)]
+
+
 def test_reveals_and_redemptions_with_their_revenue(conn: sqlite3.Connection) -> None:
     pool = Pool("welcome", "generated", pattern="W-XXXXXXXX")
     for visitor, value in (("v1", 80.0), ("v2", 120.0)):
@@ -196,6 +212,7 @@ def test_the_history_is_rolled_up_once_by_the_migration(conn: sqlite3.Connection
         consent(conn, visitor)
         events(conn, visitor, "impression", "impression")
     events(conn, "v1", "convert", at=NOON + DAY)
+    page_view(conn, "v1", NOON)
     events(conn, "v2", "close")
     conn.execute(
         "INSERT INTO stage_history (visitor_id, at, before, after, reason)"
@@ -214,7 +231,10 @@ def test_the_history_is_rolled_up_once_by_the_migration(conn: sqlite3.Connection
     roll_up_history(sqlite_utils.Database(conn))
 
     assert totals(conn) == {**live, "reveals": 1, "redemptions": 1}
-    assert rows(conn, "rollup_stages") == [("2026-12-04", "visitor", "lead", 1)]
+    assert rows(conn, "rollup_stages") == [
+        ("2026-12-04", "", "visitor", 1),
+        ("2026-12-04", "visitor", "lead", 1),
+    ]
     assert rows(conn, "rollup_revenue") == [
         ("2026-12-04", "spring", "a", 1, "EUR", 1, 50.0, 2500.0)
     ]

@@ -166,7 +166,7 @@ def _campaign_table(body: dict[str, Any], *, daily: bool) -> tuple[list[str], li
                 _interval(low_high),
                 _percent(versus.get("uplift"), signed=True),
                 _interval(uplift, signed=True),
-                _percent(versus.get("chance_to_beat_control")),
+                _chance(versus.get("chance_to_beat_control")),
                 _p(versus.get("p_value")),
                 "; ".join(
                     f"{m['per_exposed_visitor']:.2f} {currency}"
@@ -242,6 +242,15 @@ def _percent(value: float | None, *, signed: bool = False) -> _Cell | None:
     return _Cell(f"{value * 100:+.1f}%" if signed else f"{value * 100:.1f}%", value)
 
 
+def _chance(value: float | None) -> _Cell | None:
+    """A probability: never rounded up to a certainty it is not."""
+    if value is None:
+        return None
+    if value > 0.999 or value < 0.001:
+        return _Cell(">99.9%" if value > 0.999 else "<0.1%", value)
+    return _percent(value)
+
+
 def _interval(bounds: Any, *, signed: bool = False) -> _Cell | None:
     if not bounds:
         return None
@@ -276,7 +285,7 @@ def _text(value: Any) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
     numeric = [
-        all(r[i] == "—" or r[i][:1].isdigit() or r[i][:1] in "+-<" for r in rows) and bool(rows)
+        all(r[i] == "—" or r[i][:1].isdigit() or r[i][:1] in "+-<>" for r in rows) and bool(rows)
         for i in range(len(header))
     ]
 

@@ -144,6 +144,8 @@ def campaign_report(
     order = [v for v, _, _ in configured] + sorted(set(counts) - {v for v, _, _ in configured})
     revenue = _revenue(conn, days, group="variant", campaign=campaign_id, version=version)
     control = _control(configured, order)
+    if control is not None:  # the baseline first, as experiments are read
+        order = [control, *(v for v in order if v != control)]
     variants = []
     for variant_id in order:
         c = counts.get(variant_id, dict.fromkeys(CAMPAIGN_COUNTS, 0))

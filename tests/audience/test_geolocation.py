@@ -330,7 +330,8 @@ def test_simulate_a_country(
 ) -> None:
     args = tuple(a.replace("{db}", str(geoip_database)) for a in args)
     assert simulate(*args) == (
-        "/demo/ for an anonymous visitor in CH at 1970-01-01T00:00:00+00:00:\n  alpine-shipping                  chosen"
+        "/demo/ for an anonymous visitor in CH at 1970-01-01T00:00:00+00:00:\n"
+        "  alpine-shipping                  chosen"
     )
 
 

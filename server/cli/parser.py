@@ -13,6 +13,7 @@ copies a subcommand's defaults over what an earlier position set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 from collections.abc import Iterator
 from typing import Any
@@ -65,7 +66,10 @@ def topic(name: str) -> str | None:
 
 
 def _add_setting(
-    parser: argparse.ArgumentParser | Any, field: Any, *, default: Any = argparse.SUPPRESS
+    parser: argparse._ActionsContainer,
+    field: dataclasses.Field[Any],
+    *,
+    default: Any = argparse.SUPPRESS,
 ) -> None:
     """The flag of one setting, explained from the settings table."""
     name = field.name

@@ -35,6 +35,13 @@ def journey(
     other event) pointing at the receiver; a clock the test moves; an API key."""
     rules_dir = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules_dir)
+    # What the scoring example's comment says to do once the endpoint exists.
+    scoring = (rules_dir / "scoring.yaml").read_text()
+    action = "actions: {attribute: {sales_ready: true}}"
+    assert scoring.count(action) == 1
+    (rules_dir / "scoring.yaml").write_text(
+        scoring.replace(action, "actions: {webhook: sales, attribute: {sales_ready: true}}")
+    )
     site = (rules_dir / "site.yaml").read_text()
     (rules_dir / "site.yaml").write_text(
         site + "webhooks:\n"

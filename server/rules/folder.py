@@ -18,12 +18,24 @@ Signature = tuple[tuple[str, int, int, int], ...]
 
 
 def paths(rules_dir: Path) -> list[Path]:
-    """Every file the rules are built from: the YAML files and everything under templates/."""
+    """Every file the rules are built from: the YAML files the loader reads and the templates,
+    but not hidden files and backups among the templates (an editor's swap file, ``x.html~``):
+    they change while a template is only open in an editor."""
+    templates = rules_dir / "templates"
     return sorted(
-        p
-        for p in (*rules_dir.glob("*.y*ml"), *(rules_dir / "templates").rglob("*"))
-        if not p.is_dir()
+        [
+            *rules_dir.glob("*.y*ml"),
+            *(
+                p
+                for p in templates.rglob("*")
+                if not _hidden(p.relative_to(templates)) and not p.is_dir()
+            ),
+        ]
     )
+
+
+def _hidden(name: Path) -> bool:
+    return any(part.startswith(".") or part.endswith("~") for part in name.parts)
 
 
 def signature(rules_dir: Path) -> Signature:

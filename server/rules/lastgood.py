@@ -31,7 +31,7 @@ log = logging.getLogger("touchpoint.rules")
 FOLDER = "last-good-rules"
 CURRENT = "current.json"
 STATUS = "status.json"
-STALE_TEMPORARY = 60  # seconds: a temporary folder this old was left by a crash
+RECENT = 60  # seconds: a copy this young may still be written or read by another worker
 
 
 @dataclass(frozen=True)
@@ -152,17 +152,16 @@ class LastGood:
         os.replace(temporary, self.root / name)
 
     def _prune(self, *, keep: set[str]) -> None:
-        """Remove older copies; the previous one stays, a worker may be reading it."""
+        """Remove older copies. The previous one stays (a worker may be reading it), and so
+        does anything younger than a minute (another worker may be writing it)."""
         for path in self.root.iterdir():
-            if not path.is_dir() or path.name in keep:
-                continue
-            if path.name.startswith(".tmp-"):
-                try:
-                    if path.stat().st_mtime > time.time() - STALE_TEMPORARY:
-                        continue  # another worker is writing it
-                except OSError:
+            try:
+                if path.name in keep or path.stat().st_mtime > time.time() - RECENT:
                     continue
-            shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _relabel(ruleset: rules_module.Ruleset, old: Path, new: Path) -> rules_module.Ruleset:

@@ -1,12 +1,12 @@
 """Hot reload of the rules: a change takes effect once the folder holds still, without a restart.
 
-The rules folder is polled (two stat() calls per file and poll: cheaper and more portable than
-inotify, and it sees edits made through any editor, sync tool or bind mount). A change is loaded
-only when the folder's signature (name, inode, size and modification time of every file) is the
-same at two polls in a row, a whole interval apart: a file written in steps (an editor saving
-in place, ``scp``, ``rsync --inplace``, a network share) is never read half written unless a
-step pauses longer than the interval. A valid set replaces the running one and becomes the
-shared last good set (rules/lastgood.py); an invalid one is logged and recorded, and every
+The rules folder is polled (a few stat() calls per file and poll: cheaper and more portable
+than inotify, and it sees edits made through any editor, sync tool or bind mount). A change is
+loaded only when the folder's signature (name, inode, size and modification time of every file)
+is the same at two polls in a row, a whole interval apart: a file written in steps (an editor
+saving in place, ``scp``, ``rsync --inplace``, a network share) is never read half written
+unless a step pauses longer than the interval. A valid set replaces the running one and becomes
+the shared last good set (rules/lastgood.py); an invalid one is logged and recorded, and every
 worker keeps serving the last good set.
 """
 

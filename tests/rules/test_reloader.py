@@ -17,7 +17,6 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
-from touchpoint.rules.folder import changed_within
 from touchpoint.rules.lastgood import LastGood
 from touchpoint.rules.reloader import RulesReloader, start
 from touchpoint.rules.ruleset import RulesError, Ruleset
@@ -235,13 +234,6 @@ def test_start_while_a_file_changed_just_now_serves_the_last_good_set_until_it_h
     (rules_dir / "vip.yaml").write_text(VIP)
     poll(watcher, watcher)
     assert [r.by_id["vip"].paths for r in applied] == [("/vip/*",)]
-
-
-def test_changed_within() -> None:
-    signature = (("a.yaml", 1, 10, 5_000_000_000),)
-    assert changed_within(signature, 0.5, now_ns=5_400_000_000)
-    assert not changed_within(signature, 0.5, now_ns=5_600_000_000)
-    assert changed_within(signature, 0.5, now_ns=1_000_000_000)  # in the future
 
 
 def test_a_worker_started_while_the_folder_is_invalid_serves_the_last_good_set(

@@ -266,8 +266,11 @@ def workers(server: LiveServer) -> set[int]:
     return found
 
 
-def vip_server(tmp_path: Path, rules_dir: Path) -> LiveServer:
-    (rules_dir / "vip.yaml").write_text(VIP)
+def vip_server(tmp_path: Path, rules_dir: Path, *, write: bool = True) -> LiveServer:
+    """Two workers serving ``rules_dir`` with the vip campaign (written unless ``write`` is
+    false), their data in ``tmp_path/live-data``."""
+    if write:
+        (rules_dir / "vip.yaml").write_text(VIP)
     return LiveServer(
         tmp_path, "--workers=2", "--rules-dir", str(rules_dir), "--rate-limit-per-minute=1000000"
     )
@@ -311,10 +314,10 @@ def test_two_workers_never_serve_a_campaign_file_written_in_place_half_done(
             with path.open("r+") as file:  # in place: the same inode all along
                 file.truncate(0)
                 file.flush()
-                time.sleep(0.1)
+                time.sleep(0.05)
                 file.write(HALF)
                 file.flush()
-                time.sleep(0.25)  # less than a poll interval
+                time.sleep(0.15)  # well within a poll interval, even on a busy machine
                 file.write(VIP[len(HALF) :])
             time.sleep(random.uniform(0, 0.8))
     finally:
@@ -362,3 +365,23 @@ def test_workers_restarted_while_the_folder_is_invalid_serve_the_last_good_set(
         ],
         "rules_refused_at": json.loads(answer)["rules_refused_at"],
     }, output
+
+
+@pytest.mark.slow
+def test_serve_started_again_while_the_folder_is_invalid_serves_the_last_good_set(
+    tmp_path: Path, rules_dir: Path
+) -> None:
+    """A restart (a deploy, a reboot) while a campaign file is broken: the server starts with
+    the rules it last accepted, prints the problems and reports degraded."""
+    first = vip_server(tmp_path, rules_dir)
+    first.stop()
+    written_a_while_ago(rules_dir / "vip.yaml", VIP.replace("trigger: load", "trigger: lod"))
+    second = vip_server(tmp_path, rules_dir, write=False)
+    try:
+        with httpx.Client(base_url=second.url) as client:
+            assert live_campaigns(client, "/vip/lounge") == {"vip"}
+            assert client.get("/tp/healthz").json()["status"] == "degraded"
+    finally:
+        output = second.output()
+    assert "vip.yaml:2:1: trigger: exactly one of" in output
+    assert "serving the last good rules, accepted " in output

@@ -47,24 +47,21 @@ def start(
     interval: float | None = INTERVAL,
 ) -> Serving:
     """The rules a worker starts with: the folder's, or the last good set while the folder is
-    invalid (``problems`` says why) or was changed less than ``interval`` ago (it may be half
-    written: the reloader takes it once it holds still; ``interval=None`` without a reloader).
-    Raises :class:`RulesError` when the folder is invalid and no last good set is kept."""
+    invalid (``problems`` says why). A folder changed less than ``interval`` ago may be half
+    written: the start waits until it holds still, as the reloader would (``interval=None``:
+    no waiting, for a server without reload). Raises :class:`RulesError` when the folder is
+    invalid and no last good set is kept."""
     rules_dir = Path(rules_dir)
     got = _read(rules_dir)
     saved = last_good.saved()
+    if got is not None and saved is not None and got[1].digest != saved.digest and interval:
+        got = _settled(rules_dir, got, interval)
+        if got is None:  # still changing: the last good set until it holds still
+            ruleset = last_good.load(saved, geolocation=geolocation)
+            if ruleset is not None:
+                log.info("the rules keep changing: the last good set serves until they stop")
+                return Serving(ruleset, saved.digest, saved.accepted_at, None)
     now = time.time()
-    if (
-        got is not None
-        and saved is not None
-        and interval is not None
-        and got[1].digest != saved.digest
-        and folder.changed_within(got[0], interval)
-    ):
-        ruleset = last_good.load(saved, geolocation=geolocation)
-        if ruleset is not None:
-            log.info("the rules changed just now: the last good set serves until they hold still")
-            return Serving(ruleset, saved.digest, saved.accepted_at, None)
     try:
         ruleset = rules_module.load(rules_dir, geolocation=geolocation)
     except RulesError as exc:
@@ -76,8 +73,8 @@ def start(
         return Serving(
             kept, saved.digest, saved.accepted_at, got[0] if got else None, tuple(exc.problems)
         )
-    if got is None:  # the files kept changing while they were read: look again when they stop
-        return Serving(ruleset, "", now, None)
+    if got is None or folder.signature(rules_dir) != got[0]:  # changed while it loaded
+        return Serving(ruleset, "", now, None)  # the reloader looks again when it holds still
     try:
         now = last_good.save(got[1], now=now)
     except OSError as exc:  # served all the same; other workers cannot fall back on it
@@ -91,6 +88,22 @@ def _read(rules_dir: Path) -> tuple[folder.Signature, folder.Snapshot] | None:
         if got is not None:
             return got
         time.sleep(0.05)
+    return None
+
+
+def _settled(
+    rules_dir: Path, got: tuple[folder.Signature, folder.Snapshot], interval: float
+) -> tuple[folder.Signature, folder.Snapshot] | None:
+    """``got`` once the folder has held still for ``interval`` (at once if it was last changed
+    longer ago than that), or None if it is still changing after ten intervals."""
+    for _ in range(10):
+        if not folder.changed_within(got[0], interval):
+            return got
+        time.sleep(interval)
+        again = _read(rules_dir)
+        if again is not None and again[0] == got[0]:
+            return again
+        got = again or got
     return None
 
 

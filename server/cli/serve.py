@@ -9,11 +9,13 @@ import json
 import logging
 import os
 import sys
+import time
 
 from .. import store
 from ..audience import geolocation
 from ..errors import ConfigError
-from ..rules import ruleset as rules_module
+from ..rules.lastgood import LastGood
+from ..rules.reloader import start
 from ..settings import ENV_PREFIX, Settings
 
 
@@ -41,7 +43,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Fail before forking workers: bad rules, an unreadable key, database or geolocation
     # database end here, once.
     geolocation.open_source(settings.geoip_database)
-    rules_module.load(settings.rules_dir)
+    # Invalid rules stop the start unless a last good set is kept in the data folder: then the
+    # workers serve that, as a running server does while an edit is refused.
+    serving = start(
+        settings.rules_dir, LastGood(settings.data_dir, settings.rules_dir), interval=None
+    )
+    if serving.problems:
+        for problem in serving.problems:
+            print(problem, file=sys.stderr)
+        accepted = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(serving.accepted_at))
+        print(
+            f"{len(serving.problems)} problem(s) in {settings.rules_dir}: serving the last good"
+            f" rules, accepted {accepted}",
+            file=sys.stderr,
+        )
     settings.resolve_secret_key()
     try:
         store.migrate(settings.database_path)

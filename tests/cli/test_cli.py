@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from touchpoint.cli import main
 
-from ..conftest import ROOT
+from ..conftest import ROOT, with_sales_webhook
 
 
 def test_check_ok(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +56,7 @@ def test_check_fails_on_an_empty_campaign_file(
     assert main(["check", "--rules-dir", str(rules_dir)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"{path}:1:1: the file is empty (or only comments): a campaign needs")
-    assert err.endswith(f"1 problem(s) in {rules_dir}\n")
+    assert err.endswith(f"1 error in {rules_dir}\n")
 
 
 def test_check_of_the_shipped_rules_prints_no_warning() -> None:
@@ -279,7 +279,8 @@ def test_check_counts_errors_and_warnings_apart(
     rules_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = Path(__file__).parent.parent.parent / "rules"
-    (rules_dir / "scoring.yaml").write_text((root / "scoring.yaml").read_text())  # 1 warning
+    (rules_dir / "scoring.yaml").write_text((root / "scoring.yaml").read_text())
+    with_sales_webhook(rules_dir)  # 1 warning: site.yaml names no endpoint `sales`
     path = rules_dir / "first-order-coupon.yaml"
     path.write_text(path.read_text().replace("after_close: 7d", "after_close: 7 days"))
     assert main(["check", "--rules-dir", str(rules_dir)]) == 1
@@ -293,6 +294,7 @@ def test_check_counts_errors_and_warnings_apart(
 def test_check_json(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = Path(__file__).parent.parent.parent / "rules"
     (rules_dir / "scoring.yaml").write_text((root / "scoring.yaml").read_text())
+    with_sales_webhook(rules_dir)  # 1 warning: site.yaml names no endpoint `sales`
     assert main(["check", "--rules-dir", str(rules_dir), "--json"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -305,7 +307,7 @@ def test_check_json(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None
         "problems": [
             {
                 "file": str(rules_dir / "scoring.yaml"),
-                "line": 23,
+                "line": 26,
                 "column": 15,
                 "key": "thresholds.0.actions.webhook",
                 "message": report["problems"][0]["message"],

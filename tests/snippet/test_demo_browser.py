@@ -278,9 +278,14 @@ def read_down(page, cdp, swipes: int) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("path", "armed_after", "title"),
-    [(PRODUCT, 1100, "Wait — 10 % off your first order"), ("/demo/cart.html", 2100, "5 € off this order")],
+    [
+        (PRODUCT, 1100, "Wait — 10 % off your first order"),
+        ("/demo/cart.html", 2100, "5 € off this order"),
+    ],
 )
-def test_touch_exit_intent_on_a_phone(browser, live_server, path: str, armed_after: int, title: str) -> None:  # type: ignore[no-untyped-def]
+def test_touch_exit_intent_on_a_phone(
+    browser, live_server, path: str, armed_after: int, title: str
+) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=live_server.url, **PHONE)
     page = context.new_page()
     try:

@@ -84,7 +84,9 @@ DRIFTS = [(1, 200), (1, 50), (2, 100), (4, 100)]
 
 
 @pytest.mark.parametrize(("px", "ms"), DRIFTS)
-def test_a_pointer_drifting_out_through_the_top_does_not_count(page, harness, px: int, ms: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_pointer_drifting_out_through_the_top_does_not_count(
+    page, harness, px: int, ms: int
+) -> None:  # type: ignore[no-untyped-def]
     harness.script({"popups": [exit_popup()]})
     open_page(page, EXIT)
     page.mouse.move(600, 300)

@@ -118,7 +118,9 @@ def harness_page(browser, harness, *, before: str = ""):  # type: ignore[no-unty
 def test_the_consent_the_page_gives_first_applies_to_the_calls_after_it(browser, harness) -> None:  # type: ignore[no-untyped-def]
     # A consent tool that answers inline too: identify comes after it, so it needs its answer.
     harness.script({}, granted=None)
-    page, errors = harness_page(browser, harness, before="touchpoint('consent', ['personalisation']);")
+    page, errors = harness_page(
+        browser, harness, before="touchpoint('consent', ['personalisation']);"
+    )
     with page.expect_response("**/tp/v1/identify", timeout=5000):
         page.goto("/pages/account.html")
     assert [c["granted"] for c in harness.log()["consent"]] == [["personalisation"]]
@@ -129,7 +131,9 @@ def test_the_consent_the_page_gives_first_applies_to_the_calls_after_it(browser,
 
 def test_a_tcf_consent_tool_is_waited_for(browser, harness) -> None:  # type: ignore[no-untyped-def]
     tcf = {"revision": 1, "granted": ["personalisation"], "prompt": False, "known": True}
-    harness.script({"consent": {**tcf, "mode": "tcf", "timeout": 3000}}, granted=["personalisation"])
+    harness.script(
+        {"consent": {**tcf, "mode": "tcf", "timeout": 3000}}, granted=["personalisation"]
+    )
     cmp = """window.__tcfapi = function (command, version, callback) {
       window.choose = function () { callback({eventStatus: 'tcloaded', listenerId: 1,
         publisher: {consents: {1: true, 5: true, 6: true}}}, true); };

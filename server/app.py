@@ -31,8 +31,9 @@ from .privacy import retention
 from .privacy.clientip import usable_ip
 from .profiles import identity
 from .profiles.recognition import Recognizer
+from .rules import reloader as rules_reloader
 from .rules import ruleset as rules_module
-from .rules.reloader import RulesReloader
+from .rules.lastgood import LastGood
 from .settings import Settings
 from .web import consent, coupons, decide, eligible, events, health, identify, snippet
 from .web.limits import RateLimiter, refuse_cross_site
@@ -57,7 +58,8 @@ class Touchpoint:
     geolocation: geolocation.CountryDatabase | None = None
     reader: store.Reader | None = None
     writer: store.Writer | None = None
-    reloader: RulesReloader | None = None
+    last_good: LastGood | None = None  # the rules' state shared by the workers (healthz)
+    reloader: rules_reloader.RulesReloader | None = None
     deliverer: webhooks.Deliverer | None = None
     stock: Stock = field(default_factory=Stock)
     purger: retention.Purger | None = None
@@ -95,8 +97,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     geo = geolocation.open_source(settings.geoip_database)
     if geo is not None:
         log.info("country database: %s", geo.description)
-    ruleset = rules_module.load(settings.rules_dir, geolocation=geo is not None)
-    rules_module.log_warnings(ruleset)
+    last_good = LastGood(settings.data_dir, settings.rules_dir)
+    serving = rules_reloader.start(
+        settings.rules_dir,
+        last_good,
+        geolocation=geo is not None,
+        interval=rules_reloader.INTERVAL if settings.reload_rules else None,
+    )
+    ruleset = serving.ruleset
+    if serving.problems:
+        for problem in serving.problems:
+            log.error("rules not loaded: %s", problem)
+        log.warning("serving the last good rules, accepted %s", _when(serving.accepted_at))
+    else:
+        rules_module.log_warnings(ruleset)
     secret_key = settings.resolve_secret_key()
     tp = Touchpoint(
         settings=settings,
@@ -113,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         identity_key=identity.identity_key(secret_key),
         api_keys=ApiKeys(settings.api_keys_path),
         geolocation=geo,
+        last_good=last_good,
     )
 
     @contextlib.asynccontextmanager
@@ -131,9 +146,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         _tune_garbage_collection()
         watching = []
         if settings.reload_rules:
-            tp.reloader = RulesReloader(
+            tp.reloader = rules_reloader.RulesReloader(
                 settings.rules_dir,
                 lambda ruleset: setattr(tp, "rules", ruleset),
+                serving,
+                last_good,
                 geolocation=geo is not None,
             )
             watching.append(asyncio.create_task(tp.reloader.run()))
@@ -180,6 +197,10 @@ def _tune_garbage_collection() -> None:
     rules, templates) is frozen out of collections, and collections run less often."""
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
 def create_app_from_env() -> Starlette:

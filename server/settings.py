@@ -41,7 +41,8 @@ class Settings:
     rules_dir: str = _setting("rules", "Folder of the rules files (*.yaml) and their templates/.")
     reload_rules: bool = _setting(
         True,
-        "Reload the rules within a second of a change; an invalid edit keeps the last good set.",
+        "Reload the rules once a change has held still for half a second; an invalid edit keeps"
+        " the last good set.",
     )
     secret_key: str = _setting(
         "",

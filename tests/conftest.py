@@ -34,6 +34,18 @@ def rules_dir(tmp_path: Path) -> Path:
     return without_own_codes(target)
 
 
+def with_sales_webhook(rules: Path) -> Path:
+    """``rules`` (a copy of the examples) with the threshold action the scoring example shows
+    as a comment in use: ``webhook: sales``, for a site that names that endpoint."""
+    scoring = (rules / "scoring.yaml").read_text()
+    action = "actions: {attribute: {sales_ready: true}}"
+    assert scoring.count(action) == 1
+    (rules / "scoring.yaml").write_text(
+        scoring.replace(action, "actions: {webhook: sales, attribute: {sales_ready: true}}")
+    )
+    return rules
+
+
 def without_own_codes(rules: Path) -> Path:
     """``rules`` with the first-order coupon handing out no code of its own: tests of popups for
     anyone, since a visitor's own code needs the marketing consent (tests/coupons/)."""

@@ -12,6 +12,8 @@ the settings or the rules end the command with one clear message and exit status
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -23,6 +25,7 @@ from ..rules.couponfiles import load_pools
 from ..settings import Settings
 from ..syntax.files import RulesError
 from . import demotraffic, keys, report, rules, serve, webhooks
+from .folders import server_folder
 from .parser import build_parser
 
 
@@ -31,6 +34,9 @@ def coupons(settings: Settings, args: argparse.Namespace) -> int:
     pools, problems = load_pools(settings.rules_dir)
     if any(p.severity == "error" for p in problems):
         raise RulesError(problems)
+    if args.action != "list":  # import and generate create the database in the server's folder
+        flag = "--database" if settings.database else "--data-dir"
+        server_folder(settings.database_path, what="coupon codes", flag=flag)
     return stock.command(settings, args, pools)
 
 
@@ -59,7 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = {field.name for field in Settings.fields()}
     args.overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
     try:
-        return COMMANDS[args.command](Settings.load(args.overrides), args)
+        status = COMMANDS[args.command](Settings.load(args.overrides), args)
+        sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (touchpoint simulate --json | head): stop quietly, as cat does.
+        # Python flushes stdout again on exit; point it at /dev/null so that cannot fail too.
+        # https://docs.python.org/3/library/signal.html#note-on-sigpipe
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except TouchpointError as exc:
         print(f"touchpoint: {exc}", file=sys.stderr)
         return 1

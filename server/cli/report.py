@@ -20,40 +20,48 @@ from ..settings import Settings
 
 
 def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """``report`` and its three views, each with --since/--until, --json and --csv."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--since", help="the first day, YYYY-MM-DD in the site's time zone (default: 30 days ago)"
-    )
-    common.add_argument("--until", help="the last day, included (default: today)")
-    formats = common.add_mutually_exclusive_group()
-    formats.add_argument("--json", action="store_true", help="print the report as JSON")
-    formats.add_argument("--csv", action="store_true", help="print the report's table as CSV")
+    """``report`` and its three views. --since, --until and --csv are taken before or after the
+    view (like the shared --json): the views' copies leave a flag that is not given out."""
     command = commands.add_parser(
         "report",
         help="results: campaigns, one campaign's experiment, the lifecycle (docs/reports.md)",
         description="What campaigns, variants and lifecycle stages achieved; read from the"
         " rollups, which outlive the event log. Without a view: the campaigns overview.",
-        parents=[*parents, common],
+        parents=parents,
     )
-    views = command.add_subparsers(dest="view")
-    views.add_parser(
-        "campaigns", help="every campaign's counts, conversion rate and verdict", parents=[common]
+    _range_options(command, top=True)
+    views = command.add_subparsers(dest="view", metavar="VIEW")
+    campaigns = views.add_parser(
+        "campaigns", help="every campaign's counts, conversion rate and verdict"
     )
     one = views.add_parser(
-        "campaign",
-        help="one campaign's variants against the control, with statistics and verdict",
-        parents=[common],
+        "campaign", help="one campaign's variants against the control, with statistics"
     )
     one.add_argument("campaign", help="the campaign id")
     one.add_argument("--version", type=int, help="the campaign version (default: the current)")
     one.add_argument(
         "--daily", action="store_true", help="with --csv: the daily series, not the variants"
     )
-    views.add_parser(
-        "lifecycle",
-        help="visitors entering each stage, flows between stages, thresholds crossed",
-        parents=[common],
+    lifecycle = views.add_parser(
+        "lifecycle", help="visitors entering each stage, flows between stages, thresholds"
+    )
+    for view in (campaigns, one, lifecycle):
+        _range_options(view, top=False)
+
+
+def _range_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    unset = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--since",
+        default=unset,
+        help="the first day, YYYY-MM-DD in the site's time zone (default: 29 days before --until)",
+    )
+    parser.add_argument("--until", default=unset, help="the last day, included (default: today)")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print the report's table as CSV (for a spreadsheet)",
     )
 
 

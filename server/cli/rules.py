@@ -4,6 +4,7 @@ decide.simulation)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -16,6 +17,7 @@ from ..errors import ConfigError, RequestError
 from ..rules import ruleset as rules_module
 from ..rules.schema import SCHEMAS
 from ..settings import Settings
+from ..syntax.files import Problem
 from ..syntax.matchers import FOREVER, parse_duration
 from ..web.openapi import public_openapi
 
@@ -35,17 +37,27 @@ def _schema(which: str, settings: Settings) -> dict[str, Any]:
 
 
 def check(settings: Settings, args: argparse.Namespace) -> int:
-    """Validate the rules folder; every problem as ``file:line:column``."""
+    """Validate the rules folder: every problem as ``file:line:column`` on standard error and a
+    summary counting errors and warnings apart; with ``--json`` one document on standard output
+    (docs/rules.md#checking-and-reloading)."""
     source = geolocation.open_source(settings.geoip_database)  # a bad file ends here
     problems, ruleset = rules_module.check(settings.rules_dir, geolocation=source is not None)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    note = geolocation.check_note(problems)
+    if args.json:
+        print(json.dumps(_check_report(settings, problems, ruleset, note), indent=2))
+        return 0 if ruleset is not None else 1
     for problem in problems:
         print(problem, file=sys.stderr)
-    if note := geolocation.check_note(problems):
+    if note:
         print(note, file=sys.stderr)
+    counted = ", ".join(
+        [_plural(errors, "error")] * bool(errors) + [_plural(warnings, "warning")] * bool(warnings)
+    )
     if ruleset is None:
-        print(f"{len(problems)} problem(s) in {settings.rules_dir}", file=sys.stderr)
+        print(f"{counted} in {settings.rules_dir}", file=sys.stderr)
         return 1
-    warned = f", {len(problems)} warning(s)" if problems else ""
     scoring = ruleset.profile.scoring
     scored = (
         f", {len(scoring.points)} scoring rule(s), {len(scoring.thresholds)} threshold(s)"
@@ -53,10 +65,42 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
         else ""
     )
     pools = f", {len(ruleset.pools)} coupon pool(s)" if ruleset.pools else ""
+    warned = f", {counted}" if counted else ""
     print(
         f"ok: {len(ruleset.campaigns)} campaign(s){scored}{pools} in {settings.rules_dir}{warned}"
     )
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _check_report(
+    settings: Settings,
+    problems: list[Problem],
+    ruleset: rules_module.Ruleset | None,
+    note: str | None,
+) -> dict[str, Any]:
+    """``touchpoint check --json``; its shape is documented in docs/rules.md."""
+    errors = sum(p.severity == "error" for p in problems)
+    counts = None
+    if ruleset is not None:
+        counts = {
+            "campaigns": len(ruleset.campaigns),
+            "scoring_rules": len(ruleset.profile.scoring.points),
+            "thresholds": len(ruleset.profile.scoring.thresholds),
+            "coupon_pools": len(ruleset.pools),
+        }
+    return {
+        "ok": ruleset is not None,
+        "rules_dir": str(settings.rules_dir),
+        "errors": errors,
+        "warnings": len(problems) - errors,
+        "problems": [dataclasses.asdict(p) for p in problems],
+        "note": note,
+        "counts": counts,
+    }
 
 
 def preview(settings: Settings, args: argparse.Namespace) -> int:
@@ -81,7 +125,12 @@ def preview(settings: Settings, args: argparse.Namespace) -> int:
     if "#" in url:
         url, fragment = url.split("#", 1)
         fragment = "#" + fragment
-    print(f"{url}{joiner}tp_preview={token}{fragment}")
+    link = f"{url}{joiner}tp_preview={token}{fragment}"
     expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+    if args.json:
+        report = {"url": link, "campaign": args.campaign, "variant": args.variant}
+        print(json.dumps({**report, "expires_at": expires}, indent=2))
+    else:
+        print(link)
     print(f"works until {expiry}; shows {args.campaign} whatever its rules say", file=sys.stderr)
     return 0

@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
+import json
+import logging
 import os
 import sys
+import time
 
 from .. import store
 from ..audience import geolocation
 from ..errors import ConfigError
-from ..rules import ruleset as rules_module
+from ..rules.lastgood import LastGood
+from ..rules.reloader import start
 from ..settings import ENV_PREFIX, Settings
+
+
+class JsonLines(logging.Formatter):
+    """``serve --json``: each log record as one JSON object (time, level, logger, message)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -21,7 +43,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Fail before forking workers: bad rules, an unreadable key, database or geolocation
     # database end here, once.
     geolocation.open_source(settings.geoip_database)
-    rules_module.load(settings.rules_dir)
+    # Invalid rules stop the start unless a last good set is kept in the data folder: then the
+    # workers serve that, as a running server does while an edit is refused.
+    serving = start(
+        settings.rules_dir, LastGood(settings.data_dir, settings.rules_dir), interval=None
+    )
+    if serving.problems:
+        for problem in serving.problems:
+            print(problem, file=sys.stderr)
+        accepted = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(serving.accepted_at))
+        print(
+            f"{len(serving.problems)} problem(s) in {settings.rules_dir}: serving the last good"
+            f" rules, accepted {accepted}",
+            file=sys.stderr,
+        )
     settings.resolve_secret_key()
     try:
         store.migrate(settings.database_path)
@@ -30,13 +65,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # Workers rebuild the settings from the environment (uvicorn imports the app by name).
     for name, value in args.overrides.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
-    print(
-        f"Touchpoint on http://{settings.host}:{settings.port}{settings.prefix}/"
-        + (
-            f" — demo shop at http://{settings.host}:{settings.port}/demo/" if settings.demo else ""
-        ),
-        file=sys.stderr,
+    url = f"http://{settings.host}:{settings.port}"
+    started = f"Touchpoint on {url}{settings.prefix}/" + (
+        f" — demo shop at {url}/demo/" if settings.demo else ""
     )
+    if args.json:
+        print(JsonLines().format(_record(started)), file=sys.stderr)
+    else:
+        print(started, file=sys.stderr)
     # Touchpoint's own messages (rules reloaded, what the purge deleted) next to uvicorn's.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["touchpoint"] = {
@@ -44,6 +80,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         "level": settings.log_level.upper(),
         "propagate": False,
     }
+    if args.json:  # one JSON object a line, for a log collector
+        log_config["formatters"] = {"default": {"()": f"{__name__}.JsonLines"}}
+        log_config["handlers"].pop("access", None)
+        log_config["loggers"].pop("uvicorn.access", None)
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,
@@ -59,3 +99,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.makeLogRecord(
+        {"name": "touchpoint", "levelno": logging.INFO, "levelname": "INFO", "msg": message}
+    )

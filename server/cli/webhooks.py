@@ -22,7 +22,10 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
                 count = store.retry_webhooks(
                     conn, now=time.time(), ids=args.ids, all_failed=args.all_failed
                 )
-            print(f"{count} webhook(s) queued again")
+            if args.json:
+                print(json.dumps({"queued": count}, indent=2))
+            else:
+                print(f"{count} webhook(s) queued again")
             return 0 if count or args.all_failed else 1
         counts, rows = store.webhook_outbox(conn, limit=args.limit)
     try:

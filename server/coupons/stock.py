@@ -135,15 +135,18 @@ def command(settings: Settings, args: argparse.Namespace, pools: Pools) -> int:
     """``touchpoint coupons import | generate | list`` (cli.coupons loads ``pools``)."""
     path = settings.database_path
     if args.action == "list" and not path.exists():
-        raise ConfigError(f"no database at {path}")
+        raise store.no_database(path)
     store.migrate(path)
     conn = store.connect(path)
     conn.execute(f"PRAGMA cache_size = -{store.CACHE_KIB}")  # an import inserts all over
     try:
         if args.action == "import":
-            return import_file(conn, _pool(pools, args.pool, "imported"), args.file)
+            pool = _pool(pools, args.pool, "imported")
+            return import_file(conn, pool, args.file, as_json=args.json)
         if args.action == "generate":
-            return generate(conn, _pool(pools, args.pool, "generated"), args.count)
+            return generate(
+                conn, _pool(pools, args.pool, "generated"), args.count, as_json=args.json
+            )
         rows = stock(pools, store.coupon_stats(conn))
     finally:
         if conn.in_transaction:
@@ -180,7 +183,7 @@ def _pool(pools: Pools, name: str, kind: str) -> Pool:
     return pool
 
 
-def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
+def import_file(conn: sqlite3.Connection, pool: Pool, file: str, *, as_json: bool = False) -> int:
     """Add the codes of a CSV file (``-``: standard input) to an imported pool, committing
     every BATCH rows so that a running server is never kept waiting for long. Returns 1 when
     rows were invalid."""
@@ -222,6 +225,22 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
             source.close()
         if progress is not None:
             progress.done()
+    counts = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats())
+    if as_json:
+        problems = [{"line": n, "code": c, "problem": p} for n, c, p in report.problems]
+        result = {
+            "pool": pool.name,
+            "added": report.added,
+            "repeated": report.duplicates,
+            "already_stored": report.stored,
+            "invalid": report.invalid,
+            "problems": problems,
+            "unlisted_problems": report.unlisted,
+            "free": counts.free,
+            "low": pool.low_stock is not None and counts.free < pool.low_stock,
+        }
+        print(json.dumps(result, indent=2))
+        return 1 if report.invalid else 0
     for line, code, problem in report.problems:
         print(f"{file}:{line}: {code + ': ' if code else ''}{problem}", file=sys.stderr)
     if report.unlisted:
@@ -235,7 +254,6 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
         )
         if n
     ]
-    counts = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats())
     low = ""
     if pool.low_stock is not None and counts.free < pool.low_stock:
         low = f" — below low_stock ({pool.low_stock:,})"
@@ -247,8 +265,9 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str) -> int:
     return 1 if report.invalid else 0
 
 
-def generate(conn: sqlite3.Connection, pool: Pool, count: int) -> int:
-    """Make ``count`` codes of a generated pool in advance and print them, one a line."""
+def generate(conn: sqlite3.Connection, pool: Pool, count: int, *, as_json: bool = False) -> int:
+    """Make ``count`` codes of a generated pool in advance and print them, one a line, or
+    ``as_json`` as one document."""
     if count < 1:
         raise ConfigError("coupons generate: how many codes, from 1")
     made = store.coupon_stats(conn, pool.name).get(pool.name, store.PoolStats()).generated
@@ -257,13 +276,18 @@ def generate(conn: sqlite3.Connection, pool: Pool, count: int) -> int:
             f"pool {pool.name} has made {made:,} of its limit of {pool.limit:,}"
             f" codes: {pool.limit - made:,} more fit"
         )
-    done = 0
+    done, made_now = 0, []
     while done < count:
         n = min(BATCH, count - done)
         with store.immediate(conn):
             codes = store.add_generated(conn, pool, n, now=int(time.time()))
-        sys.stdout.write("".join(code + "\n" for code in codes))
+        if as_json:
+            made_now.extend(codes)
+        else:
+            sys.stdout.write("".join(code + "\n" for code in codes))
         done += n
+    if as_json:
+        print(json.dumps({"pool": pool.name, "codes": made_now, "made": made + count}, indent=2))
     limit = f" of its limit of {pool.limit:,}" if pool.limit is not None else ""
     print(f"{pool.name}: {count:,} code(s) made, {made + count:,}{limit} so far", file=sys.stderr)
     return 0

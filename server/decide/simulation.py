@@ -14,13 +14,15 @@ from urllib.parse import urlsplit
 
 from .. import store
 from ..audience import geolocation
-from ..audience.facts import PageView
+from ..audience.facts import Facts, PageView
 from ..consent import categories as consent
 from ..coupons.stock import Stock
 from ..errors import ConfigError, RequestError
+from ..profiles import lifecycle
 from ..rules import ruleset as rules_module
 from ..settings import Settings
 from ..store.records import Profile
+from ..syntax import times
 from . import page
 
 
@@ -94,7 +96,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     profile, history, visitor_id = None, None, args.visitor
     if args.visitor:
         if not settings.database_path.exists():
-            raise ConfigError(f"no database at {settings.database_path}")
+            raise store.no_database(settings.database_path)
         reader = store.Reader(settings.database_path)
         try:
             record = reader.visitor(args.visitor)
@@ -122,7 +124,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         )
     except RequestError as exc:
         raise ConfigError(f"--context: {exc}") from None
-    now = int(time.time()) if args.at is None else args.at
+    now = int(time.time()) if args.at is None else _at(args.at, ruleset)
     source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
     facts = page.facts_for(
         ruleset, view, now=now, profile=profile, history=history, geolocation=source
@@ -147,6 +149,9 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         "history_used": history is not None,
     }
     result["country"] = facts.country
+    tz = ruleset.site.timezone
+    result["at"] = times.iso(now, tz=tz)
+    result["profile"] = _profile_reading(facts)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -156,7 +161,14 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         else ("a what-if visitor" if args.profile else "an anonymous visitor")
     )
     where = f" in {facts.country}" if facts.country else ""
-    print(f"{args.url} for {who}{where} at {now}:")
+    print(f"{args.url} for {who}{where} at {result['at']}:")
+    if reading := result["profile"]:
+        since = reading["days_since_last_visit"]
+        last = "never" if since is None else f"{since} day(s) ago"
+        print(
+            f"  score {reading['score']:g}, stage {reading['stage']}, {reading['visits']} visit(s),"
+            f" last visit {last}"
+        )
     for popup in result["popups"]:
         print(f"  popup {popup['campaign']} ({popup['variant']}) on {popup['trigger']}")
     for slot, cid in result["slots"].items():
@@ -170,6 +182,28 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         verdict = "chosen" if row["chosen"] else f"not chosen: {row['reason']}"
         print(f"  {row['campaign']:<32} {verdict}")
     return 0
+
+
+def _at(text: str, ruleset: rules_module.Ruleset) -> int:
+    """``--at``: a date or time in the site's time zone, one with an offset, or Unix seconds."""
+    try:
+        return times.instant(text, tz=ruleset.site.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"--at: {exc}") from None
+
+
+def _profile_reading(facts: Facts) -> dict[str, Any] | None:
+    """The profile as the decision read it at ``facts.now``: the decayed score and the stage the
+    lifecycle rules give (``Facts.score_and_stage``, the live site's reading), the visits and the
+    whole days since the last one. None without a usable profile."""
+    if not facts.known:
+        return None
+    return {
+        "score": round(facts.score, 2),
+        "stage": facts.stage,
+        "visits": facts.profile.visits,
+        "days_since_last_visit": lifecycle.days_since(facts.profile.last_seen_at, facts.now),
+    }
 
 
 def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:

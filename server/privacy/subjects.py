@@ -25,6 +25,7 @@ from ..errors import ConfigError, RequestError
 from ..profiles import identity
 from ..settings import Settings
 from ..store.subjects import ERASED
+from ..syntax import times
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ T = TypeVar("T")
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``args.command``: ``export``, ``erase`` or ``consent``."""
     if not settings.database_path.exists():
-        raise ConfigError(f"no database at {settings.database_path}")
+        raise store.no_database(settings.database_path)
     # The server's key, never a new one: e-mail addresses are looked up by their keyed hash and
     # an erasure's pseudonym must be the one the server can find again.
     if not settings.secret_key and not (Path(settings.data_dir) / "secret.key").exists():
@@ -104,6 +105,17 @@ def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], ke
             return store.erase(conn, ref, key=key, at=int(time.time()), via="cli")
 
     erasure = _with_database(settings, work)
+    if args.json:
+        report: dict[str, Any] = {"erased": erasure is not None}
+        if erasure is not None:
+            report |= {
+                "record": erasure.id,
+                "deleted": erasure.deleted,
+                "pseudonymised": erasure.pseudonymised,
+                "anonymised": erasure.anonymised,
+            }
+        print(json.dumps(report, indent=2))
+        return 0
     if erasure is None:
         print("nothing is stored about this person: nothing to erase")
         return 0
@@ -184,10 +196,7 @@ def _time(at: int) -> str:
 def _when(text: str | None, flag: str) -> int | None:
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     try:
-        day = datetime.date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{flag}: a date (YYYY-MM-DD) or Unix seconds") from None
-    return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp())
+        return times.instant(text, tz=datetime.UTC)  # the consent log's days are UTC days
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None

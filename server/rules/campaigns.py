@@ -165,6 +165,11 @@ def _count(value: Any) -> bool:
 class CampaignFile(YamlFile):
     """Validates one campaign file."""
 
+    EMPTY = (
+        "the file is empty (or only comments): a campaign needs at least campaign: and"
+        " variants:; delete the file to remove the campaign"
+    )
+
     def __init__(
         self, path: Path, problems: list[Problem], site: Site, pools: Mapping[str, Any]
     ) -> None:
@@ -174,11 +179,11 @@ class CampaignFile(YamlFile):
         self.data: dict[str, Any] = {}
 
     def campaign(self, templates: Templates) -> Campaign | None:
+        unread = len(self.problems)
         data = self.load()
-        if data is None:
-            return None
         if not isinstance(data, dict):
-            self.problem("", "a rules file must be a YAML mapping")
+            if len(self.problems) == unread:  # not reported yet: a list, a scalar, null
+                self.problem("", "a rules file must be a YAML mapping")
             return None
         self.data = data
         before = len(self.problems)

@@ -28,7 +28,15 @@ from .identities import (
     identify_visitor,
     reset_visitor,
 )
-from .migrations import CACHE_KIB, connect, database, immediate, migrate, migrations
+from .migrations import (
+    CACHE_KIB,
+    connect,
+    database,
+    immediate,
+    migrate,
+    migrations,
+    no_database,
+)
 from .outbox import (
     OutboxRow,
     claim_webhooks,
@@ -151,6 +159,7 @@ __all__ = [
     "merge_coupons",
     "merged_ids",
     "migrate",
+    "no_database",
     "migrations",
     "OutboxRow",
     "page_view_activity",

@@ -580,12 +580,21 @@ def migrate(path: Path | str) -> list[str]:
         conn.close()
 
 
+def no_database(path: Path) -> ConfigError:
+    """The error of a command run where the database is not: a wrong data folder, or a server
+    that has not started yet (it creates the database on its first start)."""
+    return ConfigError(
+        f"no database at {Path(path).resolve()}: the server creates it when it first starts;"
+        " start it once (touchpoint serve), or pass the server's --data-dir (or --database)"
+    )
+
+
 @contextlib.contextmanager
 def database(path: Path) -> Iterator[sqlite3.Connection]:
     """The database at ``path`` for a command run beside the server: migrated, connected, and
     closed afterwards. Refuses to create one where none is (a mistyped --data-dir)."""
     if not path.exists():
-        raise ConfigError(f"no database at {path}")
+        raise no_database(path)
     migrate(path)
     conn = connect(path)
     try:

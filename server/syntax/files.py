@@ -47,6 +47,11 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class YamlFile:
     """One YAML file and the problems found in it, located by dotted key paths."""
 
+    # An empty file is an error, never "nothing configured": a file being rewritten in place
+    # (an editor, scp, rsync --inplace) is empty for a moment, and that moment must not switch
+    # a campaign or the site's settings off (docs/rules.md#saving-safely).
+    EMPTY = "the file is empty (or only comments): write its settings, or delete the file"
+
     def __init__(self, path: Path, problems: list[Problem]) -> None:
         self.path = path
         self.name = str(path)
@@ -67,7 +72,7 @@ class YamlFile:
         return f"{self.name}:{line}"
 
     def load(self) -> Any:
-        """The file's data, or None after reporting why it cannot be read."""
+        """The file's data, or None after reporting why it cannot be read or that it is empty."""
         try:
             text = self.path.read_text(encoding="utf-8")
             loader = _Loader(text)
@@ -95,8 +100,10 @@ class YamlFile:
             message = f"YAML: character #x{exc.character:04x} is not allowed"
             self.problems.append(Problem(self.name, line, column, "", message))
             return None
-        if node is not None:
-            self._index(node, "")
+        if node is None:
+            self.problems.append(Problem(self.name, 1, 1, "", self.EMPTY))
+            return None
+        self._index(node, "")
         return data
 
     def _index(self, node: yaml.Node, path: str) -> None:

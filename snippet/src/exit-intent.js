@@ -10,12 +10,31 @@
 var LISTEN = { capture: true, passive: true };
 var TOP = 10; // px: leaving at or above this clientY is leaving through the top edge
 var GRACE = 150; // ms the pointer may come back within, cancelling the exit
+// A real exit moves up with some speed: the pointer rose at least RISE px over its last RECENT
+// ms of movement, up to where it left. A pointer drifting out of the top (Chromium reports such
+// a mouseout at clientY -1, above the last mousemove) rises a pixel or two at most.
+var RECENT = 150;
+var RISE = 20;
 var MENU = 1000; // ms after a context menu opened during which leaving does not count
 var FLICK = 250; // px scrolled back up ...
 var FLICK_MS = 300; // ... within this many ms is a fast swipe up
 var READ = 0.25; // share of the page scrolled through before a swipe up counts
 var SWIPE_MS = 1000; // a scroll counts as the visitor's own this long after a touchmove
 var AWAY = 3000; // ms away from the tab before a return counts
+
+// `samples` ([position, time] pairs) of the last `ms` before `now`.
+function recent(samples, ms, now) {
+  return samples.filter(function (sample) {
+    return now - sample[1] <= ms;
+  });
+}
+
+// The largest position among `samples` (-Infinity for none).
+function peak(samples) {
+  return Math.max.apply(Math, samples.map(function (sample) {
+    return sample[0];
+  }));
+}
 
 export function onExitIntent(options, fire) {
   var armedAt = Date.now() + (options.min_seconds || 0) * 1000;
@@ -41,8 +60,7 @@ export function onExitIntent(options, fire) {
   };
 
   if (options.desktop !== false && !touch) {
-    var y = 0; // the pointer's last position
-    var roseAt = 0; // when it last moved up, 0 once it moved down after that
+    var path = []; // [clientY, time] of the pointer's last RECENT ms
     var movedAt = 0;
     var menuAt = 0; // when a context menu opened; pointer events pause while it is open
     var back = function () {
@@ -50,9 +68,8 @@ export function onExitIntent(options, fire) {
     };
     on(document, 'mousemove', function (event) {
       movedAt = Date.now();
-      if (event.clientY < y) roseAt = movedAt;
-      else if (event.clientY > y) roseAt = 0;
-      y = event.clientY;
+      path = recent(path, RECENT, movedAt);
+      path.push([event.clientY, movedAt]);
       back();
     });
     on(document, 'mouseover', back);
@@ -64,7 +81,7 @@ export function onExitIntent(options, fire) {
       if (
         event.relatedTarget || // onto another element: a fixed header, a menu, an iframe
         event.clientY > TOP ||
-        !(event.clientY < y || now - roseAt < 300) || // not moving up
+        peak(recent(path, RECENT, now)) - event.clientY < RISE || // not moving up, or too slowly
         (menuAt && (now - menuAt < MENU || movedAt === menuAt)) ||
         /^(SELECT|OPTION)$/.test(event.target.nodeName) // into an open list, in some browsers
       ) return;
@@ -85,15 +102,10 @@ export function onExitIntent(options, fire) {
       var top = window.pageYOffset;
       var max = document.documentElement.scrollHeight - window.innerHeight;
       if (max > 0) deepest = Math.max(deepest, top / max);
-      samples = samples.filter(function (sample) {
-        return now - sample[1] <= FLICK_MS;
-      });
+      samples = recent(samples, FLICK_MS, now);
       samples.push([top, now]);
-      var peak = Math.max.apply(Math, samples.map(function (sample) {
-        return sample[0];
-      }));
       // A jump to the top from a link or script is not a swipe: a finger must have moved.
-      if (deepest >= READ && peak - top >= FLICK && now - swipedAt < SWIPE_MS) go();
+      if (deepest >= READ && peak(samples) - top >= FLICK && now - swipedAt < SWIPE_MS) go();
     });
   }
 

@@ -17,6 +17,10 @@ import { announceEnd, recheck } from './eligibility.js';
 
 var CATEGORIES = ['marketing', 'measurement', 'personalisation']; // sorted, as the server sorts
 var SLOT_BUDGET = 300; // ms a slot waits for its content; later, the page's default stays
+// Calls that need consent (identify, track, reset) wait until the consent state is known; a
+// server that has not told it after this many ms is taken as no consent, and they are dropped.
+var HOLD_MS = 10000;
+var HOLD = 100; // calls held at most: a page calling in a loop must not grow the list without bound
 
 function warn(error) {
   console.warn('touchpoint:', error && error.message ? error.message : error);
@@ -61,6 +65,10 @@ function start(base) {
   var listening = false; // mode tcf: the consent tool's listener is registered
   var held = false; // mode tcf: nothing is recorded until the consent tool has answered on this page
   var gpc = navigator.globalPrivacyControl === true; // Global Privacy Control
+  var known = false; // the consent state is known: held calls were applied, ready callbacks run
+  var later = []; // what calls made before that do once it is known, in call order
+  var readied = []; // touchpoint('ready', fn) callbacks
+  var failsafe = 0;
   // A marketer's preview link (docs/rules.md#preview): one campaign shown, nothing recorded.
   var preview = /[?&]tp_preview=([^&#]+)/.exec(location.search);
   preview = preview && decodeURIComponent(preview[1]);
@@ -76,6 +84,33 @@ function start(base) {
 
   var has = function (category) {
     return !preview && !held && !!consent && consent.granted.indexOf(category) >= 0;
+  };
+
+  // The consent state is known (docs/embedding.md#the-order-of-events): what calls held is done
+  // now, with the consent as it is, then the ready callbacks run. Once per page.
+  var settle = function () {
+    if (known) return;
+    known = true;
+    clearTimeout(failsafe);
+    later.splice(0).forEach(function (fn) {
+      safely(fn)();
+    });
+    readied.splice(0).forEach(function (fn) {
+      safely(fn)({ granted: CATEGORIES.filter(has) });
+    });
+  };
+  // Known once the server has answered, unless a TCF consent tool has yet to answer on this page.
+  var settled = function () {
+    if (!held) settle();
+  };
+  // A server that does not answer (a request hanging, not failing) must not hold calls forever.
+  var wait = function () {
+    clearTimeout(failsafe);
+    failsafe = setTimeout(settled, HOLD_MS);
+  };
+  var hold = function (fn) {
+    if (known) fn();
+    else if (later.length < HOLD) later.push(fn);
   };
 
   // Behaviour is tracked with the measurement or the personalisation consent, and stops the
@@ -191,6 +226,7 @@ function start(base) {
       // Content that comes too late would move the page under the reader: the defaults stay.
       if (Date.now() - asked > SLOT_BUDGET) keepDefaults(slots);
       record(fillSlots(answer.slots));
+      settled();
     });
   };
 
@@ -226,10 +262,15 @@ function start(base) {
     consent.granted = consent.granted.filter(function (name) {
       return granted.indexOf(name) >= 0;
     });
+    wait();
     return post(base, '/v1/consent', { granted: granted, method: method || 'api' }).then(function (answer) {
       // Known at once, so a popup open right now records its close under the new consent.
       consent = { revision: answer.revision, granted: answer.granted, prompt: false, known: answer.granted.length > 0 };
+      settled();
       return decide(!counted);
+    }, function (error) {
+      settled(); // with what is granted both here and on the server
+      throw error;
     });
   };
 
@@ -237,7 +278,7 @@ function start(base) {
   // logs it, and remembers a refusal so that the banner does not ask on every page.
   var answered = function (granted, method) {
     wanted = granted.slice().sort();
-    if (method !== 'tcf' || differs()) sendConsent(method).catch(warn);
+    if (method !== 'tcf' || differs()) return sendConsent(method).catch(warn);
   };
 
   var open = function (banner, reopen) {
@@ -253,9 +294,9 @@ function start(base) {
     if (consent.mode === 'tcf' && !listening) {
       listening = held = true;
       listen(consent.timeout, function (granted) {
-        if (!granted) return; // no answer in time: no consent on this page
+        if (!granted) return settle(); // no answer in time: no consent on this page
         held = false;
-        answered(granted, 'tcf');
+        if (!answered(granted, 'tcf')) settle();
       });
     } else if (consent.banner && !asking && !wanted) {
       open(consent.banner, false);
@@ -302,8 +343,10 @@ function start(base) {
     // consent, is recorded (docs/embedding.md#tracking).
     track: function (name, props) {
       if (typeof name !== 'string' || !name) return;
-      track(name);
-      tracking.event(name, props);
+      track(name); // triggers need no consent: at once
+      hold(function () {
+        tracking.event(name, props);
+      });
     },
     // touchpoint('identify', {email, customer_id, first_name, verification}): ties this visitor
     // to a known person (docs/embedding.md#identification); with the shop's signature
@@ -315,13 +358,24 @@ function start(base) {
         if (who && typeof who[key] === 'string' && who[key]) body[key] = who[key].slice(0, 256);
       });
       if (who && who.verification) body.verification = who.verification;
-      if (has('personalisation') && Object.keys(body).length) post(base, '/v1/identify', body).catch(warn);
+      hold(function () {
+        if (has('personalisation') && Object.keys(body).length) post(base, '/v1/identify', body).catch(warn);
+      });
     },
     // touchpoint('reset'): logout on a shared computer. The next person starts as a new,
     // anonymous visitor with the same consent; nothing of the last one carries over.
     reset: function () {
-      tracking.flush(false);
-      if (consent && consent.known) post(base, '/v1/reset', {}).catch(warn);
+      hold(function () {
+        tracking.flush(false);
+        if (consent && consent.known) post(base, '/v1/reset', {}).catch(warn);
+      });
+    },
+    // touchpoint('ready', fn): fn({granted: [categories]}) once the consent state is known and
+    // the calls made before were applied; at once when it already is.
+    ready: function (fn) {
+      if (typeof fn !== 'function') return;
+      if (known) safely(fn)({ granted: CATEGORIES.filter(has) });
+      else readied.push(fn);
     },
   };
 
@@ -338,6 +392,7 @@ function start(base) {
   var queued = (window.touchpoint && window.touchpoint.q) || [];
   window.touchpoint = function () { call(arguments); };
   window.touchpoint.loaded = true;
+  wait();
   for (var i = 0; i < queued.length; i++) call(queued[i]);
   var pushState = history.pushState;
   history.pushState = function () {
@@ -348,7 +403,10 @@ function start(base) {
   window.addEventListener('popstate', safely(navigated));
   // Slots further down the page exist only once it is parsed; an async script can run sooner.
   var first = safely(function () {
-    decide(true).catch(warn);
+    decide(true).catch(function (error) {
+      warn(error);
+      settle(); // no answer: no consent known, so what was held is dropped
+    });
   });
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', first);
   else first();

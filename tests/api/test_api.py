@@ -120,6 +120,7 @@ def test_keys_are_compared_in_constant_time(settings: Settings, monkeypatch) -> 
 
 def test_cli_creates_lists_and_revokes_keys(settings: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
     flags = ["--data-dir", settings.data_dir]
+    os.makedirs(settings.data_dir)  # the server's data folder (docs/api.md#keys)
     assert cli.main(["apikey", *flags, "create", "crm", "--scope", "profiles:read"]) == 0
     token = capsys.readouterr().out.strip()
     assert apikeys.ApiKeys(settings.api_keys_path).authenticate(token) is not None

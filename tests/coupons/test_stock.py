@@ -17,8 +17,10 @@ ROOT = Path(__file__).parent.parent.parent
 
 @pytest.fixture
 def args(tmp_path: Path, rules_dir: Path) -> list[str]:
-    """The folders of a test, with the example coupons.yaml."""
+    """The folders of a test, with the example coupons.yaml; the data folder exists, as it does
+    for a server that has started (or was made for it)."""
     shutil.copy(ROOT / "rules" / "coupons.yaml", rules_dir)
+    (tmp_path / "data").mkdir()
     return ["--rules-dir", str(rules_dir), "--data-dir", str(tmp_path / "data")]
 
 

@@ -248,6 +248,7 @@ def test_simulate_says_why_a_coupon_campaign_is_not_shown(
     assert reason("--profile", "{}") == "coupon pool 'limited' is empty"
     late = reason("--profile", '{"attributes": {"late_payer": true}}')
     assert late is not None and late.startswith("coupons.yaml exclude:")
+    data.mkdir()  # the server's data folder, before its first start
     import_codes(["--data-dir", str(data), "--rules-dir", str(offer_rules)], ["ONE-CODE"], tmp_path)
     assert reason("--profile", "{}") is None
 

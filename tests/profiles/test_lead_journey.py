@@ -19,7 +19,7 @@ from touchpoint.settings import Settings
 from touchpoint.webhooks import delivery as webhooks
 
 from ..api.test_api import ALL, new_key
-from ..conftest import ROOT
+from ..conftest import ROOT, with_sales_webhook
 from ..webhooks.test_delivery import FAST, SECRET, Receiver, receiver, wait_until
 
 __all__ = ["receiver"]  # the fixture
@@ -35,6 +35,7 @@ def journey(
     other event) pointing at the receiver; a clock the test moves; an API key."""
     rules_dir = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules_dir)
+    with_sales_webhook(rules_dir)  # what the example's comment says to do with the endpoint
     site = (rules_dir / "site.yaml").read_text()
     (rules_dir / "site.yaml").write_text(
         site + "webhooks:\n"

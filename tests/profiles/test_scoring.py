@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from touchpoint.rules import ruleset as rules_module
 from touchpoint.store.activity import Activity, Effects
 from touchpoint.store.records import PageViewUpdate, Profile, Touch
 
+from ..conftest import with_sales_webhook
+
 ROOT = Path(__file__).parent.parent.parent
 DAY = 86400
 T0 = 1_800_000_000
@@ -22,8 +25,11 @@ HALF = Decay(half_life=30 * DAY, after=7 * DAY)
 
 
 @pytest.fixture
-def example() -> ProfileRules:
-    return rules_module.load(ROOT / "rules").profile
+def example(tmp_path: Path) -> ProfileRules:
+    """The scoring example, telling sales through the endpoint `sales` as its comment shows."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    return rules_module.load(with_sales_webhook(rules)).profile
 
 
 @pytest.fixture

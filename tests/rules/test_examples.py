@@ -50,12 +50,11 @@ def armed(f: Facts) -> dict[str, str]:
     return {d.campaign.trigger.client()["on"]: d.campaign.id for d in decide(RULESET, f).popups}  # type: ignore[union-attr]
 
 
-def test_every_example_loads_with_one_warning_the_sales_endpoint_to_configure() -> None:
-    """The scoring example tells sales through an endpoint `sales` that each site configures
-    in site.yaml (docs/webhooks.md); until then check says nothing is sent."""
+def test_every_example_loads_without_a_warning() -> None:
+    """A fresh checkout starts quietly: the scoring example shows the sales webhook as a comment
+    to uncomment once site.yaml names the endpoint (tests/profiles/test_lead_journey.py)."""
     assert len(RULESET.campaigns) == 11
-    (warning,) = RULESET.warnings
-    assert warning.key == "thresholds.0.actions.webhook" and "'sales'" in warning.message
+    assert RULESET.warnings == ()
 
 
 PRODUCT = "products/trail-runner.html"

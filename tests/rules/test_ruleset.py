@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from touchpoint.render.templates import Templates
+from touchpoint.rules import couponfiles
 from touchpoint.rules import ruleset as rules
+from touchpoint.rules.campaigns import CampaignFile
 from touchpoint.rules.ruleset import RulesError, parse_duration
+from touchpoint.rules.site import load_site
 from touchpoint.syntax.matchers import glob_regex
+
+from ..conftest import ROOT
+
+EXAMPLES = ROOT / "rules"
+NOT_CAMPAIGNS = ("site", "scoring", "lifecycle", "coupons")
 
 GOOD = """\
 campaign: spring
@@ -384,3 +393,48 @@ def test_country_conditions_warn_without_a_geolocation_source(rules_dir: Path) -
     )
     assert rules.load(rules_dir, geolocation=True).warnings == ()
     assert rules.load(rules_dir).warnings == ()  # the caller did not say: no warning
+
+
+def cuts(text: str) -> list[str]:
+    """Every way a write in place leaves ``text`` half done: cut at each line's start, in its
+    middle and at its end."""
+    out = {""}
+    at = 0
+    for line in text.splitlines(keepends=True):
+        out |= {text[:at], text[: at + len(line) // 2], text[: at + len(line) - 1]}
+        at += len(line)
+    return sorted(out, key=len)
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.stem not in NOT_CAMPAIGNS)
+)
+def test_a_half_written_campaign_file_is_a_campaign_or_an_error_never_nothing(
+    tmp_path: Path, example: str
+) -> None:
+    """Cut anywhere, a campaign file gives either a campaign (which the reloader only publishes
+    once the folder holds still) or an error at a line of the file: never a silently missing
+    campaign, as an empty or comment-only file was."""
+    site = load_site(EXAMPLES / "site.yaml", [])
+    pools, _ = couponfiles.load_pools(EXAMPLES)
+    templates = Templates(EXAMPLES / "templates")
+    path = tmp_path / example
+    for text in cuts((EXAMPLES / example).read_text()):
+        path.write_text(text)
+        found: list[rules.Problem] = []
+        campaign = CampaignFile(path, found, site, pools).campaign(templates)
+        errors = [p for p in found if p.severity == "error"]
+        lines = text.count("\n") + 2  # a syntax error can point just past the end
+        assert campaign is not None or any(
+            p.file == str(path) and 1 <= p.line <= lines for p in errors
+        ), f"{example} cut to {len(text)} characters: no campaign and no error ({found})"
+
+
+@pytest.mark.parametrize("name", ["site.yaml", "scoring.yaml", "lifecycle.yaml", "coupons.yaml"])
+def test_an_empty_settings_file_is_an_error_not_the_defaults(rules_dir: Path, name: str) -> None:
+    """Emptied for a moment by a write in place, site.yaml would drop the consent texts and the
+    webhooks, coupons.yaml every pool: an error, like an empty campaign file."""
+    assert problems(rules_dir, name, "# nothing yet\n") == [
+        f"{rules_dir / name}:1:1: the file is empty (or only comments): write its settings,"
+        " or delete the file"
+    ]

@@ -252,3 +252,71 @@ def test_returning_runner_gets_the_personalised_hero(browser, short_visits) -> N
         page.screenshot(path=ARTIFACTS / "hero-returning.png")
     finally:
         context.close()
+
+
+# On a phone: the demo pages are long enough for every trigger their campaigns use.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def swipe(page, cdp, start: int, end: int, ms: int, steps: int = 10) -> None:  # type: ignore[no-untyped-def]
+    """A finger on the screen from y ``start`` to y ``end`` in about ``ms``: real touch
+    events, which the browser turns into scrolling as it does for a visitor's finger."""
+    point = {"x": 195, "y": start}
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    for i in range(1, steps + 1):
+        point = {"x": 195, "y": start + (end - start) * i / steps}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        page.wait_for_timeout(ms / steps)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def read_down(page, cdp, swipes: int) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(swipes):
+        swipe(page, cdp, 700, 200, 500)
+        page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize(
+    ("path", "armed_after", "title"),
+    [
+        (PRODUCT, 1100, "Wait — 10 % off your first order"),
+        ("/demo/cart.html", 2100, "5 € off this order"),
+    ],
+)
+def test_touch_exit_intent_on_a_phone(
+    browser, live_server, path: str, armed_after: int, title: str
+) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_server.url, **PHONE)
+    page = context.new_page()
+    try:
+        page.goto(path)
+        accept_consent(page)
+        cdp = context.new_cdp_session(page)
+        page.wait_for_timeout(armed_after)  # the campaign's min_seconds
+        read_down(page, cdp, 2)  # reading down the page, past a quarter of it
+        assert page.evaluate("pageYOffset") >= 900
+        assert page.locator(POPUP).count() == 0
+        swipe(page, cdp, 200, 750, 150, steps=5)  # the flick back up, towards the address bar
+        dialog = page.get_by_role("dialog", name=title)
+        dialog.wait_for(timeout=2000)
+        if path == PRODUCT:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "exit-intent-phone.png", animations="disabled")
+    finally:
+        context.close()
+
+
+def test_scroll_popup_on_a_phone(browser, live_server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_server.url, **PHONE)
+    page = context.new_page()
+    try:
+        page.goto("/demo/category/running.html")
+        accept_consent(page)
+        cdp = context.new_cdp_session(page)
+        swipe(page, cdp, 700, 200, 500)
+        page.wait_for_timeout(300)
+        assert page.locator(POPUP).count() == 0  # a screen's worth: not half of the page
+        read_down(page, cdp, 3)
+        page.get_by_role("dialog", name="5 € off your next order").wait_for(timeout=2000)
+    finally:
+        context.close()

@@ -79,6 +79,40 @@ def test_leaving_sideways_along_the_top_does_not_count(page, harness) -> None:  
     assert nothing_shown(page)
 
 
+# (px per step, ms per step): slower than a hand reaching for the tab bar.
+DRIFTS = [(1, 200), (1, 50), (2, 100), (4, 100)]
+
+
+@pytest.mark.parametrize(("px", "ms"), DRIFTS)
+def test_a_pointer_drifting_out_through_the_top_does_not_count(
+    page, harness, px: int, ms: int
+) -> None:  # type: ignore[no-untyped-def]
+    harness.script({"popups": [exit_popup()]})
+    open_page(page, EXIT)
+    page.mouse.move(600, 300)
+    page.mouse.move(600, 4, steps=5)
+    page.wait_for_timeout(300)  # resting near the top
+    for x in range(550, 300, -50):  # sliding sideways along it
+        page.mouse.move(x, 4)
+        page.wait_for_timeout(40)
+    for y in range(4 - px, -px - 1, -px):  # drifting up and out, ending above the edge
+        page.wait_for_timeout(ms)
+        page.mouse.move(300, y)
+    assert nothing_shown(page), page.evaluate("window.seen")
+    leave_upwards(page)  # the real thing still counts
+    page.locator(POPUP).wait_for()
+
+
+@pytest.mark.parametrize("start", [40, 120, 400])
+def test_a_fast_move_out_through_the_top_counts_from_anywhere(page, harness, start: int) -> None:  # type: ignore[no-untyped-def]
+    harness.script({"popups": [exit_popup()]})
+    open_page(page, EXIT)
+    page.mouse.move(300, start)
+    page.wait_for_timeout(300)  # resting first: only the last movement counts
+    page.mouse.move(300, -20, steps=3)
+    page.locator(POPUP).wait_for(timeout=1000)
+
+
 def test_the_fixed_header_links_and_clicks_do_not_count(page, harness) -> None:  # type: ignore[no-untyped-def]
     harness.script({"popups": [exit_popup()]})
     open_page(page, EXIT)

@@ -1,0 +1,149 @@
+"""``make bench``, results: what a report costs and what rolling up costs a stored event.
+
+- Reports over a year of a large shop: 200 campaigns x 3 variants x 365 days of rollups (and
+  revenue rows), the campaigns overview, one campaign's experiment and the lifecycle, each the
+  median of several runs. Goal: well under 100 ms.
+- Rolling up: the writer's CPU time per stored campaign event (impressions, closes, converts of
+  20,000 visitors) with the rollups, against the same writes with the rollup step left out, in
+  the same run, interleaved rounds. Goal: at most 10% more.
+
+Prints one JSON line per figure.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, timedelta
+from pathlib import Path
+from typing import Any
+
+from touchpoint import store
+from touchpoint.results import report
+from touchpoint.rules.ruleset import Ruleset
+from touchpoint.store import visitors
+
+CAMPAIGNS, VARIANTS, DAYS = 200, ("control", "a", "b"), 365
+REPORT_GOAL_MS = 100
+ROLLUP_GOAL = 1.10
+VISITORS = 20_000
+ROUNDS = 5
+
+
+def emit(**figures: object) -> None:
+    print(json.dumps(figures), flush=True)
+
+
+def fill_rollups(conn: Any) -> None:
+    start = date(2026, 1, 1)
+    chance = random.Random(1)
+    rows = []
+    for day in range(DAYS):
+        on = (start + timedelta(days=day)).isoformat()
+        for c in range(CAMPAIGNS):
+            for variant in VARIANTS:
+                exposed = chance.randint(50, 500)
+                rows.append((on, f"campaign-{c:03d}", variant, 1, exposed, exposed, exposed // 10))
+    conn.executemany(
+        "INSERT INTO rollup_campaigns (day, campaign, variant, version, exposures,"
+        " unique_exposed, unique_converted) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"
+        " revenue, revenue_squares) VALUES (?, ?, ?, ?, 'EUR', 3, 150.0, 7500.0)",
+        [r[:4] for r in rows[:: len(VARIANTS)]],
+    )
+
+
+def median_ms(fn: Callable[[], object], runs: int = 7) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def reports(work: Path) -> None:
+    path = work / "reports.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    with store.immediate(conn):
+        fill_rollups(conn)
+    rules = Ruleset((), templates=None)  # type: ignore[arg-type]
+    year = report.Range(date(2026, 1, 1), date(2026, 12, 31))
+    for name, fn in (
+        ("campaigns", lambda: report.campaigns(conn, rules, year)),
+        ("campaign", lambda: report.campaign_report(conn, rules, "campaign-007", year)),
+        ("lifecycle", lambda: report.lifecycle(conn, rules, year)),
+    ):
+        ms = median_ms(fn)
+        emit(
+            name=f"report-{name}",
+            campaigns=CAMPAIGNS,
+            days=DAYS,
+            rollup_rows=CAMPAIGNS * len(VARIANTS) * DAYS,
+            ms=ms,
+            goal_ms=REPORT_GOAL_MS,
+            met=ms < REPORT_GOAL_MS,
+        )
+
+
+def rollup_cost(work: Path) -> None:
+    path = work / "events.db"
+    store.migrate(path)
+    conn = store.connect(path)
+    ids = [f"v{i:06d}" for i in range(VISITORS)]
+    with store.immediate(conn):
+        for visitor in ids:
+            store.record_consent(
+                conn, visitor, at=1, revision=1, granted={"marketing"}, denied=set(), method="api"
+            )
+    kinds = ("impression", "impression", "close", "convert")
+    at = int(time.time())
+
+    def one_round() -> float:
+        """CPU seconds per stored event, each visitor's batch in its own transaction."""
+        started = time.process_time()
+        for n, visitor in enumerate(ids):
+            batch = [
+                store.Event(kind, f"campaign-{n % 20:02d}", "a", "/p", version=1) for kind in kinds
+            ]
+            with store.immediate(conn):
+                visitors.record_events(conn, visitor, batch, at=at, visit_start=at, tz=UTC)
+        return (time.process_time() - started) / (len(ids) * len(kinds))
+
+    rolled, plain = [], []
+    real = visitors._roll_up
+    for _ in range(ROUNDS):
+        rolled.append(one_round())
+        visitors._roll_up = lambda *args, **kwargs: None  # type: ignore[assignment]
+        try:
+            plain.append(one_round())
+        finally:
+            visitors._roll_up = real
+    with_rollups, without = statistics.median(rolled), statistics.median(plain)
+    ratio = with_rollups / without
+    emit(
+        name="rollup-cost-per-campaign-event",
+        cpu_us_with_rollups=round(with_rollups * 1e6, 1),
+        cpu_us_without=round(without * 1e6, 1),
+        ratio=round(ratio, 3),
+        goal=ROLLUP_GOAL,
+        met=ratio <= ROLLUP_GOAL,
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="touchpoint-results-bench-") as tmp:
+        reports(Path(tmp))
+        rollup_cost(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -329,9 +329,6 @@ def test_check_json(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert report["problems"][0]["key"] == "decay.half_life"
 
 
-ROOT = Path(__file__).parent.parent.parent
-
-
 @pytest.mark.parametrize(
     "command",
     [

@@ -11,6 +11,7 @@ a server that does not serve the demo shop (``serve --demo``). Never on by defau
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from typing import Any
@@ -79,7 +80,10 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     except httpx.HTTPError as exc:
         raise ConfigError(f"{base}: {exc}") from None
     print(file=sys.stderr)
-    print(", ".join(f"{count} {what}" for what, count in sorted(played.items())))
+    if args.json:
+        print(json.dumps(dict(sorted(played.items()))))
+    else:
+        print(", ".join(f"{count} {what}" for what, count in sorted(played.items())))
     return 0
 
 

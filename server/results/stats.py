@@ -106,7 +106,9 @@ def compare(control: Sample, variant: Sample, alpha: float = 0.05) -> Comparison
     uplift = (b.mean - a.mean) / a.mean
     # The delta method's variance of the ratio of two independent means (gbstats'
     # frequentist_variance, relative).
-    variance = b.variance / (a.mean**2 * b.n) + a.variance * b.mean**2 / (a.mean**4 * a.n)
+    variance = (b.variance / b.n + a.variance / a.n * (b.mean / a.mean) ** 2) / a.mean**2
+    if not 0 < variance < math.inf:  # counts beyond what floats can say
+        return UNKNOWN
     sd = math.sqrt(variance)
     dof = (b.variance / b.n + a.variance / a.n) ** 2 / (
         b.variance**2 / (b.n**2 * (b.n - 1)) + a.variance**2 / (a.n**2 * (a.n - 1))

@@ -83,23 +83,23 @@ def _date(name: str, value: str) -> dt.date:
 
 def campaigns(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str, Any]:
     """Every campaign with rollups in ``days`` or in the current rules: its counts summed over
-    its variants and versions, the unique visitors of its current version, and its verdict."""
-    rows = conn.execute(
-        f"SELECT campaign, version, {_sums(CAMPAIGN_COUNTS)} FROM rollup_campaigns"
-        " WHERE day BETWEEN ? AND ? GROUP BY campaign, version",
-        (days.since.isoformat(), days.until.isoformat()),
-    ).fetchall()
-    counted: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CAMPAIGN_COUNTS, 0))
-    for campaign, version, *values in rows:
-        current = rules.by_id.get(campaign)
-        for name, value in zip(CAMPAIGN_COUNTS, values, strict=True):
-            if name.startswith("unique_") and current and version != current.version:
-                continue  # unique visitors are per version: the current one's
-            counted[campaign][name] += int(value)
-    revenue = _revenue(conn, days, group="campaign")
+    its variants and versions (the unique visitors: of its current version), and for an
+    experiment its verdict."""
+    by_variant = _counts(conn, days)
+    revenue = _campaign_revenue(conn, days)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CAMPAIGN_COUNTS, 0))
+    current: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for (campaign_id, version, variant), counts in by_variant.items():
+        campaign = rules.by_id.get(campaign_id)
+        latest = campaign.version if campaign else None
+        for name, value in counts.items():
+            if not name.startswith("unique_") or latest in (None, version):
+                totals[campaign_id][name] += value
+        if version == latest:
+            current[campaign_id][variant] = counts
     out = []
-    for campaign_id in sorted(set(counted) | set(rules.by_id)):
-        counts = counted[campaign_id]
+    for campaign_id in sorted(set(totals) | set(rules.by_id)):
+        counts = totals[campaign_id]
         campaign = rules.by_id.get(campaign_id)
         item: dict[str, Any] = {
             "campaign": campaign_id,
@@ -107,10 +107,11 @@ def campaigns(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str
             "in_rules": campaign is not None,
             **counts,
             "conversion_rate": _rate(counts["unique_converted"], counts["unique_exposed"]),
-            "revenue": revenue.get((campaign_id,), {}),
+            "revenue": revenue.get(campaign_id, {}),
         }
         if campaign is not None and len(campaign.variants) > 1:
-            item["verdict"] = campaign_report(conn, rules, campaign_id, days)["verdict"]
+            experiment = _experiment(campaign, campaign.version, current[campaign_id], {})
+            item["verdict"] = experiment["verdict"]
         out.append(item)
     return {"range": days.as_json(), "campaigns": out}
 
@@ -127,22 +128,38 @@ def campaign_report(
     variant against the control, the sample-ratio check, revenue, the daily series, a verdict."""
     campaign = rules.by_id.get(campaign_id)
     known = conn.execute(
-        "SELECT 1 FROM rollup_campaigns WHERE campaign = ? LIMIT 1", (campaign_id,)
+        "SELECT 1 FROM rollup_campaign_months WHERE campaign = ? LIMIT 1", (campaign_id,)
     ).fetchone()
     if campaign is None and known is None:
         raise ReportError(f"no campaign {campaign_id!r} in the rules or the results")
     if version is None:
         version = campaign.version if campaign else _latest_version(conn, campaign_id)
+    counts = {
+        variant: c
+        for (_, _, variant), c in _counts(conn, days, campaign=campaign_id, version=version).items()
+    }
+    revenue = _revenue(conn, days, campaign=campaign_id, version=version)
     bounds = (campaign_id, version, days.since.isoformat(), days.until.isoformat())
-    rows = conn.execute(
-        f"SELECT variant, {_sums(CAMPAIGN_COUNTS)} FROM rollup_campaigns"
-        " WHERE campaign = ? AND version = ? AND day BETWEEN ? AND ? GROUP BY variant",
-        bounds,
-    ).fetchall()
-    counts = {row[0]: dict(zip(CAMPAIGN_COUNTS, map(int, row[1:]), strict=True)) for row in rows}
+    return {
+        "campaign": campaign_id,
+        "version": version,
+        "kind": campaign.kind if campaign else None,
+        "range": days.as_json(),
+        **_experiment(campaign, version, counts, revenue),
+        "daily": _daily(conn, bounds, days),
+    }
+
+
+def _experiment(
+    campaign: Campaign | None,
+    version: int,
+    counts: dict[str, dict[str, int]],
+    revenue: dict[tuple[str, str], dict[str, Any]],
+) -> dict[str, Any]:
+    """The variants of one campaign version with their rates, each against the control, the
+    sample-ratio check and the verdict."""
     configured = _variants(campaign) if campaign and campaign.version == version else []
     order = [v for v, _, _ in configured] + sorted(set(counts) - {v for v, _, _ in configured})
-    revenue = _revenue(conn, days, group="variant", campaign=campaign_id, version=version)
     control = _control(configured, order)
     if control is not None:  # the baseline first, as experiments are read
         order = [control, *(v for v in order if v != control)]
@@ -159,29 +176,80 @@ def campaign_report(
             "conversion_interval": wilson(converted, exposed),
             "revenue": {},
         }
-        for key, money in revenue.items():
-            if key[0] == variant_id:
+        for (variant, currency), money in revenue.items():
+            if variant == variant_id:
                 per = money["revenue"] / exposed if exposed else None
-                entry["revenue"][key[1]] = {**money, "per_exposed_visitor": per}
+                entry["revenue"][currency] = {**money, "per_exposed_visitor": per}
         variants.append(entry)
-    by_id = {v["variant"]: v for v in variants}
     if control is not None:
-        base = by_id[control]
+        base = next(v for v in variants if v["variant"] == control)
         for entry in variants:
             if entry["variant"] != control:
                 entry["versus_control"] = _versus(base, entry, revenue)
     srm = _srm(variants, configured)
     return {
-        "campaign": campaign_id,
-        "version": version,
-        "kind": campaign.kind if campaign else None,
-        "range": days.as_json(),
         "control": control,
         "variants": variants,
         "sample_ratio": srm,
         "verdict": _verdict(variants, control, srm),
-        "daily": _daily(conn, bounds, days),
     }
+
+
+def _counts(
+    conn: sqlite3.Connection,
+    days: Range,
+    *,
+    campaign: str | None = None,
+    version: int | None = None,
+) -> dict[tuple[str, int, str], dict[str, int]]:
+    """The counts per (campaign, version, variant) over ``days``: the months ``days`` covers
+    whole from rollup_campaign_months, the days before and after them from rollup_campaigns."""
+    where, params = "", []
+    if campaign is not None:
+        where, params = "campaign = ? AND version = ? AND ", [campaign, version]
+    parts, bounds = [], []
+    for table, period, first, last in _pieces(days):
+        parts.append(
+            f"SELECT campaign, version, variant, {', '.join(CAMPAIGN_COUNTS)} FROM {table}"
+            f" WHERE {where}{period} BETWEEN ? AND ?"
+        )
+        bounds += [*params, first, last]
+    rows = conn.execute(
+        f"SELECT campaign, version, variant, {_sums(CAMPAIGN_COUNTS)}"
+        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY campaign, version, variant",
+        bounds,
+    ).fetchall()
+    return {
+        (c, v, variant): dict(zip(CAMPAIGN_COUNTS, map(int, values), strict=True))
+        for c, v, variant, *values in rows
+    }
+
+
+def _pieces(days: Range) -> list[tuple[str, str, str, str]]:
+    """``days`` as (table, period column, first, last): whole months, and the days around."""
+    first_month = days.since if days.since.day == 1 else _next_month(days.since)
+    end = days.until + dt.timedelta(days=1)
+    last_month = end if end.day == 1 else end.replace(day=1)  # exclusive
+    if first_month >= last_month:
+        return [("rollup_campaigns", "day", days.since.isoformat(), days.until.isoformat())]
+    pieces = [
+        (
+            "rollup_campaign_months",
+            "month",
+            first_month.isoformat()[:7],
+            (last_month - dt.timedelta(days=1)).isoformat()[:7],
+        )
+    ]
+    if days.since < first_month:
+        before = first_month - dt.timedelta(days=1)
+        pieces.append(("rollup_campaigns", "day", days.since.isoformat(), before.isoformat()))
+    if last_month <= days.until:
+        pieces.append(("rollup_campaigns", "day", last_month.isoformat(), days.until.isoformat()))
+    return pieces
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def _variants(campaign: Campaign) -> list[tuple[str, float, bool]]:
@@ -196,7 +264,7 @@ def _control(configured: list[tuple[str, float, bool]], order: list[str]) -> str
 
 
 def _versus(
-    base: dict[str, Any], entry: dict[str, Any], revenue: dict[tuple[str, ...], dict[str, Any]]
+    base: dict[str, Any], entry: dict[str, Any], revenue: dict[tuple[str, str], dict[str, Any]]
 ) -> dict[str, Any]:
     conversion = compare(
         Proportion(base["unique_exposed"], min(base["unique_converted"], base["unique_exposed"])),
@@ -318,24 +386,9 @@ def _daily(conn: sqlite3.Connection, bounds: tuple[Any, ...], days: Range) -> li
 
 
 def _revenue(
-    conn: sqlite3.Connection,
-    days: Range,
-    *,
-    group: str,
-    campaign: str | None = None,
-    version: int | None = None,
-) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Redemptions, revenue and its sum of squares per (campaign,) or (variant, currency)."""
-    if group == "campaign":
-        rows = conn.execute(
-            "SELECT campaign, currency, sum(redemptions), total(revenue), total(revenue_squares)"
-            " FROM rollup_revenue WHERE day BETWEEN ? AND ? GROUP BY campaign, currency",
-            (days.since.isoformat(), days.until.isoformat()),
-        ).fetchall()
-        per_campaign: dict[tuple[str, ...], dict[str, Any]] = defaultdict(dict)
-        for campaign_id, currency, count, total, _ in rows:
-            per_campaign[(campaign_id,)][currency] = {"redemptions": count, "revenue": total}
-        return per_campaign
+    conn: sqlite3.Connection, days: Range, *, campaign: str, version: int
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Redemptions, revenue and its sum of squares per (variant, currency)."""
     rows = conn.execute(
         "SELECT variant, currency, sum(redemptions), total(revenue), total(revenue_squares)"
         " FROM rollup_revenue WHERE campaign = ? AND version = ? AND day BETWEEN ? AND ?"
@@ -348,9 +401,22 @@ def _revenue(
     }
 
 
+def _campaign_revenue(conn: sqlite3.Connection, days: Range) -> dict[str, dict[str, Any]]:
+    """Redemptions and revenue per campaign and currency."""
+    rows = conn.execute(
+        "SELECT campaign, currency, sum(redemptions), total(revenue) FROM rollup_revenue"
+        " WHERE day BETWEEN ? AND ? GROUP BY campaign, currency",
+        (days.since.isoformat(), days.until.isoformat()),
+    ).fetchall()
+    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    for campaign_id, currency, count, total in rows:
+        out[campaign_id][currency] = {"redemptions": count, "revenue": total}
+    return out
+
+
 def _latest_version(conn: sqlite3.Connection, campaign_id: str) -> int:
     row = conn.execute(
-        "SELECT max(version) FROM rollup_campaigns WHERE campaign = ?", (campaign_id,)
+        "SELECT max(version) FROM rollup_campaign_months WHERE campaign = ?", (campaign_id,)
     ).fetchone()
     return int(row[0]) if row and row[0] is not None else 1
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..errors import ConfigError
+from . import rollups
 from .wal import scrub_requested, scrub_waiting
 
 log = logging.getLogger("touchpoint.store")
@@ -396,11 +397,24 @@ def m011_rollups(db: sqlite_utils.Database) -> None:
             variant TEXT NOT NULL,
             version INTEGER NOT NULL,
 {counters},
-            PRIMARY KEY (day, campaign, variant, version)
+            PRIMARY KEY (campaign, version, variant, day)
         ) WITHOUT ROWID
         """
     )
-    db.execute("CREATE INDEX rollup_campaigns_campaign ON rollup_campaigns (campaign, day)")
+    # The same per calendar month (YYYY-MM), so that a report over a year reads 12 rows a
+    # variant, not 365.
+    db.execute(
+        f"""
+        CREATE TABLE rollup_campaign_months (
+            campaign TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            variant TEXT NOT NULL,
+            month TEXT NOT NULL,
+{counters},
+            PRIMARY KEY (campaign, version, variant, month)
+        ) WITHOUT ROWID
+        """
+    )
     db.execute(
         """
         CREATE TABLE rollup_revenue (
@@ -412,7 +426,7 @@ def m011_rollups(db: sqlite_utils.Database) -> None:
             redemptions INTEGER NOT NULL DEFAULT 0,
             revenue REAL NOT NULL DEFAULT 0,
             revenue_squares REAL NOT NULL DEFAULT 0,
-            PRIMARY KEY (day, campaign, variant, version, currency)
+            PRIMARY KEY (campaign, version, variant, currency, day)
         ) WITHOUT ROWID
         """
     )
@@ -453,7 +467,7 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
         "coalesce((SELECT s.version FROM campaign_state s"
         " WHERE s.visitor_id = e.visitor_id AND s.campaign = e.campaign), 1)"
     )
-    add = " ON CONFLICT (day, campaign, variant, version) DO UPDATE SET {0} = {0} + excluded.{0}"
+    add = " ON CONFLICT (campaign, version, variant, day) DO UPDATE SET {0} = {0} + excluded.{0}"
     for kinds, counter in (
         ("'impression', 'exposure'", "exposures"),
         ("'close'", "closes"),
@@ -531,6 +545,12 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
     db.execute(
         f"INSERT INTO rollup_stages (day, before, after, moves) SELECT {day},"
         f" coalesce(before, ''), after, count(*) FROM stage_history GROUP BY 1, 2, 3"
+    )
+    db.execute(
+        "INSERT INTO rollup_campaign_months SELECT campaign, version, variant,"
+        " substr(day, 1, 7), "
+        + ", ".join(f"sum({name})" for name in rollups.CAMPAIGN_COUNTS)
+        + " FROM rollup_campaigns GROUP BY 1, 2, 3, 4"
     )
     # Every profile entered the lifecycle at its first page view, as a visitor.
     db.execute(
@@ -610,7 +630,9 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     and rolled back on an error. For commands writing outside the server's writer."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        yield conn
+        with rollups.tallied(conn) as tally:
+            yield conn
+            tally.flush(conn)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -12,9 +12,10 @@ count again, as a new visitor would.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -61,6 +62,72 @@ def day(at: int, tz: tzinfo) -> str:
     return datetime.fromtimestamp(at, tz).date().isoformat()
 
 
+_UPSERTS = tuple(
+    f"INSERT INTO {table} (campaign, version, variant, {period}, {', '.join(CAMPAIGN_COUNTS)})"
+    f" VALUES (?, ?, ?, {cut}, {', '.join('?' * len(CAMPAIGN_COUNTS))})"
+    f" ON CONFLICT (campaign, version, variant, {period}) DO UPDATE SET "
+    + ", ".join(f"{n} = {n} + excluded.{n}" for n in CAMPAIGN_COUNTS)
+    for table, period, cut in (
+        ("rollup_campaigns", "day", "?"),
+        ("rollup_campaign_months", "month", "substr(?, 1, 7)"),
+    )
+)
+_INDEX = {name: i for i, name in enumerate(CAMPAIGN_COUNTS)}
+Key = tuple[str, int, str, str]  # campaign, version, variant, day
+
+
+class Tally:
+    """The campaign counts of one write transaction, added up per row and written once, just
+    before its commit: a group of a hundred events of one campaign is one row update, not a
+    hundred. Each unit of the transaction is kept or dropped with its savepoint."""
+
+    def __init__(self) -> None:
+        self.kept: dict[Key, list[int]] = {}
+        self.unit: dict[Key, list[int]] = {}
+
+    def add(self, key: Key, counts: dict[str, int]) -> None:
+        row = self.unit.get(key)
+        if row is None:
+            row = self.unit[key] = [0] * len(CAMPAIGN_COUNTS)
+        for name, n in counts.items():
+            row[_INDEX[name]] += n
+
+    def keep_unit(self) -> None:
+        for key, counts in self.unit.items():
+            row = self.kept.get(key)
+            if row is None:
+                self.kept[key] = counts
+            else:
+                for i, n in enumerate(counts):
+                    row[i] += n
+        self.unit = {}
+
+    def drop_unit(self) -> None:
+        self.unit = {}
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        self.keep_unit()
+        if self.kept:
+            rows = [(*k, *v) for k, v in self.kept.items()]
+            for upsert in _UPSERTS:
+                conn.executemany(upsert, rows)
+        self.kept = {}
+
+
+_TALLIES: dict[int, Tally] = {}  # by id() of the connection whose transaction is open
+
+
+@contextlib.contextmanager
+def tallied(conn: sqlite3.Connection) -> Iterator[Tally]:
+    """Count campaigns into one Tally while a transaction of ``conn`` is open; the caller
+    flushes it before the commit (store.writer, store.immediate)."""
+    tally = _TALLIES[id(conn)] = Tally()
+    try:
+        yield tally
+    finally:
+        _TALLIES.pop(id(conn), None)
+
+
 def count_campaign(
     conn: sqlite3.Connection,
     on: str,
@@ -69,19 +136,21 @@ def count_campaign(
     version: int,
     **counts: int,
 ) -> None:
-    """Add ``counts`` (names of CAMPAIGN_COUNTS) to the campaign's row of day ``on``."""
-    names = list(counts)
-    if not names or not set(names) <= set(CAMPAIGN_COUNTS):
-        raise ValueError(f"unknown rollup counters: {sorted(set(names) - set(CAMPAIGN_COUNTS))}")
-    columns = ", ".join(names)
-    marks = ", ".join("?" * len(names))
-    updates = ", ".join(f"{n} = {n} + excluded.{n}" for n in names)
-    conn.execute(
-        f"INSERT INTO rollup_campaigns (day, campaign, variant, version, {columns})"
-        f" VALUES (?, ?, ?, ?, {marks})"
-        f" ON CONFLICT (day, campaign, variant, version) DO UPDATE SET {updates}",
-        (on, campaign, variant or NO_VARIANT, version, *counts.values()),
-    )
+    """Add ``counts`` (names of CAMPAIGN_COUNTS) to the campaign's row of day ``on``: into the
+    open transaction's tally, or at once."""
+    unknown = set(counts) - set(_INDEX)
+    if unknown or not counts:
+        raise ValueError(f"unknown rollup counters: {sorted(unknown)}")
+    key = (campaign, version, variant or NO_VARIANT, on)
+    tally = _TALLIES.get(id(conn))
+    if tally is not None:
+        tally.add(key, counts)
+        return
+    row = [0] * len(CAMPAIGN_COUNTS)
+    for name, n in counts.items():
+        row[_INDEX[name]] = n
+    for upsert in _UPSERTS:
+        conn.execute(upsert, (*key, *row))
 
 
 def count_revenue(
@@ -98,55 +167,59 @@ def count_revenue(
     conn.execute(
         "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"
         " revenue, revenue_squares) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
-        " ON CONFLICT (day, campaign, variant, version, currency) DO UPDATE SET"
+        " ON CONFLICT (campaign, version, variant, currency, day) DO UPDATE SET"
         " redemptions = redemptions + 1, revenue = revenue + excluded.revenue,"
         " revenue_squares = revenue_squares + excluded.revenue_squares",
         (on, campaign, variant or NO_VARIANT, version, currency, value, value * value),
     )
 
 
-def first_exposure(conn: sqlite3.Connection, visitor_id: str, campaign: str, version: int) -> bool:
-    """Whether the visitor's exposure to ``campaign`` at ``version`` is their first (and mark
-    it counted). Call before the exposure updates ``campaign_state``."""
-    row = conn.execute(
-        "SELECT exposed_version FROM campaign_state WHERE visitor_id = ? AND campaign = ?",
-        (visitor_id, campaign),
-    ).fetchone()
-    if row is not None and row[0] == version:
+def exposed(
+    conn: sqlite3.Connection, visitor_id: str, campaign: str, version: int, counted: int | None
+) -> bool:
+    """Whether an exposure to ``campaign`` at ``version`` is the visitor's first, given the
+    version their first exposure was ``counted`` for (campaign_state.exposed_version); marks
+    it counted when it is."""
+    if counted == version:
         return False
-    if row is not None:
-        conn.execute(
-            "UPDATE campaign_state SET exposed_version = ?, converted_version = NULL"
-            " WHERE visitor_id = ? AND campaign = ?",
-            (version, visitor_id, campaign),
-        )
-    else:
-        conn.execute(
-            "INSERT INTO campaign_state (visitor_id, campaign, exposed_version) VALUES (?, ?, ?)",
-            (visitor_id, campaign, version),
-        )
+    conn.execute(
+        "UPDATE campaign_state SET exposed_version = ?, converted_version = NULL"
+        " WHERE visitor_id = ? AND campaign = ?",
+        (version, visitor_id, campaign),
+    )
     return True
 
 
-def first_conversion(
-    conn: sqlite3.Connection, visitor_id: str, campaign: str
+def converted(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    campaign: str,
+    state: tuple[str | None, int | None, int | None] | None,
 ) -> tuple[str, int] | None:
     """The (variant, version) the visitor was exposed to when this is their first conversion
-    since that exposure (and mark it counted); None when it is not, or they were never
-    exposed (a conversion nobody saw the campaign for is counted, but not as a visitor)."""
-    row = conn.execute(
-        "SELECT variant, exposed_version, converted_version FROM campaign_state"
-        " WHERE visitor_id = ? AND campaign = ?",
-        (visitor_id, campaign),
-    ).fetchone()
-    if row is None or row[1] is None or row[2] == row[1]:
+    since that exposure (and mark it counted), from their campaign_state ``state`` (variant,
+    exposed_version, converted_version); None when it is not, or they were never exposed (a
+    conversion nobody saw the campaign for is counted, but not as a visitor)."""
+    if state is None or state[1] is None or state[2] == state[1]:
         return None
     conn.execute(
         "UPDATE campaign_state SET converted_version = exposed_version"
         " WHERE visitor_id = ? AND campaign = ?",
         (visitor_id, campaign),
     )
-    return row[0] or NO_VARIANT, row[1]
+    return state[0] or NO_VARIANT, state[1]
+
+
+def first_conversion(
+    conn: sqlite3.Connection, visitor_id: str, campaign: str
+) -> tuple[str, int] | None:
+    """:func:`converted`, reading the visitor's campaign_state first."""
+    state = conn.execute(
+        "SELECT variant, exposed_version, converted_version FROM campaign_state"
+        " WHERE visitor_id = ? AND campaign = ?",
+        (visitor_id, campaign),
+    ).fetchone()
+    return converted(conn, visitor_id, campaign, state)
 
 
 def count_goals(

@@ -121,16 +121,17 @@ def record_events(
     on = rollups.day(at, tz)
     count = 0
     for event in events:
-        _roll_up(conn, visitor_id, event, on, goal=event.campaign in goals)
         if log:
             conn.execute(
                 "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (visitor_id, at, event.type, event.campaign, event.variant, event.path),
             )
+        # The rollups: the state row as this event leaves it says whether the visitor counts
+        # for the first time (store/rollups.py), without a read of its own.
         column = _STATE_COLUMN[event.type]
         if column == "last_seen_at":
-            conn.execute(
+            (counted,) = conn.execute(
                 "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
                 " session_impressions, variant, version) VALUES (?, ?, 1, ?, 1, ?, ?)"
                 " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
@@ -138,39 +139,31 @@ def record_events(
                 " session_impressions = CASE WHEN last_seen_at >= ?"
                 "   THEN session_impressions + 1 ELSE 1 END,"
                 " last_seen_at = excluded.last_seen_at,"
-                " variant = excluded.variant, version = excluded.version",
+                " variant = excluded.variant, version = excluded.version"
+                " RETURNING exposed_version",
                 (visitor_id, event.campaign, at, event.variant, event.version, visit_start),
-            )
+            ).fetchone()
+            first = rollups.exposed(conn, visitor_id, event.campaign, event.version, counted)
+            counts = {"exposures": 1, "unique_exposed": 1} if first else {"exposures": 1}
         else:
-            conn.execute(
+            state = conn.execute(
                 f"INSERT INTO campaign_state (visitor_id, campaign, {column}) VALUES (?, ?, ?)"
-                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}",
+                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}"
+                " RETURNING variant, exposed_version, converted_version",
                 (visitor_id, event.campaign, at),
-            )
+            ).fetchone()
+            counts = {"closes": 1}
+            if event.type == "convert":
+                counts = {"conversions": 1}
+                if event.campaign not in goals:  # else its goal converts (count_goals)
+                    converted = rollups.converted(conn, visitor_id, event.campaign, state)
+                    if converted is not None:  # for the variant and version they were shown
+                        rollups.count_campaign(
+                            conn, on, event.campaign, *converted, unique_converted=1
+                        )
+        rollups.count_campaign(conn, on, event.campaign, event.variant, event.version, **counts)
         count += 1
     return count
-
-
-_COUNTER = {"impression": "exposures", "exposure": "exposures", "close": "closes"}
-
-
-def _roll_up(
-    conn: sqlite3.Connection, visitor_id: str, event: Event, on: str, *, goal: bool
-) -> None:
-    """Count ``event`` in the rollups of day ``on``, with the unique visitors behind it."""
-    counts = {}
-    if event.type == "convert":
-        counts["conversions"] = 1
-        first = None if goal else rollups.first_conversion(conn, visitor_id, event.campaign)
-        if first is not None:  # counted with the variant and version the visitor was exposed to
-            rollups.count_campaign(conn, on, event.campaign, *first, unique_converted=1)
-    else:
-        counts[_COUNTER[event.type]] = 1
-        if event.type != "close" and rollups.first_exposure(
-            conn, visitor_id, event.campaign, event.version
-        ):
-            counts["unique_exposed"] = 1
-    rollups.count_campaign(conn, on, event.campaign, event.variant, event.version, **counts)
 
 
 UPDATE_PROFILE = (

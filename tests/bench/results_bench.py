@@ -53,6 +53,11 @@ def fill_rollups(conn: Any) -> None:
         " unique_exposed, unique_converted) VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    conn.execute(
+        "INSERT INTO rollup_campaign_months SELECT campaign, version, variant, substr(day, 1, 7),"
+        + ", ".join(f"sum({name})" for name in store.CAMPAIGN_COUNTS)
+        + " FROM rollup_campaigns GROUP BY 1, 2, 3, 4"
+    )
     conn.executemany(
         "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"
         " revenue, revenue_squares) VALUES (?, ?, ?, ?, 'EUR', 3, 150.0, 7500.0)",

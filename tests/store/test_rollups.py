@@ -161,7 +161,13 @@ def test_the_purge_and_an_erasure_leave_the_rollups_as_they_were(
         assert not any(visitor in text for visitor in ("v1", "v2", "v3"))
 
 
-ROLLUPS = ("rollup_campaigns", "rollup_revenue", "rollup_stages", "rollup_thresholds")
+ROLLUPS = (
+    "rollup_campaigns",
+    "rollup_campaign_months",
+    "rollup_revenue",
+    "rollup_stages",
+    "rollup_thresholds",
+)
 
 
 def rows(conn: sqlite3.Connection, table: str) -> list[tuple[object, ...]]:

@@ -15,6 +15,7 @@ from touchpoint.coupons.pools import Pool
 from touchpoint.profiles.rules import ProfileRules
 from touchpoint.profiles.scoring import ScoringRules
 from touchpoint.store.activity import Activity, Effects, StageChange
+from touchpoint.store.identities import _merge_visitor
 from touchpoint.store.migrations import roll_up_history
 from touchpoint.store.records import PageViewUpdate, Touch
 from touchpoint.store.retention import Cutoffs, purge_events
@@ -307,3 +308,15 @@ def test_with_a_goal_the_popups_own_conversion_does_not_convert(conn: sqlite3.Co
 )
 def test_what_reaches_a_goal(goal: store.Goal, activity: Activity, reached: bool) -> None:
     assert goal.reached_by(activity) is reached
+
+
+def test_a_merged_person_is_not_counted_again(conn: sqlite3.Connection) -> None:
+    """The anonymous visitor seen on one device, identified as a known profile: its markers
+    move with its campaign history, so the next exposure of the one person is not a new one."""
+    for visitor in ("anonymous", "known"):
+        consent(conn, visitor)
+    events(conn, "anonymous", "impression", "convert")
+    _merge_visitor(conn, "anonymous", "known", now=NOON + 60, rules=ProfileRules())
+    events(conn, "known", "impression", "convert", at=NOON + 120)
+    assert totals(conn)["unique_exposed"] == 1
+    assert totals(conn)["unique_converted"] == 1

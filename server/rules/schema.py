@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..audience import fields
-from ..audience.facts import CHANNELS
+from ..audience.channels import VALUES as CHANNELS
 from ..audience.fields import FIELDS, HISTORY_EVENTS
 from ..consent import banner
 from ..coupons import pools as coupons

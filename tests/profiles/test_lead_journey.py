@@ -126,7 +126,7 @@ def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
     assert sales["threshold"] == "sales-ready" and sales["score"] == 150
     assert sales["identifiers"] == who
     full = sales["profile"]
-    assert full["first_touch"]["channel"] == "social"
+    assert full["first_touch"]["channel"] == "organic_social"
     assert full["first_touch"]["utm"]["campaign"] == "spring-workshop"
     assert full["visits"] == 2 and full["first_name"] == "Ada"
     assert full["attributes"] == {"sales_ready": True}

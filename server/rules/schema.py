@@ -288,7 +288,8 @@ def site_schema() -> dict[str, Any]:
                     "secret_env": {
                         "type": "string",
                         "pattern": ENV_NAME.pattern,
-                        "description": "the environment variable holding the secret",
+                        "description": "the environment variable holding the whsec_ secret "
+                        "(touchpoint webhooks secret makes one)",
                     },
                     "events": _one_or_many({"enum": list(EVENTS)}),
                 },

@@ -101,6 +101,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str, int, int]]:
 
 
 VISITOR = re.compile(r"(?<![\w-])(?=[\w-]*\d)[A-Za-z0-9_-]{22}(?![\w-])")  # 16 random bytes
+SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{30,}={0,2}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,11 +218,12 @@ def build_site(root: Path) -> Path:
 
 def normalised(lines: list[str], visitors: list[str]) -> list[str]:
     """``lines`` without what varies from run to run: the visitor ids (the site's, or in the
-    docs any 22 characters of base64url with a digit). Times do not vary: the examples give
+    docs any 22 characters of base64url with a digit) and new webhook secrets. Times do not vary: the examples give
     simulate its --at, and the site's answers and webhooks have fixed times."""
     text = "\n".join(lines).rstrip()
     for visitor in visitors:
         text = text.replace(visitor, "VISITOR")
+    text = SECRET.sub("whsec_SECRET", text)  # `touchpoint webhooks secret` makes a new one
     return VISITOR.sub("VISITOR", text).splitlines()
 
 

@@ -182,7 +182,7 @@ class Compiler:
             if kind == "number":
                 return matchers.number(value)
             if kind == "choice":
-                return matchers.choice(value, spec.choices)
+                return matchers.choice(value, spec.choices, groups=spec.groups)
             if kind == "language":
                 return matchers.language(value)
             if kind == "country":

@@ -21,85 +21,14 @@ import user_agents
 
 from ..store import CampaignHistory
 from ..store.records import ANONYMOUS, Profile, Touch
+from .channels import classify
 from .geolocation import Geolocation, unknown_country
 
 if TYPE_CHECKING:
     from ..profiles.rules import ProfileRules
 
-CHANNELS = ("direct", "search", "social", "email", "paid", "referral", "internal")
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot")
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
-# Click ids that mark a paid click even without UTM parameters.
-PAID_CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "ttclid", "li_fat_id")
-PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paidsearch", "paid_search", "cpm", "display"})
-SOCIAL_MEDIUMS = frozenset({"social", "social-network", "social-media", "sm", "paid_social"})
-# Referrer hosts by channel: a host matches when one of these is a label sequence inside it
-# (``www.google.de`` contains ``google``). Kept short and documented in docs/rules.md.
-SEARCH_HOSTS = (
-    "google",
-    "bing",
-    "duckduckgo",
-    "yahoo",
-    "ecosia",
-    "qwant",
-    "baidu",
-    "yandex",
-    "startpage",
-    "search.brave",
-    "ask",
-)
-SOCIAL_HOSTS = (
-    "facebook",
-    "instagram",
-    "t.co",
-    "twitter",
-    "x.com",
-    "linkedin",
-    "lnkd.in",
-    "pinterest",
-    "youtube",
-    "tiktok",
-    "reddit",
-    "xing",
-    "mastodon",
-    "threads",
-    "bsky",
-)
-EMAIL_HOSTS = (
-    "mail.google",
-    "outlook.live",
-    "outlook.office",
-    "mail.yahoo",
-    "webmail",
-    "gmx",
-    "web.de",
-    "t-online",
-)
-
-
-def _host_in(host: str, names: tuple[str, ...]) -> bool:
-    labels = "." + host + "."
-    return any("." + name + "." in labels for name in names)
-
-
-def classify(referrer_host: str, utm: dict[str, str], query: dict[str, str]) -> str:
-    """The channel a visit came through (one of CHANNELS), from UTM tags, click ids, referrer."""
-    medium = utm.get("medium", "").casefold()
-    if medium in PAID_MEDIUMS or any(key in query for key in PAID_CLICK_IDS):
-        return "paid"
-    if medium == "email" or medium == "newsletter":
-        return "email"
-    if medium in SOCIAL_MEDIUMS:
-        return "social"
-    if not referrer_host:
-        return "referral" if utm else "direct"
-    if _host_in(referrer_host, EMAIL_HOSTS):
-        return "email"
-    if _host_in(referrer_host, SEARCH_HOSTS):
-        return "search"
-    if _host_in(referrer_host, SOCIAL_HOSTS):
-        return "social"
-    return "referral"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..profiles import lifecycle
 from ..store.records import STAGES
-from .facts import CHANNELS, DEVICE_TYPES, UTM_KEYS, Facts
+from . import channels
+from .facts import DEVICE_TYPES, UTM_KEYS, Facts
 
 HISTORY_EVENTS = ("seen", "closed", "converted")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
@@ -33,6 +34,7 @@ class FieldSpec:
     get: Callable[..., Any]
     needs: str = ""
     choices: tuple[str, ...] = ()
+    groups: dict[str, frozenset[str]] | None = None  # choices that stand for several values
     dynamic: bool = False
     unknown: Callable[[Facts], str] | None = None  # why the value is None, for explanations
 
@@ -85,7 +87,8 @@ FIELDS: dict[str, FieldSpec] = {
             "choice",
             "the channel the visit came through",
             lambda f: f.touch.channel,
-            choices=CHANNELS,
+            choices=channels.VALUES,
+            groups=channels.GROUPS,
         ),
         *[FieldSpec(f"utm.{k}", "text", f"utm_{k} of the visit", _utm(k)) for k in UTM_KEYS],
         FieldSpec(
@@ -94,7 +97,8 @@ FIELDS: dict[str, FieldSpec] = {
             "the channel of the visitor's first visit",
             _first_touch("channel"),
             needs=P,
-            choices=CHANNELS,
+            choices=channels.VALUES,
+            groups=channels.GROUPS,
         ),
         FieldSpec(
             "first_touch.host",

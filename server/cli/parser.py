@@ -264,7 +264,7 @@ def _apikey(commands: Any) -> None:
 def _webhooks(commands: Any) -> None:
     hooks = commands.add_parser(
         "webhooks",
-        help="the webhook outbox: counts, pending and failed deliveries; retry",
+        help="the webhook outbox: counts, pending and failed deliveries; retry; a new secret",
         parents=[settings("database")],
     )
     hooks.add_argument("--limit", type=int, default=50, help="rows to list (newest first)")
@@ -276,6 +276,9 @@ def _webhooks(commands: Any) -> None:
     )
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox row ids")
     retry.add_argument("--all-failed", action="store_true", help="every failed row")
+    actions.add_parser(
+        "secret", help="print a new endpoint secret (whsec_..., the Standard Webhooks form)"
+    )
 
 
 def _coupons(commands: Any) -> None:

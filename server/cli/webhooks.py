@@ -1,4 +1,4 @@
-"""``touchpoint webhooks [retry]``: the webhook outbox."""
+"""``touchpoint webhooks [retry|secret]``: the webhook outbox, and endpoint secrets."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from .. import store
 from ..errors import ConfigError, TouchpointError
 from ..rules import ruleset as rules_module
 from ..settings import Settings
+from ..webhooks import signing
 
 
 def webhooks(settings: Settings, args: argparse.Namespace) -> int:
-    """List the outbox (docs/webhooks.md#the-outbox), or queue failed rows again."""
+    """List the outbox (docs/webhooks.md#the-outbox), queue failed rows again, or print a new
+    endpoint secret (docs/webhooks.md#the-secret)."""
+    if args.action == "secret":
+        print(signing.generate_secret())
+        return 0
     with store.database(settings.database_path) as conn:
         if args.action == "retry":
             if bool(args.ids) == bool(args.all_failed):

@@ -177,6 +177,9 @@ def render(rules: Ruleset, outcome: Outcome, facts: Facts) -> dict[str, Any]:
         "last_category": profile.last_category,
         "last_product": profile.last_product,
         "top_interest": profile.top_interest,
+        # The browser's preferred language, lowercased ("de-at"; "" when it sends none), so a
+        # template speaks it: {% if visitor.language.startswith("de") %}.
+        "language": facts.languages[0] if facts.languages else "",
     }
     page = {"path": facts.path, "title": facts.view.title}
     context = {**rules.templates.context_defaults, **facts.context}

@@ -46,6 +46,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
         "last_category": None,
         "last_product": None,
         "top_interest": None,
+        "language": "en",
     },
     "context": CONTEXT_DEFAULTS,
 }

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..audience.facts import CHANNELS
+from ..audience import channels as channel_groups
 from ..audience.fields import NAME
 from ..profiles import lifecycle
 from ..profiles.lifecycle import StageRule
@@ -146,8 +146,8 @@ class _ScoringFile(YamlFile):
                 self.problem(f"{key}.{flag}", "true or false")
         channels = item.get("channel", [])
         channels = [channels] if isinstance(channels, str) else channels
-        if not isinstance(channels, list) or not all(c in CHANNELS for c in channels):
-            self.problem(f"{key}.channel", f"one or a list of {', '.join(CHANNELS)}")
+        if not isinstance(channels, list) or not all(c in channel_groups.VALUES for c in channels):
+            self.problem(f"{key}.channel", f"one or a list of {', '.join(channel_groups.VALUES)}")
             channels = []
         for cap in ("max_per_day", "max_per_visit"):
             if item.get(cap) is not None and not _count(item[cap]):
@@ -162,7 +162,7 @@ class _ScoringFile(YamlFile):
             name=name,
             min_value=None if min_value is None else float(min_value),
             returning=item.get("returning"),
-            channels=frozenset(channels),
+            channels=channel_groups.expand(channels),
             first_time=item.get("first_time", False),
             max_per_day=item.get("max_per_day"),
             max_per_visit=item.get("max_per_visit"),

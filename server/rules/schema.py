@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..audience import fields
-from ..audience.facts import CHANNELS
+from ..audience.channels import VALUES as CHANNELS
 from ..audience.fields import FIELDS, HISTORY_EVENTS
 from ..consent import banner
 from ..coupons import pools as coupons
@@ -307,7 +307,8 @@ def site_schema() -> dict[str, Any]:
                     "secret_env": {
                         "type": "string",
                         "pattern": ENV_NAME.pattern,
-                        "description": "the environment variable holding the secret",
+                        "description": "the environment variable holding the whsec_ secret "
+                        "(touchpoint webhooks secret makes one)",
                     },
                     "events": _one_or_many({"enum": list(EVENTS)}),
                 },

@@ -20,6 +20,7 @@ from ..audience.fields import NAME
 from ..consent.banner import ConsentConfig, load_consent
 from ..syntax.files import Problem, YamlFile
 from ..syntax.matchers import FOREVER, compile_globs, parse_duration
+from ..webhooks import signing
 from ..webhooks.delivery import EVENTS, Endpoint
 
 KEYS = ("timezone", "session_idle", "popups", "interests", "consent", "webhooks")
@@ -94,7 +95,8 @@ def load_site(
 def load_webhooks(file: YamlFile, value: Any, environ: Mapping[str, str]) -> dict[str, Endpoint]:
     """``webhooks:`` name -> {url, secret_env, events}. The secret itself never sits in a rules
     file: ``secret_env`` names the environment variable holding it. While that is unset the
-    endpoint's webhooks are queued but wait (a warning, so the rules still load)."""
+    endpoint's webhooks are queued but wait (a warning, so the rules still load); a secret
+    that is not a Standard Webhooks ``whsec_`` secret is an error."""
     endpoints: dict[str, Endpoint] = {}
     for name, spec in (file.mapping(value, "webhooks") or {}).items():
         key = f"webhooks.{name}"
@@ -123,15 +125,22 @@ def load_webhooks(file: YamlFile, value: Any, environ: Mapping[str, str]) -> dic
             ok = False
         if not ok or not isinstance(url, str) or not isinstance(env, str):
             continue
-        secret = environ.get(env, "")
-        if not secret:
+        endpoint = Endpoint(name, url, environ.get(env, ""), frozenset(events), env)
+        if not endpoint.ready:
             file.problem(
                 f"{key}.secret_env",
                 f"{env} is not set: webhooks to {name} are queued, and sent once the server "
                 f"runs with {env} set",
                 severity="warning",
             )
-        endpoints[name] = Endpoint(name, url, secret, frozenset(events), env)
+        else:
+            try:
+                signing.keys(endpoint.secret)
+            except ValueError as exc:
+                # Refused rather than sent: no receiver's library could verify the signature.
+                file.problem(f"{key}.secret_env", f"{env} {exc} (docs/webhooks.md#the-secret)")
+                continue
+        endpoints[name] = endpoint
     return endpoints
 
 

@@ -15,7 +15,7 @@ class OutboxRow:
     id: int
     endpoint: str
     event: str
-    key: str  # the idempotency key, sent as Touchpoint-Delivery on every attempt
+    key: str  # the idempotency key; the webhook-id of every attempt is derived from it
     body: str
     attempts: int  # including the one this claim is for
 

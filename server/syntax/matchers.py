@@ -11,7 +11,7 @@ import datetime as dt
 import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .countries import country_code
@@ -161,14 +161,18 @@ def text(value: Any) -> Match:
     return test, "is " + " or ".join(patterns)
 
 
-def choice(value: Any, choices: tuple[str, ...]) -> Match:
+def choice(
+    value: Any, choices: tuple[str, ...], *, groups: Mapping[str, frozenset[str]] | None = None
+) -> Match:
+    """One of ``choices`` or a list of them; a choice in ``groups`` matches its members."""
     wanted = _strings(value, "one of " + ", ".join(choices))
     for v in wanted:
         if v not in choices:
             close = difflib.get_close_matches(v, choices, n=1)
             hint = f" — did you mean `{close[0]}`?" if close else ""
             raise ValueError(f"{v!r} is not one of {', '.join(choices)}{hint}")
-    allowed = frozenset(wanted)
+    groups = groups or {}
+    allowed = frozenset(member for v in wanted for member in groups.get(v, (v,)))
     return (lambda v: v in allowed), "is " + " or ".join(wanted)
 
 

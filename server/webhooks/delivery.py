@@ -1,11 +1,13 @@
 """Webhooks: signed JSON POSTs to the shop's, CRM's or e-mail system's endpoints, at least once.
 
-A webhook is queued with :func:`enqueue` inside the writer's unit of work that makes the change it
-reports, as a row of the ``webhook_outbox`` table: it is sent if and only if the change is
-committed (the transactional outbox pattern). :class:`Deliverer`, a task in every server
-worker, claims due rows with a lease, POSTs them and records the answer; failures are retried
-with capped exponential backoff and full jitter until ``webhook_max_attempts``, then the row is
-marked ``failed`` and left for ``touchpoint webhooks``. docs/webhooks.md is the reference.
+A webhook is queued with :func:`enqueue` inside the writer's unit of work that makes the change
+it reports, as a row of the ``webhook_outbox`` table: it is sent if and only if the change is
+committed (the transactional outbox pattern). Requests are signed as Standard Webhooks
+(``signing.py``), so that receivers verify them with that specification's libraries.
+:class:`Deliverer`, a task in every server worker, claims due rows with a lease, POSTs them and
+records the answer; failures are retried with capped exponential backoff and full jitter until
+``webhook_max_attempts``, then the row is marked ``failed`` and left for ``touchpoint webhooks``.
+docs/webhooks.md is the reference.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
-import hmac
 import logging
 import random
 import sqlite3
@@ -30,6 +30,7 @@ import orjson
 from .. import __version__, store
 from ..settings import Settings
 from ..store.activity import Effects
+from . import signing
 
 log = logging.getLogger("touchpoint.webhooks")
 
@@ -42,7 +43,6 @@ EVENTS = (
     "coupon.redeemed",
     "coupon.low_stock",
 )
-SIGNATURE_HEADER = "Touchpoint-Signature"
 # How many rows one worker sends at once, and how long it keeps outbox rows it has claimed
 # beyond the request's timeout before another worker may take them over.
 BATCH = 16
@@ -55,7 +55,9 @@ class Endpoint:
 
     name: str
     url: str
-    secret: str  # from the environment variable ``secret_env``; "" while that is unset
+    # The environment variable ``secret_env``: one ``whsec_`` secret, or several separated by
+    # spaces while one replaces another (signing.keys); "" while that is unset.
+    secret: str
     events: frozenset[str] = frozenset()
     secret_env: str = ""
 
@@ -64,10 +66,17 @@ class Endpoint:
         """Whether deliveries can be signed; until then its rows wait in the outbox."""
         return bool(self.secret)
 
+    @functools.cached_property
+    def keys(self) -> tuple[bytes, ...]:
+        """The HMAC keys deliveries are signed with (ValueError for a secret in another form,
+        which loading site.yaml reports with its file and line)."""
+        return signing.keys(self.secret)
+
 
 def envelope(event: str, payload: Mapping[str, Any], *, now: int, key: str) -> str:
-    """The JSON body every receiver gets: ``{id, event, created_at, data}``."""
-    body = {"id": key, "event": event, "created_at": now, "data": dict(payload)}
+    """The JSON body every receiver gets: ``{id, event, created_at, data}``, where ``id`` is
+    the ``webhook-id`` header's value (derived from the idempotency key ``key``)."""
+    body = {"id": signing.message_id(key), "event": event, "created_at": now, "data": dict(payload)}
     return orjson.dumps(body).decode()
 
 
@@ -156,32 +165,6 @@ def visitor(conn: sqlite3.Connection, visitor_id: str) -> dict[str, Any]:
     """Who a webhook is about: the visitor id and the identifiers, each with its value in
     clear where data_depth ``full`` keeps it."""
     return {"visitor_id": visitor_id, "identifiers": store.identifiers_of(conn, visitor_id)}
-
-
-def sign(secret: str, body: bytes | str, *, timestamp: int) -> str:
-    """The ``Touchpoint-Signature`` header: ``t=<ts>,v1=<hex HMAC-SHA256(secret, "ts.body")>``."""
-    raw = body.encode() if isinstance(body, str) else body
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def verify(
-    secret: str, header: str, body: bytes | str, *, now: float, tolerance: int = 300
-) -> bool:
-    """What a receiver checks: a ``v1`` signature of this body, made at most ``tolerance``
-    seconds from ``now`` (which refuses a recorded request replayed later)."""
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        parts.setdefault(name, []).append(value)
-    try:
-        timestamp = int(parts["t"][0])
-    except (KeyError, ValueError):
-        return False
-    if abs(now - timestamp) > tolerance:
-        return False
-    expected = sign(secret, body, timestamp=timestamp).partition(",v1=")[2]
-    return any(hmac.compare_digest(expected, given) for given in parts.get("v1", []))
 
 
 def backoff(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -365,8 +348,7 @@ async def post(
     headers = {
         "Content-Type": "application/json",
         "Touchpoint-Event": row.event,
-        "Touchpoint-Delivery": row.key,
-        SIGNATURE_HEADER: sign(endpoint.secret, body, timestamp=now),
+        **signing.headers(endpoint.keys, signing.message_id(row.key), now, body),
     }
     try:
         # One deadline for the whole exchange; httpx's timeout applies to each phase apart.

@@ -253,6 +253,15 @@ export function showPopup(popup, css, on) {
     new FormData(form).forEach(function (value, name) {
       if (typeof value === 'string') fields[name] = value;
     });
+    // A checkbox alone under its name is a yes or a no: true or false, also when not ticked
+    // (FormData leaves an unticked box out). Boxes sharing a name keep their values.
+    var boxes = {};
+    each(form.elements, function (field) {
+      if (field.type === 'checkbox') boxes[field.name] = (boxes[field.name] || 0) + 1;
+    });
+    each(form.elements, function (field) {
+      if (field.type === 'checkbox' && field.name && boxes[field.name] === 1) fields[field.name] = field.checked;
+    });
     if (fields.tp_hp) {
       event.preventDefault(); // a bot: it sees success, nothing is sent, no code is revealed
       revealed = true;

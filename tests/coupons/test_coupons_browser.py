@@ -71,7 +71,7 @@ def code_shown(page) -> str:  # type: ignore[no-untyped-def]
 
 def through_the_form(page) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("button", name="Get my code").click()
-    page.get_by_label("E-mail").fill("ada@example.com")
+    page.get_by_label("E-mail", exact=True).fill("ada@example.com")
     page.get_by_role("button", name="Show my code").click()
     page.get_by_role("heading", name="Your code for 10 % off").wait_for()
 
@@ -95,7 +95,7 @@ def test_a_code_in_the_success_step_is_revealed_only_after_the_form(page, harnes
     harness.script({"popups": [FIRST_ORDER]}, granted=["marketing"], coupon=coupon)
     open_page(page, INDEX)
     page.get_by_role("button", name="Get my code").click()
-    page.get_by_label("E-mail").fill("ada@example.com")
+    page.get_by_label("E-mail", exact=True).fill("ada@example.com")
     page.wait_for_timeout(200)
     assert harness.log()["reveal"] == []  # the teaser and the form reveal nothing
     with page.expect_response(REVEAL):
@@ -177,7 +177,7 @@ def test_a_bot_filling_the_trap_reveals_nothing(page, harness) -> None:  # type:
     harness.script({"popups": [FIRST_ORDER]}, granted=["marketing"])
     open_page(page, INDEX)
     page.get_by_role("button", name="Get my code").click()
-    page.get_by_label("E-mail").fill("bot@example.com")
+    page.get_by_label("E-mail", exact=True).fill("bot@example.com")
     page.locator(POPUP).locator("[name=tp_hp]").fill("http://spam.example")
     page.get_by_role("button", name="Show my code").click()
     page.get_by_role("heading", name="Your code for 10 % off").wait_for()
@@ -230,7 +230,7 @@ def test_first_order_coupon_end_to_end(browser, live_server) -> None:  # type: i
         leave_through_top(page)
         page.get_by_role("dialog", name="Wait — 10 % off your first order").wait_for()
         page.get_by_role("button", name="Get my code").click()
-        page.get_by_label("E-mail").fill("ada@example.com")
+        page.get_by_label("E-mail", exact=True).fill("ada@example.com")
         with page.expect_response(REVEAL) as revealed:
             page.get_by_role("button", name="Show my code").click()
         assert revealed.value.status == 200, revealed.value.text()

@@ -16,11 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
-from touchpoint.webhooks import delivery as webhooks
 
 from ..api.test_api import ALL, new_key
 from ..conftest import ROOT, with_sales_webhook
-from ..webhooks.test_delivery import FAST, SECRET, Receiver, receiver, wait_until
+from ..webhooks.test_delivery import FAST, SECRET, Receiver, receiver, verified, wait_until
 
 __all__ = ["receiver"]  # the fixture
 
@@ -62,10 +61,7 @@ def journey(
 
 def received(receiver: Receiver) -> list[dict[str, Any]]:
     with receiver.lock:
-        return [
-            json.loads(r["body"]) | {"signature": r["signature"], "raw": r["body"]}
-            for r in receiver.requests
-        ]
+        return [json.loads(r["body"]) | {"request": r} for r in receiver.requests]
 
 
 def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
@@ -110,7 +106,7 @@ def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
     wait_until(lambda: len(received(receiver)) >= 4)
     deliveries = received(receiver)
     for delivery in deliveries:
-        assert webhooks.verify(SECRET, delivery["signature"], delivery["raw"], now=time.time())
+        assert verified(delivery["request"])["id"] == delivery["request"]["delivery"]
     by_event = {d["event"]: d["data"] for d in deliveries}
     assert set(by_event) == {
         "visitor.identified",
@@ -131,7 +127,7 @@ def test_the_seeds_lead_journey_ends_with_the_sales_webhook(
     assert sales["threshold"] == "sales-ready" and sales["score"] == 150
     assert sales["identifiers"] == who
     full = sales["profile"]
-    assert full["first_touch"]["channel"] == "social"
+    assert full["first_touch"]["channel"] == "organic_social"
     assert full["first_touch"]["utm"]["campaign"] == "spring-workshop"
     assert full["visits"] == 2 and full["first_name"] == "Ada"
     assert full["attributes"] == {"sales_ready": True}

@@ -256,10 +256,11 @@ def test_a_scored_page_view_is_written_in_one_statement(db_path: Path) -> None:
         conn, "v1", at=0, revision=1, granted={"personalisation"}, denied=set(), method="api"
     )
     reader = store.Reader(db_path)
+    social = Touch("organic_social", "facebook.com", {})  # first-visit points need social media
     for at in (100, 5000, 5060):  # a first visit, a return visit, a second page
         record = reader.visitor("v1")
         assert record is not None
-        view = PageViewUpdate(at, None, path="/")
+        view = PageViewUpdate(at, social if at == 100 else None, path="/")
         result = rules.page_view(record.profile, view, session_idle=1800, visitor_id="v1")
         statements: list[str] = []
         conn.set_trace_callback(statements.append)

@@ -220,7 +220,8 @@ def scoring_rules(rules_dir: Path) -> Path:
 def test_behaviour_scores_with_personalisation(scoring_rules: Path, client: TestClient) -> None:
     at(client, 1_000_000)
     grant(client, ALL)
-    decide(client)  # a consented first visit: +5
+    page = {"path": "/", "referrer": "https://l.instagram.com/"}
+    client.post("/tp/v1/decide", json={"page": page})  # a consented first visit from social: +5
     response = send(client, {"type": "form_submit", "name": "workshop", "path": "/workshop"})
     assert response.json() == {"stored": 1}  # answered after the commit
     assert profile(client).score == 25

@@ -56,7 +56,7 @@ def test_the_walk_finds_every_command() -> None:
         "consent summary",
     } <= names
     assert "apikey" not in names and "coupons" not in names  # they need an action
-    assert len(names) == 18
+    assert len(names) == 19
 
 
 @pytest.mark.parametrize("path", COMMANDS)

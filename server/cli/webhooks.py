@@ -17,7 +17,8 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
     """List the outbox (docs/webhooks.md#the-outbox), queue failed rows again, or print a new
     endpoint secret (docs/webhooks.md#the-secret)."""
     if args.action == "secret":
-        print(signing.generate_secret())
+        secret = signing.generate_secret()
+        print(json.dumps({"secret": secret}) if args.json else secret)
         return 0
     with store.database(settings.database_path) as conn:
         if args.action == "retry":

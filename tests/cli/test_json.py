@@ -28,6 +28,7 @@ RUNS: list[list[str]] = [
     ["apikey", "revoke", "shop"],
     ["webhooks"],
     ["webhooks", "retry", "--all-failed"],
+    ["webhooks", "secret"],
     ["coupons", "import", "spring", "CODES"],
     ["coupons", "generate", "welcome", "2"],
     ["coupons", "list"],

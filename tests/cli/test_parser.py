@@ -57,7 +57,7 @@ def test_the_walk_finds_every_command() -> None:
     } <= names
     assert "apikey" not in names and "coupons" not in names  # they need an action
     assert {"report", "report campaign", "report lifecycle", "demo-traffic"} <= names
-    assert len(names) == 23
+    assert len(names) == 24
 
 
 @pytest.mark.parametrize("path", COMMANDS)

@@ -218,8 +218,9 @@ def build_site(root: Path) -> Path:
 
 def normalised(lines: list[str], visitors: list[str]) -> list[str]:
     """``lines`` without what varies from run to run: the visitor ids (the site's, or in the
-    docs any 22 characters of base64url with a digit) and new webhook secrets. Times do not vary: the examples give
-    simulate its --at, and the site's answers and webhooks have fixed times."""
+    docs any 22 characters of base64url with a digit) and new webhook secrets. Times do not
+    vary: the examples give simulate its --at, and the site's answers and webhooks have fixed
+    times."""
     text = "\n".join(lines).rstrip()
     for visitor in visitors:
         text = text.replace(visitor, "VISITOR")

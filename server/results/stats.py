@@ -148,20 +148,42 @@ def t_sf(t: float, dof: float) -> float:
 
 
 def t_ppf(p: float, dof: float) -> float:
-    """The ``p`` quantile of Student's t (0.5 < p < 1), by bisection on ``t_sf``."""
+    """The ``p`` quantile of Student's t (0.5 < p < 1): Newton's method from the normal
+    quantile (the upper tail is convex, so it approaches the root from below and never
+    overshoots), bisection where that does not settle."""
     if not 0.5 < p < 1:
         raise ValueError(f"need 0.5 < p < 1, got {p}")
-    low, high = 0.0, max(1.0, NORMAL.inv_cdf(p))
-    while t_sf(high, dof) > 1 - p:
+    tail = 1 - p
+    x = NORMAL.inv_cdf(p)
+    if math.isinf(dof):
+        return x
+    for _ in range(100):
+        step = (t_sf(x, dof) - tail) / _t_pdf(x, dof)
+        if not math.isfinite(step):
+            break
+        if abs(step) <= 1e-10 * x:
+            return x + step
+        if step < 0:  # below the root: only the noise of t_sf itself takes it there
+            if -step <= 1e-8 * x:
+                return x + step
+            break
+        x += step
+    low, high = 0.0, max(1.0, x)
+    while t_sf(high, dof) > tail:
         high *= 2
     while True:
         mid = (low + high) / 2
         if mid in (low, high):  # as close as floats get
             return mid
-        if t_sf(mid, dof) > 1 - p:
+        if t_sf(mid, dof) > tail:
             low = mid
         else:
             high = mid
+
+
+def _t_pdf(x: float, dof: float) -> float:
+    log_norm = _log_gamma_ratio(dof / 2, 0.5) - 0.5 * math.log(dof * math.pi)
+    return math.exp(log_norm - (dof + 1) / 2 * math.log1p(x * x / dof))
 
 
 def chi2_sf(x: float, k: int) -> float:

@@ -85,13 +85,6 @@ class Tally:
         self.kept: dict[Key, list[int]] = {}
         self.unit: dict[Key, list[int]] = {}
 
-    def add(self, key: Key, counts: dict[str, int]) -> None:
-        row = self.unit.get(key)
-        if row is None:
-            row = self.unit[key] = [0] * len(CAMPAIGN_COUNTS)
-        for name, n in counts.items():
-            row[_INDEX[name]] += n
-
     def keep_unit(self) -> None:
         for key, counts in self.unit.items():
             row = self.kept.get(key)
@@ -138,19 +131,23 @@ def count_campaign(
 ) -> None:
     """Add ``counts`` (names of CAMPAIGN_COUNTS) to the campaign's row of day ``on``: into the
     open transaction's tally, or at once."""
-    unknown = set(counts) - set(_INDEX)
-    if unknown or not counts:
-        raise ValueError(f"unknown rollup counters: {sorted(unknown)}")
+    if not counts:
+        raise ValueError("no rollup counters")
     key = (campaign, version, variant or NO_VARIANT, on)
     tally = _TALLIES.get(id(conn))
-    if tally is not None:
-        tally.add(key, counts)
-        return
-    row = [0] * len(CAMPAIGN_COUNTS)
-    for name, n in counts.items():
-        row[_INDEX[name]] = n
-    for upsert in _UPSERTS:
-        conn.execute(upsert, (*key, *row))
+    row = tally.unit.get(key) if tally is not None else None
+    if row is None:
+        row = [0] * len(CAMPAIGN_COUNTS)
+        if tally is not None:
+            tally.unit[key] = row
+    try:
+        for name, n in counts.items():
+            row[_INDEX[name]] += n
+    except KeyError as exc:
+        raise ValueError(f"unknown rollup counter: {exc}") from None
+    if tally is None:
+        for upsert in _UPSERTS:
+            conn.execute(upsert, (*key, *row))
 
 
 def count_revenue(

@@ -64,11 +64,13 @@ lock: $(BIN)/python
 
 ## bench: one decision's cost with 20, 200 and 2,000 campaigns against GrowthBook's SDK, then
 ## throughput and latency of /tp/v1/decide and /tp/v1/events against a bare Starlette route,
-## the bytes per stored event and the snippet's size, as JSON lines
+## the bytes per stored event and the snippet's size; reports over a year of rollups and what
+## rolling up costs a stored event, as JSON lines
 bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
 	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet 'growthbook>=1.0'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/rules_bench.py
+	$(BIN)/python tests/bench/results_bench.py
 	$(BIN)/python tests/bench/bench.py
 
 clean:

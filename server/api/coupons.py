@@ -80,7 +80,8 @@ async def redeem_coupon(request: Request) -> Response:
         await read_json(request, max_bytes=tp.settings.api_max_body_bytes)
     )
     who = reference(ref, tp.identity_key) if ref else None
-    pools, endpoints, now = tp.rules.pools, tp.rules.site.webhooks, tp.now()
+    rules = tp.rules
+    pools, endpoints, now = rules.pools, rules.site.webhooks, tp.now()
 
     def redeem(conn: sqlite3.Connection) -> tuple[store.Redemption, int]:
         visitor_id = store.find_visitor(conn, *who) if who else None  # unknown: not credited
@@ -94,6 +95,12 @@ async def redeem_coupon(request: Request) -> Response:
             now,
             visitor_id=visitor_id,
         )
+        if not done.replay and done.campaign is not None:
+            campaign = rules.by_id.get(done.campaign)
+            version = campaign.version if campaign is not None else 1
+            on = store.day(now, rules.site.timezone)
+            goal = done.campaign in rules.goals
+            store.count_redemption(conn, done, on, version, goal=goal)
         return done, coupons.queue_redeemed(conn, endpoints, done, now=now)
 
     done, queued = await tp.writer.write(redeem)

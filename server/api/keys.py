@@ -30,6 +30,7 @@ SCOPES = (
     "coupons:read",
     "coupons:write",
     "coupons:redeem",
+    "reports:read",
 )
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREFIX = "tp_"

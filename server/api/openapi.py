@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..audience.fields import NAME
+from . import reportschemas
 from .couponspec import coupon_schemas
 from .keys import SCOPES
 from .spec import COMMON_FIELDS, EVENT_FIELDS, MAX_ATTRIBUTES, MAX_BATCH, REF_FIELDS
@@ -29,8 +30,29 @@ class Operation:
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     reasons: tuple[tuple[int, str], ...] = ()  # what an error status means here, if not _REASONS
     csv: bool = False  # the body may also be text/csv
-    query: tuple[str, ...] = ()  # query parameters, described in QUERY_PARAMETERS
+    query: tuple[tuple[str, dict[str, Any], str], ...] = ()  # (name, schema, description)
 
+
+UNIX_RANGE = (
+    (
+        "since",
+        {"type": "integer", "minimum": 0},
+        "Only what happened at or after this time, Unix seconds.",
+    ),
+    (
+        "until",
+        {"type": "integer", "minimum": 0},
+        "Only what happened before this time, Unix seconds.",
+    ),
+)
+DAY_RANGE = (
+    (
+        "since",
+        {"type": "string", "format": "date"},
+        "The first day, YYYY-MM-DD in the site's time zone (default: 29 days before until).",
+    ),
+    ("until", {"type": "string", "format": "date"}, "The last day, included (default: today)."),
+)
 
 OPERATIONS = (
     Operation(
@@ -150,7 +172,48 @@ OPERATIONS = (
         None,
         (200, "ConsentSummary"),
         (400, 401, 403),
-        query=("since", "until"),
+        query=UNIX_RANGE,
+    ),
+    Operation(
+        "reportCampaigns",
+        "get",
+        "/reports/campaigns",
+        "Every campaign's results over a range of days",
+        "reports:read",
+        None,
+        (200, "CampaignsReport"),
+        (400, 401, 403),
+        query=DAY_RANGE,
+    ),
+    Operation(
+        "reportCampaign",
+        "get",
+        "/reports/campaigns/{campaign}",
+        "One campaign's variants, statistics, daily series and verdict",
+        "reports:read",
+        None,
+        (200, "CampaignReport"),
+        (400, 401, 403, 404),
+        ((404, "No such campaign in the rules or the results"),),
+        query=(
+            *DAY_RANGE,
+            (
+                "version",
+                {"type": "integer", "minimum": 1},
+                "The campaign version (default: the current one).",
+            ),
+        ),
+    ),
+    Operation(
+        "reportLifecycle",
+        "get",
+        "/reports/lifecycle",
+        "Visitors entering each lifecycle stage, the flows between stages, thresholds crossed",
+        "reports:read",
+        None,
+        (200, "LifecycleReport"),
+        (400, 401, 403),
+        query=DAY_RANGE,
     ),
     Operation("openapi", "get", "/openapi.json", "This document", None, None, (200, ""), ()),
 )
@@ -222,6 +285,7 @@ def _schemas() -> dict[str, Any]:
         },
         **coupon_schemas(),
         **_privacy_schemas(),
+        **reportschemas.schemas(),
         "Problem": {
             "type": "object",
             "required": ["type", "title", "status", "detail"],
@@ -302,10 +366,10 @@ def openapi(base: str = "/tp/v1/api") -> dict[str, Any]:
                 "name": name,
                 "in": "query",
                 "required": False,
-                "schema": {"type": "integer", "minimum": 0},
-                "description": QUERY_PARAMETERS[name],
+                "schema": schema,
+                "description": description,
             }
-            for name in op.query
+            for name, schema, description in op.query
         ]
         if parameters:
             entry["parameters"] = parameters
@@ -366,10 +430,7 @@ PATH_PARAMETERS = {
     "ref": "A visitor id, email:<address> or customer:<id> (percent-encoded).",
     "name": "An attribute name.",
     "pool": "A pool of rules/coupons.yaml.",
-}
-QUERY_PARAMETERS = {
-    "since": "Only answers given at or after this time, Unix seconds.",
-    "until": "Only answers given before this time, Unix seconds.",
+    "campaign": "A campaign id.",
 }
 
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..web.responses import JSONResponse
-from . import coupons, subjects, visitors
+from . import coupons, reports, subjects, visitors
 from . import openapi as document
 from .endpoints import Handler, endpoint
 
@@ -27,6 +27,7 @@ HANDLERS: dict[str, Handler] = {
     "openapi": openapi,
     **coupons.HANDLERS,
     **subjects.HANDLERS,
+    **reports.HANDLERS,
 }
 
 

@@ -43,10 +43,12 @@ async def push_events(request: Request) -> Response:
         detail = f"{len(errors)} invalid event(s); nothing was stored"
         raise Problem(422, detail, errors=errors if batched else unindexed(errors))
     revision, profile_rules = tp.settings.consent_revision, tp.rules.profile
-    endpoints, depth = tp.rules.site.webhooks, tp.settings.data_depth
+    endpoints, depth, goals = tp.rules.site.webhooks, tp.settings.data_depth, tp.rules.goals
     try:
         result: store.PushResult = await tp.writer.write(
-            lambda conn: tracking.push(conn, batch, revision, profile_rules, endpoints, now, depth)
+            lambda conn: tracking.push(
+                conn, batch, revision, profile_rules, endpoints, now, depth, goals
+            )
         )
     except store.UnknownVisitors as exc:
         errors = [

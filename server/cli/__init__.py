@@ -24,7 +24,7 @@ from ..privacy import retention, subjects
 from ..rules.couponfiles import load_pools
 from ..settings import Settings
 from ..syntax.files import RulesError
-from . import keys, rules, serve, webhooks
+from . import demotraffic, keys, report, rules, serve, webhooks
 from .folders import server_folder
 from .parser import build_parser
 
@@ -54,6 +54,8 @@ COMMANDS: dict[str, Command] = {
     "erase": subjects.run,
     "consent": subjects.run,
     "purge": retention.command,
+    "report": report.command,
+    "demo-traffic": demotraffic.command,
 }
 
 

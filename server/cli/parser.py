@@ -21,6 +21,7 @@ from typing import Any
 from .. import __version__
 from ..api.keys import SCOPES
 from ..settings import ENV_PREFIX, Settings
+from . import demotraffic, report
 
 SHARED_SETTINGS = ("data_dir", "rules_dir")
 JSON_HELP = "print the result as JSON (docs/operations.md#the-touchpoint-command)"
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     _webhooks(commands)
     _coupons(commands)
     _privacy(commands)
+    report.add_parser(commands, [settings("database")])
+    demotraffic.add_parser(commands, [settings("prefix")])
     return share(parser)
 
 

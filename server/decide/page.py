@@ -95,8 +95,27 @@ def count(rules: Ruleset, facts: Facts, view: PageView, visitor_id: str, *, dept
             depth=depth,
         )
         webhooks.report(conn, rules.site.webhooks, visitor_id, effects, now=update.at)
+        if rules.goals and facts.history is not None:
+            seen = [store.page_view_activity(update)]
+            store.count_goals(conn, visitor_id, seen, rules.goals, rules.site.timezone)
 
     return count_view
+
+
+def armed(rules: Ruleset, outcome: Outcome, at: int) -> Unit | None:
+    """Count the campaigns a decide answer armed (popups and slots) in the rollups; None when
+    it armed none. For visitors with a campaign history (the marketing consent): the same
+    visitors whose exposures and conversions are counted."""
+    chosen = [*outcome.popups, *outcome.slots.values()]
+    if not chosen:
+        return None
+    on = store.day(at, rules.site.timezone)
+
+    def count_armed(conn: sqlite3.Connection) -> None:
+        for d in chosen:
+            store.count_campaign(conn, on, d.campaign.id, d.variant.id, d.campaign.version, armed=1)
+
+    return count_armed
 
 
 def measure(rules: Ruleset, facts: Facts, visitor_id: str, *, depth: str) -> Unit:

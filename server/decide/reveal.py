@@ -84,6 +84,9 @@ def reveal(
             raise RequestError("this visitor no longer exists; reload the page", status=409)
         got = store.claim_coupon(conn, pool, visitor, campaign.id, variant.id, now)
         queued = 0
+        if got is not None and got.new:
+            on = store.day(now, rules.site.timezone)
+            store.count_campaign(conn, on, campaign.id, variant.id, campaign.version, reveals=1)
         if got is not None:
             queued = coupons.queue_claim(
                 conn,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 
 from ..store.activity import Activity, Effects, StageChange
 from ..store.records import PageViewUpdate, Profile
@@ -32,6 +33,10 @@ class ProfileRules:
         return score, steps[-1][0] if steps else profile.stage
 
     # The store's ProfileMoves: how these rules move a profile on inside a write transaction.
+
+    @property
+    def timezone(self) -> tzinfo:
+        return self.scoring.timezone
 
     def page_view(
         self, profile: Profile, view: PageViewUpdate, *, session_idle: int, visitor_id: str

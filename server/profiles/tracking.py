@@ -48,9 +48,12 @@ def record(
     now: int,
     depth: str,
     revision: int,
+    goals: Mapping[str, store.Goal] | None = None,
 ) -> Recording | None:
     """The unit of work that stores what the visitor's consent allows of ``batch``, scored
-    under ``rules``, webhooks to ``endpoints``; None when consent allows nothing of it."""
+    under ``rules``, webhooks to ``endpoints``, the campaigns' ``goals`` counted; None when
+    consent allows nothing of it."""
+    goals = goals or {}
     granted = consent.granted(record, revision)
     profile, history = consent.usable(record, revision)
     campaign = batch.campaign if history is not None else []
@@ -68,9 +71,20 @@ def record(
         if not store.visitor_exists(conn, visitor):
             return 0, 0
         stored = store.record_events(
-            conn, visitor, campaign, at=now, visit_start=start, depth=depth
+            conn,
+            visitor,
+            campaign,
+            at=now,
+            visit_start=start,
+            depth=depth,
+            tz=rules.timezone,
+            goals=goals,
         )
         queued = 0
+        for activity in behaviour:
+            if activity.type == "form_submit" and activity.name:
+                store.count_form(conn, visitor, activity.name, store.day(now, rules.timezone))
+        store.count_goals(conn, visitor, behaviour, goals, rules.timezone)
         if behaviour:
             effects = store.record_activities(
                 conn, visitor, behaviour, rules=rules, now=now, depth=depth
@@ -116,12 +130,15 @@ def push(
     endpoints: Mapping[str, webhooks.Endpoint],
     now: int,
     depth: str,
+    goals: Mapping[str, store.Goal] | None = None,
 ) -> store.PushResult:
     """Store a batch the server API pushed and queue the webhooks of what it changed, in one
-    transaction (store.push_activities)."""
+    transaction (store.push_activities); a purchase may reach a campaign's goal."""
     result = store.push_activities(
         conn, batch, revision=revision, rules=profile_rules, now=now, depth=depth
     )
+    for visitor_id, activities in result.activities.items():
+        store.count_goals(conn, visitor_id, activities, goals or {}, profile_rules.timezone)
     for visitor_id, effects in result.effects.items():
         result.queued += webhooks.report(conn, endpoints, visitor_id, effects, now=now)
     return result

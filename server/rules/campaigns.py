@@ -18,7 +18,9 @@ from ..audience.conditions import Compiler, Condition
 from ..consent import banner
 from ..coupons import pools as coupons
 from ..render.templates import TemplateProblem, Templates
+from ..store.rollups import GOAL_EVENTS, Goal
 from ..syntax.files import Problem, YamlFile
+from ..syntax.matchers import FOREVER, compile_globs
 from . import site as siteconfig
 from .site import Site, duration
 
@@ -54,11 +56,13 @@ KEYS: dict[str, tuple[str, ...]] = {
         "frequency",
         "priority",
         "version",
+        "goal",
         "variants",
     ),
     "trigger": tuple(TRIGGERS),
     "trigger.exit_intent": ("min_seconds", *EXIT_INTENT_SIGNALS),
     "frequency": ("after_close", "after_convert", "max_impressions", "max_per_session"),
+    "goal": ("event", "name", "path", "within"),
     "variants": ("id", "weight", "template", "control", "coupon"),
     "variants.coupon": ("pool",),
     "site": siteconfig.KEYS,
@@ -127,6 +131,7 @@ class Campaign:
     exclude: Condition | None = None
     pools: frozenset[str] = frozenset()
     own_codes: bool = False  # a pool that gives each visitor a code: needs a visitor id
+    goal: Goal | None = None  # what converts its visitors (docs/reports.md#attribution)
 
     @property
     def variant_ids(self) -> frozenset[str]:
@@ -227,6 +232,7 @@ class CampaignFile(YamlFile):
         if not _count(version):
             self.problem("version", "a whole number from 1; raise it to re-bucket all visitors")
         variants = self._variants(data.get("variants"), templates)
+        goal = self._goal(data["goal"]) if "goal" in data else None
         if len(self.problems) > before:
             return None
         needs = set(audience.needs)
@@ -250,6 +256,7 @@ class CampaignFile(YamlFile):
             source=self.position(),
             needs=frozenset(needs),
             pools=frozenset(v.coupon for v in variants if v.coupon),
+            goal=goal,
         )
 
     def _index_paths(self, audience: Any) -> tuple[str, ...]:
@@ -317,6 +324,35 @@ class CampaignFile(YamlFile):
         if not any(on for _, on in out[1:]):
             self.problem(key, "every signal is switched off: the popup could never show")
         return tuple(out)
+
+    def _goal(self, value: Any) -> Goal | None:
+        goal = self.mapping(value, "goal")
+        if goal is None:
+            return None
+        self.known_keys(goal, KEYS["goal"], "goal")
+        event, name, path = goal.get("event"), goal.get("name"), goal.get("path")
+        if event not in GOAL_EVENTS:
+            self.problem("goal.event", f"required: one of {', '.join(GOAL_EVENTS)}")
+        if name is not None and (not isinstance(name, str) or not name):
+            self.problem("goal.name", "the event's name, as the page sends it")
+        elif name is not None and event not in ("form_submit", "custom", "click"):
+            self.problem("goal.name", "only form_submit, custom and click events have a name")
+        paths = [path] if isinstance(path, str) else path
+        if path is not None and (
+            not isinstance(paths, list)
+            or not all(isinstance(p, str) and p[:1] == "/" for p in paths)
+        ):
+            self.problem("goal.path", "a path pattern or a list of them, like /checkout/done*")
+            paths = None
+        within = duration(self, goal, "within", "7d", at="goal.within")
+        if within == 0 or within == FOREVER:
+            self.problem("goal.within", "a window like 7d after the exposure: not 0 or never")
+        return Goal(
+            str(event),
+            name,
+            compile_globs(paths, segments=True) if paths else None,
+            within or 0,
+        )
 
     def _frequency(self, value: Any, kind: str) -> tuple[Any, Any, Any, Any]:
         frequency = self.mapping(value, "frequency") or {}

@@ -22,6 +22,7 @@ from ..coupons import pools as coupons
 from ..coupons.pools import Pool, Pools
 from ..profiles.rules import ProfileRules
 from ..render.templates import Templates
+from ..store.rollups import Goal
 from ..syntax.files import Problem, RulesError
 from ..syntax.matchers import FOREVER, moment, parse_duration
 from . import couponfiles, profilefiles
@@ -58,6 +59,7 @@ class Ruleset:
     by_id: dict[str, Campaign] = field(init=False)
     # The pools campaigns use that can run out (imported codes, generated up to a limit).
     finite_pools: dict[str, Pool] = field(init=False)
+    goals: dict[str, Goal] = field(init=False)  # campaign id -> its goal, where it has one
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
     index: dict[tuple[str, ...], tuple[int, ...]] = field(init=False)
@@ -67,6 +69,8 @@ class Ruleset:
         used = set().union(*(c.pools for c in self.campaigns))
         finite = {name: self.pools[name] for name in sorted(used) if self.pools[name].finite}
         object.__setattr__(self, "finite_pools", finite)
+        goals = {c.id: c.goal for c in self.campaigns if c.goal is not None}
+        object.__setattr__(self, "goals", goals)
         index: dict[tuple[str, ...], set[int]] = {}
         for rank, campaign in enumerate(self.campaigns):
             for key in {_index_key(p) for p in campaign.paths} or {()}:

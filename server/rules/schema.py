@@ -20,6 +20,7 @@ from ..coupons import pools as coupons
 from ..profiles import lifecycle
 from ..store.activity import TYPES
 from ..store.records import STAGES
+from ..store.rollups import GOAL_EVENTS
 from ..store.stock import MAX_CODE
 from ..syntax.countries import COUNTRIES
 from ..syntax.matchers import NUMBER_OPS, WEEKDAYS
@@ -30,6 +31,10 @@ from .site import ENV_NAME
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 NAME_PATTERN = CAMPAIGN_ID.pattern
+GOAL_HELP = (
+    "what converts the campaign's visitors, a control variant's too, within `within` (7d) after"
+    " their last exposure (docs/reports.md#attribution)"
+)
 CONTROL_HELP = "a holdout group: sees nothing, records an exposure"
 
 
@@ -237,6 +242,20 @@ def campaign_schema() -> dict[str, Any]:
         ),
         "priority": {"type": "integer"},
         "version": {"type": "integer", "minimum": 1},
+        "goal": _obj(
+            {
+                "event": {"enum": list(GOAL_EVENTS), "description": GOAL_HELP},
+                "name": {"type": "string", "minLength": 1},
+                "path": {
+                    "anyOf": [
+                        {"type": "string", "pattern": "^/"},
+                        {"type": "array", "items": {"type": "string", "pattern": "^/"}},
+                    ]
+                },
+                "within": {"$ref": "#/$defs/duration"},
+            },
+            required=["event"],
+        ),
         "variants": {"type": "array", "items": variant, "minItems": 1},
     }
     assert set(top) == set(KEYS[""])

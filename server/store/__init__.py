@@ -72,6 +72,16 @@ from .retention import (
     purge_webhooks,
     purged_tables,
 )
+from .rollups import (
+    CAMPAIGN_COUNTS,
+    Goal,
+    count_campaign,
+    count_effects,
+    count_form,
+    count_goals,
+    count_redemption,
+    day,
+)
 from .stock import ImportReport, PoolStats, add_generated, coupon_stats, import_codes
 from .subjects import (
     Erasure,
@@ -100,6 +110,14 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "Goal",
+    "count_goals",
+    "count_effects",
+    "day",
+    "count_redemption",
+    "count_form",
+    "count_campaign",
+    "CAMPAIGN_COUNTS",
     "add_generated",
     "Batch",
     "CACHE_KIB",

@@ -75,6 +75,8 @@ WRITTEN: dict[str, dict[str, str]] = {
         "session_impressions",
         "variant",
         "version",
+        "exposed_version",
+        "converted_version",
     ),
     "events": _at(
         "standard",
@@ -151,6 +153,53 @@ WRITTEN: dict[str, dict[str, str]] = {
     "leases": _at("minimal", "name", "owner", "until"),
     # The health check's proof that the database can be written: nobody's data.
     "health": _at("minimal", "id", "checked_at"),
+    # Results (store/rollups.py): counts per day, campaign and variant, and of lifecycle moves;
+    # nobody's data, so written at every level and kept past the event log's retention.
+    "rollup_campaigns": _at(
+        "minimal",
+        "day",
+        "campaign",
+        "variant",
+        "version",
+        "armed",
+        "exposures",
+        "closes",
+        "conversions",
+        "forms",
+        "reveals",
+        "redemptions",
+        "unique_exposed",
+        "unique_converted",
+    ),
+    "rollup_campaign_months": _at(
+        "minimal",
+        "campaign",
+        "version",
+        "variant",
+        "month",
+        "armed",
+        "exposures",
+        "closes",
+        "conversions",
+        "forms",
+        "reveals",
+        "redemptions",
+        "unique_exposed",
+        "unique_converted",
+    ),
+    "rollup_revenue": _at(
+        "minimal",
+        "day",
+        "campaign",
+        "variant",
+        "version",
+        "currency",
+        "redemptions",
+        "revenue",
+        "revenue_squares",
+    ),
+    "rollup_stages": _at("minimal", "day", "before", "after", "moves"),
+    "rollup_thresholds": _at("minimal", "day", "threshold", "crossings"),
 }
 
 

@@ -207,9 +207,11 @@ def _merge_visitor(
     # max() of SQLite is NULL when either side is; coalesce both ways keeps the known time.
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
-        " last_closed_at, last_converted_at, session_impressions, variant, version)"
+        " last_closed_at, last_converted_at, session_impressions, variant, version,"
+        " exposed_version, converted_version)"
         " SELECT ?, campaign, impressions, last_seen_at, last_closed_at, last_converted_at,"
-        " session_impressions, variant, version FROM campaign_state WHERE visitor_id = ?"
+        " session_impressions, variant, version, exposed_version, converted_version"
+        " FROM campaign_state WHERE visitor_id = ?"
         " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
         " impressions = impressions + excluded.impressions,"
         " session_impressions = session_impressions + excluded.session_impressions,"
@@ -220,7 +222,10 @@ def _merge_visitor(
         " last_converted_at = max(coalesce(last_converted_at, excluded.last_converted_at),"
         "   coalesce(excluded.last_converted_at, last_converted_at)),"
         " version = CASE WHEN variant IS NULL THEN excluded.version ELSE version END,"
-        " variant = coalesce(variant, excluded.variant)",
+        " variant = coalesce(variant, excluded.variant),"
+        # Counted in the results already under either id: not again as the one person.
+        " exposed_version = coalesce(exposed_version, excluded.exposed_version),"
+        " converted_version = coalesce(converted_version, excluded.converted_version)",
         (target, source),
     )
     for table in ("campaign_state",):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Protocol
 
 from .activity import Activity, Effects
@@ -199,3 +200,8 @@ class ProfileMoves(Protocol):
     ) -> tuple[Profile, Effects]: ...
 
     def merge(self, known: Profile, anonymous: Profile, *, now: int) -> Profile: ...
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The site's time zone: the rollups count per day in it."""
+        ...

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 import orjson
 
+from . import rollups
 from .activity import Activity, Effects
 from .datadepth import keeps
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
@@ -104,14 +106,19 @@ def record_events(
     at: int,
     visit_start: int,
     depth: str = "standard",
+    tz: tzinfo = UTC,
+    goals: Collection[str] = (),
 ) -> int:
     """Store campaign events and keep ``campaign_state`` in step with them. ``visit_start``
     (profiles.visit_start) decides whether an impression is in the same visit as the last.
-    The events themselves go to the event log where ``depth`` keeps one (store/datadepth.py);
-    nothing is stored for a visitor erased since the request read it."""
+    The events themselves go to the event log where ``depth`` keeps one (store/datadepth.py),
+    their counts to the rollups of the day in ``tz`` (a convert event does not convert the
+    visitor of a campaign in ``goals``: its goal does); nothing is stored for a visitor erased
+    since the request read it."""
     if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
         return 0
     log = keeps(depth, "events")
+    on = rollups.day(at, tz)
     count = 0
     for event in events:
         if log:
@@ -120,9 +127,11 @@ def record_events(
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (visitor_id, at, event.type, event.campaign, event.variant, event.path),
             )
+        # The rollups: the state row as this event leaves it says whether the visitor counts
+        # for the first time (store/rollups.py), without a read of its own.
         column = _STATE_COLUMN[event.type]
         if column == "last_seen_at":
-            conn.execute(
+            (counted,) = conn.execute(
                 "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
                 " session_impressions, variant, version) VALUES (?, ?, 1, ?, 1, ?, ?)"
                 " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
@@ -130,15 +139,29 @@ def record_events(
                 " session_impressions = CASE WHEN last_seen_at >= ?"
                 "   THEN session_impressions + 1 ELSE 1 END,"
                 " last_seen_at = excluded.last_seen_at,"
-                " variant = excluded.variant, version = excluded.version",
+                " variant = excluded.variant, version = excluded.version"
+                " RETURNING exposed_version",
                 (visitor_id, event.campaign, at, event.variant, event.version, visit_start),
-            )
+            ).fetchone()
+            first = rollups.exposed(conn, visitor_id, event.campaign, event.version, counted)
+            counts = {"exposures": 1, "unique_exposed": 1} if first else {"exposures": 1}
         else:
-            conn.execute(
+            state = conn.execute(
                 f"INSERT INTO campaign_state (visitor_id, campaign, {column}) VALUES (?, ?, ?)"
-                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}",
+                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}"
+                " RETURNING variant, exposed_version, converted_version",
                 (visitor_id, event.campaign, at),
-            )
+            ).fetchone()
+            counts = {"closes": 1}
+            if event.type == "convert":
+                counts = {"conversions": 1}
+                if event.campaign not in goals:  # else its goal converts (count_goals)
+                    converted = rollups.converted(conn, visitor_id, event.campaign, state)
+                    if converted is not None:  # for the variant and version they were shown
+                        rollups.count_campaign(
+                            conn, on, event.campaign, *converted, unique_converted=1
+                        )
+        rollups.count_campaign(conn, on, event.campaign, event.variant, event.version, **counts)
         count += 1
     return count
 
@@ -204,7 +227,7 @@ def record_page_view(
             read_data,
         )
         if conn.execute(guarded, values).rowcount:
-            effects = result[1]
+            profile, effects = result
     if effects is None:
         stored = profile_of(conn, visitor_id)
         if stored is None:
@@ -213,8 +236,10 @@ def record_page_view(
             stored, view, session_idle=session_idle, visitor_id=visitor_id
         )
         conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
+    if profile.page_views == 1:  # a new profile enters the funnel at its first stage
+        rollups.count_new_profile(conn, profile.stage, rollups.day(view.at, rules.timezone))
     _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth)
-    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
+    _insert_effects(conn, visitor_id, effects, depth=depth, at=view.at, tz=rules.timezone)
     return effects
 
 
@@ -255,7 +280,7 @@ def record_activities(
         profile_from_row(row[1:]), activities, now=now, visitor_id=visitor_id
     )
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
-    _insert_stage_changes(conn, visitor_id, effects, depth=depth)
+    _insert_effects(conn, visitor_id, effects, depth=depth, at=now, tz=rules.timezone)
     return effects
 
 
@@ -283,9 +308,16 @@ def _insert_activities(
     )
 
 
-def _insert_stage_changes(
-    conn: sqlite3.Connection, visitor_id: str, effects: Effects, *, depth: str
+def _insert_effects(
+    conn: sqlite3.Connection,
+    visitor_id: str,
+    effects: Effects,
+    *,
+    depth: str,
+    at: int,
+    tz: tzinfo,
 ) -> None:
+    rollups.count_effects(conn, effects, at=at, tz=tz)
     if effects.stage_changes and keeps(depth, "stage_history"):
         conn.executemany(
             "INSERT INTO stage_history (visitor_id, at, before, after, reason)"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import StorageUnavailable
+from . import rollups
 from .migrations import connect
 from .wal import scrub, scrub_requested
 
@@ -160,15 +161,19 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _loop, _future in batch:
-                conn.execute("SAVEPOINT unit")
-                try:
-                    outcomes.append((True, fn(conn)))
-                    conn.execute("RELEASE unit")
-                except Exception as exc:  # reported to the caller that queued this unit
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
-                    outcomes.append((False, exc))
+            with rollups.tallied(conn) as tally:
+                for fn, _loop, _future in batch:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        outcomes.append((True, fn(conn)))
+                        conn.execute("RELEASE unit")
+                        tally.keep_unit()
+                    except Exception as exc:  # reported to the caller that queued this unit
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                        tally.drop_unit()
+                        outcomes.append((False, exc))
+                tally.flush(conn)  # the group's counts, in its transaction
             conn.execute("COMMIT")
         except Exception as exc:  # the transaction failed: every unit in it failed
             outcomes = [(False, exc)] * len(batch)

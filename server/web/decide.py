@@ -135,7 +135,8 @@ async def decide(request: Request) -> Response:
     counted = False
     # While the database cannot be written the page is still decided, but not counted: the
     # answer does not claim a count the writer would fail to store.
-    if count and previewing is None and record is not None and not tp.writer.failing:
+    recording = count and previewing is None and record is not None and not tp.writer.failing
+    if recording:
         depth = tp.settings.data_depth
         if facts.known:
             tp.writer.submit(page.count(rules, facts, view, record.id, depth=depth))
@@ -150,6 +151,10 @@ async def decide(request: Request) -> Response:
         roll=random.random(),
         preview=None if previewing is None else tp.previews.read(previewing, now=facts.now),
     )
+    if recording and facts.history is not None:
+        arming = page.armed(rules, decision.outcome, facts.now)
+        if arming is not None:
+            tp.writer.submit(arming)
     body = {
         "consent": consent_state(request, data, record, rules),
         "counted": counted,

@@ -172,6 +172,7 @@ async def events(request: Request) -> Response:
         now=now,
         depth=tp.settings.data_depth,
         revision=tp.settings.consent_revision,
+        goals=rules.goals,
     )
     if recording is None:
         return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)

@@ -81,6 +81,19 @@ def test_defaults_and_priority_order(rules_dir: Path) -> None:
             "x.yaml:1:1: variants: required: a list of variants",
         ),
         (GOOD + "priority: 1\npriority: 2\n", "x.yaml:7:1: priority: key appears twice"),
+        (GOOD + "goal: {event: sale}\n", "x.yaml:6:8: goal.event: required: one of purchase,"),
+        (
+            GOOD + "goal: {event: purchase, name: shoes}\n",
+            "x.yaml:6:25: goal.name: only form_submit, custom and click events have a name",
+        ),
+        (
+            GOOD + "goal: {event: page_view, path: checkout}\n",
+            "x.yaml:6:26: goal.path: a path pattern or a list of them",
+        ),
+        (
+            GOOD + "goal: {event: purchase, within: never}\n",
+            "x.yaml:6:25: goal.within: a window like 7d after the exposure",
+        ),
         ("campaign: [unclosed\n", "x.yaml:2:1: YAML syntax:"),
         ("- just\n- a list\n", "x.yaml:1:1: a rules file must be a YAML mapping"),
         (

@@ -36,6 +36,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m008_retention",
         "m009_health",
         "m010_verified_identity",
+        "m011_rollups",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

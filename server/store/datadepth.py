@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 
+from .rollups import CAMPAIGN_COUNTS
+
 LEVELS = ("minimal", "standard", "full")
 
 
@@ -155,37 +157,9 @@ WRITTEN: dict[str, dict[str, str]] = {
     "health": _at("minimal", "id", "checked_at"),
     # Results (store/rollups.py): counts per day, campaign and variant, and of lifecycle moves;
     # nobody's data, so written at every level and kept past the event log's retention.
-    "rollup_campaigns": _at(
-        "minimal",
-        "day",
-        "campaign",
-        "variant",
-        "version",
-        "armed",
-        "exposures",
-        "closes",
-        "conversions",
-        "forms",
-        "reveals",
-        "redemptions",
-        "unique_exposed",
-        "unique_converted",
-    ),
+    "rollup_campaigns": _at("minimal", "day", "campaign", "variant", "version", *CAMPAIGN_COUNTS),
     "rollup_campaign_months": _at(
-        "minimal",
-        "campaign",
-        "version",
-        "variant",
-        "month",
-        "armed",
-        "exposures",
-        "closes",
-        "conversions",
-        "forms",
-        "reveals",
-        "redemptions",
-        "unique_exposed",
-        "unique_converted",
+        "minimal", "campaign", "version", "variant", "month", *CAMPAIGN_COUNTS
     ),
     "rollup_revenue": _at(
         "minimal",

@@ -46,6 +46,17 @@ def with_sales_webhook(rules: Path) -> Path:
     return rules
 
 
+def consenting_visitor(path: Path, *, at: int, visitor: str = "v1") -> sqlite3.Connection:
+    """A new database at ``path`` holding one visitor who granted every consent category."""
+    store.migrate(path)
+    conn = store.connect(path)
+    everything = {"measurement", "personalisation", "marketing"}
+    store.record_consent(
+        conn, visitor, at=at, revision=1, granted=everything, denied=set(), method="api"
+    )
+    return conn
+
+
 def without_own_codes(rules: Path) -> Path:
     """``rules`` with the first-order coupon handing out no code of its own: tests of popups for
     anyone, since a visitor's own code needs the marketing consent (tests/coupons/)."""

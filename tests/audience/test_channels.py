@@ -18,6 +18,8 @@ from touchpoint.audience.facts import Facts, PageView
 from touchpoint.rules import ruleset as rules_module
 from touchpoint.store.records import PageViewUpdate, Touch
 
+from ..conftest import consenting_visitor
+
 ROOT = Path(__file__).parent.parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = 1_800_000_000
@@ -183,14 +185,7 @@ SOCIAL_VISITS = [
 
 @pytest.fixture
 def conn(tmp_path: Path) -> sqlite3.Connection:
-    path = tmp_path / "t.db"
-    store.migrate(path)
-    conn = store.connect(path)
-    everything = {"measurement", "personalisation", "marketing"}
-    store.record_consent(
-        conn, "v1", at=NOW, revision=1, granted=everything, denied=set(), method="api"
-    )
-    return conn
+    return consenting_visitor(tmp_path / "t.db", at=NOW)
 
 
 @pytest.mark.parametrize(("source", "medium", "referrer"), SOCIAL_VISITS)

@@ -16,7 +16,7 @@ from touchpoint.rules import ruleset as rules_module
 from touchpoint.store.activity import Activity, Effects
 from touchpoint.store.records import PageViewUpdate, Profile, Touch
 
-from ..conftest import with_sales_webhook
+from ..conftest import consenting_visitor, with_sales_webhook
 
 ROOT = Path(__file__).parent.parent.parent
 DAY = 86400
@@ -34,14 +34,7 @@ def example(tmp_path: Path) -> ProfileRules:
 
 @pytest.fixture
 def conn(tmp_path: Path) -> sqlite3.Connection:
-    path = tmp_path / "t.db"
-    store.migrate(path)
-    conn = store.connect(path)
-    everything = {"measurement", "personalisation", "marketing"}
-    store.record_consent(
-        conn, "v1", at=T0, revision=1, granted=everything, denied=set(), method="api"
-    )
-    return conn
+    return consenting_visitor(tmp_path / "t.db", at=T0)
 
 
 def profile_of(conn: sqlite3.Connection, visitor: str = "v1") -> Profile:

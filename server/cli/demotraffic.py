@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import sys
+from collections import Counter
 from typing import Any
 
 import httpx2 as httpx
@@ -72,7 +73,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
                     f"{base} serves no demo shop: start it with `touchpoint serve --demo`"
                 )
         api = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else None
-        played = Counter()
+        played: Counter[str] = Counter()
         for i in range(args.visitors):
             _visitor(prefix, chance, api, played)
             if (i + 1) % 100 == 0:
@@ -87,16 +88,11 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-class Counter(dict[str, int]):
-    def add(self, what: str, n: int = 1) -> None:
-        self[what] = self.get(what, 0) + n
-
-
 def _visitor(
-    prefix: str, chance: random.Random, api: dict[str, str] | None, played: Counter
+    prefix: str, chance: random.Random, api: dict[str, str] | None, played: Counter[str]
 ) -> None:
     with httpx.Client(headers={"User-Agent": AGENT}, timeout=10) as client:
-        played.add("visitors")
+        played["visitors"] += 1
         if chance.random() < 0.2:  # rejects: nothing is stored about them
             client.post(prefix + "/v1/consent", json={"granted": []})
             return
@@ -118,13 +114,13 @@ def _visitor(
             money = {"value": round(chance.uniform(40, 180), 2), "currency": "EUR"}
             purchase = {"type": "purchase", "visitor_id": visitor, "order_id": order, **money}
             client.post(prefix + "/v1/api/events", json=purchase, headers=api).raise_for_status()
-            played.add("purchases")
+            played["purchases"] += 1
             for code in codes[:1]:  # the order used the code the visitor was given
                 redeem = {"code": code, "order_id": order, "visitor_id": visitor, **money}
                 if client.post(
                     prefix + "/v1/api/coupons/redeem", json=redeem, headers=api
                 ).is_success:
-                    played.add("codes redeemed")
+                    played["codes redeemed"] += 1
 
 
 def _seen(
@@ -132,18 +128,18 @@ def _seen(
     prefix: str,
     popup: dict[str, Any],
     chance: random.Random,
-    played: Counter,
+    played: Counter[str],
     codes: list[str],
 ) -> tuple[str, str]:
     campaign, variant = popup["campaign"], popup["variant"]
     held = popup.get("control", False)
     kind = "exposure" if held else "impression"
     events = [{"type": kind, "campaign": campaign, "variant": variant}]
-    played.add("popups seen" if not held else "held back")
+    played["popups seen" if not held else "held back"] += 1
     if not held:
         if chance.random() < _rate(CONVERTS, variant):
             events.append({"type": "convert", "campaign": campaign, "variant": variant})
-            played.add("conversions")
+            played["conversions"] += 1
         elif chance.random() < CLOSED:
             events.append({"type": "close", "campaign": campaign, "variant": variant})
     client.post(prefix + "/v1/events", json={"events": events})
@@ -152,7 +148,7 @@ def _seen(
         answer = client.post(prefix + "/v1/coupons/reveal", json=reveal)
         if answer.status_code == 200:
             codes.append(answer.json()["code"])
-            played.add("codes revealed")
+            played["codes revealed"] += 1
     return campaign, variant
 
 

@@ -79,6 +79,7 @@ WRITTEN: dict[str, dict[str, str]] = {
         "version",
         "exposed_version",
         "converted_version",
+        "was_first",
     ),
     "events": _at(
         "standard",

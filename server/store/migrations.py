@@ -458,6 +458,14 @@ def m011_rollups(db: sqlite_utils.Database) -> None:
     roll_up_history(db)
 
 
+@migrations()
+def m012_first_counts(db: sqlite_utils.Database) -> None:
+    # Whether a state row's last write was the visitor's first exposure to a campaign version or
+    # their first conversion since, returned by that write itself (store/visitors.py): counting
+    # visitors once costs the writer no statement of its own.
+    db.execute("ALTER TABLE campaign_state ADD COLUMN was_first INTEGER NOT NULL DEFAULT 0")
+
+
 def roll_up_history(db: sqlite_utils.Database) -> None:
     """Roll up what the database already holds, once. The site's time zone is not known to a
     migration: these days are UTC days (docs/reports.md says so). Decide answers were never

@@ -121,18 +121,27 @@ def tallied(conn: sqlite3.Connection) -> Iterator[Tally]:
         _TALLIES.pop(id(conn), None)
 
 
-def count_campaign(
+Counts = tuple[tuple[int, int], ...]  # (index in CAMPAIGN_COUNTS, how many)
+
+
+def counts(**named: int) -> Counts:
+    """Counters by name (of CAMPAIGN_COUNTS), made once for :func:`add`."""
+    try:
+        return tuple((_INDEX[name], n) for name, n in named.items())
+    except KeyError as exc:
+        raise ValueError(f"unknown rollup counter: {exc}") from None
+
+
+def add(
     conn: sqlite3.Connection,
     on: str,
     campaign: str,
     variant: str | None,
     version: int,
-    **counts: int,
+    counted: Counts,
 ) -> None:
-    """Add ``counts`` (names of CAMPAIGN_COUNTS) to the campaign's row of day ``on``: into the
-    open transaction's tally, or at once."""
-    if not counts:
-        raise ValueError("no rollup counters")
+    """Add ``counted`` to the campaign's row of day ``on``: into the open transaction's tally,
+    or at once. The writer's path, once per campaign event."""
     key = (campaign, version, variant or NO_VARIANT, on)
     tally = _TALLIES.get(id(conn))
     row = tally.unit.get(key) if tally is not None else None
@@ -140,14 +149,25 @@ def count_campaign(
         row = [0] * len(CAMPAIGN_COUNTS)
         if tally is not None:
             tally.unit[key] = row
-    try:
-        for name, n in counts.items():
-            row[_INDEX[name]] += n
-    except KeyError as exc:
-        raise ValueError(f"unknown rollup counter: {exc}") from None
+    for i, n in counted:
+        row[i] += n
     if tally is None:
         for upsert in _UPSERTS:
             conn.execute(upsert, (*key, *row))
+
+
+def count_campaign(
+    conn: sqlite3.Connection,
+    on: str,
+    campaign: str,
+    variant: str | None,
+    version: int,
+    **named: int,
+) -> None:
+    """:func:`add` with the counters by name."""
+    if not named:
+        raise ValueError("no rollup counters")
+    add(conn, on, campaign, variant, version, counts(**named))
 
 
 def count_revenue(
@@ -169,22 +189,6 @@ def count_revenue(
         " revenue_squares = revenue_squares + excluded.revenue_squares",
         (on, campaign, variant or NO_VARIANT, version, currency, value, value * value),
     )
-
-
-def exposed(
-    conn: sqlite3.Connection, visitor_id: str, campaign: str, version: int, counted: int | None
-) -> bool:
-    """Whether an exposure to ``campaign`` at ``version`` is the visitor's first, given the
-    version their first exposure was ``counted`` for (campaign_state.exposed_version); marks
-    it counted when it is."""
-    if counted == version:
-        return False
-    conn.execute(
-        "UPDATE campaign_state SET exposed_version = ?, converted_version = NULL"
-        " WHERE visitor_id = ? AND campaign = ?",
-        (version, visitor_id, campaign),
-    )
-    return True
 
 
 def converted(

@@ -131,39 +131,65 @@ def record_events(
         # for the first time (store/rollups.py), without a read of its own.
         column = _STATE_COLUMN[event.type]
         if column == "last_seen_at":
-            (counted,) = conn.execute(
-                "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
-                " session_impressions, variant, version) VALUES (?, ?, 1, ?, 1, ?, ?)"
-                " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
-                " impressions = impressions + 1,"
-                " session_impressions = CASE WHEN last_seen_at >= ?"
-                "   THEN session_impressions + 1 ELSE 1 END,"
-                " last_seen_at = excluded.last_seen_at,"
-                " variant = excluded.variant, version = excluded.version"
-                " RETURNING exposed_version",
-                (visitor_id, event.campaign, at, event.variant, event.version, visit_start),
+            (first,) = conn.execute(
+                _IMPRESSION,
+                (visitor_id, event.campaign, at, event.variant, *(event.version,) * 2, visit_start),
             ).fetchone()
-            first = rollups.exposed(conn, visitor_id, event.campaign, event.version, counted)
-            counts = {"exposures": 1, "unique_exposed": 1} if first else {"exposures": 1}
+            counted = _FIRST_EXPOSURE if first else _EXPOSURE
+        elif event.type == "convert" and event.campaign not in goals:
+            # Else its goal converts the visitor (rollups.count_goals).
+            variant, version, first = conn.execute(
+                _CONVERT, (visitor_id, event.campaign, at)
+            ).fetchone()
+            counted = _CONVERSION
+            if first:  # for the variant and version they were shown
+                rollups.add(conn, on, event.campaign, variant, version, _FIRST_CONVERSION)
         else:
-            state = conn.execute(
+            conn.execute(
                 f"INSERT INTO campaign_state (visitor_id, campaign, {column}) VALUES (?, ?, ?)"
-                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}"
-                " RETURNING variant, exposed_version, converted_version",
+                f" ON CONFLICT (visitor_id, campaign) DO UPDATE SET {column} = excluded.{column}",
                 (visitor_id, event.campaign, at),
-            ).fetchone()
-            counts = {"closes": 1}
-            if event.type == "convert":
-                counts = {"conversions": 1}
-                if event.campaign not in goals:  # else its goal converts (count_goals)
-                    converted = rollups.converted(conn, visitor_id, event.campaign, state)
-                    if converted is not None:  # for the variant and version they were shown
-                        rollups.count_campaign(
-                            conn, on, event.campaign, *converted, unique_converted=1
-                        )
-        rollups.count_campaign(conn, on, event.campaign, event.variant, event.version, **counts)
+            )
+            counted = _CONVERSION if event.type == "convert" else _CLOSE
+        rollups.add(conn, on, event.campaign, event.variant, event.version, counted)
         count += 1
     return count
+
+
+_EXPOSURE = rollups.counts(exposures=1)
+_FIRST_EXPOSURE = rollups.counts(exposures=1, unique_exposed=1)
+_CLOSE = rollups.counts(closes=1)
+_CONVERSION = rollups.counts(conversions=1)
+_FIRST_CONVERSION = rollups.counts(unique_converted=1)
+
+# The rollups count each visitor once per campaign version (store/rollups.py): the state row's
+# ``was_first`` says whether this very write was the visitor's first exposure to the version
+# shown, or their first conversion since, so no statement of its own reads or marks it. SQLite
+# evaluates every SET expression on the row as it was before the update.
+_IMPRESSION = (
+    "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+    " session_impressions, variant, version, exposed_version, was_first)"
+    " VALUES (?, ?, 1, ?, 1, ?, ?, ?, 1)"
+    " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+    " impressions = impressions + 1,"
+    " session_impressions = CASE WHEN last_seen_at >= ? THEN session_impressions + 1 ELSE 1 END,"
+    " last_seen_at = excluded.last_seen_at,"
+    " variant = excluded.variant, version = excluded.version,"
+    " was_first = exposed_version IS NOT excluded.version,"
+    " converted_version = CASE WHEN exposed_version IS excluded.version"
+    "   THEN converted_version END,"
+    " exposed_version = excluded.version"
+    " RETURNING was_first"
+)
+_CONVERT = (
+    "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at, was_first)"
+    " VALUES (?, ?, ?, 0)"
+    " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
+    " last_converted_at = excluded.last_converted_at,"
+    " was_first = exposed_version IS NOT NULL AND converted_version IS NOT exposed_version,"
+    " converted_version = exposed_version"
+    " RETURNING variant, exposed_version, was_first"
+)
 
 
 UPDATE_PROFILE = (

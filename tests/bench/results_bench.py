@@ -145,15 +145,13 @@ def rollup_cost(work: Path) -> None:
         return (time.process_time() - started) / (len(ids) * len(kinds))
 
     def without_rollups() -> float:
-        """The same writes with the rollup step left out (the state rows' RETURNING stays)."""
-        saved = rollups.count_campaign, rollups.exposed, rollups.converted
-        rollups.count_campaign = lambda *args, **kwargs: None  # type: ignore[assignment]
-        rollups.exposed = lambda *args: False  # type: ignore[assignment]
-        rollups.converted = lambda *args: None  # type: ignore[assignment]
+        """The same writes with the rollup step left out (the state rows' ``was_first`` stays)."""
+        saved = rollups.add
+        rollups.add = lambda *args: None  # type: ignore[assignment]
         try:
             return one_round()
         finally:
-            rollups.count_campaign, rollups.exposed, rollups.converted = saved
+            rollups.add = saved
 
     rolled, plain = [], []
     for _ in range(ROUNDS):

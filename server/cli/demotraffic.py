@@ -26,18 +26,24 @@ AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
     " Safari/537.36 TouchpointDemoTraffic/1.0 (synthetic)"
 )
-PAGES = (
-    "/demo/",
-    "/demo/category/running.html",
-    "/demo/products/trail-runner.html",
-    "/demo/cart.html",
-)
+# The demo shop's pages as their snippet asks for them: the context each pushes, its slots.
+PAGES: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "/demo/": ({"page_type": "home"}, ["hero"]),
+    "/demo/category/running.html": ({"page_type": "category", "category": "Running"}, []),
+    "/demo/products/trail-runner.html": (
+        {"page_type": "product", "category": "Running", "product": "Trail Runner X"},
+        [],
+    ),
+    "/demo/cart.html": ({"page_type": "cart", "items": 1}, ["cart-note"]),
+}
 CONSENT_ALL = ["measurement", "personalisation", "marketing"]
 # How the synthetic visitors behave: the share that sees an armed popup's trigger fire, closes
-# it, and converts per variant (a better variant is what an experiment should find).
+# it, and converts per variant, and the share that buys after seeing a variant (the best of
+# those they saw). The cart note's free returns sell better than its free shipping: what its
+# experiment (rules/cart-note.yaml) should find with a couple of thousand visitors.
 SEEN, CLOSED = 0.7, 0.45
 CONVERTS = {"default": 0.08, "holdout": 0.0}
-BUYS = {"default": 0.12, "holdout": 0.09}  # purchases within the goal window, per exposure
+BUYS = {"default": 0.1, "holdout": 0.08, "free-shipping": 0.12, "free-returns": 0.2}
 
 
 def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -100,15 +106,21 @@ def _visitor(
         visitor = (client.cookies.get("tp_vid") or "").split(".")[0]
         exposed: list[tuple[str, str]] = []
         codes: list[str] = []
-        for path in chance.sample(PAGES, k=chance.randint(1, len(PAGES))):
+        for path in chance.sample(list(PAGES), k=chance.randint(1, len(PAGES))):
+            context, slots = PAGES[path]
+            if path.endswith("cart.html"):
+                context = {**context, "cart_value": chance.choice((30, 80, 129))}
             answer = client.post(
                 prefix + "/v1/decide",
-                json={"page": {"path": path}, "context": {"cart_value": chance.choice((30, 80))}},
+                json={"page": {"path": path}, "context": context, "slots": slots},
             )
             answer.raise_for_status()
-            for popup in answer.json().get("popups", []):
+            decided = answer.json()
+            for popup in decided.get("popups", []):
                 if chance.random() < SEEN:
                     exposed.append(_seen(client, prefix, popup, chance, played, codes))
+            for content in decided.get("slots", {}).values():
+                exposed.append(_filled(client, prefix, content, played))
         if api and exposed and chance.random() < max(_rate(BUYS, v) for _, v in exposed):
             order = f"demo-{chance.getrandbits(48):012x}"
             money = {"value": round(chance.uniform(40, 180), 2), "currency": "EUR"}
@@ -149,6 +161,21 @@ def _seen(
         if answer.status_code == 200:
             codes.append(answer.json()["code"])
             played["codes revealed"] += 1
+    return campaign, variant
+
+
+def _filled(
+    client: httpx.Client, prefix: str, content: dict[str, Any], played: Counter[str]
+) -> tuple[str, str]:
+    """A slot the page filled (or kept, for a holdout), reported as the snippet reports it."""
+    campaign, variant = content["campaign"], content["variant"]
+    held = content.get("control", False)
+    kind = "exposure" if held else "impression"
+    client.post(
+        prefix + "/v1/events",
+        json={"events": [{"type": kind, "campaign": campaign, "variant": variant}]},
+    )
+    played["slots held back" if held else "slots filled"] += 1
     return campaign, variant
 
 

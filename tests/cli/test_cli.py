@@ -72,7 +72,7 @@ def test_check_of_the_shipped_rules_prints_no_warning() -> None:
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (
-        "ok: 11 campaign(s), 8 scoring rule(s), 1 threshold(s), 3 coupon pool(s) in rules\n"
+        "ok: 12 campaign(s), 8 scoring rule(s), 1 threshold(s), 3 coupon pool(s) in rules\n"
     )
 
 

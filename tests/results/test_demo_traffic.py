@@ -34,6 +34,17 @@ def test_synthetic_visitors_fill_the_reports(
     overview = json.loads(capsys.readouterr().out)["campaigns"]
     assert sum(c["exposures"] for c in overview) >= counts["popups seen"]
     assert sum(c["unique_converted"] for c in overview) > 0
+    # The demo experiment: both notes of the cart shown, as filled slots.
+    assert main(["report", "campaign", "cart-note", "--data-dir", str(data), "--json"]) == 0
+    variants = json.loads(capsys.readouterr().out)["variants"]
+    assert [v["variant"] for v in variants] == ["free-shipping", "free-returns"]
+    assert all(v["unique_exposed"] > 10 for v in variants)
+    assert sum(v["unique_exposed"] for v in variants) == counts["slots filled"] - hero(overview)
+
+
+def hero(overview: list[dict[str, int]]) -> int:
+    """The home page's slot, filled for returning visitors only."""
+    return next(c["exposures"] for c in overview if c["campaign"] == "hero-by-interest")
 
 
 def test_a_server_without_the_demo_shop_is_refused(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def armed(f: Facts) -> dict[str, str]:
 def test_every_example_loads_without_a_warning() -> None:
     """A fresh checkout starts quietly: the scoring example shows the sales webhook as a comment
     to uncomment once site.yaml names the endpoint (tests/profiles/test_lead_journey.py)."""
-    assert len(RULESET.campaigns) == 11
+    assert len(RULESET.campaigns) == 12
     assert RULESET.warnings == ()
 
 
@@ -129,6 +130,22 @@ def test_min_gap_between_popups() -> None:
 def test_hero_slot(profile: Profile | None, campaign: str | None) -> None:
     slots = decide(RULESET, facts("", profile=profile), slots=("hero",)).slots
     assert (slots["hero"].campaign.id if "hero" in slots else None) == campaign
+
+
+def test_the_cart_note_splits_the_carts_visitors_between_its_two_notes() -> None:
+    """The demo experiment (docs/reports.md#demo-data): an A/B test without a control."""
+    shown = Counter(
+        decide(
+            RULESET,
+            facts("cart.html", context=CART),
+            slots=("cart-note",),
+            visitor_id=f"v{n}",
+        ).slots["cart-note"].variant.id
+        for n in range(400)
+    )
+    assert shown.keys() == {"free-shipping", "free-returns"}
+    assert 160 < shown["free-returns"] < 240
+    assert "cart-note" not in decide(RULESET, facts(PRODUCT), slots=("cart-note",)).slots
 
 
 def test_hero_for_a_returning_runner_over_http(tmp_path: Path) -> None:

@@ -140,7 +140,9 @@ def test_the_cart_note_splits_the_carts_visitors_between_its_two_notes() -> None
             facts("cart.html", context=CART),
             slots=("cart-note",),
             visitor_id=f"v{n}",
-        ).slots["cart-note"].variant.id
+        )
+        .slots["cart-note"]
+        .variant.id
         for n in range(400)
     )
     assert shown.keys() == {"free-shipping", "free-returns"}

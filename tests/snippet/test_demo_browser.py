@@ -216,6 +216,24 @@ def test_cart_coupon_uses_the_context_the_page_pushed(page, live_server) -> None
     page.screenshot(path=ARTIFACTS / "cart-coupon.png", animations="disabled")
 
 
+def test_the_cart_note_experiment_fills_its_slot(page, live_server) -> None:  # type: ignore[no-untyped-def]
+    """The demo experiment (rules/cart-note.yaml): one of its two notes replaces the cart's
+    default, and the visitor's impression of that variant is stored."""
+    page.goto("/demo/cart.html")
+    accept_consent(page)  # the note filled before it is not counted: nobody may be, yet
+    with page.expect_response("**/tp/v1/events"):
+        page.reload()
+    note = page.locator('[data-tp-slot="cart-note"]')
+    text = note.inner_text()
+    assert "Free shipping" in text or "Free returns for 30 days" in text
+    variant = "free-shipping" if "Free shipping" in text else "free-returns"
+    page.screenshot(path=ARTIFACTS / "cart-note.png", animations="disabled")
+    page.wait_for_timeout(300)
+    assert stored(live_server, "SELECT type, variant FROM events WHERE campaign = 'cart-note'") == [
+        ("impression", variant)
+    ]
+
+
 @pytest.fixture
 def short_visits(tmp_path: Path):  # type: ignore[no-untyped-def]
     """The demo rules with visits that end after 2 idle seconds, so a test can return."""

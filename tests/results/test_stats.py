@@ -122,6 +122,15 @@ def test_student_t_quantile_agrees_with_scipy(p: float, dof: float) -> None:
     assert t_ppf(p, dof) == pytest.approx(scipy_stats.t.ppf(p, dof), rel=1e-9)
 
 
+@pytest.mark.parametrize("dof", [999.9, 1000, 1001, 5_000, 1e5, 1e7])
+@pytest.mark.parametrize("p", [0.5001, 0.8, 0.975, 0.9995, 0.99999])
+def test_the_quantiles_series_for_many_degrees_of_freedom_agrees_with_scipy(
+    p: float, dof: float
+) -> None:
+    """From 1,000 degrees of freedom on the quantile is a series, not Newton's method."""
+    assert t_ppf(p, dof) == pytest.approx(scipy_stats.t.ppf(p, dof), rel=1e-12)
+
+
 @settings(max_examples=300, deadline=None)
 @given(x=st.floats(0, 5_000), k=st.integers(1, 200))
 def test_chi_square_agrees_with_scipy(x: float, k: int) -> None:

@@ -50,8 +50,8 @@ def fill_rollups(conn: Any) -> None:
     start = date(2026, 1, 1)
     chance = random.Random(1)
     rows = []
-    for day in range(DAYS):
-        on = (start + timedelta(days=day)).isoformat()
+    days = [(start + timedelta(days=day)).isoformat() for day in range(DAYS)]
+    for on in days:
         for c in range(CAMPAIGNS):
             for variant in VARIANTS:
                 exposed = chance.randint(50, 500)
@@ -65,6 +65,16 @@ def fill_rollups(conn: Any) -> None:
         "INSERT INTO rollup_campaign_months SELECT campaign, version, variant, substr(day, 1, 7),"
         + ", ".join(f"sum({name})" for name in store.CAMPAIGN_COUNTS)
         + " FROM rollup_campaigns GROUP BY 1, 2, 3, 4"
+    )
+    stages = ("", "visitor", "lead", "new-customer", "customer", "inactive", "win-back")
+    moves = [(b, a) for b in stages for a in stages[1:] if a != b]  # "" is a new profile
+    conn.executemany(
+        "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, ?)",
+        [(on, b, a, chance.randint(1, 90)) for on in days for b, a in moves],
+    )
+    conn.executemany(
+        "INSERT INTO rollup_thresholds (day, threshold, crossings) VALUES (?, 'hot-lead', ?)",
+        [(on, chance.randint(0, 40)) for on in days],
     )
     conn.executemany(
         "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"

@@ -14,6 +14,24 @@ const snippet = path.dirname(here);
 const outdir = path.resolve(process.argv[2] || path.join(snippet, '..', 'server', 'admin', 'static'));
 mkdirSync(outdir, { recursive: true });
 
+// style-mod, which CodeMirror puts its styles in with, adopts a constructed style sheet only
+// into shadow roots and writes a <style> element into a document's head, which
+// `style-src 'self'` blocks. Constructed sheets are CSSOM, which CSP allows, and every browser
+// the console targets adopts them into documents too: so it adopts them everywhere.
+const STYLE_MOD_TEST = '!root.head && root.adoptedStyleSheets && win.CSSStyleSheet';
+const adoptStylesInDocuments = {
+  name: 'adopt-styles-in-documents',
+  setup(build) {
+    build.onLoad({ filter: /node_modules[\\/]style-mod[\\/].*\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (source.split(STYLE_MOD_TEST).length !== 2) {
+        throw new Error('style-mod changed: look again at the CSP patch in snippet/admin/build.mjs');
+      }
+      return { contents: source.replace(STYLE_MOD_TEST, 'root.adoptedStyleSheets && win.CSSStyleSheet'), loader: 'js' };
+    });
+  },
+};
+
 const result = await build({
   entryPoints: [path.join(here, 'charts.js'), path.join(here, 'editor.js')],
   bundle: true,
@@ -27,6 +45,7 @@ const result = await build({
   legalComments: 'none',
   banner: { js: '/*! Third-party licences: see this file\'s name + .LICENSE.txt */' },
   metafile: true,
+  plugins: [adoptStylesInDocuments],
   outdir,
   logLevel: 'warning',
 });

@@ -36,6 +36,18 @@ const theme = EditorView.theme({
   '&.cm-focused': { outline: '3px solid #0072B2', outlineOffset: '1px' },
   '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace', minHeight: '16rem', maxHeight: '70vh' },
   '.cm-gutters': { backgroundColor: '#f4f4f4', color: '#555', borderRight: '1px solid #ddd' },
+  // @codemirror/lint draws its marks with data: SVG images, which `default-src 'self'` blocks
+  // (and reports as violations): the same marks in plain CSS instead.
+  '.cm-lintRange': { backgroundImage: 'none', textDecoration: 'underline wavy', textDecorationSkipInk: 'none', textUnderlineOffset: '3px' },
+  '.cm-lintRange-error': { backgroundImage: 'none', textDecorationColor: '#d11' },
+  '.cm-lintRange-warning': { backgroundImage: 'none', textDecorationColor: '#b36b00' },
+  '.cm-lintRange-info': { backgroundImage: 'none', textDecorationColor: '#767676' },
+  '.cm-lintRange-hint': { backgroundImage: 'none', textDecorationColor: '#66d' },
+  '.cm-lint-marker': { content: 'normal', display: 'inline-block', width: '0.8em', height: '0.8em', boxSizing: 'border-box' },
+  '.cm-lint-marker-error': { content: 'normal', borderRadius: '50%', backgroundColor: '#f87', border: '2px solid #d11' },
+  '.cm-lint-marker-warning': { content: 'normal', backgroundColor: '#e8a200', clipPath: 'polygon(50% 0, 100% 100%, 0 100%)' },
+  '.cm-lint-marker-info': { content: 'normal', backgroundColor: '#aaf', border: '2px solid #77e' },
+  '.cm-diagnostic-error': { borderLeftColor: '#d11' },
 });
 
 let counter = 0;

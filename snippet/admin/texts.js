@@ -11,7 +11,7 @@ const TEXTS = {
     checking: 'Checking…',
     noProblems: 'No problems found.',
     problems: (n) => (n === 1 ? '1 problem' : `${n} problems`),
-    at: (line, column) => (column ? `line ${line}, column ${column}` : `line ${line}`),
+    at: (line, column) => (column ? `Line ${line}, column ${column}` : `Line ${line}`),
     cannotCheck: (why) => `Could not check the file (${why}); it will be checked again on saving.`,
   },
   de: {

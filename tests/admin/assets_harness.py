@@ -3,7 +3,7 @@
 Every answer carries a strict Content-Security-Policy, as the console's will:
 
     GET  /static/...   the built files of server/admin/static/
-    GET  /charts       two charts (conversions, rates) above their tables
+    GET  /charts       two charts (conversions, rates) above their tables; ?lang=de in German
     GET  /editor       a form with a rules textarea enhanced by editor.js
     POST /editor       echoes the submitted text, as the form would save it
     GET  /schema       the campaign schema (docs/schema/campaign.schema.json)
@@ -36,7 +36,7 @@ SCHEMA = ROOT / "docs" / "schema" / "campaign.schema.json"
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
 CSRF = "token-123"
 DAYS = [f"2026-11-{day:02d}" for day in range(1, 15)]
-CONVERSIONS = {
+CONVERSIONS: dict[str, list[float | None]] = {
     "Holdout": [3, 4, 2, 5, 3, 4, 6, 3, 2, 4, 5, 3, 4, 5],
     "Ten percent": [6, 8, 7, 9, 12, 10, 11, 9, 8, 13, 12, 10, 14, 12],
     "Free shipping": [5, 7, 9, 8, 7, 11, None, 10, 9, 8, 12, 11, 10, 13],
@@ -53,9 +53,9 @@ variants:
 """
 
 
-def page(title: str, body: str, *, head: str = "") -> HTMLResponse:
+def page(title: str, body: str, *, head: str = "", lang: str = "en") -> HTMLResponse:
     return HTMLResponse(
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html.escape(lang)}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{title}</title><link rel="stylesheet" href="/static/page.css">{head}</head>'
         f"<body><main><h1>{title}</h1>{body}</main></body></html>"
@@ -94,6 +94,7 @@ async def charts(request: Request) -> Response:
         + chart("Conversion rate per day", "rate", rates),
         head='<link rel="stylesheet" href="/static/charts.css">'
         '<script defer src="/static/charts.js"></script>',
+        lang=request.query_params.get("lang", "en"),
     )
 
 

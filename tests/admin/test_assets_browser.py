@@ -120,8 +120,20 @@ def test_charts_follow_their_container(charts: Any, size: str) -> None:
     assert all(painted > 1000 for painted in charts.evaluate(PAINTED))
 
 
+def test_charts_speak_the_pages_language(browser: Any, harness: AssetsHarness) -> None:
+    page = open_page(browser, harness)
+    page.goto("/charts?lang=de")
+    chart = page.locator(".tp-chart").first
+    chart.locator("canvas").wait_for()
+    assert chart.get_attribute("aria-label").startswith("Liniendiagramm: Conversions von Holdout")
+    assert chart.locator(".u-legend .u-series th").first.inner_text() == "Tag"
+    close(page)
+
+
 def content(page: Any) -> str:
-    return str(page.evaluate("document.querySelector('textarea').touchpointEditor.state.doc.toString()"))
+    return str(
+        page.evaluate("document.querySelector('textarea').touchpointEditor.state.doc.toString()")
+    )
 
 
 def type_at_end(page: Any, text: str) -> None:

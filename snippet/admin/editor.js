@@ -57,7 +57,6 @@ function ensureId(element, prefix) {
 }
 
 function summarise(t, state) {
-  if (state.checking) return t.checking;
   if (state.failed) return t.cannotCheck(state.failed);
   const problems = state.problems;
   if (!problems.length) return t.noProblems;
@@ -136,7 +135,10 @@ function enhance(textarea) {
       path: textarea.getAttribute('data-path') || textarea.name || '',
       csrf: textarea.getAttribute('data-csrf') || '',
       report: (state) => {
-        summary.textContent = summarise(t, state);
+        // Announced only when the outcome changes, not on every pause in typing.
+        if (state.checking) return;
+        const said = summarise(t, state);
+        if (summary.textContent !== said) summary.textContent = said;
       },
     });
     extensions.push(linter(source, { delay: 400 }), lintGutter());

@@ -8,7 +8,6 @@ const TEXTS = {
     chartLabel: (what, labels, from, until) =>
       `Line chart: ${what} of ${labels.join(', ')} per day, ${from} to ${until}. The table lists the numbers.`,
     editorHint: 'Esc then Tab leaves the editor; Ctrl-Space completes a key; Ctrl-Shift-M lists the problems.',
-    checking: 'Checking…',
     noProblems: 'No problems found.',
     problems: (n) => (n === 1 ? '1 problem' : `${n} problems`),
     at: (line, column) => (column ? `Line ${line}, column ${column}` : `Line ${line}`),
@@ -21,7 +20,6 @@ const TEXTS = {
     chartLabel: (what, labels, from, until) =>
       `Liniendiagramm: ${what} von ${labels.join(', ')} je Tag, ${from} bis ${until}. Die Tabelle nennt die Zahlen.`,
     editorHint: 'Esc, dann Tab verlässt den Editor; Strg-Leertaste ergänzt einen Schlüssel; Strg-Umschalt-M listet die Probleme.',
-    checking: 'Wird geprüft …',
     noProblems: 'Keine Probleme gefunden.',
     problems: (n) => (n === 1 ? '1 Problem' : `${n} Probleme`),
     at: (line, column) => (column ? `Zeile ${line}, Spalte ${column}` : `Zeile ${line}`),

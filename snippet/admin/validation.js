@@ -22,7 +22,8 @@ export function toDiagnostic(doc, problem) {
 
 /**
  * A lint source posting `{text, path}` as JSON to `url` with the CSRF token, for `linter()`.
- * `report(state)` hears about each round: {checking: true}, {problems: [...]} or {failed: why}.
+ * `report(state)` hears about each round: {checking: true}, then {problems: [...]} or
+ * {failed: why}.
  */
 export function remoteLinter({ url, path, csrf, report }) {
   let inFlight = null;

@@ -3,8 +3,10 @@
 Every answer carries a strict Content-Security-Policy, as the console's will:
 
     GET  /static/...   the built files of server/admin/static/
-    GET  /charts       two charts (conversions, rates) above their tables; ?lang=de in German
-    GET  /editor       a form with a rules textarea enhanced by editor.js
+    GET  /charts       two charts (conversions, rates) above their tables; ?lang=de in German,
+                       ?broken=1 with a chart of bad data first
+    GET  /editor       a form with a rules textarea enhanced by editor.js; ?csrf=... another
+                       CSRF token than the validator's
     POST /editor       echoes the submitted text, as the form would save it
     GET  /schema       the campaign schema (docs/schema/campaign.schema.json)
     POST /validate     a fake validator: each line holding ``BROKEN`` is an error from that
@@ -88,9 +90,12 @@ async def charts(request: Request) -> Response:
         label: [None if v is None else v / EXPOSED for v in values]
         for label, values in CONVERSIONS.items()
     }
+    # ?broken=1: a chart whose data does not parse, first on the page
+    broken = '<figure data-chart data-series="{oops"><figcaption>Broken</figcaption></figure>'
     return page(
         "Results: first-order-coupon",
-        chart("Conversions per day", "conversions", CONVERSIONS)
+        (broken if request.query_params.get("broken") else "")
+        + chart("Conversions per day", "conversions", CONVERSIONS)
         + chart("Conversion rate per day", "rate", rates),
         head='<link rel="stylesheet" href="/static/charts.css">'
         '<script defer src="/static/charts.js"></script>',
@@ -103,13 +108,15 @@ async def editor(request: Request) -> Response:
         # Parsed by hand: Starlette's form parser needs python-multipart, which we do not install.
         text = parse_qs((await request.body()).decode())["text"][0]
         return page("Saved", f'<pre id="saved">{html.escape(text)}</pre>')
+    csrf = request.query_params.get("csrf", CSRF)
     return page(
         "Edit rules/first-order-coupon.yaml",
         '<form method="post" action="/editor">'
         '<label for="text">Campaign file</label>'
         f'<textarea id="text" name="text" rows="12" cols="80" data-editor '
         f'data-path="first-order-coupon.yaml" data-schema-url="/schema" '
-        f'data-validate-url="/validate" data-csrf="{CSRF}">{html.escape(CAMPAIGN)}</textarea>'
+        f'data-validate-url="/validate" data-csrf="{html.escape(csrf)}">'
+        f"{html.escape(CAMPAIGN)}</textarea>"
         '<button type="submit">Save</button></form>',
         head='<link rel="stylesheet" href="/static/editor.css">'
         '<script defer src="/static/editor.js"></script>',

@@ -130,6 +130,16 @@ def test_charts_speak_the_pages_language(browser: Any, harness: AssetsHarness) -
     close(page)
 
 
+def test_a_chart_with_bad_data_stays_as_it_was(browser: Any, harness: AssetsHarness) -> None:
+    page = open_page(browser, harness)
+    page.goto("/charts?broken=1")
+    page.locator(".tp-chart canvas").nth(1).wait_for()
+    assert page.locator("figure").first.inner_html() == "<figcaption>Broken</figcaption>"
+    assert [text for text in page.problems if "touchpoint chart:" in text] != []
+    page.problems.clear()
+    close(page)
+
+
 def content(page: Any) -> str:
     return str(
         page.evaluate("document.querySelector('textarea').touchpointEditor.state.doc.toString()")
@@ -203,6 +213,7 @@ def test_editor_completes_keys_and_values_from_the_schema(editor: Any) -> None:
 
 
 def test_editor_shows_the_validators_problems_at_their_line(editor: Any) -> None:
+    editor.locator(".tp-editor-summary").filter(has_text="No problems found.").wait_for()
     type_at_end(editor, "goal: BROKEN")
     summary = editor.locator(".tp-editor-summary")
     summary.filter(has_text="1 problem").wait_for()
@@ -216,6 +227,18 @@ def test_editor_shows_the_validators_problems_at_their_line(editor: Any) -> None
     editor.keyboard.press("Backspace")
     summary.filter(has_text="No problems found.").wait_for()
     assert editor.locator(".cm-lintRange-error").count() == 0
+
+
+def test_editor_says_when_it_cannot_check(browser: Any, harness: AssetsHarness) -> None:
+    page = open_page(browser, harness)
+    page.goto("/editor?csrf=stale")
+    summary = page.locator(".tp-editor-summary")
+    summary.filter(has_text="Could not check").wait_for()
+    assert summary.inner_text() == (
+        "Could not check the file (HTTP 403); it will be checked again on saving."
+    )
+    page.problems.clear()  # the browser logs the 403
+    close(page)
 
 
 def test_editor_submits_its_text_with_the_form(editor: Any) -> None:

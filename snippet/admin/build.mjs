@@ -43,7 +43,6 @@ const result = await build({
   // Licences ship as one file per bundle, written below from each package's own LICENSE,
   // since most of these packages carry no licence comment in their code.
   legalComments: 'none',
-  banner: { js: '/*! Third-party licences: see this file\'s name + .LICENSE.txt */' },
   metafile: true,
   plugins: [adoptStylesInDocuments],
   outdir,
@@ -74,7 +73,10 @@ for (const [file, output] of Object.entries(result.metafile.outputs).sort()) {
   const packages = packagesOf(output);
   if (packages.length) {
     const licences = packages.map(licenceText).join('\n' + '-'.repeat(72) + '\n\n');
-    writeFileSync(`${file}.LICENSE.txt`, `Third-party software bundled in ${path.basename(file)}:\n\n${licences}`);
+    const name = path.basename(file);
+    writeFileSync(`${file}.LICENSE.txt`, `Third-party software bundled in ${name}:\n\n${licences}`);
+    const note = `/*! ${name} bundles third-party software: licences in ${name}.LICENSE.txt */\n`;
+    writeFileSync(file, note + readFileSync(file, 'utf8'));
   }
   const raw = readFileSync(file);
   sizes.push({

@@ -63,5 +63,5 @@ def test_licences_ship_with_the_bundles(bundle: str, packages: list[str]) -> Non
     for package in packages:
         assert f"\n{package} " in licences
     assert "Permission is hereby granted" in licences
-    if bundle.endswith(".js"):
-        assert (STATIC / bundle).read_text().startswith("/*! Third-party licences: see")
+    note = f"/*! {bundle} bundles third-party software: licences in {bundle}.LICENSE.txt */"
+    assert (STATIC / bundle).read_text().startswith(note)

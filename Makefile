@@ -9,7 +9,7 @@ TEST_LOCK := requirements-test.lock
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-fast check lint bench snippet lock clean
+.PHONY: run test test-fast check lint bench snippet admin-assets lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ snippet/node_modules/.package-lock.json: snippet/package.json snippet/package-lo
 ## snippet: rebuild server/assets/t.js from snippet/src/
 snippet: snippet/node_modules/.package-lock.json
 	cd snippet && node build.mjs
+
+## admin-assets: rebuild the console's charts and editor (server/admin/static/) from snippet/admin/
+admin-assets: snippet/node_modules/.package-lock.json
+	cd snippet && node admin/build.mjs
 
 ## lint: formatting, lint, types, and the layering of server/ (import-linter, pyproject.toml)
 lint: $(TEST_STAMP)

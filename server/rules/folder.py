@@ -17,6 +17,12 @@ from pathlib import Path
 Signature = tuple[tuple[str, int, int, int], ...]
 
 
+def yaml_files(rules_dir: Path) -> list[Path]:
+    """The YAML files the loader reads, sorted: not hidden ones (an editor's lock file
+    ``.#x.yaml``, a temporary file of a save in progress) nor backups (``x.yaml~``)."""
+    return sorted(p for p in rules_dir.glob("*.y*ml") if not _hidden(Path(p.name)))
+
+
 def paths(rules_dir: Path) -> list[Path]:
     """Every file the rules are built from: the YAML files the loader reads and the templates,
     but not hidden files and backups among the templates (an editor's swap file, ``x.html~``):
@@ -24,7 +30,7 @@ def paths(rules_dir: Path) -> list[Path]:
     templates = rules_dir / "templates"
     return sorted(
         [
-            *rules_dir.glob("*.y*ml"),
+            *yaml_files(rules_dir),
             *(
                 p
                 for p in templates.rglob("*")

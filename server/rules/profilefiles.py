@@ -23,6 +23,7 @@ from ..store.activity import TYPES
 from ..store.records import STAGES
 from ..syntax import matchers
 from ..syntax.files import Problem, YamlFile
+from . import folder
 from .site import Site
 
 # rules/scoring.yaml and rules/lifecycle.yaml (or .yml): not campaigns.
@@ -58,7 +59,7 @@ def load(rules_dir: Path, problems: list[Problem], site: Site) -> ProfileRules:
     appended to ``problems`` (the caller refuses the whole ruleset if there are any)."""
     scoring = ScoringRules(timezone=site.timezone)
     stages: tuple[StageRule, ...] = lifecycle.DEFAULT_STAGES
-    for path in sorted(rules_dir.glob("*.y*ml")):
+    for path in folder.yaml_files(rules_dir):
         if path.stem == "scoring":
             scoring = _ScoringFile(path, problems).rules(site) or scoring
         elif path.stem == "lifecycle":

@@ -25,7 +25,7 @@ from ..render.templates import Templates
 from ..store.rollups import Goal
 from ..syntax.files import Problem, RulesError
 from ..syntax.matchers import FOREVER, moment, parse_duration
-from . import couponfiles, profilefiles
+from . import couponfiles, folder, profilefiles
 from .campaigns import KEYS, TRIGGERS, Campaign, CampaignFile
 from .site import Site, load_site
 
@@ -120,7 +120,7 @@ def load(
     exclude = _coupon_exclude(pools, problems, site)
     campaigns: list[Campaign] = []
     readers: dict[str, CampaignFile] = {}
-    for path in sorted(rules_dir.glob("*.y*ml")):
+    for path in folder.yaml_files(rules_dir):
         if path.name == SITE_FILE or path.stem in (*profilefiles.STEMS, coupons.STEM):
             continue
         reader = CampaignFile(path, problems, site, pools)

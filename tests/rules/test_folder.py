@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from touchpoint.rules import folder
+from touchpoint.rules import folder, ruleset
 
 
 def test_the_signature_covers_rules_and_templates_but_not_an_editors_swap_files(
@@ -20,6 +20,18 @@ def test_the_signature_covers_rules_and_templates_but_not_an_editors_swap_files(
     assert folder.signature(rules_dir) == before
     (rules_dir / "templates" / "new.html").write_text("<p>new</p>")
     assert folder.signature(rules_dir) != before
+
+
+def test_an_editors_lock_file_and_backup_of_a_campaign_are_not_rules(rules_dir: Path) -> None:
+    """Emacs locks a file it edits with a dangling symlink ``.#name.yaml``; a save in progress
+    or a backup leaves ``.name.yaml.tmp`` or ``name.yaml~``: none of them is a campaign."""
+    before = folder.signature(rules_dir)
+    campaigns = len(ruleset.load(rules_dir).campaigns)
+    (rules_dir / ".#first-order-coupon.yaml").symlink_to("someone@host.4242:1733")
+    (rules_dir / ".first-order-coupon.yaml").write_text("campaign: [half")
+    (rules_dir / "first-order-coupon.yaml~").write_text("campaign: old")
+    assert folder.signature(rules_dir) == before
+    assert len(ruleset.load(rules_dir).campaigns) == campaigns
 
 
 def test_the_snapshot_digest_follows_names_and_contents(rules_dir: Path) -> None:

@@ -31,6 +31,7 @@ log = logging.getLogger("touchpoint.rules")
 FOLDER = "last-good-rules"
 CURRENT = "current.json"
 STATUS = "status.json"
+WORKERS = "workers"  # one file per serving process: which set it serves (the console shows it)
 RECENT = 60  # seconds: a copy this young may still be written or read by another worker
 
 
@@ -41,6 +42,15 @@ class Saved:
     digest: str
     accepted_at: float
     path: Path
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A process of this server and the set of rules it serves."""
+
+    pid: int
+    digest: str
+    since: float
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,36 @@ class LastGood:
             return None
         return Status(data["ok"], data["digest"], tuple(data["problems"]), data["at"])
 
+    def announce(self, digest: str, *, since: float, pid: int | None = None) -> None:
+        """Say that this process (``pid``) serves the set ``digest`` since ``since``."""
+        pid = os.getpid() if pid is None else pid
+        (self.root / WORKERS).mkdir(parents=True, exist_ok=True)
+        record = {"rules_dir": self.owner, "pid": pid, "digest": digest, "since": since}
+        self._write(f"{WORKERS}/{pid}.json", record)
+
+    def withdraw(self, pid: int | None = None) -> None:
+        (self.root / WORKERS / f"{os.getpid() if pid is None else pid}.json").unlink(
+            missing_ok=True
+        )
+
+    def workers(self) -> list[Worker]:
+        """The processes serving rules from this folder now, by pid; a record left by a process
+        that ended without withdrawing it (killed) is removed."""
+        found = []
+        for path in sorted((self.root / WORKERS).glob("*.json")):
+            data = self._read(f"{WORKERS}/{path.name}")
+            if data is None:
+                continue
+            try:
+                os.kill(data["pid"], 0)
+            except ProcessLookupError:
+                path.unlink(missing_ok=True)
+                continue
+            except PermissionError:  # alive, another user's
+                pass
+            found.append(Worker(data["pid"], data["digest"], data["since"]))
+        return found
+
     def _read(self, name: str) -> dict[str, Any] | None:
         try:
             data = json.loads((self.root / name).read_text(encoding="utf-8"))
@@ -146,17 +186,18 @@ class LastGood:
         return data
 
     def _write(self, name: str, data: dict[str, Any]) -> None:
-        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=self.root)
+        target = self.root / name
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=1)
-        os.replace(temporary, self.root / name)
+        os.replace(temporary, target)
 
     def _prune(self, *, keep: set[str]) -> None:
         """Remove older copies. The previous one stays (a worker may be reading it), and so
         does anything younger than a minute (another worker may be writing it)."""
         for path in self.root.iterdir():
             try:
-                if path.name in keep or path.stat().st_mtime > time.time() - RECENT:
+                if path.name in (*keep, WORKERS) or path.stat().st_mtime > time.time() - RECENT:
                     continue
             except OSError:
                 continue

@@ -13,6 +13,7 @@ worker keeps serving the last good set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -129,15 +130,26 @@ class RulesReloader:
         self.refused = bool(serving.problems)
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except OSError as exc:  # the data folder cannot be written: keep serving, say so
-                log.warning(
-                    "rules: cannot keep the shared state in %s: %s", self.last_good.root, exc
-                )
+        """Poll until cancelled; this process's set is announced (LastGood.workers) meanwhile."""
+        try:
+            self._announce()
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    await self.poll()
+                except OSError as exc:  # the data folder cannot be written: keep serving, say so
+                    log.warning(
+                        "rules: cannot keep the shared state in %s: %s", self.last_good.root, exc
+                    )
+        finally:
+            with contextlib.suppress(OSError):
+                self.last_good.withdraw()
+
+    def _announce(self) -> None:
+        try:
+            self.last_good.announce(self.digest, since=time.time())
+        except OSError as exc:
+            log.warning("rules: cannot keep the shared state in %s: %s", self.last_good.root, exc)
 
     async def poll(self) -> None:
         current = await asyncio.to_thread(folder.signature, self.rules_dir)
@@ -177,6 +189,7 @@ class RulesReloader:
         self.apply(ruleset)
         self.seen, self.refused, self.digest = signature, False, snapshot.digest
         self.accepted_at = self.last_good.save(snapshot, now=now)
+        self._announce()
         log.info("rules reloaded: %d campaign(s)", len(ruleset.campaigns))
         rules_module.log_warnings(ruleset)
 
@@ -189,4 +202,5 @@ class RulesReloader:
             return
         self.apply(ruleset)
         self.digest, self.accepted_at = saved.digest, saved.accepted_at
+        self._announce()
         log.info("rules: serving the last good set (%d campaign(s))", len(ruleset.campaigns))

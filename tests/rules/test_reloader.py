@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -194,6 +196,38 @@ def test_a_worker_that_finds_the_folder_invalid_serves_the_set_another_accepted(
     assert [set(r.by_id) for r in by_b] == [{"first-order-coupon", "vip"}]
     source = by_b[0].by_id["vip"].source
     assert source == f"{rules_dir / 'vip.yaml'}:1"  # named as in the rules folder
+
+
+def test_each_worker_says_which_set_it_serves_until_it_stops(
+    rules_dir: Path, tmp_path: Path
+) -> None:
+    watcher, _ = reloader(rules_dir, tmp_path / "data")
+    last_good = watcher.last_good
+    started = watcher.digest
+
+    async def run_until(check: Callable[[], bool]) -> None:
+        task = asyncio.create_task(watcher.run())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if check():
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    watcher.interval = 0.01
+    asyncio.run(run_until(lambda: bool(last_good.workers())))
+    assert last_good.workers() == []  # withdrawn when it stopped
+    (rules_dir / "vip.yaml").write_text(VIP)
+    asyncio.run(run_until(lambda: watcher.digest != started))
+    last_good.announce(watcher.digest, since=1.0)  # as the running worker left it
+    (me,) = last_good.workers()
+    assert (me.pid, me.digest) == (os.getpid(), watcher.digest) and me.digest != started
+    # A worker killed without withdrawing: its record goes once its process is gone.
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    last_good.announce(started, since=1.0, pid=ended.pid)
+    assert [w.pid for w in last_good.workers()] == [os.getpid()]
 
 
 def test_start_serves_the_last_good_set_while_the_folder_is_invalid(

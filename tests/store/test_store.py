@@ -37,6 +37,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m009_health",
         "m010_verified_identity",
         "m011_rollups",
+        "m012_admin_users",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

@@ -55,6 +55,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("retention", ("retention_", "purge_")),
     ("webhooks", ("webhook_",)),
+    ("console", ("admin_",)),
 )
 
 

@@ -122,13 +122,17 @@ class Console:
         return "/"
 
 
+def _is_form(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/x-www-form-urlencoded"
+
+
 async def form(request: Request) -> dict[str, str]:
     """The request's urlencoded form (the last value of a repeated field), read once."""
     cached: dict[str, str] | None = getattr(request.state, "form", None)
     if cached is not None:
         return cached
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
+    if not _is_form(request):
         raise RequestError("error.bad_form", status=415)
     body = await read_body(request, max_bytes=MAX_FORM_BYTES)
     try:
@@ -169,11 +173,16 @@ async def refused_post(request: Request, session: Session) -> Response | None:
             refuse_cross_site(request)
         except RequestError:
             return console.refuse(request, "error.cross_site", session=session)
-    else:
+    elif _is_form(request):
         fields = await posted_form(request, session)
         if isinstance(fields, Response):
             return fields
         given = fields.get(CSRF_FIELD)
+    else:
+        try:
+            refuse_cross_site(request)
+        except RequestError:
+            return console.refuse(request, "error.cross_site", session=session)
     if not console.sessions.csrf_matches(session, given):
         log.warning("console: CSRF token refused for user %r on %s", session.name, request.url.path)
         return console.refuse(request, "error.csrf", session=session)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import argon2
 import pytest
 from touchpoint import store
 from touchpoint.admin import users
@@ -20,6 +21,10 @@ def test_a_password_is_hashed_with_argon2id_and_verified() -> None:
     assert not users.verify(None, "a-long-password-1")  # an unknown name
     assert not users.verify(user, "a-long-password-1" + "x" * 2000)  # too long: never right
     assert not users.needs_rehash(hashed)
+    parameters = argon2.extract_parameters(hashed)  # RFC 9106's second recommendation
+    assert (parameters.memory_cost, parameters.time_cost) == (65536, 3)
+    weaker = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash("x" * 12)
+    assert users.needs_rehash(weaker)  # replaced at the next sign-in
 
 
 def test_a_broken_hash_refuses_rather_than_failing() -> None:

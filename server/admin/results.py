@@ -114,6 +114,13 @@ def _revenue(revenue: dict[str, Any]) -> str:
     return "; ".join(f"{m['revenue']:.2f} {currency}" for currency, m in sorted(revenue.items()))
 
 
+def _percent(value: float | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    shown = f"{value * 100:.1f}"
+    return (shown.replace(".", ",") if lang == "de" else shown) + "\u00a0%"
+
+
 def _verdict(row: dict[str, Any]) -> str:
     return str(row.get("verdict", {}).get("call", "")).replace("_", " ")
 
@@ -147,6 +154,7 @@ async def overview(request: Request, session: Session) -> Response:
             "series": series,
             "revenue": _revenue,
             "verdict": _verdict,
+            "percent": lambda value: _percent(value, lang),
             "csv_query": "since={since}&until={until}".format(**values) if days else "",
         },
         session=session,

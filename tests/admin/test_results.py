@@ -78,8 +78,10 @@ def test_the_overview_downloads_as_csv(client: TestClient) -> None:
 def test_the_console_speaks_german_when_the_browser_asks_and_switches_on_request(
     client: TestClient,
 ) -> None:
+    shown(client)
     german = client.get("/tp/admin/results", headers={"Accept-Language": "de-AT,de;q=0.9"})
     assert '<html lang="de">' in german.text and "Kampagnenergebnisse" in german.text
+    assert "0,0\u00a0%" in german.text  # a German decimal comma
     assert "Angemeldet als ana (Betrachter)" in german.text
     assert (
         "Campaign results"

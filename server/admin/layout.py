@@ -133,7 +133,7 @@ class Layout:
                 "nav": nav,
                 "session": session,
                 "csrf": session.csrf if session is not None else "",
-                "here": request.url.path,
+                "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
                 **(context or {}),
             }
         )

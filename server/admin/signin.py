@@ -17,6 +17,7 @@ from .. import store
 from ..errors import RateLimited
 from . import texts, users
 from .guard import Console, end_session, posted_form, require
+from .layout import required_role
 from .sessions import Session
 
 log = logging.getLogger("touchpoint.admin")
@@ -144,7 +145,7 @@ async def start(request: Request, session: Session) -> Response:
     nav = [
         page
         for _, page in console.layout.nav
-        if users.allows(session.role, getattr(page.endpoint, "required_role", "editor"))
+        if users.allows(session.role, required_role(page.endpoint))
     ]
     if nav:
         return console.layout.redirect(nav[0].path)

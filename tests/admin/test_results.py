@@ -96,6 +96,11 @@ def test_the_console_speaks_german_when_the_browser_asks_and_switches_on_request
     )
     assert switched.headers["location"] == "/tp/admin/results"
     assert "Kampagnenergebnisse" in client.get("/tp/admin/results").text
+    # the switch comes back to the page as it was, its range included
+    page = client.get("/tp/admin/results?since=2026-01-01&until=2026-01-31")
+    assert (
+        'name="next" value="/tp/admin/results?since=2026-01-01&amp;until=2026-01-31"' in page.text
+    )
 
 
 def test_what_the_data_says_is_escaped(client: TestClient, settings: Settings) -> None:

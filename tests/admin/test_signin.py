@@ -7,8 +7,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 from itsdangerous import URLSafeSerializer
 from starlette.testclient import TestClient
+from touchpoint import store
 from touchpoint.admin.sessions import COOKIE, SALT
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
@@ -159,3 +161,23 @@ def test_the_console_can_be_turned_off(settings: Settings) -> None:
 
 def _values(settings: Settings) -> dict[str, object]:
     return {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir}
+
+
+def test_a_hash_with_older_parameters_is_replaced_at_sign_in(
+    client: TestClient, settings: Settings
+) -> None:
+    older = PasswordHasher(time_cost=1, memory_cost=32, parallelism=1).hash(PASSWORD)
+    conn = store.connect(settings.database_path)
+    with store.immediate(conn):
+        store.rehash_admin_password(
+            conn,
+            "ana",
+            old_hash=store.admin_user(conn, "ana").password_hash,
+            password_hash=older,  # type: ignore[union-attr]
+        )
+    assert sign_in(client).status_code == 303
+    renewed = store.admin_user(conn, "ana")
+    conn.close()
+    assert renewed is not None and renewed.password_hash != older
+    assert renewed.sessions == 0  # the session just started stays valid
+    assert client.get("/tp/admin/results").status_code == 200

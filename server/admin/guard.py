@@ -86,7 +86,8 @@ class Console:
         if expired:
             query.append("expired=1")
         if request.method in SAFE_METHODS:
-            query.append("next=" + quote(request.url.path, safe="/"))
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            query.append("next=" + quote(here, safe="/"))
         response = self.layout.redirect(target + ("?" + "&".join(query) if query else ""))
         if expired:
             self.sessions.forget(response, request)

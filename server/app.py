@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import store
+from .admin import routes as admin
 from .api import routes as api
 from .api.keys import ApiKeys
 from .audience import geolocation
@@ -179,13 +180,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["Content-Type"],
             )
         )
+    extra: list[BaseRoute] = []
+    if settings.admin_console:
+        console_mount, console = admin.mount(settings, secret_key)
+        extra.append(console_mount)
     app = Starlette(
-        routes=_routes(settings),
+        routes=_routes(settings) + extra,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={RequestError: _request_error, HTTPException: _http_error, 500: _crash},
     )
     app.state.tp = tp
+    if settings.admin_console:
+        app.state.console = console
     return app
 
 

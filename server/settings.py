@@ -154,6 +154,22 @@ class Settings:
         "or drop (nothing). Addresses are never stored.",
         choices=("truncate", "drop"),
     )
+    admin_console: bool = _setting(
+        True,
+        "Serve the marketers' console under PREFIX/admin (docs/admin.md); off: every console"
+        " path answers 404.",
+    )
+    admin_session_idle_minutes: float = _setting(
+        30.0, "A console session ends after this many minutes without a request."
+    )
+    admin_session_max_hours: float = _setting(
+        12.0, "A console session ends this many hours after sign-in, however active."
+    )
+    admin_login_per_minute: int = _setting(
+        10,
+        "Sign-in attempts per minute to the console from one client address, and for one user"
+        " name (bursts up to the same).",
+    )
     log_level: str = _setting(
         "info", "Log level.", choices=("critical", "error", "warning", "info", "debug")
     )
@@ -213,6 +229,12 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0: keep forever / never)")
+        if not 0 < self.admin_session_idle_minutes <= self.admin_session_max_hours * 60:
+            raise ConfigError(
+                "admin_session_idle_minutes must be above 0 and within admin_session_max_hours"
+            )
+        if self.admin_login_per_minute < 1:
+            raise ConfigError("admin_login_per_minute must be at least 1")
         if self.purge_batch_rows < 1:
             raise ConfigError("purge_batch_rows must be at least 1")
         for name in (

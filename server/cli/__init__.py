@@ -3,7 +3,7 @@ table, :data:`COMMANDS`. Each command's body sits with its domain: ``simulate`` 
 decide/simulation.py, ``coupons`` in coupons/stock.py, ``export``, ``erase`` and ``consent`` in
 privacy/subjects.py, ``purge`` in privacy/retention.py; the commands that only print what
 another package computes (``serve``, ``check``, ``schema``, ``preview``, ``apikey``,
-``webhooks``) are the modules beside this one.
+``webhooks``, ``admin``) are the modules beside this one.
 
 Every setting in :class:`~touchpoint.settings.Settings` is a ``--flag`` of ``serve``; errors in
 the settings or the rules end the command with one clear message and exit status 1.
@@ -24,7 +24,7 @@ from ..privacy import retention, subjects
 from ..rules.couponfiles import load_pools
 from ..settings import Settings
 from ..syntax.files import RulesError
-from . import demotraffic, keys, report, rules, serve, webhooks
+from . import admin, demotraffic, keys, report, rules, serve, webhooks
 from .folders import server_folder
 from .parser import build_parser
 
@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "purge": retention.command,
     "report": report.command,
     "demo-traffic": demotraffic.command,
+    "admin": admin.command,
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__
 from ..api.keys import SCOPES
 from ..settings import ENV_PREFIX, Settings
-from . import demotraffic, report
+from . import admin, demotraffic, report
 
 SHARED_SETTINGS = ("data_dir", "rules_dir")
 JSON_HELP = "print the result as JSON (docs/operations.md#the-touchpoint-command)"
@@ -55,6 +55,7 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("retention", ("retention_", "purge_")),
     ("webhooks", ("webhook_",)),
+    ("console", ("admin_",)),
 )
 
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _privacy(commands)
     report.add_parser(commands, [settings("database")])
     demotraffic.add_parser(commands, [settings("prefix")])
+    admin.add_parser(commands, [settings("database")])
     return share(parser)
 
 

@@ -7,6 +7,17 @@ thread with one connection that commits queued work in groups (``BEGIN IMMEDIATE
 never contend with each other and a burst of events costs one fsync, not one per event.
 """
 
+from .admins import (
+    AdminUser,
+    add_admin_user,
+    admin_user,
+    admin_users,
+    end_admin_sessions,
+    has_admin_users,
+    rehash_admin_password,
+    remove_admin_user,
+    set_admin_password,
+)
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
 from .coupons import (
     Claim,
@@ -110,6 +121,15 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "AdminUser",
+    "add_admin_user",
+    "admin_user",
+    "admin_users",
+    "end_admin_sessions",
+    "has_admin_users",
+    "rehash_admin_password",
+    "remove_admin_user",
+    "set_admin_password",
     "Goal",
     "count_goals",
     "count_effects",

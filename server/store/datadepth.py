@@ -175,6 +175,17 @@ WRITTEN: dict[str, dict[str, str]] = {
     ),
     "rollup_stages": _at("minimal", "day", "before", "after", "moves"),
     "rollup_thresholds": _at("minimal", "day", "threshold", "crossings"),
+    # The console's users (store/admins.py): the shop's own staff, added from the command line;
+    # no visitor's data, so the same at every level.
+    "admin_users": _at(
+        "minimal",
+        "name",
+        "role",
+        "password_hash",
+        "created_at",
+        "password_changed_at",
+        "sessions",
+    ),
 }
 
 

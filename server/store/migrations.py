@@ -466,6 +466,25 @@ def m012_first_counts(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE campaign_state ADD COLUMN was_first INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m013_admin_users(db: sqlite_utils.Database) -> None:
+    # The console's users (server/admin/): created from the command line. Sessions are signed
+    # cookies rather than rows; `sessions` is their generation, raised to end every session of
+    # a user at once (a new password, a sign-out).
+    db.execute(
+        """
+        CREATE TABLE admin_users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'editor')),
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            password_changed_at INTEGER NOT NULL,
+            sessions INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID
+        """
+    )
+
+
 def roll_up_history(db: sqlite_utils.Database) -> None:
     """Roll up what the database already holds, once. The site's time zone is not known to a
     migration: these days are UTC days (docs/reports.md says so). Decide answers were never

@@ -41,6 +41,10 @@ RUNS: list[list[str]] = [
     ["report", "campaigns"],
     ["report", "campaign", "first-order-coupon"],
     ["report", "lifecycle"],
+    ["admin", "user", "add", "ana", "--role", "editor", "--password-stdin"],
+    ["admin", "user", "list"],
+    ["admin", "user", "password", "ana", "--password-stdin"],
+    ["admin", "user", "remove", "ana"],
 ]
 LOGS = {("serve",)}  # prints logs, not a result: --json makes them JSON lines (below)
 # Plays visitors against a running server: tests/results/test_demo_traffic.py runs it.
@@ -55,8 +59,14 @@ def test_every_command_is_run_here() -> None:
 
 
 def test_every_command_prints_one_json_document(
-    client, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # type: ignore[no-untyped-def]
+    # The passwords of admin user add and admin user password (--password-stdin).
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password-1\nanother-password-2\n"))
     shutil.copy(ROOT / "rules" / "coupons.yaml", settings.rules_dir)
     client.post("/tp/v1/consent", json={"granted": ["marketing", "personalisation"]})
     visitor = client.app.state.tp.recognizer.read(client.cookies["tp_vid"])

@@ -115,11 +115,12 @@ def test_a_real_full_filesystem(full_disk_server: tuple[LiveServer, Path]) -> No
     with httpx.Client(base_url=server.url) as client:
         assert client.post("/tp/v1/consent", json={"granted": ALL}).status_code == 200
         filler = disk / "filler"
-        with open(filler, "wb") as out:  # fill what is left of the filesystem
+        # Fill what is left of the filesystem. Unbuffered: a buffered file would try to write
+        # what the last short write left in its buffer again on closing, and fail there.
+        with open(filler, "wb", buffering=0) as out:
             try:
                 while True:
                     out.write(b"\0" * 65536)
-                    out.flush()
             except OSError:
                 pass
         statuses = [client.post("/tp/v1/events", json=BEHAVIOUR).status_code for _ in range(50)]

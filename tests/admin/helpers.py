@@ -1,0 +1,42 @@
+"""Users and sign-ins for the console's tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starlette.testclient import TestClient
+from touchpoint import store
+from touchpoint.admin import users
+
+PASSWORD = "correct horse battery"
+
+
+def add_user(database: Path, name: str = "ana", *, role: str = "editor") -> None:
+    store.migrate(database)
+    conn = store.connect(database)
+    try:
+        with store.immediate(conn):
+            store.add_admin_user(
+                conn,
+                name,
+                role=role,
+                password_hash=users.hash_password(PASSWORD),
+                now=int(time.time()),
+            )
+    finally:
+        conn.close()
+
+
+def sign_in(client: TestClient, name: str = "ana", password: str = PASSWORD, **form: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/tp/admin/signin",
+        data={"name": name, "password": password, **form},
+        follow_redirects=False,
+    )
+
+
+def csrf_of(html: str) -> str:
+    marker = 'name="csrf" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]

@@ -49,6 +49,10 @@ def test_the_wheel_holds_every_module_and_asset(tmp_path: Path) -> None:
         for path in SERVER.rglob("*")
         if path.is_file()
         and "__pycache__" not in path.parts
-        and (path.suffix == ".py" or path.parent.name == "assets" or path.name == "py.typed")
+        and (
+            path.suffix == ".py"
+            or path.parent.name in ("assets", "templates", "static")
+            or path.name == "py.typed"
+        )
     }
     assert wanted - packed == set()

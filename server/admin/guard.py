@@ -191,20 +191,10 @@ async def refused_post(request: Request, session: Session) -> Response | None:
 
 
 async def read(request: Request, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """``fn(conn)`` on a worker thread, in one read-only transaction of its own connection:
+    """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection:
     reports and lists read more than the event loop should wait for."""
     path = request.app.state.tp.settings.database_path
-
-    def run() -> T:
-        conn = store.connect(path)
-        try:
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("BEGIN")
-            return fn(conn)
-        finally:
-            conn.close()
-
-    return await asyncio.to_thread(run)
+    return await asyncio.to_thread(store.read_snapshot, path, fn)
 
 
 def end_session(request: Request) -> None:

@@ -39,19 +39,9 @@ def _nothing() -> Problem:
 
 
 async def read(request: Request, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """``fn(conn)`` on a worker thread, in one read transaction of a connection of its own."""
+    """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection."""
     path = request.app.state.tp.settings.database_path
-
-    def run() -> T:
-        conn = store.connect(path)
-        try:
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("BEGIN")
-            return fn(conn)
-        finally:
-            conn.close()
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(store.read_snapshot, path, fn)
 
 
 async def export_subject(request: Request) -> Response:

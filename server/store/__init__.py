@@ -47,6 +47,7 @@ from .migrations import (
     migrate,
     migrations,
     no_database,
+    read_snapshot,
 )
 from .outbox import (
     OutboxRow,
@@ -173,6 +174,7 @@ __all__ = [
     "identify",
     "identify_visitor",
     "immediate",
+    "read_snapshot",
     "import_codes",
     "ImportReport",
     "KEPT_TABLES",

@@ -7,14 +7,17 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import sqlite_utils
 
 from ..errors import ConfigError
 from . import rollups
 from .wal import scrub_requested, scrub_waiting
+
+T = TypeVar("T")
 
 log = logging.getLogger("touchpoint.store")
 migrations = sqlite_utils.Migrations("touchpoint")
@@ -646,6 +649,19 @@ def database(path: Path) -> Iterator[sqlite3.Connection]:
     conn = connect(path)
     try:
         yield conn
+    finally:
+        conn.close()
+
+
+def read_snapshot(path: Path | str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn(conn)`` in one read-only transaction of a connection of its own, closed after: one
+    consistent snapshot for reports, exports and lists. Blocking: run it on a worker thread
+    (the server API, the console)."""
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("BEGIN")
+        return fn(conn)
     finally:
         conn.close()
 

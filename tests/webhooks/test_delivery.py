@@ -465,8 +465,8 @@ def test_a_row_claimed_by_a_crashed_worker_is_delivered_when_its_lease_runs_out(
 
 
 def test_stopping_hands_requests_in_flight_back(tmp_path: Path, receiver: Receiver) -> None:
-    receiver.delay = 3
-    settings = fast_settings(tmp_path, webhook_timeout_seconds=10)
+    receiver.delay = 10  # far beyond the stop, even on a loaded machine
+    settings = fast_settings(tmp_path, webhook_timeout_seconds=20)
     endpoints = {"crm": endpoint(receiver.url)}
 
     async def scenario() -> None:
@@ -476,7 +476,7 @@ def test_stopping_hands_requests_in_flight_back(tmp_path: Path, receiver: Receiv
 
     started = time.monotonic()
     asyncio.run(scenario())
-    assert time.monotonic() - started < 2.5  # did not wait for the answer
+    assert time.monotonic() - started < 8  # did not wait for the answer
     [row] = outbox(settings.database_path)
     assert (row["state"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
 

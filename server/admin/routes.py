@@ -13,12 +13,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import results, signin
+from . import results, rules_status, signin, simulator
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
+    *rules_status.PAGES,
+    *simulator.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -134,7 +134,9 @@ def schedule_text(path: Path) -> str:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _SCHEDULES:
         try:
-            data = yaml.load(path.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            data = yaml.load(
+                path.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            )
         except (OSError, yaml.YAMLError):
             data = None
         schedule = data.get("schedule") if isinstance(data, dict) else None

@@ -66,7 +66,10 @@ texts.add(
         "sim.never": ("never", "nie"),
         "sim.days_ago": ("{days} day(s) ago", "vor {days} Tag(en)"),
         "sim.in_country": ("Country: {country}", "Land: {country}"),
-        "sim.popup": ("Popup {campaign} ({variant}) on {trigger}", "Popup {campaign} ({variant}) bei {trigger}"),
+        "sim.popup": (
+            "Popup {campaign} ({variant}) on {trigger}",
+            "Popup {campaign} ({variant}) bei {trigger}",
+        ),
         "sim.slot": ("Slot {slot}: {campaign}", "Slot {slot}: {campaign}"),
         "sim.nothing": ("Nothing is shown.", "Es wird nichts gezeigt."),
         "sim.fired": ("When {trigger} fires: {shows}", "Wenn {trigger} feuert: {shows}"),
@@ -85,7 +88,10 @@ texts.add(
         "col.outcome": ("Outcome", "Ergebnis"),
         "sim.bad_json": ("Not JSON: {detail}", "Kein JSON: {detail}"),
         "sim.bad_value": ("{detail}", "{detail}"),
-        "sim.bad_url": ("A path starting with / or an http(s) URL.", "Ein Pfad mit / am Anfang oder eine http(s)-URL."),
+        "sim.bad_url": (
+            "A path starting with / or an http(s) URL.",
+            "Ein Pfad mit / am Anfang oder eine http(s)-URL.",
+        ),
         "sim.no_visitor": ("No visitor with this id.", "Kein Besucher mit dieser ID."),
         "sim.need_visitor": ("Give the visitor id.", "Die Besucher-ID angeben."),
         "sim.need_profile": ("Give the profile as JSON.", "Das Profil als JSON angeben."),
@@ -261,14 +267,18 @@ async def simulator(request: Request, session: Session) -> Response:
             return form
         fields = form
     values = values_of(fields)
-    result, errors = None, {}
+    result: dict[str, Any] | None = None
+    errors: Errors = {}
     if request.method == "POST":
         may = allows(session.role, "editor")
         result, errors = run(request, Console.tp(request).rules, values, may_read_visitors=may)
     return console.layout.render(
         request,
         "simulator.html",
-        {**context(request, result, values, errors), "may_read_visitors": allows(session.role, "editor")},
+        {
+            **context(request, result, values, errors),
+            "may_read_visitors": allows(session.role, "editor"),
+        },
         status=400 if errors else 200,
         session=session,
         section="simulator",

@@ -43,6 +43,7 @@ texts.add(
             "Not restored: {reason}",
             "Nicht wiederhergestellt: {reason}",
         ),
+        "history.open": ("View or restore", "Ansehen oder wiederherstellen"),
         "col.version": ("Version", "Version"),
         "col.when": ("When", "Wann"),
         "col.who": ("Who", "Wer"),

@@ -121,7 +121,7 @@ def trigger_text(campaign: Campaign) -> str:
         return "—"
     value = trigger.value
     if isinstance(value, tuple):
-        value = ", ".join(f"{k}: {v}" for k, v in value)
+        value = ", ".join(f"{k}: {_plain(v)}" for k, v in value)
     return trigger.name + (f" ({value})" if value not in (None, "", True) else "")
 
 
@@ -151,6 +151,8 @@ def schedule_text(path: Path) -> str:
 def _plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(_plain(v) for v in value)
+    if isinstance(value, bool):  # as YAML writes it
+        return "true" if value else "false"
     return str(value)
 
 
@@ -168,7 +170,9 @@ def file_rows(request: Request) -> list[FileRow]:
     for campaign in tp.rules.campaigns:
         by_file.setdefault(source_file(campaign, rules_dir), []).append(campaign)
     rows = []
-    for name in editing.files(rules_dir):
+    # The YAML files first, then the templates they show.
+    names = sorted(editing.files(rules_dir), key=lambda n: (n.startswith("templates/"), n))
+    for name in names:
         campaigns = [
             {
                 "id": c.id,

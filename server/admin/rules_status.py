@@ -133,6 +133,8 @@ def schedule_text(path: Path) -> str:
         return ""
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     if key not in _SCHEDULES:
+        if len(_SCHEDULES) > 10_000:  # files changed many times over: start afresh
+            _SCHEDULES.clear()
         try:
             data = yaml.load(
                 path.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)

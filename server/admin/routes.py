@@ -13,12 +13,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import results, signin
+from . import results, rules_editor, rules_history, rules_status, signin, simulator
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
+    *rules_status.PAGES,
+    *rules_editor.PAGES,
+    *rules_history.PAGES,
+    *simulator.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -13,6 +13,7 @@ from typing import Any
 from ..api.openapi import openapi
 from ..audience import geolocation
 from ..decide.preview import Preview, Previews, resolve
+from ..decide.preview import link as preview_link
 from ..errors import ConfigError, RequestError
 from ..rules import ruleset as rules_module
 from ..rules.schema import SCHEMAS
@@ -119,13 +120,7 @@ def preview(settings: Settings, args: argparse.Namespace) -> int:
         resolve(Preview(args.campaign, args.variant, expires), ruleset)
     except RequestError as exc:
         raise ConfigError(str(exc)) from None
-    url = args.url or "/"
-    joiner = "&" if "?" in url else "?"
-    fragment = ""
-    if "#" in url:
-        url, fragment = url.split("#", 1)
-        fragment = "#" + fragment
-    link = f"{url}{joiner}tp_preview={token}{fragment}"
+    link = preview_link(args.url or "/", token)
     expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
     if args.json:
         report = {"url": link, "campaign": args.campaign, "variant": args.variant}

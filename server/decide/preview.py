@@ -53,6 +53,16 @@ class Previews:
         return preview
 
 
+def link(url: str, token: str) -> str:
+    """``url`` (a page of the site) with the preview token in its query, before any fragment."""
+    fragment = ""
+    if "#" in url:
+        url, fragment = url.split("#", 1)
+        fragment = "#" + fragment
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}tp_preview={token}{fragment}"
+
+
 def resolve(preview: Preview, rules: Ruleset) -> tuple[Campaign, Variant]:
     """The campaign and variant a preview shows, from the rules as they are now."""
     campaign = rules.by_id.get(preview.campaign)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from .. import store
 from ..audience import geolocation
 from ..audience.facts import Facts, PageView
+from ..audience.geolocation import Geolocation
 from ..consent import categories as consent
 from ..coupons.stock import Stock
 from ..errors import ConfigError, RequestError
@@ -61,7 +62,7 @@ _PROFILE_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
+def what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
     """A profile and campaign history from ``--profile`` JSON."""
     if not isinstance(data, dict):
         raise ConfigError("--profile must be a JSON object")
@@ -89,6 +90,58 @@ def _what_if(data: Any) -> tuple[Profile, dict[str, store.CampaignHistory]]:
         raise ConfigError(f"--profile: {exc}") from None
 
 
+def simulate(
+    ruleset: rules_module.Ruleset,
+    url: str,
+    *,
+    now: int,
+    referrer: str = "",
+    context: Any = None,
+    slots: tuple[str, ...] = (),
+    user_agent: str = "",
+    language: str = "",
+    ip: str = "",
+    source: Geolocation | None = None,
+    profile: Profile | None = None,
+    history: dict[str, store.CampaignHistory] | None = None,
+    visitor_id: str | None = None,
+    trigger: str | None = None,
+    empty_pools: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The decision for one page view with, for every campaign, why it lost: the JSON of
+    ``touchpoint simulate --json`` but for ``visitor`` (the CLI and the console add who asked).
+    Raises :class:`ConfigError` for a bad context or a what-if value of the wrong type."""
+    parts = urlsplit(url)
+    try:
+        view = PageView(
+            path=parts.path or "/",
+            query=parts.query,
+            referrer=referrer,
+            host=parts.netloc,
+            context=page.parse_context({} if context is None else context),
+            user_agent=user_agent,
+            accept_language=language,
+            address=ip,
+        )
+    except RequestError as exc:
+        raise ConfigError(f"--context: {exc}") from None
+    facts = page.facts_for(
+        ruleset, view, now=now, profile=profile, history=history, geolocation=source
+    )
+    facts.empty_pools = empty_pools
+    try:
+        decision = page.decide_page(
+            ruleset, facts, slots=slots, visitor_id=visitor_id, explain=True, fired=trigger
+        )
+        result = decision.explained or {}
+    except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
+        raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
+    result["country"] = facts.country
+    result["at"] = times.iso(now, tz=ruleset.site.timezone)
+    result["profile"] = _profile_reading(facts)
+    return result
+
+
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Print the decision for one page view and, for every campaign, why it lost."""
     ruleset = rules_module.load(settings.rules_dir)
@@ -107,51 +160,32 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         profile, history = consent.usable(record, settings.consent_revision)
         visitor_id = args.visitor if history is not None else None
     elif args.profile:
-        profile, history = _what_if(_json_arg(args.profile, "--profile"))
+        profile, history = what_if(_json_arg(args.profile, "--profile"))
         visitor_id = "what-if"
-    url = urlsplit(args.url)
-    context = _json_arg(args.context, "--context")
-    try:
-        view = PageView(
-            path=url.path or "/",
-            query=url.query,
-            referrer=args.referrer,
-            host=url.netloc,
-            context=page.parse_context(context),
-            user_agent=args.user_agent,
-            accept_language=args.language,
-            address=args.ip or "",
-        )
-    except RequestError as exc:
-        raise ConfigError(f"--context: {exc}") from None
-    now = int(time.time()) if args.at is None else _at(args.at, ruleset)
-    source = geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip)
-    facts = page.facts_for(
-        ruleset, view, now=now, profile=profile, history=history, geolocation=source
+    now = int(time.time()) if args.at is None else at_time(args.at, ruleset)
+    result = simulate(
+        ruleset,
+        args.url,
+        now=now,
+        referrer=args.referrer,
+        context=_json_arg(args.context, "--context"),
+        slots=tuple(args.slot),
+        user_agent=args.user_agent,
+        language=args.language,
+        ip=args.ip or "",
+        source=geolocation.what_if(settings.geoip_database, country=args.country, address=args.ip),
+        profile=profile,
+        history=history,
+        visitor_id=visitor_id,
+        trigger=args.trigger,
+        empty_pools=_empty_pools(settings, ruleset),
     )
-    facts.empty_pools = _empty_pools(settings, ruleset)
-    try:
-        decision = page.decide_page(
-            ruleset,
-            facts,
-            slots=tuple(args.slot),
-            visitor_id=visitor_id,
-            explain=True,
-            fired=args.trigger,
-        )
-        result = decision.explained or {}
-    except (TypeError, AttributeError) as exc:  # a --profile value of the wrong type
-        raise ConfigError(f"--profile: a value has the wrong type ({exc})") from None
     result["visitor"] = {
         "id": args.visitor,
         "what_if": bool(args.profile),
         "profile_used": profile is not None,
         "history_used": history is not None,
     }
-    result["country"] = facts.country
-    tz = ruleset.site.timezone
-    result["at"] = times.iso(now, tz=tz)
-    result["profile"] = _profile_reading(facts)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -160,7 +194,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
         if args.visitor
         else ("a what-if visitor" if args.profile else "an anonymous visitor")
     )
-    where = f" in {facts.country}" if facts.country else ""
+    where = f" in {result['country']}" if result["country"] else ""
     print(f"{args.url} for {who}{where} at {result['at']}:")
     if reading := result["profile"]:
         since = reading["days_since_last_visit"]
@@ -184,7 +218,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _at(text: str, ruleset: rules_module.Ruleset) -> int:
+def at_time(text: str, ruleset: rules_module.Ruleset) -> int:
     """``--at``: a date or time in the site's time zone, one with an offset, or Unix seconds."""
     try:
         return times.instant(text, tz=ruleset.site.timezone)

@@ -122,10 +122,19 @@ def check(
 ) -> list[Problem]:
     """Every problem of the rules folder with ``name`` holding ``text`` (errors, or the
     warnings of rules that load), named relative to the folder as ``check`` prints them."""
+    return trial(rules_dir, name, text, geolocation=geolocation)[0]
+
+
+def trial(
+    rules_dir: Path, name: str, text: str, *, geolocation: bool | None = None
+) -> tuple[list[Problem], rules_module.Ruleset | None]:
+    """:func:`check`, and the rules the folder would load with ``text`` (None with an error):
+    what the console simulates a change with before it is saved. The rules' templates are
+    read from a copy that is gone when this returns: decide with them, never render."""
     _target(rules_dir, name)
     text = text.replace("\r\n", "\n")
     if len(text.encode()) > MAX_BYTES:
-        return [Problem(name, 1, 1, "", f"larger than {MAX_BYTES // 1024} KiB")]
+        return [Problem(name, 1, 1, "", f"larger than {MAX_BYTES // 1024} KiB")], None
     with tempfile.TemporaryDirectory(prefix="touchpoint-edit-") as tmp:
         copy = Path(tmp) / "rules"
         for other in files(rules_dir):
@@ -133,12 +142,12 @@ def check(
             shutil.copyfile(rules_dir / other, copy / other)
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_text(text, encoding="utf-8")
-        problems, _ = rules_module.check(copy, geolocation=geolocation)
+        problems, ruleset = rules_module.check(copy, geolocation=geolocation)
         prefix = str(copy) + os.sep
         return [
             Problem(p.file.removeprefix(prefix), p.line, p.column, p.key, p.message, p.severity)
             for p in problems
-        ]
+        ], ruleset
 
 
 class History:

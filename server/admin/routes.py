@@ -13,13 +13,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import campaign, results, signin
+from . import campaign, consent, coupons, lifecycle, results, signin
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
     *campaign.PAGES,
+    *lifecycle.PAGES,
+    *coupons.PAGES,
+    *consent.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

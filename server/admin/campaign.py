@@ -133,8 +133,10 @@ class Figures:
         )
 
 
-def _chart(body: dict[str, Any], days: report.Range, count: str, caption: str) -> dict[str, Any]:
-    """A caption and charts.js's data: one line per variant, every day of the range."""
+def _chart(
+    body: dict[str, Any], days: report.Range, count: str, caption: str, y_label: str
+) -> dict[str, Any]:
+    """A caption, the y axis's label and charts.js's data: one line per variant, every day."""
     by_day = {d["day"]: d["variants"] for d in body["daily"]}
     zero = dict.fromkeys(store.CAMPAIGN_COUNTS, 0)
     series = {
@@ -148,7 +150,7 @@ def _chart(body: dict[str, Any], days: report.Range, count: str, caption: str) -
             for v in body["variants"]
         ],
     }
-    return {"caption": caption, "series": series}
+    return {"caption": caption, "y_label": y_label, "series": series}
 
 
 async def _report(request: Request, campaign_id: str, days: report.Range) -> dict[str, Any] | None:
@@ -179,8 +181,20 @@ async def campaign_page(request: Request, session: Session) -> Response:
     charts = []
     if body is not None and days is not None and body["variants"]:
         charts = [
-            _chart(body, days, "unique_converted", texts.text("campaign.chart_converted", lang)),
-            _chart(body, days, "exposures", texts.text("campaign.chart_exposures", lang)),
+            _chart(
+                body,
+                days,
+                "unique_converted",
+                texts.text("campaign.chart_converted", lang),
+                texts.text("col.converted", lang),
+            ),
+            _chart(
+                body,
+                days,
+                "exposures",
+                texts.text("campaign.chart_exposures", lang),
+                texts.text("col.exposures", lang),
+            ),
         ]
     return console.layout.render(
         request,

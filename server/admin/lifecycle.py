@@ -26,6 +26,7 @@ texts.add(
         "lifecycle.flows": ("Moves between stages", "Wechsel zwischen Phasen"),
         "lifecycle.thresholds": ("Score thresholds crossed", "Überschrittene Punkteschwellen"),
         "lifecycle.chart": ("Profiles entering each stage per day", "Eintritte je Phase pro Tag"),
+        "lifecycle.y": ("Profiles", "Profile"),
         "lifecycle.new": ("(new profile)", "(neues Profil)"),
         "lifecycle.backwards": ("backwards", "rückwärts"),
         "lifecycle.no_moves": (

@@ -49,6 +49,7 @@ texts.add(
             "At most {days} days in one report.",
             "Höchstens {days} Tage in einem Bericht.",
         ),
+        "results.y": ("Count", "Anzahl"),
         "results.removed": ("removed from the rules", "aus den Regeln entfernt"),
         "col.campaign": ("Campaign", "Kampagne"),
         "col.kind": ("Kind", "Art"),

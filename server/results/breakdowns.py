@@ -10,15 +10,31 @@ from typing import Any
 from ..rules.ruleset import Ruleset
 from .report import Range, variant_counts
 
+# Up to this many days, the daily totals look up each campaign's days (measured with 200
+# campaigns x 3 variants: 13 ms for 30 days); beyond, one pass over the table is cheaper.
+SCAN_DAYS = 92
+
 
 def daily_totals(conn: sqlite3.Connection, days: Range) -> dict[str, Any]:
     """Over all campaigns, per day of ``days`` (every day, zeros included): exposures, newly
     exposed visitors and newly converted visitors."""
-    rows = conn.execute(
-        "SELECT day, sum(exposures), sum(unique_exposed), sum(unique_converted)"
-        " FROM rollup_campaigns WHERE day BETWEEN ? AND ? GROUP BY day",
-        (days.since.isoformat(), days.until.isoformat()),
-    ).fetchall()
+    since, until = days.since.isoformat(), days.until.isoformat()
+    sums = "sum(r.exposures), sum(r.unique_exposed), sum(r.unique_converted)"
+    if len(days.days) > SCAN_DAYS:  # most rows are in the range: one pass over the table
+        sql, params = (
+            f"SELECT r.day, {sums} FROM rollup_campaigns AS r WHERE r.day BETWEEN ? AND ?"
+            " GROUP BY r.day",
+            (since, until),
+        )
+    else:  # the rows are keyed by campaign first: look up each key's days in the range
+        sql, params = (
+            f"SELECT r.day, {sums} FROM (SELECT DISTINCT campaign, version, variant"
+            "  FROM rollup_campaign_months WHERE month BETWEEN ? AND ?) AS k"
+            " JOIN rollup_campaigns AS r ON r.campaign = k.campaign AND r.version = k.version"
+            "  AND r.variant = k.variant AND r.day BETWEEN ? AND ? GROUP BY r.day",
+            (since[:7], until[:7], since, until),
+        )
+    rows = conn.execute(sql, params).fetchall()
     by_day = {day: (int(e), int(u), int(c)) for day, e, u, c in rows}
     out: dict[str, Any] = {"days": days.days, "exposures": [], "exposed": [], "converted": []}
     for day in out["days"]:

@@ -20,6 +20,7 @@ def daily_totals(conn: sqlite3.Connection, days: Range) -> dict[str, Any]:
     exposed visitors and newly converted visitors."""
     since, until = days.since.isoformat(), days.until.isoformat()
     sums = "sum(r.exposures), sum(r.unique_exposed), sum(r.unique_converted)"
+    params: tuple[str, ...]
     if len(days.days) > SCAN_DAYS:  # most rows are in the range: one pass over the table
         sql, params = (
             f"SELECT r.day, {sums} FROM rollup_campaigns AS r WHERE r.day BETWEEN ? AND ?"

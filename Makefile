@@ -75,6 +75,7 @@ bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/rules_bench.py
 	$(BIN)/python tests/bench/results_bench.py
+	$(BIN)/python tests/bench/admin_bench.py
 	$(BIN)/python tests/bench/bench.py
 
 clean:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import sqlite3
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..results import report
+from ..results import breakdowns, report
+from ..rules.ruleset import Ruleset
 from . import texts
 from .guard import Console, read, require
 from .layout import Page
@@ -31,8 +33,8 @@ texts.add(
             "Kampagnen vom {since} bis {until}",
         ),
         "results.chart": (
-            "Exposures and conversions per campaign",
-            "Einblendungen und Konversionen je Kampagne",
+            "Exposures and converted visitors per day, all campaigns",
+            "Einblendungen und konvertierte Besucher pro Tag, alle Kampagnen",
         ),
         "results.empty": (
             "No campaign in the rules and no results in this range.",
@@ -47,6 +49,7 @@ texts.add(
             "At most {days} days in one report.",
             "Höchstens {days} Tage in einem Bericht.",
         ),
+        "results.y": ("Count", "Anzahl"),
         "results.removed": ("removed from the rules", "aus den Regeln entfernt"),
         "col.campaign": ("Campaign", "Kampagne"),
         "col.kind": ("Kind", "Art"),
@@ -76,7 +79,7 @@ COLUMNS = (
 )
 
 
-def _days(request: Request) -> tuple[report.Range | None, dict[str, str], dict[str, Any]]:
+def asked_range(request: Request) -> tuple[report.Range | None, dict[str, str], dict[str, Any]]:
     """The range asked for, the form's values, and the errors by field (text key, values)."""
     tp = Console.tp(request)
     today = dt.datetime.fromtimestamp(tp.now(), tp.rules.site.timezone).date()
@@ -110,11 +113,31 @@ async def _campaigns(request: Request, days: report.Range) -> list[dict[str, Any
     return rows
 
 
-def _revenue(revenue: dict[str, Any]) -> str:
+def _overview(
+    conn: sqlite3.Connection, rules: Ruleset, days: report.Range
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows: list[dict[str, Any]] = report.campaigns(conn, rules, days)["campaigns"]
+    return rows, breakdowns.daily_totals(conn, days)
+
+
+def csv_response(header: list[str], rows: list[list[Any]], filename: str) -> Response:
+    """A CSV download (numbers as numbers, None as an empty cell)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([["" if cell is None else cell for cell in row] for row in rows])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def revenue_text(revenue: dict[str, Any]) -> str:
     return "; ".join(f"{m['revenue']:.2f} {currency}" for currency, m in sorted(revenue.items()))
 
 
-def _percent(value: float | None, lang: str) -> str:
+def percent(value: float | None, lang: str) -> str:
     if value is None:
         return "—"
     shown = f"{value * 100:.1f}"
@@ -129,17 +152,19 @@ def _verdict(row: dict[str, Any]) -> str:
 async def overview(request: Request, session: Session) -> Response:
     """``/results``: every campaign's counts in the range, a chart's data and a CSV link."""
     console = Console.of(request)
-    days, values, errors = _days(request)
-    rows = await _campaigns(request, days) if days else []
+    days, values, errors = asked_range(request)
+    rows: list[dict[str, Any]] = []
+    daily: dict[str, Any] = {"days": [], "exposures": [], "converted": []}
+    if days is not None:
+        rules = Console.tp(request).rules
+        rows, daily = await read(request, lambda conn: _overview(conn, rules, days))
     lang = texts.language(request)
-    series = {
-        "labels": [row["campaign"] for row in rows],
+    series = {  # charts.js: days on x, one line per figure
+        "x": daily["days"],
+        "y": "conversions",
         "series": [
-            {"name": texts.text("col.exposures", lang), "values": [r["exposures"] for r in rows]},
-            {
-                "name": texts.text("col.converted", lang),
-                "values": [r["unique_converted"] for r in rows],
-            },
+            {"label": texts.text("col.exposures", lang), "values": daily["exposures"]},
+            {"label": texts.text("col.converted", lang), "values": daily["converted"]},
         ],
     }
     return console.layout.render(
@@ -152,9 +177,9 @@ async def overview(request: Request, session: Session) -> Response:
             "rows": rows,
             "columns": COLUMNS,
             "series": series,
-            "revenue": _revenue,
+            "revenue": revenue_text,
             "verdict": _verdict,
-            "percent": lambda value: _percent(value, lang),
+            "percent": lambda value: percent(value, lang),
             "csv_query": "since={since}&until={until}".format(**values) if days else "",
         },
         session=session,
@@ -165,23 +190,17 @@ async def overview(request: Request, session: Session) -> Response:
 @require("viewer")
 async def overview_csv(request: Request, session: Session) -> Response:
     """``/results.csv``: the overview's table as CSV, numbers as numbers."""
-    days, _, errors = _days(request)
+    days, _, errors = asked_range(request)
     if days is None:
         return Console.of(request).refuse(request, "results.bad_date", status=400, session=session)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([name for name, _ in COLUMNS])
+    rows = []
     for row in await _campaigns(request, days):
         cells = [row.get(name) for name, _ in COLUMNS]
-        cells[COLUMNS.index(("revenue", "col.revenue"))] = _revenue(row["revenue"])
+        cells[COLUMNS.index(("revenue", "col.revenue"))] = revenue_text(row["revenue"])
         cells[-1] = _verdict(row)
-        writer.writerow(["" if cell is None else cell for cell in cells])
+        rows.append(cells)
     filename = f"campaigns-{days.since.isoformat()}-{days.until.isoformat()}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_response([name for name, _ in COLUMNS], rows, filename)
 
 
 PAGES = [

@@ -13,12 +13,27 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import results, rules_editor, rules_history, rules_status, signin, simulator
+from . import (
+    campaign,
+    consent,
+    coupons,
+    lifecycle,
+    results,
+    rules_editor,
+    rules_history,
+    rules_status,
+    signin,
+    simulator,
+)
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
+    *campaign.PAGES,
+    *lifecycle.PAGES,
+    *coupons.PAGES,
+    *consent.PAGES,
     *rules_status.PAGES,
     *rules_editor.PAGES,
     *rules_history.PAGES,

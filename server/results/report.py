@@ -195,6 +195,11 @@ def _experiment(
     }
 
 
+def variant_counts(conn: sqlite3.Connection, days: Range) -> dict[tuple[str, int, str], Any]:
+    """The counts (CAMPAIGN_COUNTS) per (campaign, version, variant) over ``days``."""
+    return _counts(conn, days)
+
+
 def _counts(
     conn: sqlite3.Connection,
     days: Range,

@@ -58,6 +58,8 @@ function draw(element) {
   const format = formatter(chart.y, lang);
   const day = new Intl.DateTimeFormat(lang, { timeZone: 'UTC', day: 'numeric', month: 'short' });
   const fullDay = new Intl.DateTimeFormat(lang, { timeZone: 'UTC', dateStyle: 'medium' });
+  // What the y axis counts: the page's own words (exposures, entries) where it gives them.
+  const what = element.getAttribute('data-y-label') || t[chart.y];
 
   // The picture is one image to assistive technology; its name says what it shows, and the
   // table on the page holds the numbers.
@@ -67,7 +69,7 @@ function draw(element) {
   box.setAttribute(
     'aria-label',
     element.getAttribute('data-chart-label') ||
-      t.chartLabel(t[chart.y], chart.labels, chart.x[0], chart.x[chart.x.length - 1]),
+      t.chartLabel(what, chart.labels, chart.x[0], chart.x[chart.x.length - 1]),
   );
   element.appendChild(box);
 
@@ -82,7 +84,7 @@ function draw(element) {
     cursor: { drag: { x: false, y: false } },
     axes: [
       { values: (u, splits) => splits.map((s) => day.format(new Date(s * 1000))), space: 60 },
-      { values: (u, splits) => splits.map(format), size: 64, label: t[chart.y] },
+      { values: (u, splits) => splits.map(format), size: 64, label: what },
     ],
     series: [
       { label: t.day, value: (u, v) => (v == null ? '–' : fullDay.format(new Date(v * 1000))) },

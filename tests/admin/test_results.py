@@ -42,12 +42,17 @@ def test_the_overview_lists_every_campaign_in_an_accessible_table(client: TestCl
     assert page.status_code == 200
     assert '<a href="/tp/admin/results" aria-current="page">Results</a>' in page.text
     assert "<caption" in page.text and '<th scope="col"' in page.text
-    assert '<th scope="row">first-order-coupon' in page.text
+    assert '<th scope="row"><a href="/tp/admin/results/first-order-coupon?' in page.text
     assert '<label for="since">From</label>' in page.text
     series = page.text.split('data-series="')[1].split('"')[0]
     data = json.loads(html.unescape(series))
-    assert data["labels"] == ["first-order-coupon"]
-    assert [s["name"] for s in data["series"]] == ["Exposures", "Converted"]
+    # charts.js's shape: a daily series over all campaigns (campaigns are not a time axis)
+    assert len(data["x"]) == 30 and data["y"] == "conversions"
+    assert [s["label"] for s in data["series"]] == ["Exposures", "Converted"]
+    assert sum(data["series"][0]["values"]) == 1
+    assert all(len(s["values"]) == 30 for s in data["series"])
+    assert '<a href="/tp/admin/results/first-order-coupon?since=' in page.text
+    assert 'src="/tp/admin/static/charts.js"' in page.text
 
 
 def test_the_range_form_shows_its_errors_beside_the_fields(client: TestClient) -> None:

@@ -1,0 +1,128 @@
+"""One campaign's page in the console: its variants with the report's figures and verdict, the
+charts' data per day and variant, the range form, CSV, a 404 page for an unknown campaign."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from touchpoint.app import create_app
+from touchpoint.settings import Settings
+
+from ..conftest import ROOT
+from .helpers import add_user, sign_in
+
+CAMPAIGN = "exit-survey"  # a survey against a holdout, in the demo rules
+
+
+@pytest.fixture
+def rules_dir(rules_dir: Path) -> Path:
+    shutil.copy(ROOT / "rules" / "exit-survey.yaml", rules_dir)
+    return rules_dir
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    add_user(settings.database_path, role="viewer")
+    with TestClient(create_app(settings)) as client:
+        sign_in(client)
+        yield client
+
+
+def seen(settings: Settings, variant: str, *, convert: bool = False) -> None:
+    """One more visitor (a client of their own) who consented and saw ``variant``."""
+    with TestClient(create_app(settings)) as visitor:
+        visitor.post("/tp/v1/consent", json={"granted": ["marketing", "measurement"]})
+        events = [{"type": "impression", "campaign": CAMPAIGN, "variant": variant}]
+        if convert:
+            events.append({"type": "convert", "campaign": CAMPAIGN, "variant": variant})
+        assert visitor.post("/tp/v1/events", json={"events": events}).status_code == 202
+
+
+def attribute(page: str, name: str, index: int = 0) -> object:
+    value = page.split(f'{name}="')[index + 1].split('"')[0]
+    return json.loads(html.unescape(value))
+
+
+def test_the_variants_with_the_reports_figures_verdict_and_charts(
+    client: TestClient, settings: Settings
+) -> None:
+    seen(settings, "survey", convert=True)
+    seen(settings, "survey")
+    seen(settings, "holdout")
+    page = client.get(f"/tp/admin/results/{CAMPAIGN}")
+    assert page.status_code == 200
+    assert "<h1>Campaign exit-survey</h1>" in page.text
+    # the results section stays current in the navigation
+    assert '<a href="/tp/admin/results" aria-current="page">Results</a>' in page.text
+    assert 'scope="col" class="num">Chance to beat control</th>' in page.text
+    assert "Verdict: Too early to call" in page.text
+    assert "Too few visitors or conversions to call" in page.text
+    assert '<th scope="row">holdout <span class="muted">(control)</span></th>' in page.text
+    assert "50.0\u00a0%" in page.text  # survey: 1 of 2
+    converted = attribute(page.text, "data-series", 0)
+    exposures = attribute(page.text, "data-series", 1)
+    assert isinstance(converted, dict) and isinstance(exposures, dict)
+    assert len(converted["x"]) == 30 and converted["y"] == "conversions"
+    lines = {s["label"]: sum(s["values"]) for s in converted["series"]}
+    assert lines["survey"] == 1 and lines["holdout"] == 0
+    assert {s["label"]: sum(s["values"]) for s in exposures["series"]}["survey"] == 2
+    assert 'src="/tp/admin/static/charts.js"' in page.text
+
+
+def test_the_page_in_german(client: TestClient, settings: Settings) -> None:
+    seen(settings, "survey", convert=True)
+    seen(settings, "survey")
+    page = client.get(f"/tp/admin/results/{CAMPAIGN}", headers={"Accept-Language": "de"})
+    assert "<h1>Kampagne exit-survey</h1>" in page.text
+    assert "Ergebnis: Noch zu früh für ein Urteil" in page.text
+    assert "50,0\u00a0%" in page.text
+    assert '<p lang="en">' in page.text  # the report's verdict text is English, and says so
+
+
+def test_an_unknown_campaign_is_a_404_page(client: TestClient) -> None:
+    page = client.get("/tp/admin/results/no-such-campaign")
+    assert page.status_code == 404
+    assert "There is no campaign “no-such-campaign” in the rules or the results." in page.text
+    assert client.get("/tp/admin/results/no-such-campaign.csv").status_code == 404
+    escaped = client.get("/tp/admin/results/%3Cb%3E")
+    assert escaped.status_code == 404 and "<b>" not in escaped.text
+
+
+def test_bad_dates_are_shown_beside_the_fields(client: TestClient) -> None:
+    page = client.get(f"/tp/admin/results/{CAMPAIGN}?since=2026-02-30")
+    assert page.status_code == 200
+    assert 'id="since-error">Write the date as YYYY-MM-DD.' in page.text
+    long = client.get(f"/tp/admin/results/{CAMPAIGN}?since=2020-01-01&until=2026-01-01")
+    assert "At most 731 days in one report." in long.text and "<table" not in long.text
+    assert client.get(f"/tp/admin/results/{CAMPAIGN}.csv?until=x").status_code == 400
+
+
+def test_the_variants_and_the_daily_series_as_csv(client: TestClient, settings: Settings) -> None:
+    seen(settings, "survey", convert=True)
+    query = "since=2026-01-01&until=2026-12-31"
+    page = client.get(f"/tp/admin/results/{CAMPAIGN}?{query}")
+    assert f'href="/tp/admin/results/{CAMPAIGN}.csv?since=2026-01-01&amp;until=2026-12-31"' in (
+        page.text
+    )
+    variants = client.get(f"/tp/admin/results/{CAMPAIGN}.csv?{query}")
+    assert variants.headers["content-type"] == "text/csv; charset=utf-8"
+    assert f"{CAMPAIGN}-2026-01-01-2026-12-31.csv" in variants.headers["content-disposition"]
+    header, *rows = variants.text.splitlines()
+    assert header == (
+        "variant,weight,exposures,visitors,converted,rate,95% interval,uplift,"
+        "uplift 95% interval,chance to beat,p-value,revenue/visitor"
+    )
+    assert [row.split(",")[:3] for row in rows] == [
+        ["holdout (control)", "1", "0"],
+        ["survey", "9", "1"],
+    ]
+    daily = client.get(f"/tp/admin/results/{CAMPAIGN}.csv?{query}&daily=1")
+    header, row = daily.text.splitlines()
+    assert header.startswith("day,variant,armed,exposures")
+    assert ",survey," in row

@@ -76,6 +76,7 @@ bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
 	$(BIN)/python tests/bench/rules_bench.py
 	$(BIN)/python tests/bench/results_bench.py
 	$(BIN)/python tests/bench/admin_bench.py
+	$(BIN)/python tests/bench/admin_rules_bench.py
 	$(BIN)/python tests/bench/bench.py
 
 clean:

@@ -69,7 +69,7 @@ texts.add(
         "col.trigger": ("Trigger", "Auslöser"),
         "col.priority": ("Priority", "Priorität"),
         "col.schedule": ("Schedule", "Zeitplan"),
-        "col.pool": ("Coupon pool", "Gutscheinpool"),
+        "rules.col.pool": ("Coupon pool", "Gutscheinpool"),
         "col.pid": ("Process", "Prozess"),
         "col.set": ("Set", "Stand"),
         "col.since": ("Since", "Seit"),

@@ -19,6 +19,7 @@ from .admins import (
     set_admin_password,
 )
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .audit import AuditEntry, audit, audit_entries
 from .coupons import (
     Claim,
     CouponError,
@@ -76,6 +77,7 @@ from .retention import (
     claim_lease,
     count_due,
     purge_consent_log,
+    purge_audit,
     purge_erasures,
     purge_events,
     purge_merges,
@@ -121,6 +123,9 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "AuditEntry",
+    "audit",
+    "audit_entries",
     "AdminUser",
     "add_admin_user",
     "admin_user",
@@ -189,6 +194,7 @@ __all__ = [
     "profile_visitor",
     "prune_webhooks",
     "purge_consent_log",
+    "purge_audit",
     "purge_erasures",
     "purge_events",
     "purge_merges",

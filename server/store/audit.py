@@ -21,7 +21,9 @@ class AuditEntry:
     ref: str  # a visitor id, or the identifier's keyed hash
 
 
-def audit(conn: sqlite3.Connection, *, at: int, user: str, action: str, ref: tuple[str, str]) -> int:
+def audit(
+    conn: sqlite3.Connection, *, at: int, user: str, action: str, ref: tuple[str, str]
+) -> int:
     """Record one console action on the person ``ref`` names; the entry's id."""
     if action not in ACTIONS:
         raise ValueError(action)

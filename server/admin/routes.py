@@ -13,12 +13,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import results, signin
+from . import results, signin, visitors
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
+    *visitors.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -13,13 +13,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
-from . import results, signin, visitors
+from . import results, signin, visitors, webhooks
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
     *visitors.PAGES,
+    *webhooks.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -56,6 +56,8 @@ function draw(element) {
   const t = text(lang);
   const chart = readSeries(element.getAttribute('data-series'));
   const format = formatter(chart.y, lang);
+  // The y axis's name: what `y` says by default, or the page's own (a score, say).
+  const yName = element.getAttribute('data-chart-y') || t[chart.y];
   const day = new Intl.DateTimeFormat(lang, { timeZone: 'UTC', day: 'numeric', month: 'short' });
   const fullDay = new Intl.DateTimeFormat(lang, { timeZone: 'UTC', dateStyle: 'medium' });
 
@@ -67,7 +69,7 @@ function draw(element) {
   box.setAttribute(
     'aria-label',
     element.getAttribute('data-chart-label') ||
-      t.chartLabel(t[chart.y], chart.labels, chart.x[0], chart.x[chart.x.length - 1]),
+      t.chartLabel(yName, chart.labels, chart.x[0], chart.x[chart.x.length - 1]),
   );
   element.appendChild(box);
 
@@ -82,7 +84,7 @@ function draw(element) {
     cursor: { drag: { x: false, y: false } },
     axes: [
       { values: (u, splits) => splits.map((s) => day.format(new Date(s * 1000))), space: 60 },
-      { values: (u, splits) => splits.map(format), size: 64, label: t[chart.y] },
+      { values: (u, splits) => splits.map(format), size: 64, label: yName },
     ],
     series: [
       { label: t.day, value: (u, v) => (v == null ? '–' : fullDay.format(new Date(v * 1000))) },

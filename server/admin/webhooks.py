@@ -42,7 +42,7 @@ texts.add(
             "{env} ist nicht gesetzt: seine Webhooks warten",
         ),
         "webhooks.ready": ("ready", "bereit"),
-        "webhooks.state.pending": ("next attempt {at}", "nächster Versuch {at}"),
+        "webhooks.state.pending": ("next attempt {at} UTC", "nächster Versuch {at} UTC"),
         "webhooks.state.sending": ("being sent", "wird gesendet"),
         "webhooks.state.failed": ("failed", "gescheitert"),
         "webhooks.retry": ("Retry", "Erneut senden"),

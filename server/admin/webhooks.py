@@ -49,8 +49,9 @@ texts.add(
         "webhooks.retry_label": ("Retry webhook #{id}", "Webhook Nr. {id} erneut senden"),
         "webhooks.retry_all": ("Retry all failed", "Alle gescheiterten erneut senden"),
         "webhooks.queued": (
-            "{n} webhook(s) queued again; they are sent within {seconds} seconds.",
-            "{n} Webhook(s) erneut eingereiht; sie werden binnen {seconds} Sekunden gesendet.",
+            "{n} webhook(s) queued again. A running server sends them within {seconds} s.",
+            "{n} Webhook(s) erneut eingereiht. Ein laufender Server sendet sie binnen"
+            " {seconds} s.",
         ),
         "webhooks.unavailable": (
             "The outbox cannot be written right now: nothing was queued. Try again later.",

@@ -229,11 +229,25 @@ async def erase(request: Request, session: Session) -> Response:
 
 @require("editor")
 async def audit_log(request: Request, session: Session) -> Response:
-    """``GET /visitors/audit``: the audit log, newest first, a page at a time."""
+    """``GET /visitors/audit``: the audit log, newest first, a page at a time. ``POST``: the
+    entries about one reference (who looked at this person?), given in the body as a lookup
+    is; that shows no visitor data, so it is not audited itself."""
+    who: Asked | None = None
+    error = None
+    values = {"kind": "email", "q": ""}
+    if request.method == "POST":
+        fields = await guard.form(request)
+        values = {"kind": fields.get("kind", "email"), "q": fields.get("q", "")}
+        try:
+            who = asked(values["kind"], values["q"], Console.tp(request).identity_key)
+        except BadReference as exc:
+            error = exc.key
     raw = request.query_params.get("before", "")
-    before = int(raw) if raw.isdigit() and len(raw) < 16 else None
+    before = int(raw) if raw.isdigit() and len(raw) < 16 and who is None else None
+    ref = who.ref if who is not None else None
     entries = await read(
-        request, lambda conn: store.audit_entries(conn, limit=AUDIT_PAGE + 1, before=before)
+        request,
+        lambda conn: store.audit_entries(conn, limit=AUDIT_PAGE + 1, before=before, ref=ref),
     )
     return Console.of(request).layout.render(
         request,
@@ -243,7 +257,12 @@ async def audit_log(request: Request, session: Session) -> Response:
             "older": entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None,
             "when": when,
             "days": Console.of(request).settings.admin_audit_days,
+            "kinds": KINDS,
+            "values": values,
+            "error": error,
+            "filtered": who is not None,
         },
+        status=400 if error else 200,
         session=session,
         section="visitors",
     )
@@ -254,5 +273,5 @@ PAGES = [
     Page("/visitors", lookup, methods=("POST",)),
     Page("/visitors/export", export, methods=("POST",)),
     Page("/visitors/erase", erase, methods=("POST",)),
-    Page("/visitors/audit", audit_log),
+    Page("/visitors/audit", audit_log, methods=("GET", "POST")),
 ]

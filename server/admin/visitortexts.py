@@ -151,6 +151,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "audit.caption": ("Console actions on visitor data", "Zugriffe der Konsole auf Besucherdaten"),
     "audit.empty": ("No entry yet.", "Noch kein Eintrag."),
+    "audit.filter": ("Show entries about", "Einträge anzeigen zu"),
+    "audit.all": ("Show every entry", "Alle Einträge anzeigen"),
+    "audit.none_about": (
+        "No entry about this reference.",
+        "Kein Eintrag zu dieser Angabe.",
+    ),
     "audit.older": ("Older entries", "Ältere Einträge"),
     "audit.back": ("Back to the visitor lookup", "Zurück zur Besuchersuche"),
     "audit.col.user": ("User", "Benutzer"),

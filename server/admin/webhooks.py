@@ -50,8 +50,7 @@ texts.add(
         "webhooks.retry_all": ("Retry all failed", "Alle gescheiterten erneut senden"),
         "webhooks.queued": (
             "{n} webhook(s) queued again. A running server sends them within {seconds} s.",
-            "{n} Webhook(s) erneut eingereiht. Ein laufender Server sendet sie binnen"
-            " {seconds} s.",
+            "{n} Webhook(s) erneut eingereiht. Ein laufender Server sendet sie binnen {seconds} s.",
         ),
         "webhooks.unavailable": (
             "The outbox cannot be written right now: nothing was queued. Try again later.",

@@ -36,13 +36,22 @@ def audit(
 
 
 def audit_entries(
-    conn: sqlite3.Connection, *, limit: int = 200, before: int | None = None
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 200,
+    before: int | None = None,
+    ref: tuple[str, str] | None = None,
 ) -> list[AuditEntry]:
     """The newest ``limit`` entries, newest first; ``before``: only entries with a lower id
-    (the next page)."""
+    (the next page); ``ref``: only those about this reference."""
+    where = "id < ?"
+    params: list[int | str] = [before if before is not None else 2**62]
+    if ref is not None:
+        where += " AND ref_kind = ? AND ref = ?"
+        params += ref
     rows = conn.execute(
-        "SELECT id, at, user, action, ref_kind, ref FROM admin_audit WHERE id < ?"
-        " ORDER BY id DESC LIMIT ?",
-        (before if before is not None else 2**62, limit),
+        "SELECT id, at, user, action, ref_kind, ref FROM admin_audit"
+        f" WHERE {where} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
     )
     return [AuditEntry(*row) for row in rows]

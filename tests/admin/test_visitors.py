@@ -124,6 +124,26 @@ def test_the_audit_entry_holds_no_address_in_clear(
     assert "<td>ana</td>" in page.text and "E-mail address" in page.text
 
 
+def test_the_audit_log_shows_the_entries_about_one_reference(
+    editor: TestClient, people: dict[str, Any], settings: Settings
+) -> None:
+    look_up(editor, "email", ADA)
+    look_up(editor, "id", people["bob"][0])
+    look_up(editor, "customer", "C-1", "/tp/admin/visitors/export")
+    about = look_up(editor, "email", "ADA@example.com ", "/tp/admin/visitors/audit")
+    assert about.status_code == 200
+    rows = about.text.split("<tbody>")[1].split("</tbody>")[0]
+    assert rows.count("<tr>") == 1 and people["bob"][0] not in rows
+    assert "Show every entry" in about.text
+    everyone = editor.get("/tp/admin/visitors/audit").text
+    assert everyone.split("<tbody>")[1].count("<tr>") == 3
+    nobody = look_up(editor, "email", "nobody@example.com", "/tp/admin/visitors/audit")
+    assert "No entry about this reference." in nobody.text
+    bad = look_up(editor, "email", "nope", "/tp/admin/visitors/audit")
+    assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
+    assert len(audit(settings)) == 3  # looking in the log is not itself a lookup
+
+
 def test_a_miss_is_audited_and_says_nothing_is_stored(
     editor: TestClient, settings: Settings
 ) -> None:
@@ -149,7 +169,8 @@ def test_viewers_are_refused_every_visitor_page(app, settings: Settings) -> None
         assert client.get("/tp/admin/visitors").status_code == 403
         assert client.get("/tp/admin/visitors/audit").status_code == 403
         token = csrf_of(client.get("/tp/admin/results").text)
-        for path in ("/tp/admin/visitors", "/tp/admin/visitors/export", "/tp/admin/visitors/erase"):
+        for path in ("", "/export", "/erase", "/audit"):
+            path = "/tp/admin/visitors" + path
             response = client.post(path, data={"csrf": token, "kind": "email", "q": ADA})
             assert response.status_code == 403, path
             assert "This needs the editor role" in response.text
@@ -158,7 +179,9 @@ def test_viewers_are_refused_every_visitor_page(app, settings: Settings) -> None
     assert audit(settings) == []
 
 
-@pytest.mark.parametrize("path", ["/visitors", "/visitors/export", "/visitors/erase"])
+@pytest.mark.parametrize(
+    "path", ["/visitors", "/visitors/export", "/visitors/erase", "/visitors/audit"]
+)
 def test_forms_without_the_csrf_token_are_refused(
     editor: TestClient, people: dict[str, Any], settings: Settings, path: str
 ) -> None:

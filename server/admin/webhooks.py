@@ -42,7 +42,7 @@ texts.add(
             "{env} ist nicht gesetzt: seine Webhooks warten",
         ),
         "webhooks.ready": ("ready", "bereit"),
-        "webhooks.state.pending": ("next attempt {at} UTC", "nächster Versuch {at} UTC"),
+        "webhooks.state.pending": ("next attempt", "nächster Versuch"),
         "webhooks.state.sending": ("being sent", "wird gesendet"),
         "webhooks.state.failed": ("failed", "gescheitert"),
         "webhooks.retry": ("Retry", "Erneut senden"),
@@ -90,12 +90,14 @@ async def outbox(request: Request, session: Session) -> Response:
         n = counts.get(name, {"pending": 0, "delivered": 0, "failed": 0})
         summary.append({"name": name, **n, "note": note})
     for row in rows:
+        row["next"] = None
         if row["lease_until"] and row["lease_until"] > now:
-            row["status"] = ("webhooks.state.sending", {})
+            row["status"] = "webhooks.state.sending"
         elif row["state"] == "pending":
-            row["status"] = ("webhooks.state.pending", {"at": when(row["next_attempt_at"])})
+            row["status"] = "webhooks.state.pending"
+            row["next"] = when(row["next_attempt_at"]) + " UTC"
         else:
-            row["status"] = ("webhooks.state.failed", {})
+            row["status"] = "webhooks.state.failed"
     queued = request.query_params.get("queued", "")
     return console.layout.render(
         request,

@@ -165,6 +165,11 @@ class Settings:
     admin_session_max_hours: float = _setting(
         12.0, "A console session ends this many hours after sign-in, however active."
     )
+    admin_audit_days: int = _setting(
+        365,
+        "Days an entry of the console's audit log (visitor lookups, exports, erasures) is kept"
+        " (0: kept forever).",
+    )
     admin_login_per_minute: int = _setting(
         10,
         "Sign-in attempts per minute to the console from one client address, and for one user"
@@ -226,6 +231,7 @@ class Settings:
             "retention_profiles_days",
             "retention_consent_days",
             "purge_interval_minutes",
+            "admin_audit_days",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0: keep forever / never)")

@@ -24,6 +24,8 @@ from . import (
     rules_status,
     signin,
     simulator,
+    visitors,
+    webhooks,
 )
 from .guard import Console
 from .layout import HERE, Page, SecurityHeaders
@@ -38,6 +40,8 @@ PAGES: list[Page] = [
     *rules_editor.PAGES,
     *rules_history.PAGES,
     *simulator.PAGES,
+    *visitors.PAGES,
+    *webhooks.PAGES,
 ]
 IMMUTABLE = "public, max-age=31536000, immutable"
 

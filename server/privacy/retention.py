@@ -2,8 +2,9 @@
 
 The purge deletes, in this order: events older than ``retention_events_days``; profiles
 inactive for ``retention_profiles_days`` with every row stored about them; consent log entries
-(and merge and erasure records) older than ``retention_consent_days``; delivered webhooks older than
-``webhook_keep_days``. Each batch of at most ``purge_batch_rows`` rows is its own short
+(and merge and erasure records) older than ``retention_consent_days``; delivered webhooks older
+than ``webhook_keep_days``; entries of the console's audit log older than
+``admin_audit_days``. Each batch of at most ``purge_batch_rows`` rows is its own short
 transaction, followed by a pause at least as long as the batch took, so the purge takes at most
 half of the writer's time and a large backlog never holds the decide path up
 (docs/privacy.md#retention, docs/operations.md#retention).
@@ -45,6 +46,7 @@ def cutoffs(settings: Settings, now: int) -> Cutoffs:
         profiles_days=settings.retention_profiles_days,
         consent_days=settings.retention_consent_days,
         webhook_days=settings.webhook_keep_days,
+        audit_days=settings.admin_audit_days,
     )
 
 
@@ -73,6 +75,8 @@ async def purge(
         steps.append(lambda last, c: store.purge_merges(c, limits, limit=n))
         steps.append(lambda last, c: store.purge_erasures(c, limits, limit=n))
     steps.append(lambda last, c: store.purge_webhooks(c, limits, limit=n))
+    if limits.audit_before is not None:
+        steps.append(lambda last, c: store.purge_audit(c, limits, limit=n))
     totals: dict[str, int] = {}
     paused = 0.0
     for step in steps:

@@ -19,6 +19,7 @@ from .admins import (
     set_admin_password,
 )
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
+from .audit import AuditEntry, audit, audit_entries
 from .coupons import (
     Claim,
     CouponError,
@@ -76,6 +77,7 @@ from .retention import (
     Cutoffs,
     claim_lease,
     count_due,
+    purge_audit,
     purge_consent_log,
     purge_erasures,
     purge_events,
@@ -122,6 +124,9 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "AuditEntry",
+    "audit",
+    "audit_entries",
     "AdminUser",
     "add_admin_user",
     "admin_user",
@@ -191,6 +196,7 @@ __all__ = [
     "profile_visitor",
     "prune_webhooks",
     "purge_consent_log",
+    "purge_audit",
     "purge_erasures",
     "purge_events",
     "purge_merges",

@@ -186,6 +186,10 @@ WRITTEN: dict[str, dict[str, str]] = {
         "password_changed_at",
         "sessions",
     ),
+    # The console's audit log (store/audit.py): which staff member looked up, exported or
+    # erased whom; the person only as the reference the store finds them by (an identifier as
+    # its keyed hash). Accountability, the same at every level.
+    "admin_audit": _at("minimal", "id", "at", "user", "action", "ref_kind", "ref"),
 }
 
 

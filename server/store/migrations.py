@@ -488,6 +488,28 @@ def m013_admin_users(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m014_admin_audit(db: sqlite_utils.Database) -> None:
+    # Who looked up, exported or erased whom in the console (server/admin/visitors.py). The
+    # reference is kept as the store finds people: an e-mail address or customer id as its
+    # keyed hash (kind 'email' or 'customer'), a visitor id (kind 'id') as it is. No column is
+    # named visitor_id, so an erasure keeps the record of itself; retention deletes it after
+    # admin_audit_days.
+    db.execute(
+        """
+        CREATE TABLE admin_audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            ref_kind TEXT NOT NULL,
+            ref TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX admin_audit_at ON admin_audit (at)")
+
+
 def roll_up_history(db: sqlite_utils.Database) -> None:
     """Roll up what the database already holds, once. The site's time zone is not known to a
     migration: these days are UTC days (docs/reports.md says so). Decide answers were never

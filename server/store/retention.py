@@ -54,10 +54,18 @@ class Cutoffs:
     profiles_before: int | None
     consent_before: int | None
     webhooks_before: int  # delivered webhooks (webhook_keep_days)
+    audit_before: int | None = None  # the console's audit log (admin_audit_days)
 
     @classmethod
     def at(
-        cls, now: int, *, events_days: int, profiles_days: int, consent_days: int, webhook_days: int
+        cls,
+        now: int,
+        *,
+        events_days: int,
+        profiles_days: int,
+        consent_days: int,
+        webhook_days: int,
+        audit_days: int = 0,
     ) -> Cutoffs:
         def before(days: int) -> int | None:
             return now - days * 86400 if days > 0 else None
@@ -67,6 +75,7 @@ class Cutoffs:
             before(profiles_days),
             before(consent_days),
             now - webhook_days * 86400,
+            before(audit_days),
         )
 
     def params(self) -> dict[str, Any]:
@@ -75,6 +84,7 @@ class Cutoffs:
             "profiles_before": self.profiles_before,
             "consent_before": self.consent_before,
             "webhooks_before": self.webhooks_before,
+            "audit_before": self.audit_before,
             "active_since": max(self.profiles_before or 0, self.events_before or 0),
         }
 
@@ -190,6 +200,11 @@ def purge_erasures(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) ->
     return _purge_records(conn, "erasures", cutoffs.consent_before, limit)
 
 
+def purge_audit(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+    """Delete up to ``limit`` entries of the console's audit log past ``admin_audit_days``."""
+    return _purge_records(conn, "admin_audit", cutoffs.audit_before, limit)
+
+
 def _purge_records(conn: sqlite3.Connection, table: str, before: int | None, limit: int) -> Batch:
     deleted = conn.execute(
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < ? LIMIT ?)",
@@ -235,6 +250,8 @@ def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
     counts["consent_log"] = _count(conn, "consent_log c", [CONSENT_DUE] if consent else [], params)
     for table in ("merges", "erasures"):
         counts[table] = _count(conn, table, ["at < :consent_before"] if consent else [], params)
+    audit = ["at < :audit_before"] if cutoffs.audit_before is not None else []
+    counts["admin_audit"] = _count(conn, "admin_audit", audit, params)
     return dict(sorted(counts.items()))
 
 

@@ -39,6 +39,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m011_rollups",
         "m012_first_counts",
         "m013_admin_users",
+        "m014_admin_audit",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

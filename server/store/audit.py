@@ -1,0 +1,57 @@
+"""The console's audit log (``admin_audit``): who looked up, exported or erased which person,
+and when (docs/privacy.md#the-consoles-audit-log). A reference is stored as the store finds
+people (store/subjects.py): ``("id", visitor id)`` as it is, an e-mail address or customer id
+as its keyed hash. Nothing else about the person is written here."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+ACTIONS = ("lookup", "export", "erase")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: int
+    user: str
+    action: str  # one of ACTIONS
+    ref_kind: str  # id, email or customer
+    ref: str  # a visitor id, or the identifier's keyed hash
+
+
+def audit(
+    conn: sqlite3.Connection, *, at: int, user: str, action: str, ref: tuple[str, str]
+) -> int:
+    """Record one console action on the person ``ref`` names; the entry's id."""
+    if action not in ACTIONS:
+        raise ValueError(action)
+    cursor = conn.execute(
+        "INSERT INTO admin_audit (at, user, action, ref_kind, ref) VALUES (?, ?, ?, ?, ?)",
+        (at, user, action, *ref),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def audit_entries(
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 200,
+    before: int | None = None,
+    ref: tuple[str, str] | None = None,
+) -> list[AuditEntry]:
+    """The newest ``limit`` entries, newest first; ``before``: only entries with a lower id
+    (the next page); ``ref``: only those about this reference."""
+    where = "id < ?"
+    params: list[int | str] = [before if before is not None else 2**62]
+    if ref is not None:
+        where += " AND ref_kind = ? AND ref = ?"
+        params += ref
+    rows = conn.execute(
+        "SELECT id, at, user, action, ref_kind, ref FROM admin_audit"
+        f" WHERE {where} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [AuditEntry(*row) for row in rows]

@@ -69,9 +69,9 @@ def new_page(browser: Any, server: LiveServer, size: str = "laptop", **options: 
     return page
 
 
-def sign_in(page: Any, password: str = PASSWORD) -> None:
+def sign_in(page: Any, password: str = PASSWORD, *, user: str = "ana") -> None:
     page.goto("/tp/admin/")
-    page.get_by_label("User name").fill("ana")
+    page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 

@@ -115,6 +115,49 @@ def test_an_edit_is_refused_then_saved_served_and_restored(browser, server: Live
     assert page.errors == []
 
 
+def test_a_viewer_reads_a_rules_file_and_is_refused_an_edit(browser, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """A viewer gets the file without an editor or a save button; a save posted anyway, with
+    the viewer's own valid CSRF token, is refused and changes nothing."""
+    subprocess.run(
+        [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", "vic"]
+        + ["--role", "viewer", "--password-stdin", "--data-dir", str(server.data_dir)],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    before = (server.rules_dir / FILE).read_text()  # type: ignore[attr-defined]
+    page = new_page(browser, server)
+    sign_in(page, user="vic")
+    page.wait_for_url("**/tp/admin/results")
+    page.goto(f"/tp/admin/rules/edit?file={FILE}")
+    assert "editing needs the editor role" in page.inner_text("main")
+    assert page.locator("textarea[data-editor]").count() == 0
+    assert page.get_by_role("button", name="Save").count() == 0
+    page.evaluate(
+        """([file, text]) => {
+            const form = document.createElement('form');
+            form.method = 'post';
+            form.action = '/tp/admin/rules/edit?file=' + file;
+            const csrf = document.querySelector('input[name=csrf]').value;
+            for (const [name, value] of [['csrf', csrf], ['text', text], ['version', '']]) {
+                const input = document.createElement('input');
+                input.type = 'hidden';
+                input.name = name;
+                input.value = value;
+                form.appendChild(input);
+            }
+            document.body.appendChild(form);
+            form.submit();
+        }""",
+        [FILE, before.replace("priority: 10", "priority: 99")],
+    )
+    page.wait_for_load_state()
+    assert "This needs the editor role; you are signed in as viewer." in page.inner_text("main")
+    assert (server.rules_dir / FILE).read_text() == before  # type: ignore[attr-defined]
+    assert page.errors == []
+
+
 def test_the_simulator_explains_a_page(browser, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     page = new_page(browser, server)
     sign_in(page)

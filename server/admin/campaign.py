@@ -20,6 +20,39 @@ from .sessions import Session
 
 texts.add(
     {
+        "verdict.no_experiment": (
+            "One variant: nothing to compare.",
+            "Eine Variante: nichts zu vergleichen.",
+        ),
+        "verdict.sample_ratio_mismatch": (
+            "The visitors per variant do not match the weights (p = {p}): something in the setup"
+            " is off, so no variant is called. Check the weights, caching and what changed"
+            " during the test.",
+            "Die Besucher je Variante passen nicht zu den Gewichten (p = {p}): an der"
+            " Einrichtung stimmt etwas nicht, daher wird keine Variante ausgerufen. Prüfen Sie"
+            " die Gewichte, das Caching und was sich während des Tests geändert hat.",
+        ),
+        "verdict.winners.1": ("{names} beats {control}.", "{names} schlägt {control}."),
+        "verdict.winners.n": ("{names} beat {control}.", "{names} schlagen {control}."),
+        "verdict.losers.1": (
+            "{names} converts worse than {control}.",
+            "{names} konvertiert schlechter als {control}.",
+        ),
+        "verdict.losers.n": (
+            "{names} convert worse than {control}.",
+            "{names} konvertieren schlechter als {control}.",
+        ),
+        "verdict.small": (
+            "Too few visitors or conversions to call {names} yet (each variant needs {exposed}"
+            " exposed visitors and {conversions} conversions with its control).",
+            "Zu wenige Besucher oder Conversions, um {names} schon zu beurteilen (jede Variante"
+            " braucht {exposed} erreichte Besucher und {conversions} Conversions mit ihrer"
+            " Kontrolle).",
+        ),
+        "verdict.undecided": (
+            "No clear difference between {names} and {control} yet.",
+            "Noch kein klarer Unterschied zwischen {names} und {control}.",
+        ),
         "campaign.title": ("Campaign {campaign}", "Kampagne {campaign}"),
         "campaign.back": ("All campaigns", "Alle Kampagnen"),
         "campaign.version": (
@@ -165,6 +198,38 @@ async def _report(request: Request, campaign_id: str, days: report.Range) -> dic
     return await read(request, run)
 
 
+def verdict_text(verdict: dict[str, Any], lang: str, figures: Figures) -> str:
+    """The report's verdict in the page's language, from its parts (results/report.py)."""
+    call = verdict["call"]
+    if call == "no_experiment":
+        return texts.text("verdict.no_experiment", lang)
+    if call == "sample_ratio_mismatch":
+        return texts.text("verdict.sample_ratio_mismatch", lang).format(
+            p=figures.p(verdict["p_value"])
+        )
+    control, sentences = verdict["control"], []
+    for part in ("winners", "losers"):
+        if verdict[part]:
+            key = f"verdict.{part}.{'1' if len(verdict[part]) == 1 else 'n'}"
+            names = ", ".join(verdict[part])
+            sentences.append(texts.text(key, lang).format(names=names, control=control))
+    if verdict["small"]:
+        sentences.append(
+            texts.text("verdict.small", lang).format(
+                names=", ".join(verdict["small"]),
+                exposed=report.MIN_EXPOSED,
+                conversions=report.MIN_CONVERSIONS,
+            )
+        )
+    if verdict["undecided"]:
+        sentences.append(
+            texts.text("verdict.undecided", lang).format(
+                names=", ".join(verdict["undecided"]), control=control
+            )
+        )
+    return " ".join(sentences)
+
+
 @require("viewer")
 async def campaign_page(request: Request, session: Session) -> Response:
     """``/results/{campaign}``: its variants, the sample-ratio check, the verdict, charts."""
@@ -208,6 +273,7 @@ async def campaign_page(request: Request, session: Session) -> Response:
             "columns": COLUMNS,
             "charts": charts,
             "f": Figures(lang),
+            "verdict": verdict_text(body["verdict"], lang, Figures(lang)) if body else "",
             "query": "since={since}&until={until}".format(**values) if days else "",
         },
         session=session,

@@ -62,7 +62,19 @@ _VERDICT = {
             ]
         },
         "text": {"type": "string"},
+        "control": {"type": "string", "description": "The variant the others are held to."},
+        "p_value": {"type": "number", "description": "The sample-ratio check's p-value."},
         "winners": {"type": "array", "items": {"type": "string"}},
+        "small": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Variants with too few visitors or conversions to call.",
+        },
+        "undecided": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Variants with enough data but no clear difference yet.",
+        },
         "losers": {"type": "array", "items": {"type": "string"}},
     },
 }

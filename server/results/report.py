@@ -324,6 +324,8 @@ def _verdict(
     if srm is not None and srm["flagged"]:
         return {
             "call": "sample_ratio_mismatch",
+            "control": control,
+            "p_value": srm["p_value"],
             "text": (
                 "The visitors per variant do not match the weights"
                 f" (p = {srm['p_value']:.2g}): something in the setup is off, so no variant is"
@@ -375,7 +377,15 @@ def _verdict(
         if small and not undecided
         else "no_difference"
     )
-    return {"call": call, "winners": winners, "losers": losers, "text": " ".join(parts)}
+    return {
+        "call": call,
+        "control": control,
+        "winners": winners,
+        "losers": losers,
+        "small": small,
+        "undecided": undecided,
+        "text": " ".join(parts),
+    }
 
 
 def _daily(conn: sqlite3.Connection, bounds: tuple[Any, ...], days: Range) -> list[dict[str, Any]]:

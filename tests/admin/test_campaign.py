@@ -8,11 +8,15 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from touchpoint.admin.campaign import Figures, verdict_text
 from touchpoint.app import create_app
+from touchpoint.results import report
 from touchpoint.settings import Settings
+from touchpoint.store import CAMPAIGN_COUNTS
 
 from ..conftest import ROOT
 from .helpers import add_user, sign_in
@@ -82,7 +86,53 @@ def test_the_page_in_german(client: TestClient, settings: Settings) -> None:
     assert "<h1>Kampagne exit-survey</h1>" in page.text
     assert "Ergebnis: Noch zu früh für ein Urteil" in page.text
     assert "50,0\u00a0%" in page.text
-    assert '<p lang="en">' in page.text  # the report's verdict text is English, and says so
+    assert "Zu wenige Besucher oder Conversions, um survey schon zu beurteilen" in page.text
+
+
+def counts(exposed: int, converted: int) -> dict[str, int]:
+    return {name: 0 for name in CAMPAIGN_COUNTS} | {
+        "unique_exposed": exposed,
+        "exposures": exposed,
+        "unique_converted": converted,
+    }
+
+
+@pytest.mark.parametrize(
+    "arms",
+    [
+        [(1000, 100)],  # one variant
+        [(1000, 100), (1000, 160)],  # a winner
+        [(1000, 160), (1000, 100), (1000, 95)],  # two losers
+        [(1000, 100), (1000, 104)],  # no clear difference
+        [(50, 5), (60, 9)],  # too small
+        [(1000, 100), (1000, 170), (1000, 95), (40, 2)],  # a bit of everything
+    ],
+)
+def test_the_console_says_the_reports_verdict_in_english_and_in_german(
+    arms: list[tuple[int, int]],
+) -> None:
+    """The verdict is composed from its parts (results/report.py): in English word for word
+    the report's text, in German a sentence for every part."""
+    ids = ["control", "a", "b", "c"][: len(arms)]
+    experiment = report._experiment(
+        None, 1, {variant: counts(*arm) for variant, arm in zip(ids, arms, strict=True)}, {}
+    )
+    says(experiment["verdict"])
+
+
+def test_the_console_says_a_sample_ratio_mismatch_in_english_and_in_german() -> None:
+    says(report._verdict([], "control", {"flagged": True, "p_value": 0.0004}))
+
+
+def says(verdict: dict[str, Any]) -> None:
+    english = verdict["text"]
+    if "p_value" in verdict:  # the console writes p-values as its tables do
+        english = english.replace(f"{verdict['p_value']:.2g}", Figures("en").p(verdict["p_value"]))
+    assert verdict_text(verdict, "en", Figures("en")) == english
+    german = verdict_text(verdict, "de", Figures("de"))
+    assert german and german != verdict["text"]
+    for name in [*verdict.get("winners", []), *verdict.get("small", [])]:
+        assert name in german
 
 
 def test_an_unknown_campaign_is_a_404_page(client: TestClient) -> None:

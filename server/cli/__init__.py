@@ -60,8 +60,24 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+# Options whose value is a visitor id: an id is URL-safe base64 and may start with "-", which
+# argparse would take for an option ("--visitor -fX..." -> "expected one argument").
+ID_OPTIONS = ("--visitor",)
+
+
+def _glue_ids(argv: Sequence[str]) -> list[str]:
+    """``--visitor ID`` as ``--visitor=ID``, so that an id starting with "-" stays its value."""
+    out, args = [], list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in ID_OPTIONS and args:
+            arg = f"{arg}={args.pop(0)}"
+        out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_ids(sys.argv[1:] if argv is None else argv))
     # Only settings are overrides; a command's own arguments (url, --visitor ...) are not.
     names = {field.name for field in Settings.fields()}
     args.overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}

@@ -537,6 +537,17 @@ def test_cli_export_to_a_private_file(
     assert "nothing is stored" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("people")
+def test_cli_takes_a_visitor_id_that_starts_with_a_dash(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Visitor ids are URL-safe base64: one in 64 starts with "-", which is still an id (it
+    was "expected one argument" from argparse)."""
+    dashed = "-fXt6M9L2m4ELyWtUdy_zg"
+    assert run(settings, "export", "--visitor", dashed) == 1
+    assert "nothing is stored" in capsys.readouterr().err
+
+
 def test_cli_erase_asks_first(
     settings: Settings,
     people: dict[str, Any],

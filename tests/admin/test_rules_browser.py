@@ -134,25 +134,25 @@ def test_a_viewer_reads_a_rules_file_and_is_refused_an_edit(browser, server: Liv
     assert "editing needs the editor role" in page.inner_text("main")
     assert page.locator("textarea[data-editor]").count() == 0
     assert page.get_by_role("button", name="Save").count() == 0
-    page.evaluate(
-        """([file, text]) => {
-            const form = document.createElement('form');
-            form.method = 'post';
-            form.action = '/tp/admin/rules/edit?file=' + file;
-            const csrf = document.querySelector('input[name=csrf]').value;
-            for (const [name, value] of [['csrf', csrf], ['text', text], ['version', '']]) {
-                const input = document.createElement('input');
-                input.type = 'hidden';
-                input.name = name;
-                input.value = value;
-                form.appendChild(input);
-            }
-            document.body.appendChild(form);
-            form.submit();
-        }""",
-        [FILE, before.replace("priority: 10", "priority: 99")],
-    )
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.evaluate(
+            """([file, text]) => {
+                const form = document.createElement('form');
+                form.method = 'post';
+                form.action = '/tp/admin/rules/edit?file=' + file;
+                const csrf = document.querySelector('input[name=csrf]').value;
+                for (const [name, value] of [['csrf', csrf], ['text', text], ['version', '']]) {
+                    const input = document.createElement('input');
+                    input.type = 'hidden';
+                    input.name = name;
+                    input.value = value;
+                    form.appendChild(input);
+                }
+                document.body.appendChild(form);
+                form.submit();
+            }""",
+            [FILE, before.replace("priority: 10", "priority: 99")],
+        )
     assert "This needs the editor role; you are signed in as viewer." in page.inner_text("main")
     assert (server.rules_dir / FILE).read_text() == before  # type: ignore[attr-defined]
     assert page.errors == []

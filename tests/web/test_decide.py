@@ -308,3 +308,15 @@ def test_audiences_see_the_decayed_score(rules_dir, settings: Settings) -> None:
         assert "hero" in hero()
         tp.now = lambda: 1_000_000 + 86400  # a day later the score has decayed below 100
         assert hero() == {}
+
+
+def test_a_counted_page_view_that_arms_a_popup_is_one_writer_unit(client: TestClient) -> None:
+    # The count and the rollups' "armed" count were two units: two savepoints, two queue hops.
+    client.post("/tp/v1/consent", json={"granted": ["personalisation", "marketing"]})
+    writer = client.app.state.tp.writer  # type: ignore[attr-defined]
+    submitted = []
+    real = writer.submit
+    writer.submit = lambda unit: (submitted.append(unit), real(unit))[1]
+    answer = decide(client).json()
+    assert answer["counted"] is True and answer["popups"]
+    assert len(submitted) == 1

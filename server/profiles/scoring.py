@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -160,7 +160,7 @@ def award(
     for key, value in (("once", once), ("day", day_counts), ("visit", visit_counts)):
         if value:
             new_state[key] = value
-    profile = replace(profile, score=score, score_at=now if score else None, scoring=new_state)
+    profile = profile.evolve(score=score, score_at=now if score else None, scoring=new_state)
     return profile, Award(points, tuple(earned))
 
 
@@ -193,4 +193,4 @@ def crossings(
         state["fired"] = fired
     else:
         state.pop("fired", None)
-    return replace(profile, scoring=state), crossed
+    return profile.evolve(scoring=state), crossed

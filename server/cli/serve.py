@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 from .. import store
 from ..audience import geolocation
@@ -17,6 +18,7 @@ from ..errors import ConfigError
 from ..rules.lastgood import LastGood
 from ..rules.reloader import start
 from ..settings import ENV_PREFIX, Settings
+from ..web.sharedlimit import table_path
 
 
 class JsonLines(logging.Formatter):
@@ -84,6 +86,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config["formatters"] = {"default": {"()": f"{__name__}.JsonLines"}}
         log_config["handlers"].pop("access", None)
         log_config["loggers"].pop("uvicorn.access", None)
+    try:
+        _run(uvicorn, settings, log_config)
+    finally:
+        # The workers' shared rate-limit table (web/sharedlimit.py) goes with the server.
+        if settings.workers > 1:
+            table_path(settings.database_path).unlink(missing_ok=True)
+    return 0
+
+
+def _run(uvicorn: Any, settings: Settings, log_config: dict[str, Any]) -> None:
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,
@@ -98,7 +110,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
     )
-    return 0
 
 
 def _record(message: str) -> logging.LogRecord:

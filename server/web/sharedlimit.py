@@ -28,13 +28,15 @@ import secrets
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import RateLimited
 
 SETS = 8192
 WAYS = 8  # slots per set: 65,536 clients remembered at once
 SLOT = struct.Struct("<Qdd")  # tag (0: empty), tokens, last refill (time.monotonic)
-SET_BYTES = SLOT.size * WAYS
+SET = struct.Struct("<" + "Qdd" * WAYS)  # a set's slots, read at once
+SET_BYTES = SET.size
 KEY = 32  # the header: the hash key
 HEADER = 4096  # the header's page; the sets start on the next one
 SIZE = HEADER + SETS * SET_BYTES
@@ -93,7 +95,8 @@ class SharedRateLimiter:
     def _take(self, tag: int, offset: int, now: float) -> int | None:
         """Take a token from ``tag``'s bucket in the set at ``offset``: None, or the seconds
         until one is let through."""
-        slots = [SLOT.unpack_from(self._map, offset + i * SLOT.size) for i in range(WAYS)]
+        fields = SET.unpack_from(self._map, offset)
+        slots = [fields[i : i + 3] for i in range(0, 3 * WAYS, 3)]
         way = next((i for i, s in enumerate(slots) if s[0] == tag), None)
         if way is None:
             way = min(range(WAYS), key=lambda i: self._worth(slots[i], now))
@@ -108,10 +111,10 @@ class SharedRateLimiter:
         SLOT.pack_into(self._map, offset + way * SLOT.size, tag, tokens - 1.0, now)
         return None
 
-    def _worth(self, slot: tuple[int, float, float], now: float) -> float:
+    def _worth(self, slot: tuple[Any, ...], now: float) -> float:
         """How much a slot is worth keeping: empty and refilled ones nothing, else the fewer
         tokens its client has left, the more."""
-        tag, tokens, last = slot
+        tag, tokens, last = int(slot[0]), float(slot[1]), float(slot[2])
         if tag == 0 or now - last >= self.capacity / self.rate:
             return -math.inf
         return -min(self.capacity, tokens + (now - last) * self.rate)

@@ -195,6 +195,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def _limiter(settings: Settings) -> RateLimiter | SharedRateLimiter:
     """One rate limit per client address: in the worker's memory, or, with several workers,
     in a table they share (web/sharedlimit.py), so that a client does not get it per worker."""
+    # ``workers`` as serve resolved it for its workers (0, one per core, only means something
+    # to serve: an app made otherwise is one process).
     if settings.workers > 1 and settings.rate_limit_per_minute > 0:
         path = table_path(Path(settings.database_path))
         return SharedRateLimiter(settings.rate_limit_per_minute, path)

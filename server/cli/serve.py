@@ -64,8 +64,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         store.migrate(settings.database_path)
     except Exception as exc:
         raise ConfigError(f"cannot open database {settings.database_path}: {exc}") from exc
-    # Workers rebuild the settings from the environment (uvicorn imports the app by name).
-    for name, value in args.overrides.items():
+    # Workers rebuild the settings from the environment (uvicorn imports the app by name),
+    # with the number of workers resolved (0: one per core).
+    for name, value in {**args.overrides, "workers": settings.worker_processes}.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
     url = f"http://{settings.host}:{settings.port}"
     started = f"Touchpoint on {url}{settings.prefix}/" + (
@@ -90,7 +91,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         _run(uvicorn, settings, log_config)
     finally:
         # The workers' shared rate-limit table (web/sharedlimit.py) goes with the server.
-        if settings.workers > 1:
+        if settings.worker_processes > 1:
             table_path(settings.database_path).unlink(missing_ok=True)
     return 0
 
@@ -102,7 +103,7 @@ def _run(uvicorn: Any, settings: Settings, log_config: dict[str, Any]) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.worker_processes,
         log_level=settings.log_level,
         # The access log would record visitors' addresses: personal data stays out of logs.
         access_log=False,

@@ -38,6 +38,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m010_verified_identity",
         "m011_rollups",
         "m012_first_counts",
+        "m013_seen_hour",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

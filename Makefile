@@ -66,10 +66,12 @@ lock: $(BIN)/python
 	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
 		--no-emit-find-links --constraint $(TEST_LOCK) --output-file $(RUN_LOCK) pyproject.toml
 
-## bench: one decision's cost with 20, 200 and 2,000 campaigns against GrowthBook's SDK, then
-## throughput and latency of /tp/v1/decide and /tp/v1/events against a bare Starlette route,
-## the bytes per stored event and the snippet's size; reports over a year of rollups and what
-## rolling up costs a stored event, as JSON lines
+## bench: one decision's cost with 20, 200 and 2,000 campaigns against GrowthBook's SDK;
+## reports over a year of rollups and what rolling up costs a stored event; then /tp/v1/decide
+## and /tp/v1/events against the floor route, GrowthBook's SDK and the floor-events route
+## (interleaved rounds, p50/p99, server CPU per request), decide at fixed rates (open loop), the
+## bytes per stored event, 2 workers against 1, the rate limit across workers and the snippet's
+## size, as JSON lines with the goals of issue 19 (BENCH_* variables shorten it: bench.py)
 bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
 	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet 'growthbook>=1.0'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -39,6 +39,7 @@ from .settings import Settings
 from .web import consent, coupons, decide, eligible, events, health, identify, snippet
 from .web.limits import RateLimiter, refuse_cross_site
 from .web.responses import JSONResponse
+from .web.sharedlimit import SharedRateLimiter, table_path
 from .webhooks import delivery as webhooks
 
 log = logging.getLogger("touchpoint")
@@ -51,7 +52,7 @@ class Touchpoint:
     settings: Settings
     rules: rules_module.Ruleset
     recognizer: Recognizer
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
     snippet: snippet.Asset
     previews: Previews
     identity_key: bytes
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_age_days=settings.cookie_max_age_days,
             secure=settings.cookie_secure,
         ),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
+        limiter=_limiter(settings),
         snippet=snippet.Asset.load(),
         previews=Previews(secret_key),
         identity_key=identity.identity_key(secret_key),
@@ -157,6 +158,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             watching.append(asyncio.create_task(tp.reloader.run()))
         if geo is not None:
             watching.append(asyncio.create_task(geolocation.watch(geo)))
+        if isinstance(tp.limiter, SharedRateLimiter):
+            watching.append(asyncio.create_task(tp.limiter.forget()))
         try:
             yield
         finally:
@@ -194,6 +197,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.admin_console:
         app.state.console = console
     return app
+
+
+def _limiter(settings: Settings) -> RateLimiter | SharedRateLimiter:
+    """One rate limit per client address: in the worker's memory, or, with several workers,
+    in a table they share (web/sharedlimit.py), so that a client does not get it per worker."""
+    # ``workers`` as serve resolved it for its workers (0, one per core, only means something
+    # to serve: an app made otherwise is one process).
+    if settings.workers > 1 and settings.rate_limit_per_minute > 0:
+        path = table_path(Path(settings.database_path))
+        return SharedRateLimiter(settings.rate_limit_per_minute, path)
+    return RateLimiter(settings.rate_limit_per_minute)
 
 
 def _tune_garbage_collection() -> None:

@@ -32,7 +32,9 @@ def _setting(default: Any, help: str, *, choices: tuple[str, ...] = ()) -> Any:
 class Settings:
     host: str = _setting("127.0.0.1", "Interface to listen on.")
     port: int = _setting(8000, "TCP port to listen on.")
-    workers: int = _setting(1, "Number of uvicorn worker processes.")
+    workers: int = _setting(
+        0, "Number of uvicorn worker processes (0: one per CPU core the server may use)."
+    )
     prefix: str = _setting(
         "/tp", "URL path prefix of every Touchpoint route; the reverse proxy forwards only this."
     )
@@ -213,6 +215,8 @@ class Settings:
             raise ConfigError(f"prefix must look like /tp (got {self.prefix!r})")
         if not 1 <= self.cookie_max_age_days <= MAX_COOKIE_DAYS:
             raise ConfigError(f"cookie_max_age_days must be between 1 and {MAX_COOKIE_DAYS}")
+        if self.workers < 0:
+            raise ConfigError("workers must be 0 (one per CPU core) or more")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
         if self.api_max_body_bytes < 1024:
@@ -261,6 +265,17 @@ class Settings:
         return frozenset(
             o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()
         )
+
+    @property
+    def worker_processes(self) -> int:
+        """How many workers serve: ``workers``, or with 0 one per CPU core this process may
+        run on (its affinity, as a container's cpuset limits it)."""
+        if self.workers > 0:
+            return self.workers
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     @property
     def database_path(self) -> Path:

@@ -97,7 +97,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 class LiveServer(ServerProcess):
-    """``touchpoint serve`` in a subprocess, exactly as ``make run`` starts it."""
+    """``touchpoint serve`` in a subprocess, as ``make run`` starts it (with one worker)."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.port = free_port()
@@ -119,6 +119,10 @@ class LiveServer(ServerProcess):
             str(ROOT / "rules"),
             "--demo-dir",
             str(ROOT / "static" / "demo"),
+            # One worker unless a test asks for more (its --workers comes later and wins):
+            # what a test reads from the log and the database is then one process's doing.
+            "--workers",
+            "1",
             *args,
         ]
         self.start(command, ready_path="/tp/healthz", env=env)

@@ -69,3 +69,12 @@ def test_truncated_key_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "secret.key").write_text("short\n")
     with pytest.raises(ConfigError, match="holds no usable key"):
         Settings.load({"data_dir": str(tmp_path)}, environ={}).resolve_secret_key()
+
+
+def test_workers_default_to_one_per_core_the_server_may_use() -> None:
+    import os
+
+    assert Settings.load({}, environ={}).worker_processes == len(os.sched_getaffinity(0))
+    assert Settings.load({"workers": 3}, environ={}).worker_processes == 3
+    with pytest.raises(ConfigError, match="workers"):
+        Settings.load({"workers": -1}, environ={})

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 from .. import store
 from ..audience import geolocation
@@ -17,6 +18,7 @@ from ..errors import ConfigError
 from ..rules.lastgood import LastGood
 from ..rules.reloader import start
 from ..settings import ENV_PREFIX, Settings
+from ..web.sharedlimit import table_path
 
 
 class JsonLines(logging.Formatter):
@@ -62,8 +64,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         store.migrate(settings.database_path)
     except Exception as exc:
         raise ConfigError(f"cannot open database {settings.database_path}: {exc}") from exc
-    # Workers rebuild the settings from the environment (uvicorn imports the app by name).
-    for name, value in args.overrides.items():
+    # Workers rebuild the settings from the environment (uvicorn imports the app by name),
+    # with the number of workers resolved (0: one per core).
+    for name, value in {**args.overrides, "workers": settings.worker_processes}.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
     url = f"http://{settings.host}:{settings.port}"
     started = f"Touchpoint on {url}{settings.prefix}/" + (
@@ -84,13 +87,23 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config["formatters"] = {"default": {"()": f"{__name__}.JsonLines"}}
         log_config["handlers"].pop("access", None)
         log_config["loggers"].pop("uvicorn.access", None)
+    try:
+        _run(uvicorn, settings, log_config)
+    finally:
+        # The workers' shared rate-limit table (web/sharedlimit.py) goes with the server.
+        if settings.worker_processes > 1:
+            table_path(settings.database_path).unlink(missing_ok=True)
+    return 0
+
+
+def _run(uvicorn: Any, settings: Settings, log_config: dict[str, Any]) -> None:
     uvicorn.run(
         "touchpoint.app:create_app_from_env",
         log_config=log_config,
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.worker_processes,
         log_level=settings.log_level,
         # The access log would record visitors' addresses: personal data stays out of logs.
         access_log=False,
@@ -98,7 +111,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
     )
-    return 0
 
 
 def _record(message: str) -> logging.LogRecord:

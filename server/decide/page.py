@@ -118,6 +118,18 @@ def armed(rules: Ruleset, outcome: Outcome, at: int) -> Unit | None:
     return count_armed
 
 
+def together(units: list[Unit]) -> Unit:
+    """One unit of work doing ``units`` in order: what one request stores is one savepoint."""
+    if len(units) == 1:
+        return units[0]
+
+    def all_of(conn: sqlite3.Connection) -> None:
+        for unit in units:
+            unit(conn)
+
+    return all_of
+
+
 def measure(rules: Ruleset, facts: Facts, visitor_id: str, *, depth: str) -> Unit:
     """Log the page view of a visitor with the measurement consent alone (no profile exists)."""
     seen = Activity("page_view", facts.now, path=facts.path)

@@ -12,7 +12,7 @@ without a purchase -> win-back on the next visit).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..store.records import STAGES, Profile
@@ -73,14 +73,25 @@ class StageRule:
     alternatives: tuple[tuple[tuple[str, Callable[[Any], bool]], ...], ...]
     text: str  # the conditions in words, the reason a change records
     source: str = ""
+    # The alternatives with each reading looked up once: (reading, test) pairs.
+    _compiled: tuple[tuple[tuple[Reading, Callable[[Any], bool]], ...], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        compiled = tuple(
+            tuple((READINGS[name], test) for name, test in alternative)
+            for alternative in self.alternatives
+        )
+        object.__setattr__(self, "_compiled", compiled)
 
     def holds(self, profile: Profile, now: int, score: float) -> bool:
-        if not self.alternatives:
+        if not self._compiled:
             return True
         # Plain loops: this runs for every stage on every recorded activity and profile read.
-        for alternative in self.alternatives:
-            for name, test in alternative:
-                if not test(READINGS[name](profile, now, score)):
+        for alternative in self._compiled:
+            for reading, test in alternative:
+                if not test(reading(profile, now, score)):
                     break
             else:
                 return True
@@ -140,7 +151,7 @@ def settle(
         if stage == profile.stage:
             break
         steps.append((stage, reason))
-        profile = replace(profile, stage=stage)
+        profile = profile.evolve(stage=stage)
     return steps
 
 

@@ -7,8 +7,6 @@ uses the same function to store it, so what was decided and what is stored canno
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..store.records import PageViewUpdate, Profile, Touch
 
 
@@ -34,8 +32,7 @@ def advance(profile: Profile, view: PageViewUpdate, *, session_idle: int) -> Pro
         interests = dict(interests)
         for name in view.interests:
             interests[name] = interests.get(name, 0) + 1
-    return replace(
-        profile,
+    return profile.evolve(
         first_seen_at=profile.first_seen_at if profile.first_seen_at is not None else view.at,
         last_seen_at=view.at,
         visits=profile.visits + 1 if new_visit else profile.visits,

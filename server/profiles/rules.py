@@ -89,9 +89,9 @@ def apply(
         counted = activity.type in ("purchase", "identify")
         if activity.type == "purchase":
             last = max(profile.last_purchase_at or activity.at, activity.at)
-            profile = replace(profile, purchases=profile.purchases + 1, last_purchase_at=last)
+            profile = profile.evolve(purchases=profile.purchases + 1, last_purchase_at=last)
         elif activity.type == "identify":
-            profile = replace(profile, identified=True)
+            profile = profile.evolve(identified=True)
         profile, earned = award(profile, activity, rules.scoring, now=now)
         if not (earned.points or counted):
             continue
@@ -121,7 +121,7 @@ def _move(profile: Profile, stage: str, reason: str, now: int, effects: Effects)
     if stage == profile.stage:
         return profile
     effects.stage_changes.append(StageChange(profile.stage, stage, reason, now))
-    return replace(profile, stage=stage, stage_since=now)
+    return profile.evolve(stage=stage, stage_since=now)
 
 
 def _act(
@@ -134,7 +134,7 @@ def _act(
 ) -> Profile:
     effects.crossed.append(threshold.name)
     if threshold.attributes:
-        profile = replace(profile, attributes={**profile.attributes, **threshold.attributes})
+        profile = profile.evolve(attributes={**profile.attributes, **threshold.attributes})
     if threshold.stage is not None:
         reason = f"score reached {threshold.at:g} ({threshold.name})"
         profile = _move(profile, threshold.stage, reason, now, effects)

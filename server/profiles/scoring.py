@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -129,6 +129,11 @@ def award(
     """The profile after ``activity``: the score brought up to date at ``now`` (any activity
     restarts the decay's ``after`` period), plus the points of every rule it earns within that
     rule's limits. The score never falls below 0."""
+    matching = [rule for rule in rules.points if rule.matches(activity, profile)]
+    if not matching:
+        # Most activities earn nothing (a dwell, a scroll): only the decay restarts.
+        score = max(0.0, score_at(profile, now, rules))
+        return profile.evolve(score=score, score_at=now if score else None), NOTHING
     state = profile.scoring
     once: list[str] = list(state.get("once", ()))
     day_counts: dict[str, list[int]] = dict(state.get("day", {}))
@@ -136,9 +141,7 @@ def award(
     day = dt.datetime.fromtimestamp(activity.at, rules.timezone).date().toordinal()
     visit = profile.session_started_at or 0
     points, earned = 0.0, []
-    for rule in rules.points:
-        if not rule.matches(activity, profile):
-            continue
+    for rule in matching:
         if rule.first_time and rule.id in once:
             continue
         if rule.max_per_day is not None and _count(day_counts, rule.id, day) >= rule.max_per_day:
@@ -160,8 +163,11 @@ def award(
     for key, value in (("once", once), ("day", day_counts), ("visit", visit_counts)):
         if value:
             new_state[key] = value
-    profile = replace(profile, score=score, score_at=now if score else None, scoring=new_state)
+    profile = profile.evolve(score=score, score_at=now if score else None, scoring=new_state)
     return profile, Award(points, tuple(earned))
+
+
+NOTHING = Award(0.0, ())
 
 
 def _count(counts: dict[str, list[int]], rule: str, period: int) -> int:
@@ -193,4 +199,4 @@ def crossings(
         state["fired"] = fired
     else:
         state.pop("fired", None)
-    return replace(profile, scoring=state), crossed
+    return profile.evolve(scoring=state), crossed

@@ -70,16 +70,18 @@ def record(
         Nothing for a visitor erased since the request read it."""
         if not store.visitor_exists(conn, visitor):
             return 0, 0
-        stored = store.record_events(
-            conn,
-            visitor,
-            campaign,
-            at=now,
-            visit_start=start,
-            depth=depth,
-            tz=rules.timezone,
-            goals=goals,
-        )
+        stored = 0
+        if campaign:  # (its own check that the visitor exists is a read the batch can spare)
+            stored = store.record_events(
+                conn,
+                visitor,
+                campaign,
+                at=now,
+                visit_start=start,
+                depth=depth,
+                tz=rules.timezone,
+                goals=goals,
+            )
         queued = 0
         for activity in behaviour:
             if activity.type == "form_submit" and activity.name:

@@ -41,6 +41,7 @@ WRITTEN: dict[str, dict[str, str]] = {
             "consent_at",
             "first_seen_at",
             "last_seen_at",
+            "seen_hour",
             "visits",
             "page_views",
             "session_started_at",

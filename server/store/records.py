@@ -66,6 +66,17 @@ class Profile:
     stage_since: int | None = None  # when the stage last changed; None: since the first visit
     scoring: dict[str, Any] = field(default_factory=dict)  # per-rule counters, fired thresholds
 
+    def evolve(self, **changes: Any) -> Profile:
+        """A copy with ``changes``: ``dataclasses.replace`` without its per-field walk and
+        ``__init__`` call, which cost more than the rest of moving a profile on through a page
+        view (issue 19). Only field names are accepted, as with ``replace``."""
+        unknown = changes.keys() - _PROFILE_FIELDS
+        if unknown:
+            raise TypeError(f"Profile has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Profile)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
     @property
     def returning(self) -> bool:
         return self.visits > 1
@@ -138,6 +149,7 @@ class Profile:
         }
 
 
+_PROFILE_FIELDS = frozenset(Profile.__dataclass_fields__)
 _OPTIONAL_DATA = (
     "last_category",
     "last_product",

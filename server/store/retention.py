@@ -27,14 +27,19 @@ from .subjects import ANONYMISED, visitor_tables
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
 
 # A visitor's last activity: the later of the first consent, the latest consent answer and the
-# latest page view. The same expression is indexed (m008_retention's visitors_active_at).
+# latest page view.
 ACTIVE_AT = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.last_seen_at, 0))"
+# The same with the page view's hour (a trigger keeps seen_hour = last_seen_at / 3600): at most
+# an hour earlier, never later, so it finds every inactive profile and a few active in that
+# hour, which ACTIVE_AT then drops. Indexed (m015_seen_hour's visitors_active_at): a page view
+# rewrites the index entry once an hour at most, not every time.
+SEEN_BY_HOUR = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.seen_hour, 0) * 3600)"
 # Inactive: no page view or consent answer since the cutoff, and no event since then still in
 # the event log. Events count as activity only while they are kept (active_since is the later
 # of both cutoffs), so the answer is the same before and after the old events are deleted: a
 # dry run counts what the purge then does, whatever the order of its steps.
 INACTIVE = (
-    f"{ACTIVE_AT} < :profiles_before AND NOT EXISTS"
+    f"{SEEN_BY_HOUR} < :profiles_before AND {ACTIVE_AT} < :profiles_before AND NOT EXISTS"
     " (SELECT 1 FROM events e WHERE e.visitor_id = v.id AND e.at >= :active_since)"
 )
 # A consent log entry past its retention, unless it is the latest answer of a profile that the
@@ -136,7 +141,7 @@ def purge_profiles(
     ids = [
         row[0]
         for row in conn.execute(
-            f"SELECT v.id FROM visitors v WHERE {INACTIVE} ORDER BY {ACTIVE_AT} LIMIT :limit",
+            f"SELECT v.id FROM visitors v WHERE {INACTIVE} ORDER BY {SEEN_BY_HOUR} LIMIT :limit",
             {**params, "limit": limit},
         )
     ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -53,6 +55,10 @@ class Writer:
         self._waited_for = threading.Event()  # a write somebody waits for, or close, is queued
         # Opened here, so an unusable database fails the start-up, not the first write.
         self._conn = connect(path)
+        # The writers of every worker take turns by this lock before SQLite's: one waiting for
+        # it wakes as soon as it is released, where SQLite's busy handler sleeps 1, 2, 5, 10 ...
+        # ms between tries (issue 19: two workers stored fewer events than one, p99 0.5 s).
+        self._turns = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._scrub_pending = False  # deleted values may still be in the -wal (store/wal.py)
         self.failing: str | None = None  # why the last commit could not store, until one can
@@ -129,6 +135,7 @@ class Writer:
                 self._commit(conn, batch)
         finally:
             conn.close()
+            os.close(self._turns)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         outcomes = self._run_batch(conn, batch)
@@ -158,6 +165,19 @@ class Writer:
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]]:
         """Run and commit one group: each unit's (ok, result or exception)."""
+        fcntl.flock(self._turns, fcntl.LOCK_EX)
+        try:
+            outcomes, committed = self._transaction(conn, batch)
+        finally:
+            fcntl.flock(self._turns, fcntl.LOCK_UN)
+        if committed and (self._scrub_pending or scrub_requested(conn)):
+            self._scrub_pending = not scrub(conn)
+        return outcomes
+
+    def _transaction(
+        self, conn: sqlite3.Connection, batch: list[Any]
+    ) -> tuple[list[tuple[bool, Any]], bool]:
+        """One group in one transaction: each unit's outcome, and whether it was committed."""
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -182,10 +202,8 @@ class Writer:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 log.exception("rollback failed; the connection stays usable for the next batch")
-            return outcomes
-        if self._scrub_pending or scrub_requested(conn):
-            self._scrub_pending = not scrub(conn)
-        return outcomes
+            return outcomes, False
+        return outcomes, True
 
 
 def _touch_health(conn: sqlite3.Connection) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,11 +20,11 @@ from .countries import country_code
 Match = tuple[Callable[[Any], bool], str]
 
 NUMBER_OPS: dict[str, Callable[[float, float], bool]] = {
-    "eq": lambda a, b: a == b,
-    "gt": lambda a, b: a > b,
-    "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b,
-    "lte": lambda a, b: a <= b,
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
 }
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -55,11 +56,18 @@ def number(value: Any) -> Match:
             raise ValueError(f"`{op}` needs a number, got {bound!r}")
         checks.append((NUMBER_OPS[op], bound))
     text = " and ".join(f"{op} {bound}" for op, bound in value.items())
+    if len(checks) == 1:  # the usual case, without a generator per test (decide's hot path)
+        ((check, bound),) = checks
 
-    def match(v: Any) -> bool:
+        def match(v: Any) -> bool:
+            return _is_number(v) and bool(check(v, bound))
+
+        return match, text
+
+    def match_all(v: Any) -> bool:
         return _is_number(v) and all(check(v, bound) for check, bound in checks)
 
-    return match, text
+    return match_all, text
 
 
 def _strings(value: Any, what: str) -> list[str]:

@@ -220,6 +220,36 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
         assert rows_before[table] == 2
 
 
+def test_a_page_view_leaves_the_purge_index_alone_within_the_hour(
+    conn: sqlite3.Connection,
+) -> None:
+    # The index read last_seen_at: every page view rewrote an index entry besides the row.
+    (index,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'visitors_active_at'"
+    ).fetchone()
+    assert "last_seen_at" not in index
+    hour = NOW // 3600 * 3600
+    visitor(conn, "v", seen=hour + 5, consent=NOW - 400 * DAY)
+    hours = lambda: conn.execute("SELECT seen_hour FROM visitors").fetchone()[0]  # noqa: E731
+    assert hours() == hour // 3600
+    conn.execute("UPDATE visitors SET last_seen_at = ?", (hour + 3599,))
+    assert hours() == hour // 3600
+    conn.execute("UPDATE visitors SET last_seen_at = ?", (hour + 3600,))
+    assert hours() == hour // 3600 + 1
+    conn.execute("UPDATE visitors SET last_seen_at = NULL")
+    assert hours() is None
+
+
+def test_the_purge_goes_by_the_last_page_view_to_the_second(conn: sqlite3.Connection) -> None:
+    # Its index knows the hour of the last page view; the row's exact time decides.
+    cutoff = NOW - 30 * DAY
+    for vid, seen in (("before", cutoff - 1), ("at", cutoff), ("after", cutoff + 1)):
+        visitor(conn, vid, seen=seen, consent=NOW - 400 * DAY)
+    assert dry_run(conn, retention_profiles_days=30)["visitors"] == 1
+    run_purge(conn, retention_profiles_days=30)
+    assert [r[0] for r in conn.execute("SELECT id FROM visitors ORDER BY id")] == ["after", "at"]
+
+
 def test_every_table_with_a_visitor_id_is_indexed_by_it(conn: sqlite3.Connection) -> None:
     """The purge and an erasure find a visitor's rows in each such table by an index."""
     for table in tables_with_visitor_id(conn):

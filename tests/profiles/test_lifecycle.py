@@ -185,3 +185,15 @@ def test_the_files_are_optional_and_not_campaigns(tmp_path: Path) -> None:
     assert ruleset.campaigns == ()
     assert [t.name for t in ruleset.profile.scoring.thresholds] == ["sales-ready"]
     assert [s.stage for s in ruleset.profile.stages][:2] == ["win-back", "inactive"]
+
+
+def test_evolving_a_profile_is_replace_without_its_cost() -> None:
+    from dataclasses import replace
+
+    from touchpoint.store.records import Profile
+
+    profile = Profile(visits=3, interests={"running": 2})
+    assert profile.evolve(stage="lead", visits=4) == replace(profile, stage="lead", visits=4)
+    assert profile.stage == "visitor"  # the original is left as it was
+    with pytest.raises(TypeError, match="no field 'stag'"):
+        profile.evolve(stag="lead")

@@ -40,6 +40,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m012_first_counts",
         "m013_admin_users",
         "m014_admin_audit",
+        "m015_seen_hour",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)
@@ -131,6 +132,32 @@ def test_close_flushes_everything_queued(db_path: Path) -> None:
 
     asyncio.run(scenario())
     assert store.Reader(db_path).count("visitors") == 100
+
+
+def test_writers_take_turns_by_a_lock_that_wakes_the_next_at_once(db_path: Path) -> None:
+    # SQLite's busy handler sleeps 1, 2, 5 ... ms between tries: two workers' writers stored
+    # fewer events than one. The writers of every worker queue for this lock instead.
+    import fcntl
+    import os
+
+    async def scenario(turn: int) -> None:
+        writer = store.Writer(db_path)
+        fcntl.flock(turn, fcntl.LOCK_EX)  # another worker's writer has its turn
+        try:
+            unit = writer.write(lambda c: c.execute("INSERT INTO health VALUES (1, 1)"))
+            waiting = asyncio.ensure_future(unit)
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            await asyncio.wait_for(waiting, 2)
+        finally:
+            writer.close()
+
+    turn = os.open(f"{db_path}-writer.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        asyncio.run(scenario(turn))
+    finally:
+        os.close(turn)
 
 
 def test_refusal_creates_no_profile(db_path: Path) -> None:

@@ -308,3 +308,68 @@ def test_audiences_see_the_decayed_score(rules_dir, settings: Settings) -> None:
         assert "hero" in hero()
         tp.now = lambda: 1_000_000 + 86400  # a day later the score has decayed below 100
         assert hero() == {}
+
+
+def test_a_counted_page_view_that_arms_a_popup_is_one_writer_unit(client: TestClient) -> None:
+    # The count and the rollups' "armed" count were two units: two savepoints, two queue hops.
+    client.post("/tp/v1/consent", json={"granted": ["personalisation", "marketing"]})
+    writer = client.app.state.tp.writer  # type: ignore[attr-defined]
+    submitted = []
+    real = writer.submit
+    writer.submit = lambda unit: (submitted.append(unit), real(unit))[1]
+    answer = decide(client).json()
+    assert answer["counted"] is True and answer["popups"]
+    assert len(submitted) == 1
+
+
+def test_the_rate_limit_holds_across_workers(tmp_path, rules_dir) -> None:  # type: ignore[no-untyped-def]
+    # Two workers each kept their own buckets: a client got the limit once per worker.
+    from touchpoint.web.sharedlimit import table_path
+
+    settings = Settings.load(
+        {
+            "data_dir": str(tmp_path),
+            "rules_dir": str(rules_dir),
+            "rate_limit_per_minute": 5,
+            "workers": 2,
+        },
+        environ={},
+    )
+    try:
+        with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+            answers = [decide(client).status_code for _ in range(4) for client in (one, two)]
+        assert answers == [200] * 5 + [429] * 3
+    finally:
+        table_path(settings.database_path).unlink(missing_ok=True)
+
+
+def test_the_shared_rate_limit_refills_evicts_and_forgets() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from touchpoint.errors import RateLimited
+    from touchpoint.web import sharedlimit
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "table"
+        one, two = (sharedlimit.SharedRateLimiter(60, path) for _ in range(2))
+        for n in range(60):
+            (one, two)[n % 2].check("client", now=100.0)
+        with pytest.raises(RateLimited) as refused:
+            two.check("client", now=100.0)
+        assert refused.value.headers == {"Retry-After": "1"}
+        one.check("client", now=101.0)  # one a second comes back
+        # A set full of other clients evicts the one with the most tokens, not the limited one.
+        for n in range(sharedlimit.SETS * sharedlimit.WAYS // 100):
+            one.check(f"2001:db8::{n}", now=101.5)
+        with pytest.raises(RateLimited):
+            one.check("client", now=101.5)
+        one.sweep(0, 1, now=101.9)  # nothing has refilled yet: nothing forgotten
+        with pytest.raises(RateLimited):
+            two.check("client", now=101.9)
+        two.sweep(0, 1, now=200.0)  # a minute later every bucket is full: all forgotten
+        table = path.read_bytes()
+        assert table[: sharedlimit.KEY] != bytes(sharedlimit.KEY)  # the hash key
+        assert table[sharedlimit.HEADER :] == bytes(sharedlimit.SIZE - sharedlimit.HEADER)
+        for limiter in (one, two):
+            limiter.close()

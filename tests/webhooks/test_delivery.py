@@ -543,6 +543,7 @@ class Server(ServerProcess):
             "--rules-dir",
             str(rules_dir),
             *flags,
+            "--workers=1",  # unless the test asks for more: its --workers comes later and wins
             *args,
         ]
         self.start(command, ready_path="/tp/healthz", env=env)

@@ -33,7 +33,7 @@ class Settings:
     host: str = _setting("127.0.0.1", "Interface to listen on.")
     port: int = _setting(8000, "TCP port to listen on.")
     workers: int = _setting(
-        0, "Number of uvicorn worker processes (0: one per CPU core the server may use)."
+        1, "Number of uvicorn worker processes (0: one per CPU core the server may use)."
     )
     prefix: str = _setting(
         "/tp", "URL path prefix of every Touchpoint route; the reverse proxy forwards only this."

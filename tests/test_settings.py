@@ -71,10 +71,13 @@ def test_truncated_key_file_is_refused(tmp_path: Path) -> None:
         Settings.load({"data_dir": str(tmp_path)}, environ={}).resolve_secret_key()
 
 
-def test_workers_default_to_one_per_core_the_server_may_use() -> None:
+def test_workers_zero_is_one_per_core_the_server_may_use() -> None:
     import os
 
-    assert Settings.load({}, environ={}).worker_processes == len(os.sched_getaffinity(0))
+    assert Settings.load({}, environ={}).worker_processes == 1
+    assert Settings.load({"workers": 0}, environ={}).worker_processes == len(
+        os.sched_getaffinity(0)
+    )
     assert Settings.load({"workers": 3}, environ={}).worker_processes == 3
     with pytest.raises(ConfigError, match="workers"):
         Settings.load({"workers": -1}, environ={})

@@ -250,6 +250,9 @@ async def _simulate(
         ctx.update(simulator.context(request, None, values, {}))
         status = 422
     else:
+        refused = await simulator.audited(request, session, values)
+        if refused is not None:
+            return refused
         result, errors = simulator.run(
             request, ruleset, values, may_read_visitors=allows(session.role, "editor")
         )

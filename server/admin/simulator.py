@@ -22,11 +22,12 @@ from ..decide.preview import link as preview_link
 from ..errors import ConfigError
 from ..rules import ruleset as rules_module
 from ..syntax.countries import country_code
-from . import texts
+from . import texts, visitors
 from .guard import Console, posted_form, require
 from .layout import Page
 from .sessions import Session
 from .users import allows
+from .visitorview import Asked
 
 texts.add(
     {
@@ -135,7 +136,20 @@ def _json(text: str, field: str, errors: Errors) -> Any:
         return json.loads(text)
     except ValueError as exc:
         errors[field] = ("sim.bad_json", {"detail": str(exc)})
+    except RecursionError:  # nested deeper than the parser goes
+        errors[field] = ("sim.bad_json", {"detail": "nested too deeply"})
+    return None
+
+
+async def audited(request: Request, session: Session, values: Mapping[str, str]) -> Response | None:
+    """A simulation of a stored visitor reads a person's profile: audited like a lookup
+    (admin/visitors.py) before anything is read; the 503 page when it cannot be stored."""
+    visitor_id = values["visitor"]
+    if values["who"] != "visitor" or not visitor_id or not allows(session.role, "editor"):
         return None
+    return await visitors.audited(
+        request, session, "simulate", Asked("id", visitor_id, ("id", visitor_id))
+    )
 
 
 def run(
@@ -270,6 +284,9 @@ async def simulator(request: Request, session: Session) -> Response:
     result: dict[str, Any] | None = None
     errors: Errors = {}
     if request.method == "POST":
+        refused = await audited(request, session, values)
+        if refused is not None:
+            return refused
         may = allows(session.role, "editor")
         result, errors = run(request, Console.tp(request).rules, values, may_read_visitors=may)
     return console.layout.render(

@@ -69,7 +69,7 @@ async def _asked(request: Request, session: Session) -> Asked | Response:
         return _form_page(request, session, values=values, error=exc.key, status=400)
 
 
-async def _audited(request: Request, session: Session, action: str, who: Asked) -> Response | None:
+async def audited(request: Request, session: Session, action: str, who: Asked) -> Response | None:
     """Write the audit entry; the 503 page (showing nothing) when it cannot be stored."""
     tp = Console.tp(request)
     now, user = tp.now(), session.name
@@ -108,7 +108,7 @@ async def lookup(request: Request, session: Session) -> Response:
     who = await _asked(request, session)
     if isinstance(who, Response):
         return who
-    refusal = await _audited(request, session, "lookup", who)
+    refusal = await audited(request, session, "lookup", who)
     if refusal is not None:
         return refusal
     tp = Console.tp(request)
@@ -157,7 +157,7 @@ async def export(request: Request, session: Session) -> Response:
     who = await _asked(request, session)
     if isinstance(who, Response):
         return who
-    refusal = await _audited(request, session, "export", who)
+    refusal = await audited(request, session, "export", who)
     if refusal is not None:
         return refusal
     now = Console.tp(request).now()
@@ -191,7 +191,7 @@ async def erase(request: Request, session: Session) -> Response:
     fields = await guard.form(request)
     values = {"kind": who.kind, "q": who.text}
     if fields.get("confirm") != "yes":
-        refusal = await _audited(request, session, "lookup", who)
+        refusal = await audited(request, session, "lookup", who)
         if refusal is not None:
             return refusal
 

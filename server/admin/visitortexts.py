@@ -165,4 +165,5 @@ TEXTS: dict[str, tuple[str, str]] = {
     "audit.action.lookup": ("lookup", "Suche"),
     "audit.action.export": ("export", "Export"),
     "audit.action.erase": ("erasure", "Löschung"),
+    "audit.action.simulate": ("simulation", "Simulation"),
 }

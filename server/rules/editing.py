@@ -38,7 +38,7 @@ from . import ruleset as rules_module
 HISTORY = "rules-history"
 MAX_BYTES = 256 * 1024
 # A new file's name: a YAML file of the folder or a template, without folders of its own.
-_NEW_NAME = re.compile(r"^(?:[a-z0-9][a-z0-9_-]*\.ya?ml|templates/[a-z0-9][a-z0-9_.-]*\.html)$")
+_NEW_NAME = re.compile(r"(?:[a-z0-9][a-z0-9_-]*\.ya?ml|templates/[a-z0-9][a-z0-9_.-]*\.html)")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def files(rules_dir: Path) -> list[str]:
 
 
 def _target(rules_dir: Path, name: str) -> Path:
-    if name in files(rules_dir) or _NEW_NAME.match(name):
+    if name in files(rules_dir) or _NEW_NAME.fullmatch(name):
         return rules_dir / name
     raise RequestError(
         f"{name!r} is not a rules file: a name like offer.yaml or templates/offer.html",

@@ -4,6 +4,7 @@ their sessions. The hashing and the rules for names and passwords are the consol
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from dataclasses import dataclass
 
@@ -41,12 +42,14 @@ def has_admin_users(conn: sqlite3.Connection) -> bool:
 def add_admin_user(
     conn: sqlite3.Connection, name: str, *, role: str, password_hash: str, now: int
 ) -> bool:
-    """Add a user; False when the name is taken."""
+    """Add a user; False when the name is taken. Their session generation starts at a random
+    number: a cookie of a removed user of the same name (generation 0, 1 ...) never passes
+    for the new one's."""
     try:
         conn.execute(
-            "INSERT INTO admin_users (name, role, password_hash, created_at, password_changed_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (name, role, password_hash, now, now),
+            "INSERT INTO admin_users (name, role, password_hash, created_at, password_changed_at,"
+            " sessions) VALUES (?, ?, ?, ?, ?, ?)",
+            (name, role, password_hash, now, now, secrets.randbits(62)),
         )
     except sqlite3.IntegrityError:
         if admin_user(conn, name) is not None:

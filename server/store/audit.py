@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-ACTIONS = ("lookup", "export", "erase")
+ACTIONS = ("lookup", "export", "erase", "simulate")
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,22 @@ def test_a_new_password_or_removing_the_user_ends_their_sessions(
     assert client.get("/tp/admin/results", follow_redirects=False).status_code == 303
 
 
+def test_a_removed_users_cookie_does_not_open_a_new_user_of_the_same_name(
+    client: TestClient, settings: Settings
+) -> None:
+    """Removing and adding a user again is how an operator resets an account: the cookies of
+    the removed one (a viewer, say) must not come back as the new one's (an editor)."""
+    sign_in(client, "vic")
+    copied = client.cookies["tp_admin"]
+    conn = store.connect(settings.database_path)
+    with store.immediate(conn):
+        store.remove_admin_user(conn, "vic")
+    conn.close()
+    add_user(settings.database_path, "vic", role="editor")
+    client.cookies.set("tp_admin", copied, path="/tp/admin")
+    assert client.get("/tp/admin/visitors", follow_redirects=False).status_code == 303
+
+
 def test_every_console_page_has_a_strict_content_security_policy(client: TestClient) -> None:
     sign_in(client)
     for path in ("/tp/admin/signin", "/tp/admin/results", "/tp/admin/edit"):

@@ -122,6 +122,17 @@ def test_only_editors_simulate_a_stored_visitor(client: TestClient) -> None:
     known = simulate(client, who="visitor", visitor=visitor, url="/demo/products/x.html")
     assert known.status_code == 200
     assert f"for visitor {visitor} at" in text_of(known.text)
+    # Reading a person's profile is audited, as a lookup is, a miss included.
+    audit = client.app.state.tp.reader.conn.execute(  # type: ignore[attr-defined]
+        "SELECT action, ref_kind, ref FROM admin_audit ORDER BY id"
+    ).fetchall()
+    assert audit == [("simulate", "id", "abc"), ("simulate", "id", visitor)]
+
+
+def test_a_simulation_nested_too_deeply_is_a_field_error(client: TestClient) -> None:
+    answer = simulate(client, context="[" * 50_000)
+    assert answer.status_code == 400
+    assert "nested too deeply" in text_of(answer.text)
 
 
 def test_the_simulator_refuses_a_post_without_csrf(client: TestClient) -> None:

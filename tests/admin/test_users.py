@@ -56,11 +56,12 @@ def test_users_are_stored_and_a_new_password_ends_their_sessions(
     assert store.add_admin_user(fresh_db, "ana", role="editor", password_hash="h1", now=10)
     assert not store.add_admin_user(fresh_db, "ana", role="viewer", password_hash="h2", now=11)
     assert store.has_admin_users(fresh_db)
+    first = store.admin_user(fresh_db, "ana").sessions  # type: ignore[union-attr]
     assert store.set_admin_password(fresh_db, "ana", password_hash="h3", now=20)
     ana = store.admin_user(fresh_db, "ana")
-    assert ana == store.AdminUser("ana", "editor", "h3", 10, 20, 1)
+    assert ana == store.AdminUser("ana", "editor", "h3", 10, 20, first + 1)
     store.end_admin_sessions(fresh_db, "ana")
-    assert store.admin_user(fresh_db, "ana").sessions == 2  # type: ignore[union-attr]
+    assert store.admin_user(fresh_db, "ana").sessions == first + 2  # type: ignore[union-attr]
     assert not store.set_admin_password(fresh_db, "bob", password_hash="x", now=1)
     with pytest.raises(sqlite3.IntegrityError):
         store.add_admin_user(fresh_db, "bob", role="admin", password_hash="x", now=1)

@@ -164,6 +164,8 @@ def test_a_browsers_crlf_lines_are_saved_as_the_files_lf(rules_dir: Path, histor
         ".hidden.yaml",
         "notes.txt",
         "templates/x.yaml",
+        "zz.yaml\n",
+        "templates/x.html\n",
         "",
     ],
 )

@@ -174,8 +174,9 @@ class Settings:
     )
     admin_login_per_minute: int = _setting(
         10,
-        "Sign-in attempts per minute to the console from one client address, and for one user"
-        " name (bursts up to the same).",
+        "Sign-in attempts per minute to the console from one client address (an IPv6 address"
+        " by its /64); ten times as many for one user name, sixty times as many in all (bursts"
+        " up to the same).",
     )
     log_level: str = _setting(
         "info", "Log level.", choices=("critical", "error", "warning", "info", "debug")

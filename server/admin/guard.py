@@ -52,8 +52,16 @@ class Console:
             max_seconds=settings.admin_session_max_hours * 3600,
             secure=settings.cookie_secure,
         )
-        self.by_address = RateLimiter(settings.admin_login_per_minute)
-        self.by_name = RateLimiter(settings.admin_login_per_minute)
+        # Sign-in attempts (docs/admin.md#signing-in): per client address (an IPv6 address by
+        # its /64, which one host holds), per user name ten times as many (a stranger cannot
+        # lock a user out with a few tries), and in all sixty times as many per minute and two
+        # at a time, so that argon2's 64 MiB and tenth of a second of CPU per try stay bounded
+        # however many addresses an attacker has.
+        per_minute = settings.admin_login_per_minute
+        self.by_address = RateLimiter(per_minute)
+        self.by_name = RateLimiter(per_minute * 10)
+        self.all_signins = RateLimiter(per_minute * 60)
+        self.verifying = asyncio.Semaphore(2)
         self.clock: Callable[[], float] = time.time  # tests move it
 
     @staticmethod
@@ -118,6 +126,8 @@ class Console:
             and wanted.startswith(self.base + "/")
             and "//" not in wanted
             and "\\" not in wanted
+            # no . or .. segment: the browser would resolve /tp/admin/../x out of the console
+            and not {".", ".."} & set(wanted.split("?", 1)[0].split("/"))
         ):
             return wanted[len(self.base) :]
         return "/"

@@ -60,6 +60,12 @@ async def asset(request: Request) -> Response:
     )
 
 
+async def not_found(request: Request) -> Response:
+    """Any other path under the console: its own 404 page, with the console's headers (the
+    app's plain 404 would come from outside the mount, without them)."""
+    return Console.of(request).refuse(request, "error.not_found", status=404)
+
+
 def mount(settings: Settings, secret_key: str) -> tuple[Mount, Console]:
     """The console's mount at PREFIX/admin, and its state for ``app.state.console``."""
     console = Console(settings, secret_key, PAGES)
@@ -76,6 +82,7 @@ def mount(settings: Settings, secret_key: str) -> tuple[Mount, Console]:
         routes.append(Route(page.path, page.endpoint, methods=methods))
     if (HERE / "static").is_dir():  # the built scripts (charts, editor), when there are any
         routes.append(Mount("/static", StaticFiles(directory=HERE / "static")))
+    routes.append(Route("/{path:path}", not_found, methods=["GET", "HEAD", "POST"]))
     return (
         Mount(console.base, routes=routes, middleware=[Middleware(SecurityHeaders)]),
         console,

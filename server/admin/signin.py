@@ -8,6 +8,7 @@ is logged with both, never with the password (docs/security.md#the-console).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 
 from starlette.requests import Request
@@ -77,15 +78,18 @@ async def signin(request: Request) -> Response:
     if not name or not password:
         return _signin(request, status=400, error="signin.missing", name=name)
     try:
-        console.by_address.check(address)
+        console.by_address.check(_network(address))
         console.by_name.check(name)
+        console.all_signins.check("")
     except RateLimited as exc:
         log.warning("console sign-in refused (rate limit) for user %r from %s", name, address)
         return _signin(
             request, status=429, error="signin.limited", name=name, seconds=exc.retry_after
         )
     user = console.user(request, name) if users.NAME.fullmatch(name) else None
-    if not await asyncio.to_thread(users.verify, user, password):
+    async with console.verifying:
+        right = await asyncio.to_thread(users.verify, user, password)
+    if not right:
         log.warning("console sign-in failed for user %r from %s", name, address)
         return _signin(request, status=401, error="signin.wrong", name=name)
     assert user is not None
@@ -101,6 +105,19 @@ async def signin(request: Request) -> Response:
     response = console.layout.redirect(console.next_path(fields.get("next")))
     console.sessions.remember(response, request, session)
     return response
+
+
+def _network(address: str) -> str:
+    """The address as the sign-in limit counts it: an IPv6 address by its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 @require("viewer")

@@ -118,5 +118,9 @@ add(
         ),
         "error.too_large": ("The form is too large.", "Das Formular ist zu groß."),
         "error.bad_form": ("The form could not be read.", "Das Formular ist nicht lesbar."),
+        "error.not_found": (
+            "There is no such page in the console.",
+            "Diese Seite gibt es in der Konsole nicht.",
+        ),
     }
 )

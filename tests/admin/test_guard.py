@@ -126,6 +126,17 @@ def test_a_removed_users_cookie_does_not_open_a_new_user_of_the_same_name(
     assert client.get("/tp/admin/visitors", follow_redirects=False).status_code == 303
 
 
+def test_an_unknown_console_path_is_the_consoles_404_page_with_its_headers(
+    client: TestClient,
+) -> None:
+    for method in ("GET", "POST"):
+        answer = client.request(method, "/tp/admin/no-such-page")
+        assert answer.status_code == 404
+        assert "There is no such page in the console." in answer.text
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["cache-control"] == "no-store"
+
+
 def test_every_console_page_has_a_strict_content_security_policy(client: TestClient) -> None:
     sign_in(client)
     for path in ("/tp/admin/signin", "/tp/admin/results", "/tp/admin/edit"):

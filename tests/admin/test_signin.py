@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from itsdangerous import URLSafeSerializer
 from starlette.testclient import TestClient
 from touchpoint import store
+from touchpoint.admin import signin
 from touchpoint.admin.sessions import COOKIE, SALT
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
@@ -68,6 +69,9 @@ def test_the_page_asked_for_comes_after_signing_in_but_never_another_site(
     assert sign_in(client, next="https://evil.example/").headers["location"] == "/tp/admin/"
     client.cookies.clear()
     assert sign_in(client, next="/tp/admin//evil.example").headers["location"] == "/tp/admin/"
+    for outside in ("/tp/admin/../../x", "/tp/admin/./../x", "/tp/admin/results/.."):
+        client.cookies.clear()
+        assert sign_in(client, next=outside).headers["location"] == "/tp/admin/"
 
 
 def test_a_wrong_password_is_refused_and_logged_without_the_password(
@@ -105,10 +109,41 @@ def test_sign_in_attempts_are_limited_per_address_and_per_name(settings: Setting
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert "Too many attempts" in refused.text
         console = client.app.state.console  # type: ignore[attr-defined]
-        console.by_address.buckets.clear()  # as if from another address
-        assert sign_in(client).status_code == 429  # the name is still limited
+        # From other addresses a stranger needs ten times as many tries to lock a name out.
+        for n in range(27):
+            console.by_address.buckets.clear()  # as if from another address
+            assert sign_in(client, password="wrong password!").status_code == 401, n
+        console.by_address.buckets.clear()
+        assert sign_in(client).status_code == 429  # now the name is limited
         console.by_name.buckets.clear()
         assert sign_in(client).status_code == 303
+
+
+def test_sign_in_attempts_are_limited_in_all_however_many_addresses(settings: Settings) -> None:
+    """Sixty times the per-address limit in all: each try costs argon2's memory and CPU."""
+    add_user(settings.database_path)
+    limited = Settings.load({**_values(settings), "admin_login_per_minute": 1}, environ={})
+    with TestClient(create_app(limited)) as client:
+        console = client.app.state.console  # type: ignore[attr-defined]
+        answers = []
+        for n in range(61):
+            console.by_address.buckets.clear()
+            answers.append(sign_in(client, name=f"user{n}", password="wrong password!").status_code)
+        assert answers[:60] == [401] * 60 and answers[60] == 429
+
+
+@pytest.mark.parametrize(
+    ("address", "counted"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("", ""),
+    ],
+)
+def test_an_ipv6_client_is_limited_by_its_64(address: str, counted: str) -> None:
+    assert signin._network(address) == counted
 
 
 def test_a_tampered_cookie_or_one_of_another_key_leads_to_the_sign_in_page(

@@ -161,6 +161,11 @@ class Settings:
         "Serve the marketers' console under PREFIX/admin (docs/admin.md); off: every console"
         " path answers 404.",
     )
+    admin_host: str = _setting(
+        "",
+        "Serve the console only to requests for this host name (its own origin, e.g."
+        " console.shop.example; docs/admin.md#its-own-origin); empty: any host.",
+    )
     admin_session_idle_minutes: float = _setting(
         30.0, "A console session ends after this many minutes without a request."
     )

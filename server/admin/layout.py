@@ -158,6 +158,26 @@ def json_attribute(value: Any) -> Markup:
     return Markup.escape(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
 
+class OnlyHost:
+    """ASGI middleware of the console's mount with ``admin_host`` set: another Host is a 404,
+    as if there were no console (a script on the shop's own origin cannot reach it)."""
+
+    def __init__(self, app: ASGIApp, *, host: str) -> None:
+        self.app = app
+        self.host = host.lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            # The name without its port; an IPv6 literal keeps its brackets.
+            name = given[: given.find("]") + 1] if given.startswith("[") else given.split(":")[0]
+            if name != self.host:
+                refused = Response("not found", status_code=404, media_type="text/plain")
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """ASGI middleware of the console's mount: the CSP and friends on every response, and
     ``Cache-Control: no-store`` on pages and exports (what a signed-in user saw must not stay

@@ -28,7 +28,7 @@ from . import (
     webhooks,
 )
 from .guard import Console
-from .layout import HERE, Page, SecurityHeaders
+from .layout import HERE, OnlyHost, Page, SecurityHeaders
 
 PAGES: list[Page] = [
     *results.PAGES,
@@ -83,7 +83,7 @@ def mount(settings: Settings, secret_key: str) -> tuple[Mount, Console]:
     if (HERE / "static").is_dir():  # the built scripts (charts, editor), when there are any
         routes.append(Mount("/static", StaticFiles(directory=HERE / "static")))
     routes.append(Route("/{path:path}", not_found, methods=["GET", "HEAD", "POST"]))
-    return (
-        Mount(console.base, routes=routes, middleware=[Middleware(SecurityHeaders)]),
-        console,
-    )
+    middleware = [Middleware(SecurityHeaders)]
+    if settings.admin_host:
+        middleware.insert(0, Middleware(OnlyHost, host=settings.admin_host))
+    return Mount(console.base, routes=routes, middleware=middleware), console

@@ -126,6 +126,26 @@ def test_a_removed_users_cookie_does_not_open_a_new_user_of_the_same_name(
     assert client.get("/tp/admin/visitors", follow_redirects=False).status_code == 303
 
 
+def test_with_its_own_host_the_console_answers_no_other(settings: Settings) -> None:
+    """admin_host: the console on its own origin, out of reach of the shop's scripts."""
+    add_user(settings.database_path)
+    own = Settings.load(
+        {
+            "data_dir": settings.data_dir,
+            "rules_dir": settings.rules_dir,
+            "admin_host": "console.shop.example",
+        },
+        environ={},
+    )
+    with TestClient(create_app(own), base_url="http://shop.example") as shop:
+        assert shop.get("/tp/admin/signin").status_code == 404
+        assert shop.get("/tp/healthz").status_code == 200  # the rest is served as ever
+    for base in ("http://console.shop.example", "http://Console.Shop.Example:8443"):
+        with TestClient(create_app(own), base_url=base) as console:
+            assert console.get("/tp/admin/signin").status_code == 200
+            assert sign_in(console).status_code == 303
+
+
 def test_an_unknown_console_path_is_the_consoles_404_page_with_its_headers(
     client: TestClient,
 ) -> None:

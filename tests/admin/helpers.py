@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,3 +42,16 @@ def csrf_of(html: str) -> str:
     marker = 'name="csrf" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+def add_user_with_cli(data_dir: Path, name: str = "ana", *, role: str = "editor") -> None:
+    """Add a console user as an operator does: ``touchpoint admin user add`` in a process of
+    its own, the password on standard input."""
+    subprocess.run(
+        [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", name]
+        + ["--role", role, "--password-stdin", "--data-dir", str(data_dir)],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )

@@ -4,8 +4,6 @@ refusal, sign-out, the keyboard, and screenshots at laptop and tablet size
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from ..conftest import ROOT, LiveServer
+from ..conftest import LiveServer
+from .helpers import add_user_with_cli
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/console-shots")
@@ -27,26 +26,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     visitor who saw the first-order popup (through the public endpoints)."""
     data = tmp_path / "live-data"
     data.mkdir()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "touchpoint.cli",
-            "admin",
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "editor",
-            "--password-stdin",
-            "--data-dir",
-            str(data),
-        ],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    add_user_with_cli(data)
     server = LiveServer(tmp_path)
     with httpx.Client(base_url=server.url) as visitor:
         visitor.post("/tp/v1/consent", json={"granted": ["marketing", "measurement"]})

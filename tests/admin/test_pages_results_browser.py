@@ -6,8 +6,6 @@ and tablet size (screenshots in /tmp/console-shots/)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx2 as httpx
@@ -15,6 +13,7 @@ import pytest
 from touchpoint.api import keys as apikeys
 
 from ..conftest import ROOT, LiveServer
+from .helpers import add_user_with_cli
 from .test_console_browser import PASSWORD, SHOTS, SIZES, new_page, sign_in
 
 pytestmark = pytest.mark.browser
@@ -66,14 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     (rules / "holdout-test.yaml").write_text(HOLDOUT_TEST)
     data = tmp / "live-data"
     data.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", "ana", "--role"]
-        + ["viewer", "--password-stdin", "--data-dir", str(data)],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    add_user_with_cli(data, role="viewer")
     token = apikeys.ApiKeys(data / "api_keys.json").create(
         "shop", ["events:write", "coupons:redeem"], now=1
     )

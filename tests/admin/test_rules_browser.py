@@ -6,8 +6,6 @@ every page at laptop and tablet size (/tmp/console-shots/)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,8 @@ from typing import Any
 import pytest
 
 from ..conftest import ROOT, LiveServer
-from .test_console_browser import PASSWORD, SHOTS, SIZES, new_page, sign_in
+from .helpers import add_user_with_cli
+from .test_console_browser import SHOTS, SIZES, new_page, sign_in
 
 pytestmark = pytest.mark.browser
 FILE = "first-order-coupon.yaml"
@@ -29,14 +28,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     shutil.copytree(ROOT / "rules", rules)
     data = tmp_path / "live-data"
     data.mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", "ana"]
-        + ["--role", "editor", "--password-stdin", "--data-dir", str(data)],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    add_user_with_cli(data)
     server = LiveServer(tmp_path, "--rules-dir", str(rules))
     server.rules_dir = rules  # type: ignore[attr-defined]
     yield server
@@ -118,14 +110,7 @@ def test_an_edit_is_refused_then_saved_served_and_restored(browser, server: Live
 def test_a_viewer_reads_a_rules_file_and_is_refused_an_edit(browser, server: LiveServer) -> None:  # type: ignore[no-untyped-def]
     """A viewer gets the file without an editor or a save button; a save posted anyway, with
     the viewer's own valid CSRF token, is refused and changes nothing."""
-    subprocess.run(
-        [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", "vic"]
-        + ["--role", "viewer", "--password-stdin", "--data-dir", str(server.data_dir)],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    add_user_with_cli(server.data_dir, "vic", role="viewer")
     before = (server.rules_dir / FILE).read_text()  # type: ignore[attr-defined]
     page = new_page(browser, server)
     sign_in(page, user="vic")

@@ -5,8 +5,6 @@ screenshots of every page at laptop and tablet size (/tmp/console-shots/)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +14,9 @@ import httpx2 as httpx
 import pytest
 from touchpoint import store
 
-from ..conftest import ROOT, LiveServer
-from .test_console_browser import PASSWORD, SHOTS, SIZES, _anmelden, new_page, sign_in
+from ..conftest import LiveServer
+from .helpers import add_user_with_cli
+from .test_console_browser import SHOTS, SIZES, _anmelden, new_page, sign_in
 
 pytestmark = pytest.mark.browser
 EMAIL = "ada@example.com"
@@ -30,26 +29,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     workshop and identified, and two webhooks waiting in the outbox (one failed)."""
     data = tmp_path / "live-data"
     data.mkdir()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "touchpoint.cli",
-            "admin",
-            "user",
-            "add",
-            "ana",
-            "--role",
-            "editor",
-            "--password-stdin",
-            "--data-dir",
-            str(data),
-        ],
-        input=PASSWORD + "\n",
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    add_user_with_cli(data)
     server = LiveServer(tmp_path)
     with httpx.Client(base_url=server.url) as visitor:
         granted = ["marketing", "measurement", "personalisation"]

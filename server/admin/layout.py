@@ -110,13 +110,19 @@ class Layout:
         section: str | None = None,
     ) -> HTMLResponse:
         """``template`` with the layout's context: ``t`` (texts in the request's language),
-        ``url``, ``asset``, the navigation for ``session``'s role with ``section`` current,
-        ``csrf`` (the session's token, for every form that posts)."""
+        ``decimal`` (a number with the language's decimal mark), ``url``, ``asset``, the
+        navigation for ``session``'s role with ``section`` current, ``csrf`` (the session's
+        token, for every form that posts)."""
         lang = texts.language(request)
 
         def t(key: str, **values: Any) -> str:
             phrase = texts.text(key, lang)
             return phrase.format(**values) if values else phrase
+
+        def decimal(value: float, digits: int = 1) -> str:
+            """A number with the language's decimal mark (26.0, 26,0)."""
+            shown = f"{value:.{digits}f}"
+            return shown.replace(".", ",") if lang == "de" else shown
 
         nav = [
             {"section": name, "url": self.url(page.path), "current": name == section}
@@ -126,6 +132,7 @@ class Layout:
         html = self.environment.get_template(template).render(
             {
                 "t": t,
+                "decimal": decimal,
                 "lang": lang,
                 "languages": texts.LANGUAGE_NAMES,
                 "url": self.url,

@@ -108,6 +108,17 @@ def test_a_lookup_by_each_reference_shows_the_profile(
     assert entry[4] == kind
 
 
+def test_a_score_is_written_with_the_pages_decimal_mark(
+    editor: TestClient, people: dict[str, Any]
+) -> None:
+    english = look_up(editor, "id", people["ada"][0]).text
+    editor.cookies.set("tp_admin_lang", "de", path="/tp/admin")
+    german = look_up(editor, "id", people["ada"][0]).text
+    shown = english.split('<dd class="num">')[1].split("<")[0]
+    assert "." in shown and "," not in shown
+    assert german.split('<dd class="num">')[1].split("<")[0] == shown.replace(".", ",")
+
+
 def test_the_audit_entry_holds_no_address_in_clear(
     editor: TestClient, people: dict[str, Any], settings: Settings
 ) -> None:

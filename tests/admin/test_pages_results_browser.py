@@ -13,22 +13,11 @@ import pytest
 from touchpoint.api import keys as apikeys
 
 from ..conftest import ROOT, LiveServer
+from ..results.test_attribution import CONSENT_ALL, HOLDOUT_TEST
 from .helpers import add_user_with_cli
 from .test_console_browser import PASSWORD, SHOTS, SIZES, new_page, sign_in
 
 pytestmark = pytest.mark.browser
-CONSENT_ALL = {"granted": ["measurement", "personalisation", "marketing"]}
-HOLDOUT_TEST = """\
-campaign: holdout-test
-kind: popup
-trigger: {scroll_percent: 50}
-audience: {page.path: /shop/*}
-frequency: {after_close: 0, after_convert: 0}
-goal: {event: purchase, within: 7d}
-variants:
-  - {id: shown, weight: 1, template: newsletter-signup.html}
-  - {id: holdout, weight: 1, control: true}
-"""
 VISITORS = 60
 PAGES = ("results", "results/holdout-test", "lifecycle", "coupons", "consent")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from touchpoint.settings import Settings
 from touchpoint.store import CAMPAIGN_COUNTS
 
 from ..conftest import ROOT
-from .helpers import add_user, sign_in
 
 CAMPAIGN = "exit-survey"  # a survey against a holdout, in the demo rules
 
@@ -28,14 +26,6 @@ CAMPAIGN = "exit-survey"  # a survey against a holdout, in the demo rules
 def rules_dir(rules_dir: Path) -> Path:
     shutil.copy(ROOT / "rules" / "exit-survey.yaml", rules_dir)
     return rules_dir
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="viewer")
-    with TestClient(create_app(settings)) as client:
-        sign_in(client)
-        yield client
 
 
 def seen(settings: Settings, variant: str, *, convert: bool = False) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from touchpoint.app import create_app
 from touchpoint.settings import Settings
 
 from ..conftest import ROOT
-from .helpers import add_user, sign_in
 
 CONSENT_ALL = {"granted": ["measurement", "personalisation", "marketing"]}
 PRODUCT = {"page": {"path": "/demo/products/trail-runner.html"}}
@@ -27,14 +25,6 @@ def rules_dir(tmp_path: Path) -> Path:
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
     return rules
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="viewer")
-    with TestClient(create_app(settings)) as client:
-        sign_in(client)
-        yield client
 
 
 def visit(settings: Settings, consent: dict[str, list[str]]) -> TestClient:

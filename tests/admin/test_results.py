@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 
-import pytest
 from starlette.testclient import TestClient
-from touchpoint.app import create_app
 from touchpoint.settings import Settings
-
-from .helpers import add_user, sign_in
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="viewer")
-    with TestClient(create_app(settings)) as client:
-        sign_in(client)
-        yield client
 
 
 def shown(client: TestClient) -> None:

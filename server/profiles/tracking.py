@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import store
-from ..consent import categories as consent
 from ..store.activity import Activity
 from ..webhooks import delivery as webhooks
 from .model import visit_start
@@ -30,17 +29,18 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class Recording:
-    """A batch as it will be stored: the writer ``unit`` returns (events stored, webhooks
-    queued); ``dropped`` events lacked consent."""
+class Stored:
+    """What the writer unit of a batch did: events stored, webhooks queued, events dropped for
+    want of consent."""
 
-    unit: Callable[[sqlite3.Connection], tuple[int, int]]
+    stored: int
+    queued: int
     dropped: int
 
 
 def record(
     batch: Batch,
-    record: store.VisitorRecord | None,
+    visitor: str,
     *,
     rules: ProfileRules,
     session_idle: int,
@@ -49,29 +49,33 @@ def record(
     depth: str,
     revision: int,
     goals: Mapping[str, store.Goal] | None = None,
-) -> Recording | None:
-    """The unit of work that stores what the visitor's consent allows of ``batch``, scored
-    under ``rules``, webhooks to ``endpoints``, the campaigns' ``goals`` counted; None when
-    consent allows nothing of it."""
-    goals = goals or {}
-    granted = consent.granted(record, revision)
-    profile, history = consent.usable(record, revision)
-    campaign = batch.campaign if history is not None else []
-    behaviour = batch.behaviour if granted & {"measurement", "personalisation"} else []
-    dropped = len(batch.campaign) - len(campaign) + len(batch.behaviour) - len(behaviour)
-    if record is None or not (campaign or behaviour):
-        return None
-    visitor = record.id
-    start = visit_start(profile, now=now, session_idle=session_idle)
+) -> Callable[[sqlite3.Connection], Stored]:
+    """The writer unit that stores what the consent of ``visitor`` allows of ``batch``, scored
+    under ``rules``, webhooks to ``endpoints``, the campaigns' ``goals`` counted.
 
-    def write(conn: sqlite3.Connection) -> tuple[int, int]:
+    The unit reads the visitor's consent and profile itself, in the transaction that writes:
+    one read per batch, none on the event loop, and nothing stored for a visitor erased or a
+    consent withdrawn since the request arrived."""
+    goals = goals or {}
+    sent = len(batch.campaign) + len(batch.behaviour)
+
+    def write(conn: sqlite3.Connection) -> Stored:
         """Store the batch and queue the webhooks of what it changed (score thresholds, stage
-        changes, form submissions) in the same transaction: (events stored, webhooks queued).
-        Nothing for a visitor erased since the request read it."""
-        if not store.visitor_exists(conn, visitor):
-            return 0, 0
+        changes, form submissions) in the same transaction."""
+        read = store.consent_and_profile(conn, visitor, revision=revision)
+        if read is None:
+            return Stored(0, 0, sent)
+        granted, profile = read
+        campaign = batch.campaign if "marketing" in granted else []
+        behaviour = batch.behaviour if granted & {"measurement", "personalisation"} else []
+        dropped = sent - len(campaign) - len(behaviour)
         stored = 0
-        if campaign:  # (its own check that the visitor exists is a read the batch can spare)
+        if campaign:
+            start = visit_start(
+                profile if "personalisation" in granted else None,
+                now=now,
+                session_idle=session_idle,
+            )
             stored = store.record_events(
                 conn,
                 visitor,
@@ -89,13 +93,13 @@ def record(
         store.count_goals(conn, visitor, behaviour, goals, rules.timezone)
         if behaviour:
             effects = store.record_activities(
-                conn, visitor, behaviour, rules=rules, now=now, depth=depth
+                conn, visitor, behaviour, rules=rules, now=now, depth=depth, read=read
             )
             queued = webhooks.report(conn, endpoints, visitor, effects, now=now)
             queued += _forms_submitted(conn, endpoints, visitor, behaviour, now=now)
-        return stored + len(behaviour), queued
+        return Stored(stored + len(behaviour), queued, dropped)
 
-    return Recording(write, dropped=dropped)
+    return write
 
 
 def _forms_submitted(

@@ -114,6 +114,7 @@ from .subjects import (
 )
 from .visitors import (
     Event,
+    consent_and_profile,
     page_view_activity,
     record_activities,
     record_consent,
@@ -131,6 +132,7 @@ __all__ = [
     "add_admin_user",
     "admin_user",
     "admin_users",
+    "consent_and_profile",
     "end_admin_sessions",
     "has_admin_users",
     "rehash_admin_password",

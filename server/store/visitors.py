@@ -274,6 +274,22 @@ def page_view_activity(view: PageViewUpdate) -> Activity:
     return Activity("page_view", view.at, path=view.path)
 
 
+def consent_and_profile(
+    conn: sqlite3.Connection, visitor_id: str, *, revision: int | None = None
+) -> tuple[frozenset[str], Profile] | None:
+    """The consent categories a visitor granted (none when given for another consent
+    ``revision`` than the one named) and their stored profile; None without a row."""
+    row = conn.execute(
+        f"SELECT consent_revision, consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?",
+        (visitor_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    current = revision is None or row[0] == revision
+    granted = frozenset(orjson.loads(row[1])) if current else frozenset()
+    return granted, profile_from_row(row[2:])
+
+
 def record_activities(
     conn: sqlite3.Connection,
     visitor_id: str,
@@ -282,29 +298,28 @@ def record_activities(
     rules: ProfileMoves,
     now: int,
     depth: str = "standard",
+    read: tuple[frozenset[str], Profile] | None = None,
 ) -> Effects | None:
     """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
     points (decay applied), purchases, the stage, thresholds (``rules.record``).
 
     Rows are stored with the ``measurement`` or the ``personalisation`` consent (as the visitor
-    row holds it) and where ``depth`` (the data_depth) keeps an event log; the profile moves
-    only with ``personalisation``. Returns what changed beyond the profile, or None when the
-    visitor has no row or no profile (then nothing or only the event rows were stored).
+    row holds it, or as ``read`` by :func:`consent_and_profile` in the same transaction) and
+    where ``depth`` (the data_depth) keeps an event log; the profile moves only with
+    ``personalisation``. Returns what changed beyond the profile, or None when the visitor has
+    no row or no profile (then nothing or only the event rows were stored).
     """
-    row = conn.execute(
-        f"SELECT consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
-    ).fetchone()
-    if row is None:
-        return None
-    granted = set(orjson.loads(row[0]))
+    if read is None:
+        read = consent_and_profile(conn, visitor_id)
+        if read is None:
+            return None
+    granted, stored = read
     if not granted & {"measurement", "personalisation"}:
         return None
     _insert_activities(conn, visitor_id, activities, depth=depth)
     if "personalisation" not in granted:
         return None
-    profile, effects = rules.record(
-        profile_from_row(row[1:]), activities, now=now, visitor_id=visitor_id
-    )
+    profile, effects = rules.record(stored, activities, now=now, visitor_id=visitor_id)
     conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
     _insert_effects(conn, visitor_id, effects, depth=depth, at=now, tz=rules.timezone)
     return effects

@@ -4,9 +4,8 @@ close, convert, and exposure: the impression a holdout visitor would have had), 
 
 Campaign events are stored only for a recognised visitor who granted ``marketing``; behaviour
 events with ``measurement`` or ``personalisation`` (which also moves the profile on: points,
-stage). The response says how many were stored. Close, convert and form submissions decide what
-the visitor sees next, so their response waits for the commit; a batch of behaviour events
-alone is queued for the writer's next group commit without waiting.
+stage). The response says how many were stored, so it waits for the commit (the writer's next
+group commit); the writer reads the visitor's consent in that transaction, once per batch.
 """
 
 from __future__ import annotations
@@ -162,10 +161,12 @@ async def events(request: Request) -> Response:
     rules = tp.rules
     data = await read_json(request, max_bytes=tp.settings.max_body_bytes)
     batch = parse_events(data, rules.by_id, now=now)
-    _, record = tp.visitor(request)
-    recording = tracking.record(
+    visitor = tp.recognizer.visitor_id(request)
+    if visitor is None:
+        return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
+    unit = tracking.record(
         batch,
-        record,
+        visitor,
         rules=rules.profile,
         session_idle=rules.site.session_idle,
         endpoints=rules.site.webhooks,
@@ -174,12 +175,12 @@ async def events(request: Request) -> Response:
         revision=tp.settings.consent_revision,
         goals=rules.goals,
     )
-    if recording is None:
-        return JSONResponse({"stored": 0, "reason": "no consent"}, status_code=202)
     # The answer says what is stored, so it waits for the commit; a storage failure is a 503.
-    stored, queued = await tp.writer.write(recording.unit)
-    tp.webhooks_queued(queued)
-    body: dict[str, Any] = {"stored": stored}
-    if recording.dropped:
-        body.update(dropped=recording.dropped, reason="no consent")
+    done = await tp.writer.write(unit)
+    tp.webhooks_queued(done.queued)
+    body: dict[str, Any] = {"stored": done.stored}
+    if done.dropped and done.stored:
+        body.update(dropped=done.dropped, reason="no consent")
+    elif done.dropped:
+        body.update(reason="no consent")
     return JSONResponse(body, status_code=202)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from ..errors import RequestError
+from . import eventlog
 
 
 class Pool(Protocol):
@@ -356,7 +357,7 @@ def redeem_coupon(
         (order_id, code, pool_name, visitor, campaign, variant, value, currency, now),
     )
     if visitor is not None and campaign is not None:
-        _converted(conn, redemption)
+        _converted(conn, redemption, visitor)
     return redemption
 
 
@@ -369,27 +370,15 @@ def _check_expiry(code: str, expires_at: int | None, now: int) -> None:
         raise CouponExpired(f"the code {code} expired on {_utc(expires_at)}")
 
 
-def _converted(conn: sqlite3.Connection, r: Redemption) -> None:
+def _converted(conn: sqlite3.Connection, r: Redemption, visitor: str) -> None:
     """The redemption in the visitor's event log and campaign history (a conversion: the
     campaign's ``after_convert`` applies), while the visitor exists with marketing consent."""
-    row = conn.execute(
-        "SELECT consent_granted FROM visitors WHERE id = ?", (r.visitor_id,)
-    ).fetchone()
+    row = conn.execute("SELECT consent_granted FROM visitors WHERE id = ?", (visitor,)).fetchone()
     if row is None or "marketing" not in orjson.loads(row[0]):
         return
-    conn.execute(
-        "INSERT INTO events (visitor_id, at, type, campaign, variant, name, value, props, source)"
-        " VALUES (?, ?, 'redeem', ?, ?, ?, ?, ?, 'api')",
-        (
-            r.visitor_id,
-            r.at,
-            r.campaign,
-            r.variant,
-            r.order_id,
-            r.value,
-            orjson.dumps({"code": r.code, "pool": r.pool, "currency": r.currency}).decode(),
-        ),
-    )
+    props = orjson.dumps({"code": r.code, "pool": r.pool, "currency": r.currency}).decode()
+    event = (r.at, "redeem", r.campaign, r.variant, None, r.order_id, r.value, props, "api")
+    eventlog.insert(conn, visitor, [event])
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at) VALUES (?, ?, ?)"
         " ON CONFLICT (visitor_id, campaign) DO UPDATE SET last_converted_at = max("

@@ -35,6 +35,7 @@ WRITTEN: dict[str, dict[str, str]] = {
         **_at(
             "minimal",
             "id",
+            "num",
             "created_at",
             "consent_revision",
             "consent_granted",
@@ -85,7 +86,7 @@ WRITTEN: dict[str, dict[str, str]] = {
     "events": _at(
         "standard",
         "id",
-        "visitor_id",
+        "visitor",
         "at",
         "type",
         "campaign",

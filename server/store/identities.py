@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import orjson
 
 from ..errors import RequestError
+from . import eventlog
 from .activity import Activity, Effects
 from .coupons import merge_coupons
 from .reader import PROFILE_COLUMNS, profile_from_row
@@ -230,8 +231,13 @@ def _merge_visitor(
     )
     for table in ("campaign_state",):
         conn.execute(f"DELETE FROM {table} WHERE visitor_id = ?", (source,))
-    for table in ("events", "orders", "identities", "stage_history"):
+    for table in ("orders", "identities", "stage_history"):
         conn.execute(f"UPDATE {table} SET visitor_id = ? WHERE visitor_id = ?", (target, source))
+    conn.execute(
+        "UPDATE events SET visitor = (SELECT num FROM visitors WHERE id = ?)"
+        f" WHERE {eventlog.of_visitor()}",
+        (target, source),
+    )
     merge_coupons(conn, source, target)
     # The source's consent log rows stay under its id: the log is append-only proof.
     conn.execute(

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from ..errors import ConfigError
 from . import rollups
+from .eventlog import EVENT_ID_BITS
 from .wal import scrub_requested, scrub_waiting
 
 T = TypeVar("T")
@@ -534,10 +535,69 @@ def m015_seen_hour(db: sqlite_utils.Database) -> None:
         )
 
 
+@migrations()
+def m016_compact_events(db: sqlite_utils.Database) -> None:
+    # The event log is most of the file (issue 19: 147 bytes per event, 63 of them the visitor
+    # id in the row and in its index, 15 the index on the time). A visitor gets a number
+    # (visitors.num, 1 to 4 bytes) that the event log names them by instead, and an event's id
+    # is the second it happened shifted by EVENT_ID_BITS plus its place among that second's
+    # events, so ids run in time order: `at` is computed from the id, the purge deletes a
+    # range of ids, and no index on the time is needed (store/eventlog.py). A number is given
+    # at the visitor's first insert (trigger below); a deleted visitor's number can come back
+    # only once their events are gone, since every path that deletes a visitors row deletes or
+    # moves their events first. Events of no visitor row cannot be reached by an erasure or
+    # the purge any more: they are not copied.
+    db.execute("ALTER TABLE visitors ADD COLUMN num INTEGER")
+    db.execute(
+        "UPDATE visitors SET num = n.num FROM (SELECT id, row_number()"
+        " OVER (ORDER BY created_at, id) AS num FROM visitors) AS n WHERE n.id = visitors.id"
+    )
+    db.execute("CREATE UNIQUE INDEX visitors_num ON visitors (num)")
+    db.execute(
+        "CREATE TRIGGER visitors_num AFTER INSERT ON visitors WHEN new.num IS NULL BEGIN"
+        " UPDATE visitors SET num = (SELECT coalesce(max(num), 0) + 1 FROM visitors)"
+        " WHERE id = new.id; END"
+    )
+    db.execute(
+        f"""
+        CREATE TABLE events_compact (
+            id INTEGER PRIMARY KEY,
+            visitor INTEGER NOT NULL,
+            at INTEGER GENERATED ALWAYS AS (id >> {EVENT_ID_BITS}) VIRTUAL,
+            type TEXT NOT NULL,
+            campaign TEXT,
+            variant TEXT,
+            path TEXT,
+            name TEXT,
+            value REAL,
+            props TEXT,
+            source TEXT
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO events_compact (id, visitor, type, campaign, variant, path, name, value,"
+        f" props, source) SELECT (e.at << {EVENT_ID_BITS})"
+        " + row_number() OVER (PARTITION BY e.at ORDER BY e.id) - 1, v.num, e.type,"
+        " e.campaign, e.variant, e.path, e.name, e.value, e.props, e.source"
+        " FROM events e JOIN visitors v ON v.id = e.visitor_id ORDER BY e.at, e.id"
+    )
+    db.execute("DROP TABLE events")
+    db.execute("ALTER TABLE events_compact RENAME TO events")
+    db.execute("CREATE INDEX events_visitor ON events (visitor)")
+
+
 def roll_up_history(db: sqlite_utils.Database) -> None:
     """Roll up what the database already holds, once. The site's time zone is not known to a
     migration: these days are UTC days (docs/reports.md says so). Decide answers were never
-    recorded, so ``armed`` starts at the upgrade."""
+    recorded, so ``armed`` starts at the upgrade. Reads the event log by visitor id as it is
+    before m016_compact_events and after it (tests roll up a database of today's schema)."""
+    by_number = "visitor" in db["events"].columns_dict
+    who = "(SELECT id FROM visitors WHERE num = visitor)" if by_number else "visitor_id"
+    db.execute(
+        f"CREATE TEMP VIEW history_events AS SELECT {who} AS visitor_id, at, type, campaign,"
+        " variant, name FROM main.events"
+    )
     day = "date(at, 'unixepoch')"
     version = (
         "coalesce((SELECT s.version FROM campaign_state s"
@@ -551,14 +611,15 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
     ):
         db.execute(
             f"INSERT INTO rollup_campaigns (day, campaign, variant, version, {counter})"
-            f" SELECT {day}, campaign, coalesce(variant, ''), {version}, count(*) FROM events e"
-            f" WHERE type IN ({kinds}) AND campaign IS NOT NULL GROUP BY 1, 2, 3, 4"
-            + add.format(counter)
+            f" SELECT {day}, campaign, coalesce(variant, ''), {version}, count(*)"
+            f" FROM history_events e WHERE type IN ({kinds}) AND campaign IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4" + add.format(counter)
         )
     # Each visitor's first exposure (their variant then), and first conversion after it.
     db.execute(
         "CREATE TEMP TABLE first_exposures AS SELECT visitor_id, campaign, min(at) AS at,"
-        " variant FROM events WHERE type IN ('impression', 'exposure') AND campaign IS NOT NULL"
+        " variant FROM history_events"
+        " WHERE type IN ('impression', 'exposure') AND campaign IS NOT NULL"
         " GROUP BY visitor_id, campaign"
     )
     db.execute(
@@ -570,13 +631,13 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
         f"INSERT INTO rollup_campaigns (day, campaign, variant, version, unique_converted)"
         f" SELECT date(c.at, 'unixepoch'), e.campaign, coalesce(e.variant, ''), {version},"
         f" count(*) FROM first_exposures e JOIN (SELECT visitor_id, campaign, min(at) AS at"
-        f" FROM events WHERE type = 'convert' GROUP BY visitor_id, campaign) c"
+        f" FROM history_events WHERE type = 'convert' GROUP BY visitor_id, campaign) c"
         f" ON c.visitor_id = e.visitor_id AND c.campaign = e.campaign AND c.at >= e.at"
         f" GROUP BY 1, 2, 3, 4" + add.format("unique_converted")
     )
     db.execute(
         "UPDATE campaign_state SET exposed_version = coalesce(version, 1),"
-        " converted_version = CASE WHEN EXISTS (SELECT 1 FROM events c"
+        " converted_version = CASE WHEN EXISTS (SELECT 1 FROM history_events c"
         "   WHERE c.visitor_id = campaign_state.visitor_id AND c.type = 'convert'"
         "   AND c.campaign = campaign_state.campaign) THEN coalesce(version, 1) END"
         " WHERE EXISTS (SELECT 1 FROM first_exposures e"
@@ -591,7 +652,8 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
         f"   WHERE s.visitor_id = e.visitor_id AND s.campaign = e.name), ''),"
         f" coalesce((SELECT s.version FROM campaign_state s"
         f"   WHERE s.visitor_id = e.visitor_id AND s.campaign = e.name), 1), count(*)"
-        f" FROM events e WHERE type = 'form_submit' AND EXISTS (SELECT 1 FROM campaign_state s"
+        f" FROM history_events e WHERE type = 'form_submit'"
+        f" AND EXISTS (SELECT 1 FROM campaign_state s"
         f"   WHERE s.visitor_id = e.visitor_id AND s.campaign = e.name)"
         f" GROUP BY 1, 2, 3, 4" + add.format("forms")
     )
@@ -635,6 +697,7 @@ def roll_up_history(db: sqlite_utils.Database) -> None:
         " WHERE first_seen_at IS NOT NULL GROUP BY 1"
         " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + excluded.moves"
     )
+    db.execute("DROP VIEW history_events")
 
 
 def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from . import eventlog
 from .migrations import CACHE_KIB, connect
 from .records import Profile
 
@@ -130,7 +131,7 @@ class Reader:
     def events(self, visitor_id: str) -> list[dict[str, Any]]:
         return self.rows(
             "SELECT at, type, campaign, variant, path, name, value, props FROM events"
-            " WHERE visitor_id = ? ORDER BY id",
+            f" WHERE {eventlog.of_visitor()} ORDER BY id",
             (visitor_id,),
         )
 
@@ -163,7 +164,7 @@ class Reader:
             ),
             "events": self.rows(
                 "SELECT at, type, campaign, variant, path, name, value, props, source"
-                " FROM events WHERE visitor_id = ? ORDER BY id",
+                f" FROM events WHERE {eventlog.of_visitor()} ORDER BY id",
                 by_visitor,
             ),
             "orders": self.rows(

@@ -6,8 +6,9 @@ one batch holds the write lock for milliseconds and the decide path never waits 
 returns what it deleted per table and whether more is due. ``count_due`` says, per table, what
 the batches would delete, for a dry run.
 
-A profile goes with every row of every table that has a ``visitor_id`` column, found from the
-schema as an erasure finds them (``subjects.visitor_tables``), so a table added later is covered
+A profile goes with every row of every table that names a visitor (a ``visitor_id`` column, or
+the event log's visitor number), found from the schema as an erasure finds them
+(``subjects.visitor_tables``, ``subjects.naming``), so a table added later is covered
 without a change here, and handled as an erasure handles it: the tables in
 ``subjects.ANONYMISED`` (coupon codes, redemptions) keep their rows without the visitor id. The
 consent log is kept (``KEPT_TABLES``): it has its own, longer retention, as do the erasure
@@ -22,7 +23,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from .subjects import ANONYMISED, visitor_tables
+from . import eventlog
+from .subjects import ANONYMISED, naming, visitor_tables
 
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
 
@@ -40,7 +42,7 @@ SEEN_BY_HOUR = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.seen_hou
 # dry run counts what the purge then does, whatever the order of its steps.
 INACTIVE = (
     f"{SEEN_BY_HOUR} < :profiles_before AND {ACTIVE_AT} < :profiles_before AND NOT EXISTS"
-    " (SELECT 1 FROM events e WHERE e.visitor_id = v.id AND e.at >= :active_since)"
+    " (SELECT 1 FROM events e WHERE e.visitor = v.num AND e.id >= :active_since_id)"
 )
 # A consent log entry past its retention, unless it is the latest answer of a profile that the
 # purge keeps: that answer is the proof for the data still held.
@@ -90,7 +92,10 @@ class Cutoffs:
             "consent_before": self.consent_before,
             "webhooks_before": self.webhooks_before,
             "audit_before": self.audit_before,
-            "active_since": max(self.profiles_before or 0, self.events_before or 0),
+            "active_since_id": eventlog.first_id(
+                max(self.profiles_before or 0, self.events_before or 0)
+            ),
+            "events_before_id": eventlog.first_id(self.events_before or 0),
         }
 
 
@@ -122,12 +127,12 @@ def _row_key(conn: sqlite3.Connection, table: str) -> str:
 
 def purge_events(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` events older than the events cutoff, oldest first."""
-    before = cutoffs.events_before
+    before = eventlog.first_id(cutoffs.events_before or 0)  # ids run in time order
     deleted = conn.execute(
-        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? ORDER BY at LIMIT ?)",
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
         (before, limit),
     ).rowcount
-    more = deleted == limit and _exists(conn, "SELECT 1 FROM events WHERE at < ?", (before,))
+    more = deleted == limit and _exists(conn, "SELECT 1 FROM events WHERE id < ?", (before,))
     return Batch({"events": deleted}, more)
 
 
@@ -154,7 +159,7 @@ def purge_profiles(
         change = "UPDATE {} SET visitor_id = NULL" if table in ANONYMISED else "DELETE FROM {}"
         deleted = conn.execute(
             change.format(f'"{table}"') + f' WHERE ({key}) IN (SELECT {key} FROM "{table}"'
-            "  WHERE visitor_id IN (SELECT value FROM json_each(?)) LIMIT ?)",
+            f"  WHERE {naming(table, 'SELECT value FROM json_each(?)')} LIMIT ?)",
             (doomed, budget),
         ).rowcount
         batch.deleted[table] = deleted
@@ -237,18 +242,18 @@ def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
     """Per table, how many rows the purge would delete now (a dry run changes nothing)."""
     params = cutoffs.params()
     profiles = cutoffs.profiles_before is not None
-    inactive = f"visitor_id IN (SELECT v.id FROM visitors v WHERE {INACTIVE})"
+    inactive = f"SELECT v.id FROM visitors v WHERE {INACTIVE}"
     own: dict[str, str] = {
         "webhook_outbox": "state = 'delivered' AND delivered_at < :webhooks_before"
     }
     if cutoffs.events_before is not None:
-        own["events"] = "at < :events_before"
+        own["events"] = "id < :events_before_id"
     counts: dict[str, int] = {}
     tables = purged_tables(conn)
     for table in sorted({*tables, *own}):
         terms = [own[table]] if table in own else []
         if profiles and table in tables:
-            terms.append(inactive)
+            terms.append(naming(table, inactive))
         counts[table] = _count(conn, table, terms, params)
     counts["visitors"] = _count(conn, "visitors v", [INACTIVE] if profiles else [], params)
     consent = cutoffs.consent_before is not None

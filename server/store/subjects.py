@@ -2,10 +2,12 @@
 
 A person is every visitor id that names them: the one asked about (by id, or through a hashed
 e-mail address or customer id) and the ids merged into or out of it (the ``merges`` table,
-followed both ways). Their rows are found in every table with a ``visitor_id`` column, read
-from the schema at the time of the request, so that a table added later is exported and
-erased without changes here; ``visitors`` (``id``) and ``merges`` (``from_id``, ``into_id``)
-are the two tables that name a visitor otherwise.
+followed both ways). Their rows are found in every table with a ``visitor_id`` column, or a
+``visitor`` column holding the visitor's number (``visitors.num``: the event log, where the
+id would be most of a row), read from the schema at the time of the request, so that a table
+added later is exported and erased without changes here (:func:`naming` says how a table names
+a visitor); ``visitors`` (``id``) and ``merges`` (``from_id``, ``into_id``) are the two tables
+that name a visitor otherwise.
 
 Erasure deletes those rows, except the consent log's: they stay as proof of consent with the
 visitor ids replaced by one keyed pseudonym (erased_id of the person's primary id;
@@ -77,13 +79,26 @@ class Erasure:
 
 
 def visitor_tables(conn: sqlite3.Connection) -> list[str]:
-    """Every table with a ``visitor_id`` column, from the schema as it is now."""
+    """Every table with a ``visitor_id`` or a ``visitor`` (number) column, from the schema as
+    it is now."""
     rows = conn.execute(
-        "SELECT m.name FROM sqlite_master m WHERE m.type = 'table'"
-        " AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c WHERE c.name = 'visitor_id')"
+        "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND m.name != 'visitors'"
+        " AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c"
+        "  WHERE c.name IN ('visitor_id', 'visitor'))"
         " ORDER BY m.name"
     )
     return [name for (name,) in rows]
+
+
+BY_NUMBER = frozenset({"events"})  # the tables whose ``visitor`` column holds visitors.num
+
+
+def naming(table: str, ids: str) -> str:
+    """The condition on rows of ``table`` that name one of the visitors ``ids`` (an SQL list
+    of visitor ids, or a query giving them)."""
+    if table in BY_NUMBER:
+        return f"visitor IN (SELECT num FROM visitors WHERE id IN ({ids}))"
+    return f"visitor_id IN ({ids})"
 
 
 def visitor_exists(conn: sqlite3.Connection, visitor_id: str) -> bool:
@@ -121,7 +136,7 @@ def _named(conn: sqlite3.Connection, visitor_id: str, tables: list[str]) -> bool
         return True
     return any(
         conn.execute(
-            f'SELECT 1 FROM "{table}" WHERE visitor_id = ? LIMIT 1', (visitor_id,)
+            f'SELECT 1 FROM "{table}" WHERE {naming(table, "?")} LIMIT 1', (visitor_id,)
         ).fetchone()
         for table in tables
     )
@@ -150,9 +165,16 @@ def find_subject(conn: sqlite3.Connection, ref: tuple[str, str]) -> Subject | No
 
 
 def _rows(conn: sqlite3.Connection, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
-    columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+    columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (table,))]
     order = " ORDER BY id" if "id" in columns and table != "visitors" else ""
-    cursor = conn.execute(f'SELECT * FROM "{table}" WHERE {where}{order}', params)
+    if table in BY_NUMBER:  # the visitor's id rather than their number
+        listed = ", ".join(
+            "(SELECT id FROM visitors WHERE num = visitor) AS visitor_id" if c == "visitor" else c
+            for c in columns
+        )
+    else:
+        listed = "*"
+    cursor = conn.execute(f'SELECT {listed} FROM "{table}" WHERE {where}{order}', params)
     names = [d[0] for d in cursor.description]
     rows = []
     for row in cursor:
@@ -174,7 +196,7 @@ def export_subject(conn: sqlite3.Connection, subject: Subject) -> dict[str, Any]
         "merges": _rows(conn, "merges", f"from_id IN ({marks}) OR into_id IN ({marks})", ids * 2),
     }
     for table in visitor_tables(conn):
-        tables[table] = _rows(conn, table, f"visitor_id IN ({marks})", ids)
+        tables[table] = _rows(conn, table, naming(table, marks), ids)
     return {"visitor_ids": list(ids), "tables": dict(sorted(tables.items()))}
 
 
@@ -217,7 +239,7 @@ def erase_subject(
                 sql = f'UPDATE "{table}" SET visitor_id = NULL WHERE visitor_id IN ({marks})'
                 anonymised[table] = conn.execute(sql, ids).rowcount
             elif table != "webhook_outbox":
-                sql = f'DELETE FROM "{table}" WHERE visitor_id IN ({marks})'
+                sql = f'DELETE FROM "{table}" WHERE {naming(table, marks)}'
                 deleted[table] = conn.execute(sql, ids).rowcount
         deleted["merges"] = conn.execute(
             f"DELETE FROM merges WHERE from_id IN ({marks}) OR into_id IN ({marks})", ids * 2

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from . import rollups
+from . import eventlog, rollups
 from .activity import Activity, Effects
 from .datadepth import keeps
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
@@ -90,12 +90,12 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
         )
         conn.execute("DELETE FROM stage_history WHERE visitor_id = ?", (visitor_id,))
     if not granted & {"measurement", "personalisation"}:
-        conn.execute("DELETE FROM events WHERE visitor_id = ? AND campaign IS NULL", (visitor_id,))
+        sql = f"DELETE FROM events WHERE {eventlog.of_visitor()} AND campaign IS NULL"
+        conn.execute(sql, (visitor_id,))
     if "marketing" not in granted:
         conn.execute("DELETE FROM campaign_state WHERE visitor_id = ?", (visitor_id,))
-        conn.execute(
-            "DELETE FROM events WHERE visitor_id = ? AND campaign IS NOT NULL", (visitor_id,)
-        )
+        sql = f"DELETE FROM events WHERE {eventlog.of_visitor()} AND campaign IS NOT NULL"
+        conn.execute(sql, (visitor_id,))
 
 
 def record_events(
@@ -122,11 +122,8 @@ def record_events(
     count = 0
     for event in events:
         if log:
-            conn.execute(
-                "INSERT INTO events (visitor_id, at, type, campaign, variant, path)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (visitor_id, at, event.type, event.campaign, event.variant, event.path),
-            )
+            row = (at, event.type, event.campaign, event.variant, event.path)
+            eventlog.insert(conn, visitor_id, [(*row, None, None, None, None)])
         # The rollups: the state row as this event leaves it says whether the visitor counts
         # for the first time (store/rollups.py), without a read of its own.
         column = _STATE_COLUMN[event.type]
@@ -330,23 +327,21 @@ def _insert_activities(
 ) -> None:
     if not keeps(depth, "events"):
         return
-    conn.executemany(
-        "INSERT INTO events (visitor_id, at, type, path, name, value, props, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                visitor_id,
-                a.at,
-                a.type,
-                a.path,
-                a.name,
-                a.value,
-                orjson.dumps(dict(a.props)).decode() if a.props else None,
-                a.source,
-            )
-            for a in activities
-        ],
-    )
+    rows = [
+        (
+            a.at,
+            a.type,
+            None,
+            None,
+            a.path,
+            a.name,
+            a.value,
+            orjson.dumps(dict(a.props)).decode() if a.props else None,
+            a.source,
+        )
+        for a in activities
+    ]
+    eventlog.insert(conn, visitor_id, rows)
 
 
 def _insert_effects(

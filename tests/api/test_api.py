@@ -146,10 +146,10 @@ def test_single_events_by_id_email_and_customer_id(client: TestClient, auth, ada
         response = push(client, auth, body)
         assert response.status_code == 202, response.text
         assert response.json() == {"stored": 1, "duplicates": []}
-    stored = events(client, ada)
-    assert [e["type"] for e in stored] == ["newsletter_open", "email_click", "webinar", "custom"]
-    assert stored[2]["at"] == 1000 and stored[2]["source"] == "api"
-    assert json.loads(stored[1]["props"]) == {"url": "https://shop.example/x"}
+    stored = events(client, ada)  # in time order: the webinar is dated back
+    assert [e["type"] for e in stored] == ["webinar", "newsletter_open", "email_click", "custom"]
+    assert stored[0]["at"] == 1000 and stored[0]["source"] == "api"
+    assert json.loads(stored[2]["props"]) == {"url": "https://shop.example/x"}
 
 
 def test_purchases_are_idempotent_by_order_id(client: TestClient, auth, ada) -> None:  # type: ignore[no-untyped-def]

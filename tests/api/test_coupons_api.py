@@ -17,6 +17,7 @@ from touchpoint.api import keys as apikeys
 from touchpoint.app import create_app
 from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
+from touchpoint.store import eventlog
 
 from .test_api import problem
 
@@ -242,7 +243,9 @@ def test_a_shared_code_credits_the_visitor_the_shop_names(
     assert (named["visitor_id"], named["campaign"]) == ("v1", "first-order-coupon")
     unknown = redeem(client, auth, code="CART5-OFF", order_id="O-2", visitor_id="nobody").json()
     assert (unknown["visitor_id"], unknown["campaign"]) == (None, None)
-    events = db.execute("SELECT type, campaign, name FROM events WHERE visitor_id = 'v1'")
+    events = db.execute(
+        f"SELECT type, campaign, name FROM events WHERE {eventlog.of_visitor()}", ("v1",)
+    )
     assert events.fetchall() == [("redeem", "first-order-coupon", "O-1")]
 
 

@@ -18,6 +18,7 @@ from touchpoint import cli, store
 from touchpoint.app import create_app
 from touchpoint.privacy.retention import cutoffs, purge
 from touchpoint.settings import Settings
+from touchpoint.store import eventlog
 
 from ..conftest import PRODUCT, LiveServer
 from ..processes import httpx
@@ -65,19 +66,24 @@ def everything(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {name: sorted(map(tuple, conn.execute(f'SELECT * FROM "{name}"'))) for name in names}
 
 
+# The number the event log names each visitor of the test by (visitors.num), kept after the
+# visitors row is gone so that the event log can still be searched for it.
+NUMBERS: dict[str, int] = {}
+
+
 def visitor(conn: sqlite3.Connection, vid: str, *, seen: int | None, consent: int) -> None:
     conn.execute(
         "INSERT INTO visitors (id, created_at, consent_revision, consent_granted, consent_at,"
         " first_seen_at, last_seen_at) VALUES (?, ?, 1, ?, ?, ?, ?)",
         (vid, consent, ALL, consent, seen, seen),
     )
+    (NUMBERS[vid],) = conn.execute("SELECT num FROM visitors WHERE id = ?", (vid,)).fetchone()
+    assert NUMBERS[vid] is not None
 
 
 def event(conn: sqlite3.Connection, vid: str, at: int, n: int = 1) -> None:
-    conn.executemany(
-        "INSERT INTO events (visitor_id, at, type, path) VALUES (?, ?, 'page_view', '/')",
-        [(vid, at)] * n,
-    )
+    row = (at, "page_view", None, None, "/", None, None, None, None)
+    assert eventlog.insert(conn, vid, [row] * n) == n
 
 
 def consent(conn: sqlite3.Connection, vid: str, at: int) -> None:
@@ -99,22 +105,33 @@ def webhook(conn: sqlite3.Connection, key: str, vid: str, state: str, at: int) -
 def visitor_rows(conn: sqlite3.Connection, vid: str) -> dict[str, int]:
     counts = {"visitors": conn.execute("SELECT count(*) FROM visitors WHERE id = ?", (vid,))}
     for table in tables_with_visitor_id(conn):
-        counts[table] = conn.execute(f'SELECT count(*) FROM "{table}" WHERE visitor_id = ?', (vid,))
+        by_number = "visitor" in [col[1] for col in conn.execute(f'PRAGMA table_info("{table}")')]
+        sql = f'SELECT count(*) FROM "{table}" WHERE ' + ("visitor" if by_number else "visitor_id")
+        counts[table] = conn.execute(sql + " = ?", (NUMBERS[vid] if by_number else vid,))
     return {table: cursor.fetchone()[0] for table, cursor in counts.items()}
 
 
 def tables_with_visitor_id(conn: sqlite3.Connection) -> list[str]:
-    """Read from the schema here, not through the code under test."""
+    """Read from the schema here, not through the code under test: the tables with a
+    visitor_id column, or a visitor column (the visitor's number)."""
     return [
         name
         for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if any(col[1] == "visitor_id" for col in conn.execute(f'PRAGMA table_info("{name}")'))
+        if any(
+            col[1] in ("visitor_id", "visitor")
+            for col in conn.execute(f'PRAGMA table_info("{name}")')
+        )
     ]
 
 
 def fill_row(conn: sqlite3.Connection, table: str, vid: str, n: int) -> None:
     """A row of any table for visitor ``vid``: every required column gets a value of its type."""
-    values: dict[str, Any] = {"visitor_id": vid}
+    columns = [col[1] for col in conn.execute(f'PRAGMA table_info("{table}")')]
+    if "visitor" in columns:
+        (num,) = conn.execute("SELECT num FROM visitors WHERE id = ?", (vid,)).fetchone()
+        values: dict[str, Any] = {"visitor": num}
+    else:
+        values = {"visitor_id": vid}
     for _, name, kind, notnull, default, pk in conn.execute(f'PRAGMA table_info("{table}")'):
         if name in values or (not notnull and not pk) or default is not None:
             continue
@@ -259,13 +276,14 @@ def test_every_table_with_a_visitor_id_is_indexed_by_it(conn: sqlite3.Connection
             ).fetchone()[0]
             for (index,) in conn.execute(f'SELECT name FROM pragma_index_list("{table}")')
         ]
-        assert "visitor_id" in firsts, f"{table} has no index starting with visitor_id"
+        assert {"visitor_id", "visitor"} & set(firsts), f"{table} has no index by its visitor"
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(2500, 1000), (2000, 1000), (7, 1), (0, 10)])
 def test_a_purge_of_n_rows_runs_ceil_n_over_b_transactions(
     conn: sqlite3.Connection, rows: int, batch: int
 ) -> None:
+    visitor(conn, "v", seen=NOW, consent=NOW)
     event(conn, "v", NOW - 200 * DAY, rows)
     event(conn, "v", NOW - DAY, 5)
     counts, transactions = run_purge(conn, batch_rows=batch)
@@ -334,6 +352,7 @@ def test_one_worker_holds_the_purge_lease_at_a_time(conn: sqlite3.Connection) ->
 def test_the_server_purges_periodically(settings: Settings) -> None:
     store.migrate(settings.database_path)
     with sqlite3.connect(settings.database_path) as db:
+        visitor(db, "v", seen=int(time.time()), consent=int(time.time()))
         event(db, "v", 1000, 3)
         event(db, "v", int(time.time()))
     quick = Settings.load(
@@ -368,16 +387,15 @@ def test_a_purged_event_leaves_no_copy_in_any_database_file(settings: Settings) 
         tp = client.app.state.tp  # type: ignore[attr-defined]
 
         def old_event(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO events (visitor_id, at, type, path, name) VALUES (?, ?, ?, ?, ?)",
-                ("purged-visitor-id", 1000, "custom", "/x", "purged-unique-name"),
-            )
+            visitor(conn, "purged-visitor-id", seen=1000, consent=1000)
+            row = (1000, "custom", None, None, "/x", "purged-unique-name", None, None, None)
+            eventlog.insert(conn, "purged-visitor-id", [row])
 
         asyncio.run(tp.writer.write(old_event))
         deadline = time.monotonic() + 10
-        while tp.reader.count("events") and time.monotonic() < deadline:
+        while tp.reader.count("visitors") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert tp.reader.count("events") == 0
+        assert tp.reader.count("events") == tp.reader.count("visitors") == 0
         path = settings.database_path
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -395,6 +413,7 @@ def test_a_purged_event_leaves_no_copy_in_any_database_file(settings: Settings) 
 def test_purge_command(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     store.migrate(settings.database_path)
     with sqlite3.connect(settings.database_path) as db:
+        visitor(db, "v", seen=int(time.time()), consent=int(time.time()))
         event(db, "v", 1000, 3)
     where = ["--data-dir", settings.data_dir]
     assert cli.main(["purge", "--dry-run", *where]) == 0
@@ -423,10 +442,9 @@ def test_a_large_purge_never_holds_up_decide(tmp_path: Path) -> None:
     store.migrate(path)
     old = int(time.time()) - 200 * DAY
     with sqlite3.connect(path) as db:
-        db.executemany(
-            "INSERT INTO events (visitor_id, at, type, path) VALUES (?, ?, 'page_view', '/')",
-            ((f"v{i % 5000}", old + i % DAY) for i in range(200_000)),
-        )
+        for n in range(5000):
+            visitor(db, f"v{n}", seen=old, consent=old)
+            event(db, f"v{n}", old + n, 40)
     server = LiveServer(
         tmp_path,
         "--purge-interval-minutes",

@@ -21,6 +21,7 @@ from touchpoint.app import create_app
 from touchpoint.profiles import identity
 from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
+from touchpoint.store import subjects
 
 from ..conftest import ROOT
 from ..profiles.test_identity import make_settings, signed
@@ -356,7 +357,8 @@ def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
 
 
 def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) -> None:
-    """A table naming a visitor in a column not called visitor_id would escape erasure."""
+    """A table naming a visitor in a column not called visitor_id (or, by the visitor's
+    number, visitor in a table of subjects.BY_NUMBER) would escape erasure."""
     store.migrate(settings.database_path)
     conn = store.connect(settings.database_path)
     columns = {
@@ -370,7 +372,13 @@ def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) ->
         for t, c in columns
         if "visitor" in c or c.endswith(("from_id", "into_id")) or (t, c) == ("visitors", "id")
     } - {(t, "visitor_id") for t, _ in columns}
-    assert naming_otherwise == {("visitors", "id"), ("merges", "from_id"), ("merges", "into_id")}
+    by_number = {(t, "visitor") for t in subjects.BY_NUMBER}
+    assert naming_otherwise == {
+        ("visitors", "id"),
+        ("merges", "from_id"),
+        ("merges", "into_id"),
+        *by_number,
+    }
 
 
 def test_a_write_queued_for_an_erased_visitor_stores_nothing(

@@ -22,6 +22,7 @@ from touchpoint.profiles import identity
 from touchpoint.profiles.model import merge
 from touchpoint.profiles.rules import ProfileRules
 from touchpoint.settings import Settings
+from touchpoint.store import eventlog
 from touchpoint.store.records import Identity, Profile, Touch
 
 from ..conftest import ROOT
@@ -485,6 +486,8 @@ def test_identify_merges_scores_as_they_stand_now_and_records_the_identification
     assert (round(score, 6), score_at) == (35.0, now)
     types = [
         row[0]
-        for row in conn.execute("SELECT type FROM events WHERE visitor_id = 'known' ORDER BY id")
+        for row in conn.execute(
+            f"SELECT type FROM events WHERE {eventlog.of_visitor()} ORDER BY id", ("known",)
+        )
     ]
     assert types == ["identify", "identify"]

@@ -65,7 +65,10 @@ def stored_soon(server: LiveServer, sql: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-CUSTOM = "SELECT visitor_id, name, props FROM events WHERE type = 'custom'"
+CUSTOM = (
+    "SELECT v.id, e.name, e.props FROM events e JOIN visitors v ON v.num = e.visitor"
+    " WHERE e.type = 'custom'"
+)
 
 
 # Against the real server: what is stored.

@@ -33,7 +33,7 @@ def schema(path: Path) -> dict[str, list[str]]:
             )
         ]
         return {
-            t: [c for (c,) in conn.execute("SELECT name FROM pragma_table_info(?)", (t,))]
+            t: [c for (c,) in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (t,))]
             for t in tables
         }
     finally:

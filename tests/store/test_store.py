@@ -41,6 +41,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
         "m013_admin_users",
         "m014_admin_audit",
         "m015_seen_hour",
+        "m016_compact_events",
     ]
     assert store.migrate(path) == []
     conn = sqlite3.connect(path)

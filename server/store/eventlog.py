@@ -1,0 +1,52 @@
+"""The event log's rows (migration m016): how they are written and how a visitor or a time
+names them.
+
+An event's id is the second it happened shifted left by :data:`EVENT_ID_BITS`, plus its place
+among the events of that second: ids run in time order, ``at`` is a column computed from the
+id, and a time range is a range of ids (the purge, the profiles' last activity) with no index
+on the time. An event names its visitor by number (``visitors.num``) instead of by id: 1 to 4
+bytes in the row and in the ``events_visitor`` index instead of 22 in each. Issue 19 measured
+147 bytes per stored event before, under 100 after.
+
+A second holds 2**EVENT_ID_BITS (about a million) events of one database; one more in the
+same second would take the first id of the next second, and the insert fails on the primary
+key if that id is already taken (the batch is refused, never stored under a wrong time).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+EVENT_ID_BITS = 20
+
+# The columns a caller gives per event, in this order; the visitor's id comes last.
+COLUMNS = ("at", "type", "campaign", "variant", "path", "name", "value", "props", "source")
+# The next free id of the event's second, found on the primary key (the writer holds the write
+# lock, so nobody takes it meanwhile); nothing is inserted for a visitor without a row (erased
+# since the request read it).
+_B = EVENT_ID_BITS
+_INSERT = (
+    "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
+    f" SELECT coalesce((SELECT max(id) FROM events WHERE id BETWEEN ?1 << {_B}"
+    f"   AND ((?1 + 1) << {_B}) - 1) + 1, ?1 << {_B}), num, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    " FROM visitors WHERE id = ?10"
+)
+
+
+def first_id(at: int) -> int:
+    """The smallest event id of second ``at``: ``id < first_id(t)`` is ``at < t``."""
+    return at << EVENT_ID_BITS
+
+
+def insert(conn: sqlite3.Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Append events of ``visitor_id``, each a tuple of :data:`COLUMNS`; returns how many
+    were stored (none for a visitor without a row)."""
+    cursor = conn.executemany(_INSERT, [(*row, visitor_id) for row in rows])
+    return max(cursor.rowcount, 0)
+
+
+def of_visitor(alias: str = "") -> str:
+    """The condition naming one visitor's events by their id (one ``?`` parameter)."""
+    return f"{alias}visitor = (SELECT num FROM visitors WHERE id = ?)"

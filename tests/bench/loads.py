@@ -175,6 +175,7 @@ def wrk(load: Load, *, duration: str, connections: int, warm_up: str | None = "1
     load.rounds.append(
         {
             "requests_per_s": rps,
+            "requests": done,
             "p50_ms": _latency(out, "50%"),
             "p99_ms": _latency(out, "99%"),
             "cpu_us": used / max(done, 1) * 1e6,

@@ -21,17 +21,22 @@ from typing import Any
 
 EVENT_ID_BITS = 20
 
-# The columns a caller gives per event, in this order; the visitor's id comes last.
+# The columns a caller gives per event, in this order.
 COLUMNS = ("at", "type", "campaign", "variant", "path", "name", "value", "props", "source")
-# The next free id of the event's second, found on the primary key (the writer holds the write
-# lock, so nobody takes it meanwhile); nothing is inserted for a visitor without a row (erased
-# since the request read it).
 _B = EVENT_ID_BITS
-_INSERT = (
+# The first event of a second in a call: the next free id of that second, found on the primary
+# key (the writer holds the write lock, so nobody takes it meanwhile), and the visitor's number;
+# nothing for a visitor without a row (erased since the request read it).
+_FIRST = (
     "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
     f" SELECT coalesce((SELECT max(id) FROM events WHERE id BETWEEN ?1 << {_B}"
     f"   AND ((?1 + 1) << {_B}) - 1) + 1, ?1 << {_B}), num, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
-    " FROM visitors WHERE id = ?10"
+    " FROM visitors WHERE id = ?10 RETURNING id, visitor"
+)
+# The next events of the same second take the ids after it.
+_NEXT = (
+    "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -43,8 +48,20 @@ def first_id(at: int) -> int:
 def insert(conn: sqlite3.Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
     """Append events of ``visitor_id``, each a tuple of :data:`COLUMNS`; returns how many
     were stored (none for a visitor without a row)."""
-    cursor = conn.executemany(_INSERT, [(*row, visitor_id) for row in rows])
-    return max(cursor.rowcount, 0)
+    last: dict[int, int] = {}  # per second, the id given last
+    number = 0
+    values = []
+    for at, *columns in rows:
+        if at in last:
+            last[at] += 1
+            values.append((last[at], number, *columns))
+            continue
+        first = conn.execute(_FIRST, (at, *columns, visitor_id)).fetchone()
+        if first is None:
+            return 0
+        last[at], number = first
+    conn.executemany(_NEXT, values)
+    return len(last) + len(values)
 
 
 def of_visitor(alias: str = "") -> str:

@@ -1,0 +1,191 @@
+"""The writer's loop lane: page view counts committed on the event loop's thread (store/writer.py),
+never blocking the loop, in order with the writes somebody waits for, checkpointed by the thread."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from touchpoint import store
+from touchpoint.store import writer as writer_module
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "t.db"
+    store.migrate(path)
+    return path
+
+
+def insert(visitor_id: str, seen: list[int] | None = None) -> Callable[[sqlite3.Connection], None]:
+    def unit(conn: sqlite3.Connection) -> None:
+        if seen is not None:
+            seen.append(threading.get_ident())
+        conn.execute("INSERT INTO visitors (id, created_at) VALUES (?, 1)", (visitor_id,))
+
+    return unit
+
+
+def stored(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {row[0] for row in conn.execute("SELECT id FROM visitors")}
+    finally:
+        conn.close()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.005)
+
+
+def test_page_views_are_committed_on_the_loops_thread_in_groups(db_path: Path) -> None:
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        try:
+            for n in range(20):
+                writer.submit(insert(f"v{n}", seen))
+            await until(lambda: len(stored(db_path)) == 20)
+        finally:
+            writer.close()
+
+    asyncio.run(scenario())
+    assert set(seen) == {threading.get_ident()}
+
+
+def test_a_write_waited_for_comes_after_the_page_views_queued_before_it(db_path: Path) -> None:
+    async def scenario() -> int:
+        writer = store.Writer(db_path, linger=5.0)  # the lane would hold them for 5 s
+        try:
+            writer.submit(insert("v1"))
+            writer.submit(insert("v2"))
+            return await writer.write(  # type: ignore[no-any-return]
+                lambda c: c.execute("SELECT count(*) FROM visitors").fetchone()[0]
+            )
+        finally:
+            writer.close()
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_close_commits_what_the_lane_holds(db_path: Path) -> None:
+    async def scenario() -> None:
+        writer = store.Writer(db_path, linger=5.0)
+        for n in range(300):  # more than one group of max_batch
+            writer.submit(insert(f"v{n}"))
+        writer.close()
+
+    asyncio.run(scenario())
+    assert len(stored(db_path)) == 300
+
+
+def test_another_writers_turn_never_blocks_the_loop(db_path: Path) -> None:
+    turn = os.open(f"{db_path}-writer.lock", os.O_RDWR | os.O_CREAT)
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        fcntl.flock(turn, fcntl.LOCK_EX)  # another worker's writer has its turn
+        try:
+            writer.submit(insert("v1"))
+            ticks = 0
+            for _ in range(20):  # the loop keeps turning meanwhile
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks == 20
+            assert stored(db_path) == set()
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            await until(lambda: stored(db_path) == {"v1"}, seconds=1.0)
+        finally:
+            writer.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(turn)
+
+
+def test_sqlites_lock_held_by_a_command_is_waited_for_without_blocking(db_path: Path) -> None:
+    command = sqlite3.connect(db_path, isolation_level=None)
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        command.execute("BEGIN IMMEDIATE")  # a command beside the server, without the turns
+        try:
+            writer.submit(insert("v1"))
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.1)
+            assert asyncio.get_running_loop().time() - started < 0.2
+            assert stored(db_path) == set()
+            command.execute("COMMIT")
+            await until(lambda: stored(db_path) == {"v1"}, seconds=1.0)
+        finally:
+            writer.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        command.close()
+
+
+def test_a_lock_held_too_long_fails_the_group_as_the_thread_would(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(writer_module._LoopLane, "BUSY_SECONDS", 0.1)
+    command = sqlite3.connect(db_path, isolation_level=None)
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        command.execute("BEGIN IMMEDIATE")
+        try:
+            writer.submit(insert("v1"))
+            await asyncio.sleep(0.3)
+            command.execute("COMMIT")
+            writer.submit(insert("v2"))  # the next group is stored
+            await until(lambda: stored(db_path) == {"v2"})
+        finally:
+            writer.close()
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="touchpoint.store"):
+            asyncio.run(scenario())
+    finally:
+        command.close()
+    assert any("failed" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert stored(db_path) == {"v2"}
+
+
+def test_the_thread_checkpoints_what_the_lane_commits(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lane's connection leaves checkpoints to the thread: without them the -wal would hold
+    # every group ever committed.
+    monkeypatch.setattr(writer_module._LoopLane, "CHECKPOINT_SECONDS", 0.0)
+    groups = 120
+
+    async def scenario() -> int:
+        writer = store.Writer(db_path, linger=0.0)
+        try:
+            for n in range(groups):
+                writer.submit(insert(f"v{n}"))
+                await until(lambda n=n: f"v{n}" in stored(db_path))  # one group each
+            # The -wal is written from its start again after a checkpoint: its size is the
+            # most it held (the last connection's close checkpoints and deletes it).
+            return os.path.getsize(f"{db_path}-wal")
+        finally:
+            writer.close()
+
+    wal_bytes = asyncio.run(scenario())
+    assert len(stored(db_path)) == groups
+    frames = wal_bytes // (4096 + 24)  # without checkpoints: a frame or more per group
+    assert frames < groups / 2

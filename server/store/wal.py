@@ -26,6 +26,14 @@ def scrub_requested(conn: sqlite3.Connection) -> bool:
     return id(conn) in _REQUESTED
 
 
+def hand_over_scrub(conn: sqlite3.Connection) -> bool:
+    """Whether ``conn`` asked for a scrub, which another connection of the database now does."""
+    if id(conn) not in _REQUESTED:
+        return False
+    _REQUESTED.discard(id(conn))
+    return True
+
+
 def scrub(conn: sqlite3.Connection) -> bool:
     """Checkpoint the whole ``-wal`` into the database file and truncate it. False, at once,
     when another connection still reads an older snapshot or writes: try again later."""

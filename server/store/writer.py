@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from ..errors import StorageUnavailable
 from . import rollups
 from .migrations import connect
-from .wal import scrub, scrub_requested
+from .wal import hand_over_scrub, scrub, scrub_requested
 
 log = logging.getLogger("touchpoint.store")
 T = TypeVar("T")
@@ -87,13 +87,20 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in the writer and return its result once it is committed."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, small: bool = False) -> T:
+        """Run ``fn(conn)`` in the writer and return its result once it is committed.
+
+        ``small``: a few statements of one visitor's request (tracked behaviour, a consent
+        answer), committed with the page views on the event loop's thread in the next group;
+        anything that may take long (an erasure, an import, a purge batch) on the thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         lane = self._loop_lane()
-        if lane is not None:  # the page views queued before it are committed before it
-            lane.hand_over()
+        if lane is not None:
+            if small:
+                lane.add(fn, future)
+                return await future
+            lane.hand_over()  # the units queued on the loop are committed before this one
         self._queue.put((fn, loop, future))
         self._waited_for.set()
         return await future
@@ -190,8 +197,11 @@ class Writer:
     def _commit(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         self._report(batch, self._run_batch(conn, batch))
 
-    def _report(self, batch: list[Item], outcomes: list[tuple[bool, Any]]) -> None:
-        """Settle the futures of a committed or failed group and log what nobody waits for."""
+    def _report(
+        self, batch: list[Item], outcomes: list[tuple[bool, Any]], *, same_thread: bool = False
+    ) -> None:
+        """Settle the futures of a committed or failed group (``same_thread``: on their loop's
+        thread) and log what nobody waits for."""
         failures = [
             reason for ok, value in outcomes if not ok if (reason := storage_failure(value))
         ]
@@ -203,6 +213,9 @@ class Writer:
                 if not ok and not failures:  # a storage failure is logged once, when it starts
                     log.error("queued write %s failed", getattr(fn, "__name__", fn), exc_info=value)
                 continue
+            if same_thread:
+                _settle(future, ok, value)
+                continue
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
             except RuntimeError:  # the caller's loop has closed; the write is committed anyway
@@ -210,14 +223,20 @@ class Writer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Copy the loop lane's commits from the ``-wal`` into the database file (its
-        connection leaves checkpoints to this thread); a busy one waits for the next."""
+        connection leaves checkpoints to this thread); a busy one waits for the next. A scrub
+        the lane asked for is one that empties the ``-wal``."""
         self._checkpoint_asked = False
+        if self._scrub_pending:
+            self._scrub_pending = not scrub(conn)
+            return
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:
             log.warning("checkpoint failed: %s", exc)
 
-    def _ask_checkpoint(self) -> None:
+    def _ask_checkpoint(self, *, scrub: bool = False) -> None:
+        if scrub:
+            self._scrub_pending = True
         if not self._checkpoint_asked:
             self._checkpoint_asked = True
             self._queue.put(self._CHECKPOINT)
@@ -301,13 +320,17 @@ class _LoopLane:
         self.turns = os.open(f"{writer._path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self.pending: list[Item] = []
         self.timer: asyncio.TimerHandle | None = None
+        self.soon = False  # the timer is the next turn of the loop
         self.busy_since: float | None = None  # when a held lock first turned the group away
         self.asked_at = 0.0  # when it last asked for a checkpoint
 
-    def add(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
-        self.pending.append((fn, None, None))
-        if len(self.pending) >= self.writer.max_batch:
-            self._schedule(0)
+    def add(self, fn: Callable[[sqlite3.Connection], Any], future: Any = None) -> None:
+        """Queue ``fn``; a unit somebody waits for (``future``) is committed with everything
+        queued once the loop has run what is ready, the others after ``linger``."""
+        self.pending.append((fn, self.loop, future))
+        if future is not None or len(self.pending) >= self.writer.max_batch:
+            if not self.soon:
+                self._schedule(0)
         elif self.timer is None:
             self._schedule(self.writer.linger)
 
@@ -321,17 +344,18 @@ class _LoopLane:
         if self.timer is not None:
             self.timer.cancel()
         self.timer = self.loop.call_later(delay, self.flush)
+        self.soon = delay == 0
 
     def flush(self, *, wait: bool = False) -> None:
         """Commit one group; ``wait``: for the locks, as at close."""
-        self.timer = None
+        self.timer, self.soon = None, False
         if not self.pending:
             return
         try:
             begun = self._begin(wait)
         except sqlite3.Error as exc:  # failing storage, or a lock held past BUSY_SECONDS
             batch = self._take()
-            self.writer._report(batch, [(False, exc)] * len(batch))
+            self.writer._report(batch, [(False, exc)] * len(batch), same_thread=True)
             return
         if not begun:
             self._schedule(self.BUSY_RETRY)
@@ -341,11 +365,13 @@ class _LoopLane:
             outcomes, committed = self.writer._transaction(self.conn, batch, begun=True)
         finally:
             fcntl.flock(self.turns, fcntl.LOCK_UN)
-        self.writer._report(batch, outcomes)
+        self.writer._report(batch, outcomes, same_thread=True)
         if self.pending:
             self._schedule(0)
         now = time.monotonic()
-        if committed and now - self.asked_at >= self.CHECKPOINT_SECONDS:
+        if committed and hand_over_scrub(self.conn):  # a unit erased something
+            self.writer._ask_checkpoint(scrub=True)
+        elif committed and now - self.asked_at >= self.CHECKPOINT_SECONDS:
             self.asked_at = now
             self.writer._ask_checkpoint()
 

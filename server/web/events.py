@@ -176,7 +176,7 @@ async def events(request: Request) -> Response:
         goals=rules.goals,
     )
     # The answer says what is stored, so it waits for the commit; a storage failure is a 503.
-    done = await tp.writer.write(unit)
+    done = await tp.writer.write(unit, small=True)
     tp.webhooks_queued(done.queued)
     body: dict[str, Any] = {"stored": done.stored}
     if done.dropped and done.stored:

@@ -189,3 +189,45 @@ def test_the_thread_checkpoints_what_the_lane_commits(
     assert len(stored(db_path)) == groups
     frames = wal_bytes // (4096 + 24)  # without checkpoints: a frame or more per group
     assert frames < groups / 2
+
+
+def test_a_small_write_is_committed_on_the_loop_and_answers_its_caller(db_path: Path) -> None:
+    seen: list[int] = []
+
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO visitors (id, created_at) VALUES ('half', 1)")
+        raise ValueError("about the data")
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path, linger=5.0)
+        try:
+            writer.submit(insert("v1", seen))  # queued before: in the same group
+            count = await writer.write(
+                lambda c: c.execute("SELECT count(*) FROM visitors").fetchone()[0], small=True
+            )
+            assert count == 1
+            with pytest.raises(ValueError, match="about the data"):
+                await writer.write(failing, small=True)
+        finally:
+            writer.close()
+
+    asyncio.run(scenario())
+    assert seen == [threading.get_ident()]
+    assert stored(db_path) == {"v1"}  # the failing unit's own insert was rolled back
+
+
+def test_an_erasure_on_the_loop_is_scrubbed_out_of_the_wal_by_the_thread(db_path: Path) -> None:
+    def erase(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM visitors WHERE id = 'v1'")
+        store.scrub_after_commit(conn)
+
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        try:
+            await writer.write(insert("v1"), small=True)
+            await writer.write(erase, small=True)
+            await until(lambda: os.path.getsize(f"{db_path}-wal") == 0)
+        finally:
+            writer.close()
+
+    asyncio.run(scenario())

@@ -27,7 +27,9 @@ def writer_read_only(client: TestClient, on: bool) -> None:
     """Make the writer's connection refuse to write (SQLITE_READONLY), as a read-only or
     failed disk would: no root needed. (Set between requests, while the writer is idle.)"""
     writer = client.app.state.tp.writer  # type: ignore[attr-defined]
-    writer._conn.execute(f"PRAGMA query_only = {int(on)}")
+    assert writer._lane is not None, "the loop lane opens with the first small write"
+    for conn in (writer._conn, writer._lane.conn):  # the thread's and the event loop's
+        conn.execute(f"PRAGMA query_only = {int(on)}")
 
 
 def stored_events(client: TestClient) -> int:
@@ -38,6 +40,7 @@ def test_routes_refuse_with_503_what_they_cannot_store(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert client.post("/tp/v1/consent", json={"granted": ALL}).status_code == 200
+    assert client.post("/tp/v1/events", json=BEHAVIOUR).status_code == 202
     before = stored_events(client)
     writer_read_only(client, True)
     with caplog.at_level(logging.WARNING, logger="touchpoint.store"):

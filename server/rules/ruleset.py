@@ -44,6 +44,7 @@ __all__ = [
 
 log = logging.getLogger("touchpoint.rules")
 SITE_FILE = "site.yaml"
+CANDIDATE_PATHS = 4096  # paths whose candidates a ruleset remembers
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Ruleset:
     # Campaigns by the leading literal path segments of their page.path patterns: a page view
     # only evaluates the campaigns indexed under its own path's prefixes.
     index: dict[tuple[str, ...], tuple[int, ...]] = field(init=False)
+    # candidates() of the paths asked for lately; bounded, since visitors choose the paths.
+    _candidates: dict[str, tuple[Campaign, ...]] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {c.id: c for c in self.campaigns})
@@ -77,17 +82,23 @@ class Ruleset:
                 index.setdefault(key, set()).add(rank)
         object.__setattr__(self, "index", {k: tuple(sorted(v)) for k, v in index.items()})
 
-    def candidates(self, path: str) -> list[Campaign]:
+    def candidates(self, path: str) -> tuple[Campaign, ...]:
         """The campaigns that may match ``path``, in priority order."""
+        known = self._candidates.get(path)
+        if known is not None:
+            return known
         parts = path.split("/")[1:]
         found: list[tuple[int, ...]] = []
         for depth in range(len(parts) + 1):
             ranks = self.index.get(tuple(parts[:depth]))
             if ranks:
                 found.append(ranks)
-        if len(found) == 1:
-            return [self.campaigns[r] for r in found[0]]
-        return [self.campaigns[r] for r in sorted(set().union(*found))]
+        ranked = found[0] if len(found) == 1 else sorted(set().union(*found))
+        campaigns = tuple(self.campaigns[r] for r in ranked)
+        if len(self._candidates) >= CANDIDATE_PATHS:
+            self._candidates.clear()
+        self._candidates[path] = campaigns
+        return campaigns
 
 
 def _index_key(pattern: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ count again, as a new visitor would.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -57,6 +58,7 @@ class Goal:
         )
 
 
+@functools.lru_cache(maxsize=256)  # a few calls a request, with one second's value
 def day(at: int, tz: tzinfo) -> str:
     """The calendar day of ``at`` (Unix seconds) in the site's time zone, as YYYY-MM-DD."""
     return datetime.fromtimestamp(at, tz).date().isoformat()

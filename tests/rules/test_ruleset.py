@@ -438,3 +438,54 @@ def test_an_empty_settings_file_is_an_error_not_the_defaults(rules_dir: Path, na
         f"{rules_dir / name}:1:1: the file is empty (or only comments): write its settings,"
         " or delete the file"
     ]
+
+
+SEGMENTS = st.sampled_from(["shop", "shoes", "sale", "a.html", "b.html", ""])
+
+
+@given(
+    patterns=st.lists(
+        st.lists(SEGMENTS, min_size=1, max_size=3).map(lambda s: "/" + "/".join(s))
+        | st.lists(SEGMENTS, min_size=0, max_size=2).map(lambda s: "/" + "/".join([*s, "*"])),
+        min_size=1,
+        max_size=6,
+    ),
+    paths=st.lists(st.lists(SEGMENTS, max_size=4).map(lambda s: "/" + "/".join(s)), max_size=30),
+)
+def test_the_path_index_finds_every_campaign_a_page_may_show_and_remembers_boundedly(
+    tmp_path_factory: pytest.TempPathFactory, patterns: list[str], paths: list[str]
+) -> None:
+    rules_dir = tmp_path_factory.mktemp("rules")
+    for name in ("first-order-coupon.html",):
+        (rules_dir / "templates").mkdir(exist_ok=True)
+        (rules_dir / "templates" / name).write_text("<p>hi</p>")
+    for n, pattern in enumerate(patterns):
+        (rules_dir / f"c{n}.yaml").write_text(
+            GOOD.replace("spring", f"c{n}") + f"priority: {n % 3}\naudience:\n"
+            f"  page: {{path: '{pattern}'}}\n"
+        )
+    ruleset = rules.load(rules_dir)
+    for path in [*paths, *paths]:  # each asked twice: the second answer is remembered
+        got = ruleset.candidates(path)
+        matching = [
+            c
+            for c in ruleset.campaigns
+            if not c.paths or any(glob_matches(p, path) for p in c.paths)
+        ]
+        assert set(matching) <= set(got)
+        assert list(got) == [c for c in ruleset.campaigns if c in got]  # priority order
+    assert len(ruleset._candidates) <= rules.CANDIDATE_PATHS
+
+
+def glob_matches(pattern: str, path: str) -> bool:
+    return re.fullmatch(glob_regex(pattern, segments=True), path) is not None
+
+
+def test_remembered_candidates_are_bounded(
+    rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules, "CANDIDATE_PATHS", 8)
+    ruleset = rules.load(rules_dir)
+    for n in range(100):  # a visitor inventing paths cannot grow the memory
+        assert ruleset.candidates(f"/x/{n}") == ruleset.candidates(f"/x/{n}")
+        assert len(ruleset._candidates) <= 8

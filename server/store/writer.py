@@ -1,13 +1,13 @@
 """The one writer of a worker: commits queued work in groups, on two lanes.
 
-Page view counts, the hot path's writes nobody waits for, are committed on the event loop's
-own thread (:meth:`Writer.submit`); everything else on the writer's thread. A thread of its own
-for the hot path cost more than the writes themselves: it shares Python's interpreter lock with
-the event loop, and every statement hands the lock to and fro (issue 19 measured the event
-loop's CPU per decide at 270 µs beside the writer thread and 180 µs with the same writes done on
-the loop, the writer thread's own 80 µs on top of the first). A group on the loop is a few small
-statements; the checkpoints that copy the ``-wal`` into the database file, the one slow part of
-a commit, stay on the thread.
+The hot path's small writes (page view counts, :meth:`Writer.submit`, and the events route's
+batches, ``write(small=True)``) are committed on the event loop's own thread; everything else
+on the writer's thread. A thread of its own for the hot path cost more than the writes
+themselves: it shares Python's interpreter lock with the event loop, and every statement hands
+the lock to and fro (issue 19 measured the event loop's CPU per decide at 270 µs beside the
+writer thread, whose own 80 µs came on top, and 180 µs with the same writes done on the loop).
+A group on the loop is a few small statements a request; the checkpoints that copy the ``-wal``
+into the database file, the one slow part of committing, stay on the thread.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from .wal import hand_over_scrub, scrub, scrub_requested
 log = logging.getLogger("touchpoint.store")
 T = TypeVar("T")
 Item = tuple[Callable[[sqlite3.Connection], Any], Any, Any]  # a unit, its loop and future
-# The -wal size past which the thread checkpoints it (SQLite's own default: 1,000 pages).
-CHECKPOINT_BYTES = 1000 * 4096
 # SQLite's answers meaning the database cannot be written at all, whatever was written: the
 # disk is full, an I/O error, a read-only or vanished file. They become StorageUnavailable
 # (503) for the callers, and the writer reports itself failing until a commit succeeds again.
@@ -53,7 +51,7 @@ def storage_failure(exc: BaseException) -> str | None:
 
 
 class Writer:
-    """The one writer: a thread that commits queued work in groups, in arrival order.
+    """The one writer: commits queued work in groups, in arrival order on each lane.
 
     Each unit of work runs inside its own SAVEPOINT, so one failing unit is rolled back and
     reported to its caller without undoing the others in the same group commit.
@@ -90,9 +88,9 @@ class Writer:
     async def write(self, fn: Callable[[sqlite3.Connection], T], *, small: bool = False) -> T:
         """Run ``fn(conn)`` in the writer and return its result once it is committed.
 
-        ``small``: a few statements of one visitor's request (tracked behaviour, a consent
-        answer), committed with the page views on the event loop's thread in the next group;
-        anything that may take long (an erasure, an import, a purge batch) on the thread."""
+        ``small``: a few statements of one visitor's request (a batch of tracked behaviour),
+        committed with the page views on the event loop's thread in its next group; anything
+        that may take long (an erasure, an import, a purge batch) goes to the thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         lane = self._loop_lane()
@@ -295,8 +293,9 @@ class Writer:
 
 
 class _LoopLane:
-    """The units :meth:`Writer.submit` queues on an event loop, committed in groups on the
-    loop's thread: after ``linger`` seconds, or at once when ``max_batch`` are queued.
+    """The units queued on an event loop (:meth:`Writer.submit`, ``write(small=True)``),
+    committed in groups on the loop's thread: a unit somebody waits for with what is queued at
+    the loop's next turn, the others after ``linger`` seconds or once ``max_batch`` are queued.
 
     It never waits on the loop. Its connection does not wait for SQLite's lock (busy_timeout
     0) and leaves checkpoints to the writer's thread; a lock another writer holds (this worker's

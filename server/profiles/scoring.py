@@ -90,6 +90,14 @@ class ScoringRules:
     decay: Decay = field(default_factory=Decay)
     thresholds: tuple[Threshold, ...] = ()
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # what "a day" means
+    # The points rules by activity type, in file order: an activity is matched against its own.
+    by_activity: dict[str, tuple[PointRule, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for rule in self.points:
+            self.by_activity[rule.activity] = (*self.by_activity.get(rule.activity, ()), rule)
 
 
 def decayed(score: float, since: int | None, now: int, decay: Decay) -> float:
@@ -129,7 +137,8 @@ def award(
     """The profile after ``activity``: the score brought up to date at ``now`` (any activity
     restarts the decay's ``after`` period), plus the points of every rule it earns within that
     rule's limits. The score never falls below 0."""
-    matching = [rule for rule in rules.points if rule.matches(activity, profile)]
+    own = rules.by_activity.get(activity.type, ())
+    matching = [rule for rule in own if rule.matches(activity, profile)]
     if not matching:
         # Most activities earn nothing (a dwell, a scroll): only the decay restarts.
         score = max(0.0, score_at(profile, now, rules))

@@ -89,8 +89,10 @@ class Touchpoint:
     def visitor(self, request: Request) -> tuple[str | None, store.VisitorRecord | None]:
         """The signed visitor id of the request, and the visitor's record if the id is known."""
         visitor_id = self.recognizer.visitor_id(request)
-        record = self.reader.visitor(visitor_id) if visitor_id and self.reader else None
-        return visitor_id, record
+        if not visitor_id or self.reader is None:
+            return visitor_id, None
+        conn = self.writer.loop_reads() if self.writer is not None else None
+        return visitor_id, self.reader.visitor(visitor_id, conn=conn)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

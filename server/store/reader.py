@@ -110,8 +110,19 @@ class Reader:
         # A page cache large enough for the upper B-tree levels of millions of profiles.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
-    def visitor(self, visitor_id: str) -> VisitorRecord | None:
-        rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
+    def visitor(
+        self, visitor_id: str, *, conn: sqlite3.Connection | None = None
+    ) -> VisitorRecord | None:
+        """The visitor's consent, campaign history and profile; read on ``conn`` when given
+        (the writer's loop lane: Writer.loop_reads)."""
+        try:
+            rows = (conn or self.conn).execute(_VISITOR_SQL, (visitor_id,)).fetchall()
+        except sqlite3.OperationalError:
+            if conn is None:
+                raise
+            # A lock the lane's connection does not wait for (its busy timeout is 0): this
+            # connection waits as every other does.
+            rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
         if not rows:
             return None
         first = rows[0]

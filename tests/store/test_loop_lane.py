@@ -231,3 +231,28 @@ def test_an_erasure_on_the_loop_is_scrubbed_out_of_the_wal_by_the_thread(db_path
             writer.close()
 
     asyncio.run(scenario())
+
+
+def test_reads_on_the_loop_use_the_lanes_connection_and_see_only_what_is_committed(
+    db_path: Path,
+) -> None:
+    async def scenario() -> None:
+        writer = store.Writer(db_path)
+        reader = store.Reader(db_path)
+        try:
+            await writer.write(insert("v1"), small=True)
+            conn = writer.loop_reads()
+            assert conn is not None and conn is writer._lane.conn  # type: ignore[union-attr]
+            assert reader.visitor("v1", conn=conn) is not None
+            # A transaction a failed rollback left open: its rows are nobody's to read.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO visitors (id, created_at) VALUES ('half', 1)")
+            assert writer.loop_reads() is None
+            assert reader.visitor("half", conn=writer.loop_reads()) is None
+            conn.execute("ROLLBACK")
+        finally:
+            writer.close()
+            reader.close()
+        assert writer.loop_reads() is None  # closed: never a closed connection
+
+    asyncio.run(scenario())

@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 from touchpoint import store
 from touchpoint.app import create_app
 from touchpoint.settings import Settings
+from touchpoint.store import engine, pgschema
 
-from . import mmdb
+from . import mmdb, pgcluster
 from .processes import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +75,28 @@ def fresh_db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     conn = store.connect(path)
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """The session's PostgreSQL server (tests/pgcluster.py), with a migrated template database
+    that each test's database is copied from."""
+    with pgcluster.cluster() as cluster:
+        if cluster is None:
+            if os.environ.get("CI"):
+                pytest.fail(pgcluster.MISSING)
+            pytest.skip(pgcluster.MISSING)
+        conn = engine.pg_connect(cluster.create_database())
+        pgschema.migrate(conn)
+        conn.close()
+        cluster.template = "t1"
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pgcluster.Cluster) -> str:
+    """A migrated PostgreSQL database of this test's own: its URL."""
+    return pg_cluster.create_database(template=pg_cluster.template)
 
 
 @pytest.fixture

@@ -1,0 +1,180 @@
+"""Which database engine a ``database`` setting names, and a PostgreSQL connection that the
+store's SQL runs on unchanged where the two dialects agree.
+
+SQLite (a file path, or ``sqlite:///path``) is the embedded default. ``postgresql://...`` (or
+``postgres://``) runs the store on PostgreSQL through psycopg 3 (issue 20). The store writes its
+SQL once, with ``?`` placeholders as sqlite3 takes them; :class:`PgConnection` turns them into
+psycopg's ``%s`` (and ``?1``-style numbered ones into named ones) and otherwise passes the
+statement through. Where the dialects differ, the store asks :data:`Dialect` for the fragment.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import psycopg
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between the engines."""
+
+    name: str
+    # The larger of several values (SQLite's scalar max(), PostgreSQL's greatest()).
+    greatest: str
+    # A write transaction that holds the write lock from its start (SQLite) or that takes row
+    # locks as it goes (PostgreSQL: READ COMMITTED, with SELECT ... FOR UPDATE where it reads
+    # what it then writes).
+    begin_write: str
+    # Row locks for a read-then-write (none in SQLite: the write lock covers the database).
+    for_update: str
+    # A UTC day (YYYY-MM-DD) of a column holding seconds since the epoch.
+    utc_day: str
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    greatest="max",
+    begin_write="BEGIN IMMEDIATE",
+    for_update="",
+    utc_day="date({}, 'unixepoch')",
+)
+POSTGRESQL = Dialect(
+    name="postgresql",
+    greatest="greatest",
+    begin_write="BEGIN",
+    for_update=" FOR UPDATE",
+    utc_day="to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a ``database`` setting points: a SQLite file or a PostgreSQL server."""
+
+    dialect: Dialect
+    path: Path | None = None  # SQLite
+    url: str | None = None  # PostgreSQL, as psycopg takes it
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect is POSTGRESQL
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else redacted(self.url or "")
+
+
+def locate(database: str | Path) -> Location:
+    """The engine and address of a ``database`` setting: a path or ``sqlite:///path`` for
+    SQLite (four slashes for an absolute path), ``postgresql://...`` for PostgreSQL."""
+    text = str(database)
+    if text.startswith(POSTGRES_SCHEMES):
+        return Location(POSTGRESQL, url=text)
+    if text.startswith("sqlite:///"):
+        # As SQLAlchemy reads them: sqlite:///relative.db, sqlite:////absolute.db
+        return Location(SQLITE, path=Path(text.removeprefix("sqlite:///")))
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise ConfigError(
+            f"database {redacted(text)}: unknown engine {scheme!r}; give a file path for"
+            " SQLite or a postgresql:// URL"
+        )
+    return Location(SQLITE, path=Path(text))
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?(\d*)|%")
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
+    """``sql`` with sqlite3's placeholders as psycopg's: ``?`` becomes ``%s`` and ``?N``
+    ``%(pN)s`` (the second item then lists the numbers, to turn the parameters into a dict);
+    a literal ``%`` is doubled. Quoted strings and names are left alone."""
+    numbered: set[int] = set()
+
+    def swap(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "%":
+            return "%%"
+        if token[0] != "?":
+            return token.replace("%", "%%")
+        if match.group(1):
+            numbered.add(int(match.group(1)))
+            return f"%(p{match.group(1)})s"
+        return "%s"
+
+    out = _TOKEN.sub(swap, sql)
+    return out, (tuple(sorted(numbered)) if numbered else None)
+
+
+def _params(numbers: tuple[int, ...] | None, params: Sequence[Any]) -> Any:
+    if numbers is None:
+        return tuple(params)
+    return {f"p{n}": params[n - 1] for n in numbers}
+
+
+class PgConnection:
+    """A psycopg connection with the part of sqlite3's connection API that the store uses:
+    ``execute`` and ``executemany`` with ``?`` placeholders, explicit ``BEGIN``/``COMMIT``
+    (autocommit otherwise, as sqlite3 with ``isolation_level=None``), ``in_transaction``."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        query, numbers = translate(sql)
+        return self.raw.execute(query, _params(numbers, params) if params else None)
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        query, numbers = translate(sql)
+        cursor = self.raw.cursor()
+        cursor.executemany(query, [_params(numbers, p) for p in seq])
+        return cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        import psycopg.pq
+
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def pg_connect(url: str) -> PgConnection:
+    """A PostgreSQL connection for the store (autocommit; the store begins its transactions)."""
+    try:
+        import psycopg
+    except ImportError as error:  # pragma: no cover - the extra is installed in tests
+        raise ConfigError(
+            "the database is a postgresql:// URL but psycopg is not installed:"
+            " pip install 'touchpoint[postgresql]'"
+        ) from error
+    try:
+        raw = psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as error:
+        raise ConfigError(f"cannot connect to {redacted(url)}: {error}") from error
+    return PgConnection(raw)
+
+
+def dialect_of(conn: sqlite3.Connection | PgConnection) -> Dialect:
+    """The dialect a connection speaks."""
+    return POSTGRESQL if isinstance(conn, PgConnection) else SQLITE

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,25 @@ def pg_connect(url: str) -> PgConnection:
     except psycopg.OperationalError as error:
         raise ConfigError(f"cannot connect to {redacted(url)}: {error}") from error
     return PgConnection(raw)
+
+
+# PostgreSQL's answers meaning the database cannot be written at all (SQLSTATE classes and
+# codes): a lost or refused connection, insufficient resources such as a full disk, an operator
+# shutting the server down, an I/O error, a read-only server (a standby).
+_STORAGE_STATES = ("08", "53", "57P", "58", "25006")
+
+
+def pg_storage_failure(exc: BaseException) -> str | None:
+    """What a psycopg error says is wrong with the storage, or None (not a psycopg error, or
+    one about the data)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return None
+    state = exc.sqlstate or ""
+    lost = not state and isinstance(exc, psycopg.OperationalError)
+    if lost or state.startswith(_STORAGE_STATES):
+        return str(exc).strip() or type(exc).__name__
+    return None
 
 
 def dialect_of(conn: sqlite3.Connection | PgConnection) -> Dialect:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from ..errors import StorageUnavailable
 from . import rollups
+from .engine import pg_storage_failure
 from .migrations import connect
 from .wal import hand_over_scrub, scrub, scrub_requested
 
@@ -47,7 +48,7 @@ def storage_failure(exc: BaseException) -> str | None:
     if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) is not None:
         if exc.sqlite_errorcode & 0xFF in STORAGE_ERRORS:
             return str(exc)
-    return None
+    return pg_storage_failure(exc)
 
 
 class Writer:
@@ -59,22 +60,19 @@ class Writer:
 
     _STOP = object()
     _CHECKPOINT = object()
+    _BEGIN = "BEGIN IMMEDIATE"  # the write lock from the start: reads and writes in one turn
     SCRUB_RETRY = 0.02  # seconds between tries of a scrub a reader kept busy
 
     def __init__(self, path: Path | str, *, max_batch: int = 256, linger: float = 0.005) -> None:
         self.max_batch = max_batch
         self.linger = linger  # seconds a write nobody waits for waits for company
         self._waited_for = threading.Event()  # a write somebody waits for, or close, is queued
+        self._path = str(path)
         # Opened here, so an unusable database fails the start-up, not the first write.
-        self._conn = connect(path)
-        # The writers of every worker take turns by this lock before SQLite's: one waiting for
-        # it wakes as soon as it is released, where SQLite's busy handler sleeps 1, 2, 5, 10 ...
-        # ms between tries (issue 19: two workers stored fewer events than one, p99 0.5 s).
-        self._turns = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._conn: Any = self._open()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._scrub_pending = False  # deleted values may still be in the -wal (store/wal.py)
         self.failing: str | None = None  # why the last commit could not store, until one can
-        self._path = str(path)
         self._lane: _LoopLane | None = None  # the event loop's lane, opened by its first unit
         self._closed = False
         self._checkpoint_asked = False  # the loop lane asked the thread for a checkpoint
@@ -159,9 +157,9 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        conn = self._conn
         try:
             while True:
+                conn = self._conn
                 try:
                     item = self._queue.get(
                         timeout=self.SCRUB_RETRY if self._scrub_pending else None
@@ -201,8 +199,19 @@ class Writer:
                     continue
                 self._commit(conn, batch)
         finally:
-            conn.close()
-            os.close(self._turns)
+            self._release()
+
+    def _open(self) -> Any:
+        # The writers of every worker take turns by this lock before SQLite's: one waiting for
+        # it wakes as soon as it is released, where SQLite's busy handler sleeps 1, 2, 5, 10 ...
+        # ms between tries (issue 19: two workers stored fewer events than one, p99 0.5 s).
+        conn = connect(self._path)
+        self._turns = os.open(f"{self._path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return conn
+
+    def _release(self) -> None:
+        self._conn.close()
+        os.close(self._turns)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         self._report(batch, self._run_batch(conn, batch))
@@ -278,7 +287,7 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             if not begun:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(self._BEGIN)
             with rollups.tallied(conn) as tally:
                 for fn, _loop, _future in batch:
                     conn.execute("SAVEPOINT unit")
@@ -298,7 +307,7 @@ class Writer:
             try:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except Exception:  # sqlite3's or psycopg's: a lost connection cannot roll back
                 log.exception("rollback failed; the connection stays usable for the next batch")
             return outcomes, False
         return outcomes, True

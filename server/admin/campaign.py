@@ -4,7 +4,6 @@ range form and CSV. The figures are the report's; this module only formats them.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +11,7 @@ from starlette.responses import Response
 
 from .. import store
 from ..results import report
+from ..store import Connection
 from . import texts
 from .guard import Console, read, require
 from .layout import Page
@@ -189,7 +189,7 @@ def _chart(
 async def _report(request: Request, campaign_id: str, days: report.Range) -> dict[str, Any] | None:
     rules = Console.tp(request).rules
 
-    def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def run(conn: Connection) -> dict[str, Any] | None:
         try:
             return report.campaign_report(conn, rules, campaign_id, days)
         except report.ReportError:  # the only one for a valid range: an unknown campaign

@@ -5,7 +5,6 @@ results/breakdowns.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from .. import store
 from ..coupons import stock
 from ..results import breakdowns, report
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from . import texts
 from .guard import Console, read, require
 from .layout import Page
@@ -67,7 +67,7 @@ def total(row: dict[str, Any]) -> int | None:
 
 
 def _read(
-    conn: sqlite3.Connection, rules: Ruleset, days: report.Range | None
+    conn: Connection, rules: Ruleset, days: report.Range | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     pools = stock.stock(rules.pools, store.coupon_stats(conn))
     used = breakdowns.pool_campaigns(conn, rules, days) if days else []

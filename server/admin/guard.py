@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from .. import store
 from ..errors import PayloadTooLarge, RequestError
 from ..settings import Settings
+from ..store import Connection
 from ..web.limits import RateLimiter, read_body, refuse_cross_site
 from . import texts
 from .layout import Endpoint, Layout, Page
@@ -200,7 +200,7 @@ async def refused_post(request: Request, session: Session) -> Response | None:
     return None
 
 
-async def read(request: Request, fn: Callable[[sqlite3.Connection], T]) -> T:
+async def read(request: Request, fn: Callable[[Connection], T]) -> T:
     """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection:
     reports and lists read more than the event loop should wait for."""
     path = request.app.state.tp.settings.database_path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import sqlite3
 from typing import Any
 
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from starlette.responses import Response
 
 from ..results import breakdowns, report
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from . import texts
 from .guard import Console, read, require
 from .layout import Page
@@ -114,7 +114,7 @@ async def _campaigns(request: Request, days: report.Range) -> list[dict[str, Any
 
 
 def _overview(
-    conn: sqlite3.Connection, rules: Ruleset, days: report.Range
+    conn: Connection, rules: Ruleset, days: report.Range
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows: list[dict[str, Any]] = report.campaigns(conn, rules, days)["campaigns"]
     return rows, breakdowns.daily_totals(conn, days)

@@ -12,7 +12,6 @@ URL, so an e-mail address lands in no access log or browser history.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from starlette.responses import Response
 
 from .. import store
 from ..errors import StorageUnavailable
+from ..store import Connection
 from . import guard, texts
 from .guard import Console, read, require
 from .layout import Page
@@ -114,7 +114,7 @@ async def lookup(request: Request, session: Session) -> Response:
     tp = Console.tp(request)
     now, key = tp.now(), tp.identity_key
 
-    def gather(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def gather(conn: Connection) -> dict[str, Any] | None:
         subject = store.find_subject(conn, who.ref)
         consent = store.consent_history(conn, who.ref, key=key)
         if subject is None:
@@ -162,7 +162,7 @@ async def export(request: Request, session: Session) -> Response:
         return refusal
     now = Console.tp(request).now()
 
-    def gather(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def gather(conn: Connection) -> dict[str, Any] | None:
         subject = store.find_subject(conn, who.ref)
         return None if subject is None else store.export_subject(conn, subject)
 
@@ -195,7 +195,7 @@ async def erase(request: Request, session: Session) -> Response:
         if refusal is not None:
             return refusal
 
-        def gather(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        def gather(conn: Connection) -> dict[str, Any] | None:
             subject = store.find_subject(conn, who.ref)
             return None if subject is None else summary(store.export_subject(conn, subject))
 
@@ -212,7 +212,7 @@ async def erase(request: Request, session: Session) -> Response:
     tp = Console.tp(request)
     now, key, user = tp.now(), tp.identity_key, session.name
 
-    def work(conn: sqlite3.Connection) -> store.Erasure | None:
+    def work(conn: Connection) -> store.Erasure | None:
         store.audit(conn, at=now, user=user, action="erase", ref=who.ref)
         return store.erase(
             conn, who.ref, key=key, at=now, via="cli", requested_by=f"console:{user}"

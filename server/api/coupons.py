@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import sqlite3
 from pathlib import Path
 
 from starlette.requests import Request
@@ -17,6 +16,7 @@ from starlette.responses import Response
 from .. import store
 from ..coupons import pools as coupons
 from ..coupons import stock as couponstock
+from ..store import Connection
 from ..web.limits import read_body, read_json
 from ..web.responses import JSONResponse
 from . import couponspec
@@ -83,7 +83,7 @@ async def redeem_coupon(request: Request) -> Response:
     rules = tp.rules
     pools, endpoints, now = rules.pools, rules.site.webhooks, tp.now()
 
-    def redeem(conn: sqlite3.Connection) -> tuple[store.Redemption, int]:
+    def redeem(conn: Connection) -> tuple[store.Redemption, int]:
         visitor_id = store.find_visitor(conn, *who) if who else None  # unknown: not credited
         done = store.redeem_coupon(
             conn,

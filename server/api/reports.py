@@ -5,7 +5,6 @@ a worker thread, with the scope ``reports:read``."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..results import report
+from ..store import Connection
 from ..web.responses import JSONResponse
 from .endpoints import Handler, Problem
 from .subjects import NO_STORE, read
@@ -28,9 +28,7 @@ def _range(request: Request) -> report.Range:
         raise Problem(400, str(exc)) from None
 
 
-async def _answer(
-    request: Request, build: Callable[[sqlite3.Connection], dict[str, Any]]
-) -> Response:
+async def _answer(request: Request, build: Callable[[Connection], dict[str, Any]]) -> Response:
     try:
         body = await read(request, build)
     except report.ReportError as exc:

@@ -11,7 +11,6 @@ reading a long history); an erasure is one unit of the writer, so it never races
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -22,6 +21,7 @@ from starlette.responses import Response
 
 from .. import store
 from ..profiles import identity
+from ..store import Connection
 from ..web.responses import JSONResponse
 from .endpoints import Handler, Problem
 
@@ -38,7 +38,7 @@ def _nothing() -> Problem:
     return Problem(404, "nothing is stored about this reference")
 
 
-async def read(request: Request, fn: Callable[[sqlite3.Connection], T]) -> T:
+async def read(request: Request, fn: Callable[[Connection], T]) -> T:
     """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection."""
     path = request.app.state.tp.settings.database_path
     return await run_in_threadpool(store.read_snapshot, path, fn)
@@ -48,7 +48,7 @@ async def export_subject(request: Request) -> Response:
     tp = request.app.state.tp
     ref, now = _ref(request), tp.now()
 
-    def export(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def export(conn: Connection) -> dict[str, Any] | None:
         subject = store.find_subject(conn, ref)
         return None if subject is None else store.export_subject(conn, subject)
 

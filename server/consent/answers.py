@@ -4,10 +4,10 @@ writer."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from .. import store
+from ..store import Connection
 from ..store.records import CATEGORIES
 
 
@@ -20,11 +20,11 @@ def record(
     known: bool,
     now: int,
     key: bytes,
-) -> Callable[[sqlite3.Connection], None]:
+) -> Callable[[Connection], None]:
     """The writer unit that logs the answer of ``visitor_id`` (``known``: the browser's cookie
     named it, rather than a throwaway id for counting a refusal)."""
 
-    def answer(conn: sqlite3.Connection) -> None:
+    def answer(conn: Connection) -> None:
         """Log the answer. One granting nothing from a visitor who had granted something is a
         withdrawal of consent: everything stored about them is erased (GDPR Art. 17(1)(b)),
         the log entries, this one included, kept under a pseudonym as proof

@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import store
+from ..store import Connection
 from ..store.stock import MAX_CODE, code_problem
 from ..syntax.files import Problem, YamlFile
 from ..webhooks import delivery as webhooks
@@ -167,7 +167,7 @@ def expiry(pool: Pool, assigned_at: int) -> int | None:
 
 
 def queue_claim(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, webhooks.Endpoint],
     pool: Pool,
     claim: store.Claim,
@@ -199,7 +199,7 @@ def queue_claim(
 
 
 def queue_low_stock(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, webhooks.Endpoint],
     pool: Pool,
     remaining: int,
@@ -219,7 +219,7 @@ def queue_low_stock(
 
 
 def queue_redeemed(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, webhooks.Endpoint],
     redemption: store.Redemption,
     *,

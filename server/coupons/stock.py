@@ -9,7 +9,6 @@ import csv
 import itertools
 import json
 import math
-import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 from .. import store
 from ..errors import ConfigError
 from ..settings import Settings
+from ..store import Connection
 from .pools import Pool, Pools
 
 BATCH = 50_000  # rows per commit: each commit rewrites the pages it touched
@@ -183,7 +183,7 @@ def _pool(pools: Pools, name: str, kind: str) -> Pool:
     return pool
 
 
-def import_file(conn: sqlite3.Connection, pool: Pool, file: str, *, as_json: bool = False) -> int:
+def import_file(conn: Connection, pool: Pool, file: str, *, as_json: bool = False) -> int:
     """Add the codes of a CSV file (``-``: standard input) to an imported pool, committing
     every BATCH rows so that a running server is never kept waiting for long. Returns 1 when
     rows were invalid."""
@@ -265,7 +265,7 @@ def import_file(conn: sqlite3.Connection, pool: Pool, file: str, *, as_json: boo
     return 1 if report.invalid else 0
 
 
-def generate(conn: sqlite3.Connection, pool: Pool, count: int, *, as_json: bool = False) -> int:
+def generate(conn: Connection, pool: Pool, count: int, *, as_json: bool = False) -> int:
     """Make ``count`` codes of a generated pool in advance and print them, one a line, or
     ``as_json`` as one document."""
     if count < 1:

@@ -8,7 +8,6 @@ Pure but for the units of work it returns: the caller hands them to the writer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from ..audience.fields import NAME
 from ..audience.geolocation import Geolocation
 from ..render.popups import stylesheet
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from ..store.activity import Activity
 from ..store.records import PageViewUpdate, Profile
 from ..syntax.shapes import Field, check
@@ -36,7 +36,7 @@ CONTEXT = Field(
     max_items=MAX_CONTEXT_KEYS,
     pattern=NAME,
 )
-Unit = Callable[[sqlite3.Connection], Any]  # a unit of work for the writer
+Unit = Callable[[Connection], Any]  # a unit of work for the writer
 
 
 def facts_for(
@@ -83,7 +83,7 @@ def count(rules: Ruleset, facts: Facts, view: PageView, visitor_id: str, *, dept
     result = rules.profile.page_view(read, update, session_idle=idle, visitor_id=visitor_id)
     facts.profile = result[0]
 
-    def count_view(conn: sqlite3.Connection) -> None:
+    def count_view(conn: Connection) -> None:
         effects = store.record_page_view(
             conn,
             visitor_id,
@@ -111,7 +111,7 @@ def armed(rules: Ruleset, outcome: Outcome, at: int) -> Unit | None:
         return None
     on = store.day(at, rules.site.timezone)
 
-    def count_armed(conn: sqlite3.Connection) -> None:
+    def count_armed(conn: Connection) -> None:
         for d in chosen:
             store.count_campaign(conn, on, d.campaign.id, d.variant.id, d.campaign.version, armed=1)
 
@@ -123,7 +123,7 @@ def together(units: list[Unit]) -> Unit:
     if len(units) == 1:
         return units[0]
 
-    def all_of(conn: sqlite3.Connection) -> None:
+    def all_of(conn: Connection) -> None:
         for unit in units:
             unit(conn)
 

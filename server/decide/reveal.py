@@ -11,7 +11,6 @@ never one code to two visitors, with any number of worker processes (the claim r
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +22,11 @@ from ..coupons import pools as coupons
 from ..coupons.pools import Pool
 from ..errors import RequestError
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from .page import facts_for
 from .targeting import choose_variant
 
-Claim = Callable[[sqlite3.Connection], tuple[store.Claim | None, int]]
+Claim = Callable[[Connection], tuple[store.Claim | None, int]]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def reveal(
     *,
     now: int,
     revision: int,
-    conn: sqlite3.Connection,
+    conn: Connection,
 ) -> Reveal:
     """The coupon of ``variant_id`` of ``campaign_id`` for this visitor; ``conn`` reads the stock
     of a shared code. Raises RequestError: 404 no such coupon, 409 excluded or not this
@@ -79,7 +79,7 @@ def reveal(
         raise RequestError(f"variant {variant.id!r} is not this visitor's", status=409)
     endpoints, visitor = rules.site.webhooks, record.id
 
-    def claim(conn: sqlite3.Connection) -> tuple[store.Claim | None, int]:
+    def claim(conn: Connection) -> tuple[store.Claim | None, int]:
         if not store.visitor_exists(conn, visitor):  # erased since the request read it
             raise RequestError("this visitor no longer exists; reload the page", status=409)
         got = store.claim_coupon(conn, pool, visitor, campaign.id, variant.id, now)

@@ -19,7 +19,6 @@ import functools
 import json
 import logging
 import random
-import sqlite3
 import sys
 import time
 import uuid
@@ -28,11 +27,12 @@ from typing import Any, TypeVar
 
 from .. import store
 from ..settings import Settings
+from ..store import Connection
 from ..store.retention import Batch, Cutoffs
 
 log = logging.getLogger("touchpoint")
 T = TypeVar("T")
-Transact = Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
+Transact = Callable[[Callable[[Connection], T]], Awaitable[T]]
 
 MIN_PAUSE = 0.01  # seconds between two batches, at least
 START_DELAY = 60.0  # seconds after start before a worker first tries to purge
@@ -61,7 +61,7 @@ async def purge(
     """Delete everything past retention, one batch per ``transact`` call; the rows deleted
     per table. ``tables`` are the tables a profile takes rows from (store.purged_tables)."""
     n = batch_rows
-    steps: list[Callable[[Batch | None, sqlite3.Connection], Batch]] = []
+    steps: list[Callable[[Batch | None, Connection], Batch]] = []
     if limits.events_before is not None:
         steps.append(lambda last, c: store.purge_events(c, limits, limit=n))
     if limits.profiles_before is not None:
@@ -93,9 +93,9 @@ async def purge(
 
 
 def _overwriting(
-    step: Callable[[Batch | None, sqlite3.Connection], Batch],
+    step: Callable[[Batch | None, Connection], Batch],
     last: Batch | None,
-    conn: sqlite3.Connection,
+    conn: Connection,
 ) -> Batch:
     """Run ``step`` with SQLite overwriting what it deletes, as an erasure does, so deleted
     rows do not linger in free pages (about a fifth slower), nor, after the commit, in the
@@ -184,7 +184,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     transactions = 0
     with store.database(settings.database_path) as conn:
 
-        async def transact(fn: Callable[[sqlite3.Connection], T]) -> T:
+        async def transact(fn: Callable[[Connection], T]) -> T:
             nonlocal transactions
             transactions += 1
             with store.immediate(conn):
@@ -218,7 +218,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_order(conn: sqlite3.Connection, counts: dict[str, int]) -> list[str]:
+def _report_order(conn: Connection, counts: dict[str, int]) -> list[str]:
     """Every table a purge can touch, in the order a dry run lists them."""
     return sorted(
         {*counts, *store.purged_tables(conn), "visitors", "consent_log", "merges", "erasures"}

@@ -13,7 +13,6 @@ import argparse
 import datetime
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from .. import store
 from ..errors import ConfigError, RequestError
 from ..profiles import identity
 from ..settings import Settings
+from ..store import Connection
 from ..store.subjects import ERASED
 from ..syntax import times
 
@@ -62,13 +62,13 @@ def reference(args: argparse.Namespace, key: bytes) -> tuple[str, str]:
         raise ConfigError(str(exc)) from None
 
 
-def _with_database(settings: Settings, fn: Callable[[sqlite3.Connection], T]) -> T:
+def _with_database(settings: Settings, fn: Callable[[Connection], T]) -> T:
     with store.database(settings.database_path) as conn:
         return fn(conn)
 
 
 def export(settings: Settings, args: argparse.Namespace, ref: tuple[str, str]) -> int:
-    def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    def read(conn: Connection) -> dict[str, Any] | None:
         conn.execute("BEGIN")  # one snapshot for every table
         subject = store.find_subject(conn, ref)
         return None if subject is None else store.export_subject(conn, subject)
@@ -95,7 +95,7 @@ def export(settings: Settings, args: argparse.Namespace, ref: tuple[str, str]) -
 
 
 def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], key: bytes) -> int:
-    def work(conn: sqlite3.Connection) -> store.Erasure | None:
+    def work(conn: Connection) -> store.Erasure | None:
         subject = store.find_subject(conn, ref)
         if subject is None:
             return None
@@ -128,7 +128,7 @@ def erase(settings: Settings, args: argparse.Namespace, ref: tuple[str, str], ke
     return 0
 
 
-def _confirm(conn: sqlite3.Connection, subject: store.Subject) -> bool:
+def _confirm(conn: Connection, subject: store.Subject) -> bool:
     found = store.export_subject(conn, subject)["tables"]
     rows = ", ".join(f"{table} {len(found[table])}" for table in found if found[table])
     print(f"visitor id(s): {', '.join(subject.visitor_ids)}", file=sys.stderr)

@@ -3,10 +3,10 @@ unit of the writer that also queues the webhooks of what it changed (docs/profil
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping
 
 from .. import store
+from ..store import Connection
 from ..store.records import Identity
 from ..webhooks import delivery as webhooks
 from .rules import ProfileRules
@@ -20,11 +20,11 @@ def identify(
     depth: str,
     rules: ProfileRules,
     endpoints: Mapping[str, webhooks.Endpoint],
-) -> Callable[[sqlite3.Connection], tuple[store.Identified, int]]:
+) -> Callable[[Connection], tuple[store.Identified, int]]:
     """The writer unit that identifies ``visitor_id`` as ``who`` (store.identify_visitor),
     scored under ``rules``; it returns what happened and the webhooks queued."""
 
-    def write(conn: sqlite3.Connection) -> tuple[store.Identified, int]:
+    def write(conn: Connection) -> tuple[store.Identified, int]:
         """Identify, and queue the webhooks of what it changed in the same transaction."""
         outcome = store.identify_visitor(conn, visitor_id, who, now=now, keep=depth, rules=rules)
         survivor = outcome.visitor_id

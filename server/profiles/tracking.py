@@ -10,12 +10,12 @@ that cannot be written makes it a 503, never an acknowledgement of what was not 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import store
+from ..store import Connection
 from ..store.activity import Activity
 from ..webhooks import delivery as webhooks
 from .model import visit_start
@@ -49,7 +49,7 @@ def record(
     depth: str,
     revision: int,
     goals: Mapping[str, store.Goal] | None = None,
-) -> Callable[[sqlite3.Connection], Stored]:
+) -> Callable[[Connection], Stored]:
     """The writer unit that stores what the consent of ``visitor`` allows of ``batch``, scored
     under ``rules``, webhooks to ``endpoints``, the campaigns' ``goals`` counted.
 
@@ -59,7 +59,7 @@ def record(
     goals = goals or {}
     sent = len(batch.campaign) + len(batch.behaviour)
 
-    def write(conn: sqlite3.Connection) -> Stored:
+    def write(conn: Connection) -> Stored:
         """Store the batch and queue the webhooks of what it changed (score thresholds, stage
         changes, form submissions) in the same transaction."""
         read = store.consent_and_profile(conn, visitor, revision=revision)
@@ -103,7 +103,7 @@ def record(
 
 
 def _forms_submitted(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, webhooks.Endpoint],
     visitor: str,
     activities: list[Activity],
@@ -129,7 +129,7 @@ def _forms_submitted(
 
 
 def push(
-    conn: sqlite3.Connection,
+    conn: Connection,
     batch: list[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
     revision: int,
     profile_rules: ProfileRules,

@@ -4,10 +4,10 @@ out and brought in. Counts only: the statistics stay in report.py."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from .report import Range, variant_counts
 
 # Up to this many days, the daily totals look up each campaign's days (measured with 200
@@ -15,7 +15,7 @@ from .report import Range, variant_counts
 SCAN_DAYS = 92
 
 
-def daily_totals(conn: sqlite3.Connection, days: Range) -> dict[str, Any]:
+def daily_totals(conn: Connection, days: Range) -> dict[str, Any]:
     """Over all campaigns, per day of ``days`` (every day, zeros included): exposures, newly
     exposed visitors and newly converted visitors."""
     since, until = days.since.isoformat(), days.until.isoformat()
@@ -46,7 +46,7 @@ def daily_totals(conn: sqlite3.Connection, days: Range) -> dict[str, Any]:
     return out
 
 
-def pool_campaigns(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> list[dict[str, Any]]:
+def pool_campaigns(conn: Connection, rules: Ruleset, days: Range) -> list[dict[str, Any]]:
     """Per coupon pool and campaign (through the variants that name the pool, of the rules
     now): the codes revealed and redeemed in ``days``, and redemptions and revenue per
     currency. Pools are in name order, their campaigns too."""

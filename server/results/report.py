@@ -8,13 +8,13 @@ The same figures reach marketers through ``touchpoint report``, the server API
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from ..rules.campaigns import Campaign
 from ..rules.ruleset import Ruleset
+from ..store import Connection
 from ..store.records import STAGES
 from ..store.rollups import CAMPAIGN_COUNTS
 from .stats import Comparison, Mean, Proportion, compare, srm_p_value, wilson
@@ -81,7 +81,7 @@ def _date(name: str, value: str) -> dt.date:
 # --- campaigns --------------------------------------------------------------------------------
 
 
-def campaigns(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str, Any]:
+def campaigns(conn: Connection, rules: Ruleset, days: Range) -> dict[str, Any]:
     """Every campaign with rollups in ``days`` or in the current rules: its counts summed over
     its variants and versions (the unique visitors: of its current version), and for an
     experiment its verdict."""
@@ -117,7 +117,7 @@ def campaigns(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str
 
 
 def campaign_report(
-    conn: sqlite3.Connection,
+    conn: Connection,
     rules: Ruleset,
     campaign_id: str,
     days: Range,
@@ -195,13 +195,13 @@ def _experiment(
     }
 
 
-def variant_counts(conn: sqlite3.Connection, days: Range) -> dict[tuple[str, int, str], Any]:
+def variant_counts(conn: Connection, days: Range) -> dict[tuple[str, int, str], Any]:
     """The counts (CAMPAIGN_COUNTS) per (campaign, version, variant) over ``days``."""
     return _counts(conn, days)
 
 
 def _counts(
-    conn: sqlite3.Connection,
+    conn: Connection,
     days: Range,
     *,
     campaign: str | None = None,
@@ -388,7 +388,7 @@ def _verdict(
     }
 
 
-def _daily(conn: sqlite3.Connection, bounds: tuple[Any, ...], days: Range) -> list[dict[str, Any]]:
+def _daily(conn: Connection, bounds: tuple[Any, ...], days: Range) -> list[dict[str, Any]]:
     rows = conn.execute(
         f"SELECT day, variant, {_sums(CAMPAIGN_COUNTS)} FROM rollup_campaigns"
         " WHERE campaign = ? AND version = ? AND day BETWEEN ? AND ? GROUP BY day, variant",
@@ -401,7 +401,7 @@ def _daily(conn: sqlite3.Connection, bounds: tuple[Any, ...], days: Range) -> li
 
 
 def _revenue(
-    conn: sqlite3.Connection, days: Range, *, campaign: str, version: int
+    conn: Connection, days: Range, *, campaign: str, version: int
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Redemptions, revenue and its sum of squares per (variant, currency)."""
     rows = conn.execute(
@@ -416,7 +416,7 @@ def _revenue(
     }
 
 
-def _campaign_revenue(conn: sqlite3.Connection, days: Range) -> dict[str, dict[str, Any]]:
+def _campaign_revenue(conn: Connection, days: Range) -> dict[str, dict[str, Any]]:
     """Redemptions and revenue per campaign and currency."""
     rows = conn.execute(
         "SELECT campaign, currency, sum(redemptions), total(revenue) FROM rollup_revenue"
@@ -429,7 +429,7 @@ def _campaign_revenue(conn: sqlite3.Connection, days: Range) -> dict[str, dict[s
     return out
 
 
-def _latest_version(conn: sqlite3.Connection, campaign_id: str) -> int:
+def _latest_version(conn: Connection, campaign_id: str) -> int:
     row = conn.execute(
         "SELECT max(version) FROM rollup_campaign_months WHERE campaign = ?", (campaign_id,)
     ).fetchone()
@@ -447,7 +447,7 @@ def _rate(part: int, whole: int) -> float | None:
 # --- lifecycle --------------------------------------------------------------------------------
 
 
-def lifecycle(conn: sqlite3.Connection, rules: Ruleset, days: Range) -> dict[str, Any]:
+def lifecycle(conn: Connection, rules: Ruleset, days: Range) -> dict[str, Any]:
     """Visitors entering each stage (in the order lifecycle.yaml lists them), the flows between
     stages, the score thresholds crossed, and the daily series of both."""
     bounds = (days.since.isoformat(), days.until.isoformat())

@@ -32,6 +32,7 @@ from .coupons import (
     pool_has_codes,
     redeem_coupon,
 )
+from .engine import Connection, Location, locate
 from .identities import (
     Identified,
     copy_consent,
@@ -125,6 +126,9 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "Connection",
+    "Location",
+    "locate",
     "AuditEntry",
     "audit",
     "audit_entries",

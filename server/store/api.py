@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import orjson
 from ..errors import RequestError
 from .activity import Activity, Effects
 from .datadepth import keeps
+from .engine import Connection
 from .reader import profile_visitor
 from .records import ProfileMoves
 from .visitors import record_activities
@@ -38,7 +38,7 @@ class PushResult:
 
 
 def push_activities(
-    conn: sqlite3.Connection,
+    conn: Connection,
     batch: Sequence[tuple[tuple[str, str], Activity, dict[str, Any] | None]],
     *,
     revision: int,
@@ -92,7 +92,7 @@ def push_activities(
 
 
 def set_attributes(
-    conn: sqlite3.Connection, ref: tuple[str, str], values: dict[str, Any], *, revision: int
+    conn: Connection, ref: tuple[str, str], values: dict[str, Any], *, revision: int
 ) -> dict[str, Any] | None:
     """Set (or, with None, clear) attributes of the profile ``ref`` names; returns all its
     attributes, or None without such a profile."""

@@ -5,8 +5,9 @@ as its keyed hash. Nothing else about the person is written here."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+from .engine import Connection
 
 ACTIONS = ("lookup", "export", "erase", "simulate")
 
@@ -21,22 +22,20 @@ class AuditEntry:
     ref: str  # a visitor id, or the identifier's keyed hash
 
 
-def audit(
-    conn: sqlite3.Connection, *, at: int, user: str, action: str, ref: tuple[str, str]
-) -> int:
+def audit(conn: Connection, *, at: int, user: str, action: str, ref: tuple[str, str]) -> int:
     """Record one console action on the person ``ref`` names; the entry's id."""
     if action not in ACTIONS:
         raise ValueError(action)
-    cursor = conn.execute(
-        "INSERT INTO admin_audit (at, user, action, ref_kind, ref) VALUES (?, ?, ?, ?, ?)",
+    (entry,) = conn.execute(
+        'INSERT INTO admin_audit (at, "user", action, ref_kind, ref) VALUES (?, ?, ?, ?, ?)'
+        " RETURNING id",
         (at, user, action, *ref),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    ).fetchone()
+    return int(entry)
 
 
 def audit_entries(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     limit: int = 200,
     before: int | None = None,

@@ -9,7 +9,6 @@ code per pool and no code goes to two visitors, however many server workers ther
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import orjson
 
 from ..errors import RequestError
 from . import eventlog
+from .engine import Connection
 
 
 class Pool(Protocol):
@@ -106,7 +106,7 @@ class Redemption:
 
 
 def claim_coupon(
-    conn: sqlite3.Connection,
+    conn: Connection,
     pool: Pool,
     visitor_id: str,
     campaign: str | None,
@@ -147,7 +147,7 @@ def claim_coupon(
 
 
 def _reveal(
-    conn: sqlite3.Connection,
+    conn: Connection,
     pool: Pool,
     visitor_id: str,
     campaign: str | None,
@@ -178,14 +178,14 @@ def _reveal(
     return Claim(pool.code, expires_at, new=True)
 
 
-def generated_count(conn: sqlite3.Connection, pool: str) -> int:
+def generated_count(conn: Connection, pool: str) -> int:
     """The codes a generated pool has made so far, in advance or on demand."""
     row = conn.execute("SELECT generated FROM coupon_pools WHERE pool = ?", (pool,)).fetchone()
     return int(row[0]) if row else 0
 
 
 def generate_codes(
-    conn: sqlite3.Connection,
+    conn: Connection,
     pool: Pool,
     count: int,
     *,
@@ -227,7 +227,7 @@ def generate_codes(
     return made
 
 
-def _remaining(conn: sqlite3.Connection, pool: Pool, cap: int) -> int:
+def _remaining(conn: Connection, pool: Pool, cap: int) -> int:
     """The codes ``pool`` can still hand out, counted up to ``cap`` only: the free ones are
     read from the stock index with LIMIT, not counted whole."""
     room = 0
@@ -242,7 +242,7 @@ def _remaining(conn: sqlite3.Connection, pool: Pool, cap: int) -> int:
     return int(free) + room
 
 
-def _crossed(conn: sqlite3.Connection, pool: Pool) -> int | None:
+def _crossed(conn: Connection, pool: Pool) -> int | None:
     """The codes left when a claim has just taken the pool below ``low_stock``, else None.
     Each claim takes one code, so the count passes ``low_stock - 1`` exactly once on the way
     down (and again only after the pool was refilled)."""
@@ -252,7 +252,7 @@ def _crossed(conn: sqlite3.Connection, pool: Pool) -> int | None:
     return remaining if remaining == pool.low_stock - 1 else None
 
 
-def pool_has_codes(conn: sqlite3.Connection, pool: Pool | str, *, now: int | None = None) -> bool:
+def pool_has_codes(conn: Connection, pool: Pool | str, *, now: int | None = None) -> bool:
     """Whether a claim from ``pool`` could get a code now: one probe of the stock index. Given
     a name, only the stock is probed; given the Pool, a static pool always has its code, a
     generated one has codes while under its limit, and none after ``valid.until`` (with
@@ -273,7 +273,7 @@ def pool_has_codes(conn: sqlite3.Connection, pool: Pool | str, *, now: int | Non
 
 
 def redeem_coupon(
-    conn: sqlite3.Connection,
+    conn: Connection,
     pools: Mapping[str, Pool],
     code: str,
     order_id: str,
@@ -370,7 +370,7 @@ def _check_expiry(code: str, expires_at: int | None, now: int) -> None:
         raise CouponExpired(f"the code {code} expired on {_utc(expires_at)}")
 
 
-def _converted(conn: sqlite3.Connection, r: Redemption, visitor: str) -> None:
+def _converted(conn: Connection, r: Redemption, visitor: str) -> None:
     """The redemption in the visitor's event log and campaign history (a conversion: the
     campaign's ``after_convert`` applies), while the visitor exists with marketing consent."""
     row = conn.execute("SELECT consent_granted FROM visitors WHERE id = ?", (visitor,)).fetchone()
@@ -390,7 +390,7 @@ def _converted(conn: sqlite3.Connection, r: Redemption, visitor: str) -> None:
 # --- identities -------------------------------------------------------------------------------
 
 
-def merge_coupons(conn: sqlite3.Connection, source: str, target: str) -> None:
+def merge_coupons(conn: Connection, source: str, target: str) -> None:
     """On identification, move the anonymous ``source``'s codes to the known ``target``, pool
     by pool, unless ``target`` has one of that pool already: then the code stays where it was
     (still handed out, still redeemable) and a shared code's reveal is dropped."""

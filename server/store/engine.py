@@ -14,10 +14,10 @@ import functools
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..errors import ConfigError
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import psycopg
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# A connection of either engine: what the store's functions take.
+Connection: TypeAlias = "sqlite3.Connection | PgConnection"
 
 
 @dataclass(frozen=True)
@@ -99,20 +101,23 @@ def redacted(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?(\d*)|%")
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?(\d*)|(?<![:\w]):([A-Za-z_]\w*)|%")
 
 
 @functools.lru_cache(maxsize=2048)
 def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
-    """``sql`` with sqlite3's placeholders as psycopg's: ``?`` becomes ``%s`` and ``?N``
-    ``%(pN)s`` (the second item then lists the numbers, to turn the parameters into a dict);
-    a literal ``%`` is doubled. Quoted strings and names are left alone."""
+    """``sql`` with sqlite3's placeholders as psycopg's: ``?`` becomes ``%s``, ``:name``
+    ``%(name)s`` and ``?N`` ``%(pN)s`` (the second item then lists the numbers, to turn the
+    parameters into a dict); a literal ``%`` is doubled. Quoted strings and names are left
+    alone."""
     numbered: set[int] = set()
 
     def swap(match: re.Match[str]) -> str:
         token = match.group(0)
         if token == "%":
             return "%%"
+        if match.group(2):
+            return f"%({match.group(2)})s"
         if token[0] != "?":
             return token.replace("%", "%%")
         if match.group(1):
@@ -124,7 +129,24 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
     return out, (tuple(sorted(numbered)) if numbered else None)
 
 
-def _params(numbers: tuple[int, ...] | None, params: Sequence[Any]) -> Any:
+Params: TypeAlias = "Sequence[Any] | Mapping[str, Any]"
+
+
+class Cursor(Protocol):
+    """What the store reads of a cursor, on either engine."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+def _params(numbers: tuple[int, ...] | None, params: Params) -> Any:
+    if isinstance(params, Mapping):
+        return params
     if numbers is None:
         return tuple(params)
     return {f"p{n}": params[n - 1] for n in numbers}
@@ -140,11 +162,11 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
         query, numbers = translate(sql)
         return self.raw.execute(query, _params(numbers, params) if params else None)
 
-    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+    def executemany(self, sql: str, seq: Iterable[Params]) -> Cursor:
         query, numbers = translate(sql)
         cursor = self.raw.cursor()
         cursor.executemany(query, [_params(numbers, p) for p in seq])
@@ -195,6 +217,6 @@ def pg_storage_failure(exc: BaseException) -> str | None:
     return None
 
 
-def dialect_of(conn: sqlite3.Connection | PgConnection) -> Dialect:
+def dialect_of(conn: Connection) -> Dialect:
     """The dialect a connection speaks."""
     return POSTGRESQL if isinstance(conn, PgConnection) else SQLITE

@@ -15,9 +15,10 @@ key if that id is already taken (the batch is refused, never stored under a wron
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
+
+from .engine import Connection
 
 EVENT_ID_BITS = 20
 
@@ -45,7 +46,7 @@ def first_id(at: int) -> int:
     return at << EVENT_ID_BITS
 
 
-def insert(conn: sqlite3.Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
+def insert(conn: Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
     """Append events of ``visitor_id``, each a tuple of :data:`COLUMNS`; returns how many
     were stored (none for a visitor without a row)."""
     last: dict[int, int] = {}  # per second, the id given last

@@ -4,7 +4,6 @@ known profile, and a fresh visitor on logout."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
 import orjson
@@ -13,6 +12,7 @@ from ..errors import RequestError
 from . import eventlog
 from .activity import Activity, Effects
 from .coupons import merge_coupons
+from .engine import Connection
 from .reader import PROFILE_COLUMNS, profile_from_row
 from .records import Identity, ProfileMoves, new_visitor_id
 from .visitors import (
@@ -35,7 +35,7 @@ class Identified:
 
 
 def identify(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     identifiers: Identity,
     *,
@@ -51,7 +51,7 @@ def identify(
 
 
 def identify_visitor(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     identity: Identity,
     *,
@@ -153,7 +153,7 @@ def identify_visitor(
 
 
 def _set_identified(
-    conn: sqlite3.Connection, visitor_id: str, first_name: str | None, *, keep: str
+    conn: Connection, visitor_id: str, first_name: str | None, *, keep: str
 ) -> None:
     data = orjson.loads(
         conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()[0]
@@ -168,9 +168,7 @@ def _set_identified(
     )
 
 
-def copy_consent(
-    conn: sqlite3.Connection, from_id: str, to_id: str, *, at: int, method: str
-) -> None:
+def copy_consent(conn: Connection, from_id: str, to_id: str, *, at: int, method: str) -> None:
     """Give ``to_id`` the consent ``from_id`` holds, logged under ``to_id`` with ``method``
     (``identify`` when a browser joins a profile, ``reset`` for a fresh visitor)."""
     row = conn.execute(
@@ -193,7 +191,7 @@ def copy_consent(
 
 
 def _merge_visitor(
-    conn: sqlite3.Connection, source: str, target: str, *, now: int, rules: ProfileMoves
+    conn: Connection, source: str, target: str, *, now: int, rules: ProfileMoves
 ) -> None:
     """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
     columns = f"{PROFILE_COLUMNS}"
@@ -246,7 +244,7 @@ def _merge_visitor(
     conn.execute("DELETE FROM visitors WHERE id = ?", (source,))
 
 
-def reset_visitor(conn: sqlite3.Connection, visitor_id: str, *, now: int) -> str:
+def reset_visitor(conn: Connection, visitor_id: str, *, now: int) -> str:
     """A fresh anonymous visitor with the consent of ``visitor_id`` (logout on a shared
     computer); ``visitor_id`` and its profile stay as they are."""
     fresh = new_visitor_id()
@@ -254,7 +252,7 @@ def reset_visitor(conn: sqlite3.Connection, visitor_id: str, *, now: int) -> str
     return fresh
 
 
-def find_visitor(conn: sqlite3.Connection, kind: str, value: str) -> str | None:
+def find_visitor(conn: Connection, kind: str, value: str) -> str | None:
     """The visitor an API reference names: ``("id", visitor id)`` or ``(kind, hash)``."""
     if kind == "id":
         row = conn.execute("SELECT id FROM visitors WHERE id = ?", (value,)).fetchone()

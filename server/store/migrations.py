@@ -14,7 +14,8 @@ from typing import TypeVar
 import sqlite_utils
 
 from ..errors import ConfigError
-from . import rollups
+from . import pgschema, rollups
+from .engine import Connection, PgConnection, dialect_of, locate, pg_connect
 from .eventlog import EVENT_ID_BITS
 from .wal import scrub_requested, scrub_waiting
 
@@ -710,8 +711,12 @@ def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
     return False
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    """A connection with the pragmas every Touchpoint connection uses."""
+def connect(path: Path | str) -> Connection:
+    """A connection with the pragmas every Touchpoint connection uses; on a ``postgresql://``
+    database, a :class:`PgConnection` that takes the same statements (store/engine.py)."""
+    location = locate(path)
+    if location.is_postgresql:
+        return pg_connect(location.url or "")
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -724,11 +729,19 @@ def connect(path: Path | str) -> sqlite3.Connection:
 
 def migrate(path: Path | str) -> list[str]:
     """Apply pending migrations; returns the names applied. Safe to call at every start."""
+    location = locate(path)
+    if location.is_postgresql:
+        pg = pg_connect(location.url or "")
+        try:
+            return pgschema.migrate(pg)
+        finally:
+            pg.close()
     # The database holds personal data: readable by the service's user only. SQLite gives the
     # -wal and -shm files the database file's permissions.
     Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     conn = connect(path)
+    assert isinstance(conn, sqlite3.Connection)
     try:
         db = sqlite_utils.Database(conn)
         pending = [m.name for m in migrations.pending(db)]
@@ -739,7 +752,14 @@ def migrate(path: Path | str) -> list[str]:
         conn.close()
 
 
-def no_database(path: Path) -> ConfigError:
+def exists(path: Path | str) -> bool:
+    """Whether there is a database to use: a SQLite file, or any PostgreSQL database (the
+    server creates the schema in an empty one, and a command migrates it)."""
+    location = locate(path)
+    return location.is_postgresql or Path(path).exists()
+
+
+def no_database(path: Path | str) -> ConfigError:
     """The error of a command run where the database is not: a wrong data folder, or a server
     that has not started yet (it creates the database on its first start)."""
     return ConfigError(
@@ -749,10 +769,10 @@ def no_database(path: Path) -> ConfigError:
 
 
 @contextlib.contextmanager
-def database(path: Path) -> Iterator[sqlite3.Connection]:
+def database(path: Path | str) -> Iterator[Connection]:
     """The database at ``path`` for a command run beside the server: migrated, connected, and
     closed afterwards. Refuses to create one where none is (a mistyped --data-dir)."""
-    if not path.exists():
+    if not exists(path):
         raise no_database(path)
     migrate(path)
     conn = connect(path)
@@ -762,25 +782,28 @@ def database(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def read_snapshot(path: Path | str, fn: Callable[[sqlite3.Connection], T]) -> T:
+def read_snapshot(path: Path | str, fn: Callable[[Connection], T]) -> T:
     """``fn(conn)`` in one read-only transaction of a connection of its own, closed after: one
     consistent snapshot for reports, exports and lists. Blocking: run it on a worker thread
     (the server API, the console)."""
     conn = connect(path)
     try:
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("BEGIN")
+        if isinstance(conn, PgConnection):
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("BEGIN")
         return fn(conn)
     finally:
         conn.close()
 
 
 @contextlib.contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def immediate(conn: Connection) -> Iterator[Connection]:
     """One write transaction as the server's writer runs them (``BEGIN IMMEDIATE``: it waits for
     the write lock, then nothing can come between its reads and writes), committed at the end
     and rolled back on an error. For commands writing outside the server's writer."""
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(dialect_of(conn).begin_write)
     try:
         with rollups.tallied(conn) as tally:
             yield conn

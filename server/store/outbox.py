@@ -4,10 +4,11 @@ once."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from .engine import Connection
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class OutboxRow:
 
 
 def queue_webhook(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     endpoint: str,
     event: str,
@@ -40,7 +41,7 @@ def queue_webhook(
     return cursor.rowcount == 1
 
 
-def erase_webhooks(conn: sqlite3.Connection, visitor_id: str) -> int:
+def erase_webhooks(conn: Connection, visitor_id: str) -> int:
     """Delete every outbox row about ``visitor_id``, sent or not (erasure of their data)."""
     return conn.execute("DELETE FROM webhook_outbox WHERE visitor_id = ?", (visitor_id,)).rowcount
 
@@ -50,7 +51,7 @@ def _placeholders(values: Iterable[Any]) -> str:
 
 
 def claim_webhooks(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Iterable[str],
     *,
     now: float,
@@ -80,7 +81,7 @@ def claim_webhooks(
     return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.id)
 
 
-def webhook_delivered(conn: sqlite3.Connection, row_id: int, *, now: int, status: int) -> None:
+def webhook_delivered(conn: Connection, row_id: int, *, now: int, status: int) -> None:
     # Whoever holds the lease now: a 2xx answer is the truth even if the lease ran out meanwhile.
     conn.execute(
         "UPDATE webhook_outbox SET state = 'delivered', delivered_at = ?, last_status = ?,"
@@ -91,7 +92,7 @@ def webhook_delivered(conn: sqlite3.Connection, row_id: int, *, now: int, status
 
 
 def webhook_attempt_failed(
-    conn: sqlite3.Connection,
+    conn: Connection,
     row_id: int,
     *,
     owner: str,
@@ -110,7 +111,7 @@ def webhook_attempt_failed(
     )
 
 
-def release_webhooks(conn: sqlite3.Connection, owner: str, *, now: float) -> int:
+def release_webhooks(conn: Connection, owner: str, *, now: float) -> int:
     """Hand back the leases of ``owner``, whose attempts were interrupted: the rows are due
     again at once and the interrupted attempts do not count."""
     cursor = conn.execute(
@@ -121,9 +122,7 @@ def release_webhooks(conn: sqlite3.Connection, owner: str, *, now: float) -> int
     return cursor.rowcount
 
 
-def prune_webhooks(
-    conn: sqlite3.Connection, *, delivered_before: int, limit: int | None = None
-) -> int:
+def prune_webhooks(conn: Connection, *, delivered_before: int, limit: int | None = None) -> int:
     """Delete rows delivered before ``delivered_before`` (at most ``limit``, oldest first);
     failed rows stay until retried."""
     due = "state = 'delivered' AND delivered_at < ?"
@@ -138,7 +137,7 @@ def prune_webhooks(
 
 
 def retry_webhooks(
-    conn: sqlite3.Connection, *, now: float, ids: Iterable[int] = (), all_failed: bool = False
+    conn: Connection, *, now: float, ids: Iterable[int] = (), all_failed: bool = False
 ) -> int:
     """Queue failed (or pending) rows again with a fresh count of attempts."""
     ids = list(ids)
@@ -155,7 +154,7 @@ def retry_webhooks(
     return cursor.rowcount
 
 
-def webhook_due(conn: sqlite3.Connection, endpoints: Iterable[str]) -> float | None:
+def webhook_due(conn: Connection, endpoints: Iterable[str]) -> float | None:
     """When the next pending row of ``endpoints`` can be claimed (None: nothing pending)."""
     names = sorted(endpoints)
     if not names:
@@ -169,7 +168,7 @@ def webhook_due(conn: sqlite3.Connection, endpoints: Iterable[str]) -> float | N
 
 
 def webhook_outbox(
-    conn: sqlite3.Connection, *, states: Iterable[str] = ("pending", "failed"), limit: int = 100
+    conn: Connection, *, states: Iterable[str] = ("pending", "failed"), limit: int = 100
 ) -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
     """Counts per endpoint and state, and the newest ``limit`` rows in ``states``."""
     counts: dict[str, dict[str, int]] = {}

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from . import eventlog
+from .engine import Connection
 from .migrations import CACHE_KIB, connect
 from .records import Profile
 
@@ -65,7 +66,7 @@ def profile_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
     )
 
 
-def profile_of(conn: sqlite3.Connection, visitor_id: str) -> Profile | None:
+def profile_of(conn: Connection, visitor_id: str) -> Profile | None:
     """The stored profile of ``visitor_id`` (as written, no decay applied), or None."""
     row = conn.execute(
         f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
@@ -73,7 +74,7 @@ def profile_of(conn: sqlite3.Connection, visitor_id: str) -> Profile | None:
     return profile_from_row(row) if row else None
 
 
-def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision: int) -> str | None:
+def profile_visitor(conn: Connection, ref: tuple[str, str], *, revision: int) -> str | None:
     """The visitor a server API reference names, if it has a profile: the ``personalisation``
     consent for the current consent ``revision``. ``ref`` is ``("id", visitor id)`` or
     ``(kind, hash)``."""
@@ -92,7 +93,7 @@ def profile_visitor(conn: sqlite3.Connection, ref: tuple[str, str], *, revision:
     return str(row[0])
 
 
-def identifiers_of(conn: sqlite3.Connection, visitor_id: str) -> list[dict[str, str]]:
+def identifiers_of(conn: Connection, visitor_id: str) -> list[dict[str, str]]:
     """The kinds of identifier a visitor is known by, each with its value where it is stored
     in clear (data_depth ``full``)."""
     rows = conn.execute(
@@ -110,9 +111,7 @@ class Reader:
         # A page cache large enough for the upper B-tree levels of millions of profiles.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
-    def visitor(
-        self, visitor_id: str, *, conn: sqlite3.Connection | None = None
-    ) -> VisitorRecord | None:
+    def visitor(self, visitor_id: str, *, conn: Connection | None = None) -> VisitorRecord | None:
         """The visitor's consent, campaign history and profile; read on ``conn`` when given
         (the writer's loop lane: Writer.loop_reads)."""
         try:

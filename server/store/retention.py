@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import eventlog
+from .engine import Connection
 from .subjects import ANONYMISED, naming, visitor_tables
 
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
@@ -108,13 +109,13 @@ class Batch:
     cursor: tuple[int, int] | None = None  # where the consent log walk goes on
 
 
-def purged_tables(conn: sqlite3.Connection) -> dict[str, str]:
+def purged_tables(conn: Connection) -> dict[str, str]:
     """Every table a purged profile takes rows from: name -> the key its rows are deleted by
     (``rowid``, or the primary key columns of a ``WITHOUT ROWID`` table)."""
     return {name: _row_key(conn, name) for name in visitor_tables(conn) if name not in KEPT_TABLES}
 
 
-def _row_key(conn: sqlite3.Connection, table: str) -> str:
+def _row_key(conn: Connection, table: str) -> str:
     try:
         conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
         return "rowid"
@@ -125,7 +126,7 @@ def _row_key(conn: sqlite3.Connection, table: str) -> str:
         return ", ".join(f'"{name}"' for (name,) in columns)
 
 
-def purge_events(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+def purge_events(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` events older than the events cutoff, oldest first."""
     before = eventlog.first_id(cutoffs.events_before or 0)  # ids run in time order
     deleted = conn.execute(
@@ -137,7 +138,7 @@ def purge_events(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> B
 
 
 def purge_profiles(
-    conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int, tables: dict[str, str]
+    conn: Connection, cutoffs: Cutoffs, *, limit: int, tables: dict[str, str]
 ) -> Batch:
     """Delete up to ``limit`` rows of inactive profiles: first their rows in ``tables``, then,
     once a batch of profiles has none left, the ``visitors`` rows themselves. Inactivity is
@@ -179,7 +180,7 @@ def purge_profiles(
 
 
 def purge_consent_log(
-    conn: sqlite3.Connection,
+    conn: Connection,
     cutoffs: Cutoffs,
     *,
     limit: int,
@@ -200,22 +201,22 @@ def purge_consent_log(
     return Batch({"consent_log": len(rows)}, len(rows) == limit, cursor)
 
 
-def purge_merges(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+def purge_merges(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` merge records as old as the consent log entries they link."""
     return _purge_records(conn, "merges", cutoffs.consent_before, limit)
 
 
-def purge_erasures(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+def purge_erasures(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` erasure records as old as the consent log entries they vouch for."""
     return _purge_records(conn, "erasures", cutoffs.consent_before, limit)
 
 
-def purge_audit(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+def purge_audit(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` entries of the console's audit log past ``admin_audit_days``."""
     return _purge_records(conn, "admin_audit", cutoffs.audit_before, limit)
 
 
-def _purge_records(conn: sqlite3.Connection, table: str, before: int | None, limit: int) -> Batch:
+def _purge_records(conn: Connection, table: str, before: int | None, limit: int) -> Batch:
     deleted = conn.execute(
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < ? LIMIT ?)",
         (before, limit),
@@ -224,7 +225,7 @@ def _purge_records(conn: sqlite3.Connection, table: str, before: int | None, lim
     return Batch({table: deleted}, more)
 
 
-def purge_webhooks(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
+def purge_webhooks(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
     """Delete up to ``limit`` delivered webhooks past ``webhook_keep_days``."""
     from .outbox import prune_webhooks
 
@@ -238,7 +239,7 @@ def purge_webhooks(conn: sqlite3.Connection, cutoffs: Cutoffs, *, limit: int) ->
     return Batch({"webhook_outbox": deleted}, more)
 
 
-def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
+def count_due(conn: Connection, cutoffs: Cutoffs) -> dict[str, int]:
     """Per table, how many rows the purge would delete now (a dry run changes nothing)."""
     params = cutoffs.params()
     profiles = cutoffs.profiles_before is not None
@@ -265,19 +266,19 @@ def count_due(conn: sqlite3.Connection, cutoffs: Cutoffs) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _count(conn: sqlite3.Connection, table: str, terms: list[str], params: dict[str, Any]) -> int:
+def _count(conn: Connection, table: str, terms: list[str], params: dict[str, Any]) -> int:
     if not terms:
         return 0
     where = " OR ".join(f"({term})" for term in terms)
     return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
 
 
-def _exists(conn: sqlite3.Connection, sql: str, params: Any) -> bool:
+def _exists(conn: Connection, sql: str, params: Any) -> bool:
     return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
 
 
 def claim_lease(
-    conn: sqlite3.Connection, name: str, owner: str, *, now: float, until: float
+    conn: Connection, name: str, owner: str, *, now: float, until: float
 ) -> tuple[bool, float]:
     """Take the lease ``name`` for ``owner`` until ``until``, unless another owner holds it past
     ``now``. Returns whether ``owner`` holds it, and until when it is held."""

@@ -15,13 +15,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from .activity import Activity, Effects
 from .coupons import Redemption
+from .engine import Connection
 
 # The counters of rollup_campaigns, in the order the reports show them.
 CAMPAIGN_COUNTS = (
@@ -100,7 +100,7 @@ class Tally:
     def drop_unit(self) -> None:
         self.unit = {}
 
-    def flush(self, conn: sqlite3.Connection) -> None:
+    def flush(self, conn: Connection) -> None:
         self.keep_unit()
         if self.kept:
             rows = [(*k, *v) for k, v in self.kept.items()]
@@ -113,7 +113,7 @@ _TALLIES: dict[int, Tally] = {}  # by id() of the connection whose transaction i
 
 
 @contextlib.contextmanager
-def tallied(conn: sqlite3.Connection) -> Iterator[Tally]:
+def tallied(conn: Connection) -> Iterator[Tally]:
     """Count campaigns into one Tally while a transaction of ``conn`` is open; the caller
     flushes it before the commit (store.writer, store.immediate)."""
     tally = _TALLIES[id(conn)] = Tally()
@@ -135,7 +135,7 @@ def counts(**named: int) -> Counts:
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     on: str,
     campaign: str,
     variant: str | None,
@@ -159,7 +159,7 @@ def add(
 
 
 def count_campaign(
-    conn: sqlite3.Connection,
+    conn: Connection,
     on: str,
     campaign: str,
     variant: str | None,
@@ -173,7 +173,7 @@ def count_campaign(
 
 
 def count_revenue(
-    conn: sqlite3.Connection,
+    conn: Connection,
     on: str,
     campaign: str,
     variant: str | None,
@@ -194,7 +194,7 @@ def count_revenue(
 
 
 def converted(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     campaign: str,
     state: tuple[str | None, int | None, int | None] | None,
@@ -213,9 +213,7 @@ def converted(
     return state[0] or NO_VARIANT, state[1]
 
 
-def first_conversion(
-    conn: sqlite3.Connection, visitor_id: str, campaign: str
-) -> tuple[str, int] | None:
+def first_conversion(conn: Connection, visitor_id: str, campaign: str) -> tuple[str, int] | None:
     """:func:`converted`, reading the visitor's campaign_state first."""
     state = conn.execute(
         "SELECT variant, exposed_version, converted_version FROM campaign_state"
@@ -226,7 +224,7 @@ def first_conversion(
 
 
 def count_goals(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     activities: Iterable[Activity],
     goals: Mapping[str, Goal],
@@ -250,7 +248,7 @@ def count_goals(
                 count_campaign(conn, on, campaign, *first, unique_converted=1)
 
 
-def count_form(conn: sqlite3.Connection, visitor_id: str, name: str, on: str) -> None:
+def count_form(conn: Connection, visitor_id: str, name: str, on: str) -> None:
     """A form sent in a popup (named after its campaign), credited to the variant and version
     the visitor was shown; nothing for a form of no campaign the visitor was exposed to."""
     row = conn.execute(
@@ -263,7 +261,7 @@ def count_form(conn: sqlite3.Connection, visitor_id: str, name: str, on: str) ->
 
 
 def count_redemption(
-    conn: sqlite3.Connection, done: Redemption, on: str, version: int, *, goal: bool = False
+    conn: Connection, done: Redemption, on: str, version: int, *, goal: bool = False
 ) -> None:
     """A redemption credited to the campaign and variant that revealed the code: its count,
     its revenue, and the visitor's conversion (once per visitor and version; not for a
@@ -285,12 +283,12 @@ def count_redemption(
         )
 
 
-def count_new_profile(conn: sqlite3.Connection, stage: str, on: str) -> None:
+def count_new_profile(conn: Connection, stage: str, on: str) -> None:
     """A profile's first page view: it enters the lifecycle (from "" to its stage)."""
     _count_move(conn, on, "", stage)
 
 
-def _count_move(conn: sqlite3.Connection, on: str, before: str, after: str) -> None:
+def _count_move(conn: Connection, on: str, before: str, after: str) -> None:
     conn.execute(
         "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, 1)"
         " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + 1",
@@ -298,7 +296,7 @@ def _count_move(conn: sqlite3.Connection, on: str, before: str, after: str) -> N
     )
 
 
-def count_effects(conn: sqlite3.Connection, effects: Effects, *, at: int, tz: tzinfo) -> None:
+def count_effects(conn: Connection, effects: Effects, *, at: int, tz: tzinfo) -> None:
     """The lifecycle moves and the score thresholds crossed (at ``at``) of one write."""
     for change in effects.stage_changes:
         _count_move(conn, day(change.at, tz), change.before or "", change.after)

@@ -7,7 +7,6 @@ millions of codes needs little memory and never holds the database for long.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from .coupons import FREE, CouponError, Pool, generate_codes, generated_count
+from .engine import Connection
 
 MAX_CODE = 64  # characters of a coupon code
 
@@ -81,7 +81,7 @@ class ImportReport:
         }
 
 
-def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str, PoolStats]:
+def coupon_stats(conn: Connection, pool: str | None = None) -> dict[str, PoolStats]:
     """Counts per pool name, for every pool the database has rows of (or only ``pool``). Each
     count reads an index; none reads the code table whole."""
     counts: dict[str, dict[str, int]] = {}
@@ -102,7 +102,7 @@ def coupon_stats(conn: sqlite3.Connection, pool: str | None = None) -> dict[str,
     return {pool: PoolStats(**entry) for pool, entry in sorted(counts.items())}
 
 
-def add_generated(conn: sqlite3.Connection, pool: Pool, count: int, *, now: int) -> list[str]:
+def add_generated(conn: Connection, pool: Pool, count: int, *, now: int) -> list[str]:
     """Make ``count`` codes of a generated pool in advance (to load into the shop); raises
     CouponError when that would pass the pool's limit."""
     if pool.codes != "generated":
@@ -118,7 +118,7 @@ def add_generated(conn: sqlite3.Connection, pool: Pool, count: int, *, now: int)
 
 
 def import_codes(
-    conn: sqlite3.Connection,
+    conn: Connection,
     pool: str,
     rows: Iterable[tuple[int, str]],
     *,
@@ -158,7 +158,7 @@ def import_codes(
 
 
 def _import_batch(
-    conn: sqlite3.Connection, pool: str, rows: list[tuple[int, str]], now: int, report: ImportReport
+    conn: Connection, pool: str, rows: list[tuple[int, str]], now: int, report: ImportReport
 ) -> None:
     codes = orjson.dumps([code for _, code in rows]).decode()
     seen: dict[str, int] = dict(

@@ -19,13 +19,13 @@ how, and how many rows went from which table.
 from __future__ import annotations
 
 import hmac
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from .engine import Connection
 from .outbox import erase_webhooks
 from .records import CATEGORIES
 from .wal import scrub_after_commit
@@ -78,7 +78,7 @@ class Erasure:
     anonymised: dict[str, int]  # rows kept without the visitor id (ANONYMISED)
 
 
-def visitor_tables(conn: sqlite3.Connection) -> list[str]:
+def visitor_tables(conn: Connection) -> list[str]:
     """Every table with a ``visitor_id`` or a ``visitor`` (number) column, from the schema as
     it is now."""
     rows = conn.execute(
@@ -101,7 +101,7 @@ def naming(table: str, ids: str) -> str:
     return f"visitor_id IN ({ids})"
 
 
-def visitor_exists(conn: sqlite3.Connection, visitor_id: str) -> bool:
+def visitor_exists(conn: Connection, visitor_id: str) -> bool:
     return conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone() is not None
 
 
@@ -109,7 +109,7 @@ def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-def merged_ids(conn: sqlite3.Connection, visitor_ids: Iterable[str]) -> set[str]:
+def merged_ids(conn: Connection, visitor_ids: Iterable[str]) -> set[str]:
     """``visitor_ids`` and every id merged into or out of them, transitively."""
     found = set(visitor_ids)
     frontier = set(found)
@@ -125,7 +125,7 @@ def merged_ids(conn: sqlite3.Connection, visitor_ids: Iterable[str]) -> set[str]
     return found
 
 
-def _named(conn: sqlite3.Connection, visitor_id: str, tables: list[str]) -> bool:
+def _named(conn: Connection, visitor_id: str, tables: list[str]) -> bool:
     if (
         visitor_exists(conn, visitor_id)
         or conn.execute(
@@ -142,7 +142,7 @@ def _named(conn: sqlite3.Connection, visitor_id: str, tables: list[str]) -> bool
     )
 
 
-def find_subject(conn: sqlite3.Connection, ref: tuple[str, str]) -> Subject | None:
+def find_subject(conn: Connection, ref: tuple[str, str]) -> Subject | None:
     """The person ``ref`` names — ``("id", visitor id)`` or ``(kind, hash)`` of an identifier —
     whatever their consent; None when nothing is stored about them."""
     kind, value = ref
@@ -164,7 +164,7 @@ def find_subject(conn: sqlite3.Connection, ref: tuple[str, str]) -> Subject | No
     return Subject(tuple(ids), primary)
 
 
-def _rows(conn: sqlite3.Connection, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
+def _rows(conn: Connection, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
     columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (table,))]
     order = " ORDER BY id" if "id" in columns and table != "visitors" else ""
     if table in BY_NUMBER:  # the visitor's id rather than their number
@@ -186,7 +186,7 @@ def _rows(conn: sqlite3.Connection, table: str, where: str, params: tuple[Any, .
     return rows
 
 
-def export_subject(conn: sqlite3.Connection, subject: Subject) -> dict[str, Any]:
+def export_subject(conn: Connection, subject: Subject) -> dict[str, Any]:
     """Every row naming the person, table by table, JSON columns decoded. Every table with a
     ``visitor_id`` column is listed, empty or not, so the export shows what was looked at."""
     ids = subject.visitor_ids
@@ -201,7 +201,7 @@ def export_subject(conn: sqlite3.Connection, subject: Subject) -> dict[str, Any]
 
 
 def erase_subject(
-    conn: sqlite3.Connection,
+    conn: Connection,
     subject: Subject,
     *,
     key: bytes,
@@ -253,18 +253,16 @@ def erase_subject(
         "pseudonymised": {t: n for t, n in pseudonymised.items() if n},
         "anonymised": {t: n for t, n in anonymised.items() if n},
     }
-    cursor = conn.execute(
-        "INSERT INTO erasures (at, via, requested_by, subject, rows) VALUES (?, ?, ?, ?, ?)",
+    (erasure_id,) = conn.execute(
+        "INSERT INTO erasures (at, via, requested_by, subject, rows) VALUES (?, ?, ?, ?, ?)"
+        " RETURNING id",
         (at, via, requested_by, pseudonym, orjson.dumps(counts).decode()),
-    )
-    assert cursor.lastrowid is not None
-    return Erasure(
-        cursor.lastrowid, at, counts["deleted"], counts["pseudonymised"], counts["anonymised"]
-    )
+    ).fetchone()
+    return Erasure(erasure_id, at, counts["deleted"], counts["pseudonymised"], counts["anonymised"])
 
 
 def erase(
-    conn: sqlite3.Connection,
+    conn: Connection,
     ref: tuple[str, str],
     *,
     key: bytes,
@@ -280,9 +278,7 @@ def erase(
     return erase_subject(conn, subject, key=key, at=at, via=via, requested_by=requested_by)
 
 
-def consent_history(
-    conn: sqlite3.Connection, ref: tuple[str, str], *, key: bytes
-) -> list[dict[str, Any]]:
+def consent_history(conn: Connection, ref: tuple[str, str], *, key: bytes) -> list[dict[str, Any]]:
     """The consent log of the person ``ref`` names, oldest first: under their visitor ids and,
     after an erasure, under the pseudonym of their primary id (which a visitor id ``ref``
     finds; an e-mail address or customer id no longer can, its identifiers being erased)."""
@@ -297,12 +293,12 @@ def consent_history(
     return _rows(conn, "consent_log", f"visitor_id IN ({_marks(names)})", tuple(names))
 
 
-def erasures_of(conn: sqlite3.Connection, visitor_id: str, *, key: bytes) -> list[dict[str, Any]]:
+def erasures_of(conn: Connection, visitor_id: str, *, key: bytes) -> list[dict[str, Any]]:
     """The erasure records made for ``visitor_id`` as the person's primary id."""
     return _rows(conn, "erasures", "subject = ?", (erased_id(key, visitor_id),))
 
 
-def consent_proof(conn: sqlite3.Connection, ref: tuple[str, str], *, key: bytes) -> dict[str, Any]:
+def consent_proof(conn: Connection, ref: tuple[str, str], *, key: bytes) -> dict[str, Any]:
     """What proves a person's consent: their consent log (:func:`consent_history`) and, for a
     visitor id, when they were erased and how it was asked for."""
     erasures = erasures_of(conn, ref[1], key=key) if ref[0] == "id" else []
@@ -313,7 +309,7 @@ def consent_proof(conn: sqlite3.Connection, ref: tuple[str, str], *, key: bytes)
 
 
 def consent_summary(
-    conn: sqlite3.Connection, *, since: int | None = None, until: int | None = None
+    conn: Connection, *, since: int | None = None, until: int | None = None
 ) -> list[dict[str, Any]]:
     """Answers per consent revision: accepted (every category), rejected (none), customised
     (some), each per method, and how often each category was granted. ``since`` and ``until``

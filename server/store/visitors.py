@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -15,6 +14,7 @@ import orjson
 from . import eventlog, rollups
 from .activity import Activity, Effects
 from .datadepth import keeps
+from .engine import Connection
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
 from .records import PageViewUpdate, Profile, ProfileMoves
 
@@ -40,7 +40,7 @@ _STATE_COLUMN = {
 
 
 def record_consent(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     *,
     at: int,
@@ -74,7 +74,7 @@ def record_consent(
     )
 
 
-def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str]) -> None:
+def _forget_withheld(conn: Connection, visitor_id: str, granted: set[str]) -> None:
     """Drop what a category no longer granted allowed: the profile without personalisation,
     the behaviour in the event log without measurement and personalisation, the campaign
     history and campaign events without marketing (GDPR Art. 17(1)(b)). Withdrawing every
@@ -99,7 +99,7 @@ def _forget_withheld(conn: sqlite3.Connection, visitor_id: str, granted: set[str
 
 
 def record_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     events: Iterable[Event],
     *,
@@ -212,7 +212,7 @@ def profile_values(profile: Profile) -> tuple[Any, ...]:
 
 
 def record_page_view(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     view: PageViewUpdate,
     *,
@@ -272,7 +272,7 @@ def page_view_activity(view: PageViewUpdate) -> Activity:
 
 
 def consent_and_profile(
-    conn: sqlite3.Connection, visitor_id: str, *, revision: int | None = None
+    conn: Connection, visitor_id: str, *, revision: int | None = None
 ) -> tuple[frozenset[str], Profile] | None:
     """The consent categories a visitor granted (none when given for another consent
     ``revision`` than the one named) and their stored profile; None without a row."""
@@ -288,7 +288,7 @@ def consent_and_profile(
 
 
 def record_activities(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     activities: Sequence[Activity],
     *,
@@ -323,7 +323,7 @@ def record_activities(
 
 
 def _insert_activities(
-    conn: sqlite3.Connection, visitor_id: str, activities: Iterable[Activity], *, depth: str
+    conn: Connection, visitor_id: str, activities: Iterable[Activity], *, depth: str
 ) -> None:
     if not keeps(depth, "events"):
         return
@@ -345,7 +345,7 @@ def _insert_activities(
 
 
 def _insert_effects(
-    conn: sqlite3.Connection,
+    conn: Connection,
     visitor_id: str,
     effects: Effects,
     *,

@@ -13,20 +13,22 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from .engine import Connection
+
 # Connections (by id) whose committed changes still leave deleted values in the -wal.
 _REQUESTED: set[int] = set()
 
 
-def scrub_after_commit(conn: sqlite3.Connection) -> None:
+def scrub_after_commit(conn: Connection) -> None:
     """Ask for a scrub of ``conn``'s database once its transaction has committed."""
     _REQUESTED.add(id(conn))
 
 
-def scrub_requested(conn: sqlite3.Connection) -> bool:
+def scrub_requested(conn: Connection) -> bool:
     return id(conn) in _REQUESTED
 
 
-def hand_over_scrub(conn: sqlite3.Connection) -> bool:
+def hand_over_scrub(conn: Connection) -> bool:
     """Whether ``conn`` asked for a scrub, which another connection of the database now does."""
     if id(conn) not in _REQUESTED:
         return False
@@ -34,7 +36,7 @@ def hand_over_scrub(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def scrub(conn: sqlite3.Connection) -> bool:
+def scrub(conn: Connection) -> bool:
     """Checkpoint the whole ``-wal`` into the database file and truncate it. False, at once,
     when another connection still reads an older snapshot or writes: try again later."""
     try:
@@ -52,7 +54,7 @@ def scrub(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def scrub_waiting(conn: sqlite3.Connection, *, seconds: float = 10.0) -> bool:
+def scrub_waiting(conn: Connection, *, seconds: float = 10.0) -> bool:
     """:func:`scrub`, tried again for up to ``seconds``: for commands run beside the server."""
     deadline = time.monotonic() + seconds
     while not scrub(conn):

@@ -26,13 +26,13 @@ from typing import Any, TypeVar
 
 from ..errors import StorageUnavailable
 from . import rollups
-from .engine import pg_storage_failure
+from .engine import Connection, pg_storage_failure
 from .migrations import connect
 from .wal import hand_over_scrub, scrub, scrub_requested
 
 log = logging.getLogger("touchpoint.store")
 T = TypeVar("T")
-Item = tuple[Callable[[sqlite3.Connection], Any], Any, Any]  # a unit, its loop and future
+Item = tuple[Callable[[Connection], Any], Any, Any]  # a unit, its loop and future
 # SQLite's answers meaning the database cannot be written at all, whatever was written: the
 # disk is full, an I/O error, a read-only or vanished file. They become StorageUnavailable
 # (503) for the callers, and the writer reports itself failing until a commit succeeds again.
@@ -83,7 +83,7 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, small: bool = False) -> T:
+    async def write(self, fn: Callable[[Connection], T], *, small: bool = False) -> T:
         """Run ``fn(conn)`` in the writer and return its result once it is committed.
 
         ``small``: a few statements of one visitor's request (a batch of tracked behaviour),
@@ -114,7 +114,7 @@ class Writer:
             return f"a write took longer than {timeout:g} s"
         return None
 
-    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def submit(self, fn: Callable[[Connection], Any]) -> None:
         """Queue ``fn(conn)`` without waiting for it: for small writes a lost one would not
         hurt (a page view count). A failure is logged. On an event loop the unit is committed
         on the loop's thread (the module's doc says why), elsewhere on the writer's."""
@@ -135,7 +135,7 @@ class Writer:
             self._lane = _LoopLane(self, loop)
         return self._lane if self._lane is not None and self._lane.loop is loop else None
 
-    def loop_reads(self) -> sqlite3.Connection | None:
+    def loop_reads(self) -> Connection | None:
         """The loop lane's connection, for a read on the event loop between its groups (which
         never span an await: a read sees what is committed). Its page cache outlives its own
         commits, where SQLite empties another connection's whenever someone else commits, a
@@ -213,7 +213,7 @@ class Writer:
         self._conn.close()
         os.close(self._turns)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
+    def _commit(self, conn: Connection, batch: list[Item]) -> None:
         self._report(batch, self._run_batch(conn, batch))
 
     def _report(
@@ -240,7 +240,7 @@ class Writer:
             except RuntimeError:  # the caller's loop has closed; the write is committed anyway
                 pass
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+    def _checkpoint(self, conn: Connection) -> None:
         """Copy the loop lane's commits from the ``-wal`` into the database file (its
         connection leaves checkpoints to this thread); a busy one waits for the next. A scrub
         the lane asked for is one that empties the ``-wal``."""
@@ -268,7 +268,7 @@ class Writer:
             log.warning("the database can be written again")
         self.failing = reason
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[Item]) -> list[tuple[bool, Any]]:
+    def _run_batch(self, conn: Connection, batch: list[Item]) -> list[tuple[bool, Any]]:
         """Run and commit one group: each unit's (ok, result or exception)."""
         fcntl.flock(self._turns, fcntl.LOCK_EX)
         try:
@@ -280,7 +280,7 @@ class Writer:
         return outcomes
 
     def _transaction(
-        self, conn: sqlite3.Connection, batch: list[Item], *, begun: bool = False
+        self, conn: Connection, batch: list[Item], *, begun: bool = False
     ) -> tuple[list[tuple[bool, Any]], bool]:
         """One group in one transaction (``begun``: already begun): each unit's outcome, and
         whether it was committed."""
@@ -344,7 +344,7 @@ class _LoopLane:
         self.busy_since: float | None = None  # when a held lock first turned the group away
         self.asked_at = 0.0  # when it last asked for a checkpoint
 
-    def add(self, fn: Callable[[sqlite3.Connection], Any], future: Any = None) -> None:
+    def add(self, fn: Callable[[Connection], Any], future: Any = None) -> None:
         """Queue ``fn``; a unit somebody waits for (``future``) is committed with everything
         queued once the loop has run what is ready, the others after ``linger``."""
         self.pending.append((fn, self.loop, future))
@@ -442,7 +442,7 @@ class _LoopLane:
         os.close(self.turns)
 
 
-def _touch_health(conn: sqlite3.Connection) -> None:
+def _touch_health(conn: Connection) -> None:
     conn.execute(
         "INSERT INTO health (id, checked_at) VALUES (1, ?)"
         " ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",

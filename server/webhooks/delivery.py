@@ -17,7 +17,6 @@ import contextlib
 import functools
 import logging
 import random
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +28,7 @@ import orjson
 
 from .. import __version__, store
 from ..settings import Settings
+from ..store import Connection
 from ..store.activity import Effects
 from . import signing
 
@@ -81,7 +81,7 @@ def envelope(event: str, payload: Mapping[str, Any], *, now: int, key: str) -> s
 
 
 def enqueue(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, Endpoint] | Iterable[Endpoint],
     event: str,
     payload: Mapping[str, Any],
@@ -128,7 +128,7 @@ def enqueue(
 
 
 def report(
-    conn: sqlite3.Connection,
+    conn: Connection,
     endpoints: Mapping[str, Endpoint],
     visitor_id: str,
     effects: Effects | None,
@@ -161,7 +161,7 @@ def report(
     return queued
 
 
-def visitor(conn: sqlite3.Connection, visitor_id: str) -> dict[str, Any]:
+def visitor(conn: Connection, visitor_id: str) -> dict[str, Any]:
     """Who a webhook is about: the visitor id and the identifiers, each with its value in
     clear where data_depth ``full`` keeps it."""
     return {"visitor_id": visitor_id, "identifiers": store.identifiers_of(conn, visitor_id)}
@@ -196,7 +196,7 @@ class Deliverer:
         self,
         settings: Settings,
         writer: store.Writer,
-        reader_conn: sqlite3.Connection,
+        reader_conn: Connection,
         endpoints: Callable[[], Mapping[str, Endpoint]],
         *,
         clock: Callable[[], float] = time.time,
@@ -307,7 +307,7 @@ class Deliverer:
         except Exception:  # the lease runs out and the row is tried again
             log.exception("recording webhook %d failed", row.id)
 
-    def _record(self, conn: sqlite3.Connection, row: store.OutboxRow, outcome: Outcome) -> None:
+    def _record(self, conn: Connection, row: store.OutboxRow, outcome: Outcome) -> None:
         now = self.clock()
         if outcome.delivered:
             store.webhook_delivered(conn, row.id, now=int(now), status=outcome.status or 0)

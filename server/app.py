@@ -136,9 +136,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store.migrate(settings.database_path)
-        tp.reader = store.Reader(settings.database_path)
-        tp.writer = store.Writer(settings.database_path, linger=settings.group_commit_ms / 1000)
+        store.migrate(settings.database_url)
+        tp.reader = store.Reader(settings.database_url)
+        tp.writer = store.open_writer(settings.database_url, linger=settings.group_commit_ms / 1000)
         # Every worker delivers webhooks; leases keep two from sending one row at once.
         tp.deliverer = webhooks.Deliverer(
             settings, tp.writer, tp.reader.conn, lambda: tp.rules.site.webhooks

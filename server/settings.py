@@ -39,7 +39,11 @@ class Settings:
         "/tp", "URL path prefix of every Touchpoint route; the reverse proxy forwards only this."
     )
     data_dir: str = _setting("data", "Folder for the SQLite database and the generated secret key.")
-    database: str = _setting("", "SQLite database file (default: DATA_DIR/touchpoint.db).")
+    database: str = _setting(
+        "",
+        "SQLite database file (default: DATA_DIR/touchpoint.db), or a postgresql:// URL"
+        " (docs/operations.md#postgresql).",
+    )
     rules_dir: str = _setting("rules", "Folder of the rules files (*.yaml) and their templates/.")
     reload_rules: bool = _setting(
         True,
@@ -284,8 +288,17 @@ class Settings:
             return os.cpu_count() or 1
 
     @property
+    def database_url(self) -> str:
+        """The database: a SQLite file's path or a ``postgresql://`` URL (store.locate)."""
+        return self.database or str(Path(self.data_dir) / "touchpoint.db")
+
+    @property
     def database_path(self) -> Path:
-        return Path(self.database) if self.database else Path(self.data_dir) / "touchpoint.db"
+        """The SQLite file, or for PostgreSQL where this server's own files would be beside it
+        (the workers' shared rate-limit table)."""
+        if self.database.startswith(("postgresql://", "postgres://")):
+            return Path(self.data_dir) / "postgresql"
+        return Path(self.database_url)
 
     @property
     def api_keys_path(self) -> Path:

@@ -99,10 +99,24 @@ def pg_url(pg_cluster: pgcluster.Cluster) -> str:
     return pg_cluster.create_database(template=pg_cluster.template)
 
 
+# The engine the app's tests run on: SQLite, or PostgreSQL with TOUCHPOINT_TEST_ENGINE=postgresql
+# (`make test` runs the suite on both).
+ENGINE = os.environ.get("TOUCHPOINT_TEST_ENGINE", "sqlite")
+
+
 @pytest.fixture
-def settings(tmp_path: Path, rules_dir: Path) -> Settings:
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The ``database`` setting of this test's server: none (SQLite in its data folder), or a
+    PostgreSQL database of its own."""
+    if ENGINE != "postgresql":
+        return {}
+    return {"database": request.getfixturevalue("pg_url")}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, rules_dir: Path, database: dict[str, str]) -> Settings:
     return Settings.load(
-        {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir)}, environ={}
+        {"data_dir": str(tmp_path / "data"), "rules_dir": str(rules_dir), **database}, environ={}
     )
 
 
@@ -152,8 +166,8 @@ class LiveServer(ServerProcess):
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path)
+def live_server(tmp_path: Path, database: dict[str, str]) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path, *(f"--{k}={v}" for k, v in database.items()))
     yield server
     server.stop()
 

@@ -203,7 +203,7 @@ async def refused_post(request: Request, session: Session) -> Response | None:
 async def read(request: Request, fn: Callable[[Connection], T]) -> T:
     """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection:
     reports and lists read more than the event loop should wait for."""
-    path = request.app.state.tp.settings.database_path
+    path = request.app.state.tp.settings.database_url
     return await asyncio.to_thread(store.read_snapshot, path, fn)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,12 +60,12 @@ async def import_coupons(request: Request) -> Response:
 async def coupon_stock(request: Request) -> Response:
     tp = request.app.state.tp
     # Counting reads whole indexes of a large pool: off the event loop, on a connection of its own.
-    stats = await asyncio.to_thread(_coupon_stats, tp.settings.database_path)
+    stats = await asyncio.to_thread(_coupon_stats, tp.settings.database_url)
     pools = couponstock.stock(tp.rules.pools, stats)
     return JSONResponse({"pools": pools}, headers={"Cache-Control": "no-store"})
 
 
-def _coupon_stats(path: Path) -> dict[str, store.PoolStats]:
+def _coupon_stats(path: str) -> dict[str, store.PoolStats]:
     conn = store.connect(path)
     try:
         return store.coupon_stats(conn)

@@ -40,7 +40,7 @@ def _nothing() -> Problem:
 
 async def read(request: Request, fn: Callable[[Connection], T]) -> T:
     """``fn(conn)`` on a worker thread, in one read-only snapshot of its own connection."""
-    path = request.app.state.tp.settings.database_path
+    path = request.app.state.tp.settings.database_url
     return await run_in_threadpool(store.read_snapshot, path, fn)
 
 

@@ -36,7 +36,7 @@ def coupons(settings: Settings, args: argparse.Namespace) -> int:
         raise RulesError(problems)
     if args.action != "list":  # import and generate create the database in the server's folder
         flag = "--database" if settings.database else "--data-dir"
-        server_folder(settings.database_path, what="coupon codes", flag=flag)
+        server_folder(settings.database_url, what="coupon codes", flag=flag)
     return stock.command(settings, args, pools)
 
 

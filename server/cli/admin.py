@@ -58,7 +58,7 @@ def read_password(*, from_stdin: bool) -> str:
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
-    path = settings.database_path
+    path = settings.database_url
     flag = "--database" if settings.database else "--data-dir"
     name = users.check_name(args.name) if hasattr(args, "name") else ""
     if args.action == "add":

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import store
 from ..errors import ConfigError
 
 
-def server_folder(path: Path, *, what: str, flag: str) -> None:
-    """Refuse to write ``what`` at ``path`` when its folder does not exist: no server keeps its
-    files there (run outside the project folder, the default ``data`` would be a new ``./data``
-    that the server never reads)."""
+def server_folder(database: str | Path, *, what: str, flag: str) -> None:
+    """Refuse to write ``what`` into the SQLite file ``database`` when its folder does not
+    exist: no server keeps its files there (run outside the project folder, the default
+    ``data`` would be a new ``./data`` that the server never reads). A PostgreSQL database is
+    where its URL says."""
+    if store.locate(str(database)).is_postgresql:
+        return
+    path = Path(database)
     if path.parent.is_dir():
         return
     raise ConfigError(

@@ -70,7 +70,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     today = dt.datetime.fromtimestamp(time.time(), rules.site.timezone).date()
     try:
         days = report.day_range(args.since, args.until, today=today)
-        with store.database(settings.database_path) as conn:
+        with store.database(settings.database_url) as conn:
             view = args.view or "campaigns"
             if view == "campaign":
                 body = report.campaign_report(

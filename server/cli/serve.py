@@ -61,9 +61,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     settings.resolve_secret_key()
     try:
-        store.migrate(settings.database_path)
+        store.migrate(settings.database_url)
+    except ConfigError:
+        raise
     except Exception as exc:
-        raise ConfigError(f"cannot open database {settings.database_path}: {exc}") from exc
+        where = store.locate(settings.database_url)
+        raise ConfigError(f"cannot open database {where}: {exc}") from exc
     # Workers rebuild the settings from the environment (uvicorn imports the app by name),
     # with the number of workers resolved (0: one per core).
     for name, value in {**args.overrides, "workers": settings.worker_processes}.items():

@@ -20,7 +20,7 @@ def webhooks(settings: Settings, args: argparse.Namespace) -> int:
         secret = signing.generate_secret()
         print(json.dumps({"secret": secret}) if args.json else secret)
         return 0
-    with store.database(settings.database_path) as conn:
+    with store.database(settings.database_url) as conn:
         if args.action == "retry":
             if bool(args.ids) == bool(args.all_failed):
                 raise ConfigError("webhooks retry: give row ids or --all-failed")

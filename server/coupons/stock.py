@@ -133,8 +133,8 @@ class Stock:
 
 def command(settings: Settings, args: argparse.Namespace, pools: Pools) -> int:
     """``touchpoint coupons import | generate | list`` (cli.coupons loads ``pools``)."""
-    path = settings.database_path
-    if args.action == "list" and not path.exists():
+    path = settings.database_url
+    if args.action == "list" and not store.exists(path):
         raise store.no_database(path)
     store.migrate(path)
     conn = store.connect(path)

@@ -148,15 +148,16 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     record = None
     profile, history, visitor_id = None, None, args.visitor
     if args.visitor:
-        if not settings.database_path.exists():
-            raise store.no_database(settings.database_path)
-        reader = store.Reader(settings.database_path)
+        if not store.exists(settings.database_url):
+            raise store.no_database(settings.database_url)
+        reader = store.Reader(settings.database_url)
         try:
             record = reader.visitor(args.visitor)
         finally:
             reader.close()
         if record is None:
-            raise ConfigError(f"no visitor {args.visitor!r} in {settings.database_path}")
+            place = store.locate(settings.database_url)
+            raise ConfigError(f"no visitor {args.visitor!r} in {place}")
         profile, history = consent.usable(record, settings.consent_revision)
         visitor_id = args.visitor if history is not None else None
     elif args.profile:
@@ -242,9 +243,9 @@ def _profile_reading(facts: Facts) -> dict[str, Any] | None:
 
 def _empty_pools(settings: Settings, ruleset: rules_module.Ruleset) -> frozenset[str]:
     """The coupon pools without a free code (all that can run out, before any import)."""
-    if not ruleset.finite_pools or not settings.database_path.exists():
+    if not ruleset.finite_pools or not store.exists(settings.database_url):
         return frozenset(ruleset.finite_pools)
-    reader = store.Reader(settings.database_path)
+    reader = store.Reader(settings.database_url)
     try:
         return Stock(ttl=0).empty(ruleset.finite_pools, reader)
     finally:

@@ -182,7 +182,7 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     """``touchpoint purge [--dry-run] [--json]``: per table, what is (or would be) deleted."""
     started = time.monotonic()
     transactions = 0
-    with store.database(settings.database_path) as conn:
+    with store.database(settings.database_url) as conn:
 
         async def transact(fn: Callable[[Connection], T]) -> T:
             nonlocal transactions

@@ -32,8 +32,8 @@ T = TypeVar("T")
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``args.command``: ``export``, ``erase`` or ``consent``."""
-    if not settings.database_path.exists():
-        raise store.no_database(settings.database_path)
+    if not store.exists(settings.database_url):
+        raise store.no_database(settings.database_url)
     # The server's key, never a new one: e-mail addresses are looked up by their keyed hash and
     # an erasure's pseudonym must be the one the server can find again.
     if not settings.secret_key and not (Path(settings.data_dir) / "secret.key").exists():
@@ -63,7 +63,7 @@ def reference(args: argparse.Namespace, key: bytes) -> tuple[str, str]:
 
 
 def _with_database(settings: Settings, fn: Callable[[Connection], T]) -> T:
-    with store.database(settings.database_path) as conn:
+    with store.database(settings.database_url) as conn:
         return fn(conn)
 
 

@@ -7,6 +7,8 @@ thread with one connection that commits queued work in groups (``BEGIN IMMEDIATE
 never contend with each other and a burst of events costs one fsync, not one per event.
 """
 
+from pathlib import Path
+
 from .admins import (
     AdminUser,
     add_admin_user,
@@ -45,6 +47,7 @@ from .migrations import (
     CACHE_KIB,
     connect,
     database,
+    exists,
     immediate,
     migrate,
     migrations,
@@ -64,6 +67,7 @@ from .outbox import (
     webhook_due,
     webhook_outbox,
 )
+from .pgwriter import PgWriter
 from .reader import (
     CampaignHistory,
     Reader,
@@ -126,6 +130,8 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "exists",
+    "open_writer",
     "Connection",
     "Location",
     "locate",
@@ -236,3 +242,10 @@ __all__ = [
     "webhook_outbox",
     "Writer",
 ]
+
+
+def open_writer(database: Path | str, *, linger: float = 0.005) -> Writer:
+    """The writer of ``database``: a SQLite file's, or a ``postgresql://`` URL's."""
+    if locate(database).is_postgresql:
+        return PgWriter(str(database), linger=linger)
+    return Writer(database, linger=linger)

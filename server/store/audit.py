@@ -49,7 +49,7 @@ def audit_entries(
         where += " AND ref_kind = ? AND ref = ?"
         params += ref
     rows = conn.execute(
-        "SELECT id, at, user, action, ref_kind, ref FROM admin_audit"
+        'SELECT id, at, "user", action, ref_kind, ref FROM admin_audit'
         f" WHERE {where} ORDER BY id DESC LIMIT ?",
         (*params, limit),
     )

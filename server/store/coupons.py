@@ -221,7 +221,7 @@ def generate_codes(
     if made:
         conn.execute(
             "INSERT INTO coupon_pools (pool, generated) VALUES (?, ?) ON CONFLICT (pool)"
-            " DO UPDATE SET generated = generated + excluded.generated",
+            " DO UPDATE SET generated = coupon_pools.generated + excluded.generated",
             (pool.name, len(made)),
         )
     return made
@@ -381,8 +381,8 @@ def _converted(conn: Connection, r: Redemption, visitor: str) -> None:
     eventlog.insert(conn, visitor, [event])
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (visitor_id, campaign) DO UPDATE SET last_converted_at = max("
-        " coalesce(last_converted_at, 0), excluded.last_converted_at)",
+        " ON CONFLICT (visitor_id, campaign) DO UPDATE SET last_converted_at = greatest("
+        " campaign_state.last_converted_at, excluded.last_converted_at)",
         (r.visitor_id, r.campaign, r.at),
     )
 

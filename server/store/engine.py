@@ -164,7 +164,8 @@ class PgConnection:
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         query, numbers = translate(sql)
-        return self.raw.execute(query, _params(numbers, params) if params else None)
+        # Parameters always, even none: psycopg reads %% as % only in a statement it fills in.
+        return self.raw.execute(query, _params(numbers, params))
 
     def executemany(self, sql: str, seq: Iterable[Params]) -> Cursor:
         query, numbers = translate(sql)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .engine import Connection
+from .engine import Connection, PgConnection
 
 EVENT_ID_BITS = 20
 
@@ -30,8 +30,9 @@ _B = EVENT_ID_BITS
 # nothing for a visitor without a row (erased since the request read it).
 _FIRST = (
     "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
-    f" SELECT coalesce((SELECT max(id) FROM events WHERE id BETWEEN ?1 << {_B}"
-    f"   AND ((?1 + 1) << {_B}) - 1) + 1, ?1 << {_B}), num, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    f" SELECT coalesce((SELECT max(id) FROM events WHERE id BETWEEN CAST(?1 AS BIGINT) << {_B}"
+    f"   AND ((CAST(?1 AS BIGINT) + 1) << {_B}) - 1) + 1, CAST(?1 AS BIGINT) << {_B}), num,"
+    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
     " FROM visitors WHERE id = ?10 RETURNING id, visitor"
 )
 # The next events of the same second take the ids after it.
@@ -41,14 +42,39 @@ _NEXT = (
 )
 
 
+def _pg_insert(conn: PgConnection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    found = conn.execute("SELECT num FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
+    if found is None:
+        return 0
+    stored = 0
+    for at, *columns in rows:
+        while conn.execute(_PG_INSERT, (at, found[0], *columns)).fetchone() is None:
+            pass  # the rare id taken already: the next number
+        stored += 1
+    return stored
+
+
 def first_id(at: int) -> int:
     """The smallest event id of second ``at``: ``id < first_id(t)`` is ``at < t``."""
     return at << EVENT_ID_BITS
 
 
+# On PostgreSQL several nodes write at once, and no lock says who takes the next id of a
+# second: a sequence numbers the events, of which an id keeps the low EVENT_ID_BITS. Two events
+# of one second get the same id only when a million others were numbered between them (events
+# pushed long after the second they name); the insert then draws the next number.
+_PG_INSERT = (
+    "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
+    f" VALUES ((CAST(? AS BIGINT) << {_B}) | (nextval('event_numbers') & {(1 << _B) - 1}),"
+    " ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
 def insert(conn: Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
     """Append events of ``visitor_id``, each a tuple of :data:`COLUMNS`; returns how many
     were stored (none for a visitor without a row)."""
+    if isinstance(conn, PgConnection):
+        return _pg_insert(conn, visitor_id, rows)
     last: dict[int, int] = {}  # per second, the id given last
     number = 0
     values = []

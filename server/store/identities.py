@@ -128,8 +128,9 @@ def identify_visitor(
             "INSERT INTO identities (kind, hash, visitor_id, created_at, value, verified)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, hash) DO UPDATE SET"
             " value = excluded.value,"
-            " verified = CASE WHEN visitor_id = excluded.visitor_id"
-            "   THEN max(verified, excluded.verified) ELSE excluded.verified END,"
+            " verified = CASE WHEN identities.visitor_id = excluded.visitor_id"
+            "   THEN greatest(identities.verified, excluded.verified)"
+            "   ELSE excluded.verified END,"
             " visitor_id = excluded.visitor_id",
             (
                 ident.kind,
@@ -203,28 +204,25 @@ def _merge_visitor(
     conn.execute(
         UPDATE_PROFILE, (*profile_values(profile)[:-1], orjson.dumps(data).decode(), target)
     )
-    # max() of SQLite is NULL when either side is; coalesce both ways keeps the known time.
+    # greatest() ignores NULLs: the known time is kept (store/migrations.py: connect).
     conn.execute(
-        "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+        "INSERT INTO campaign_state AS s (visitor_id, campaign, impressions, last_seen_at,"
         " last_closed_at, last_converted_at, session_impressions, variant, version,"
         " exposed_version, converted_version)"
         " SELECT ?, campaign, impressions, last_seen_at, last_closed_at, last_converted_at,"
         " session_impressions, variant, version, exposed_version, converted_version"
         " FROM campaign_state WHERE visitor_id = ?"
         " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
-        " impressions = impressions + excluded.impressions,"
-        " session_impressions = session_impressions + excluded.session_impressions,"
-        " last_seen_at = max(coalesce(last_seen_at, excluded.last_seen_at),"
-        "   coalesce(excluded.last_seen_at, last_seen_at)),"
-        " last_closed_at = max(coalesce(last_closed_at, excluded.last_closed_at),"
-        "   coalesce(excluded.last_closed_at, last_closed_at)),"
-        " last_converted_at = max(coalesce(last_converted_at, excluded.last_converted_at),"
-        "   coalesce(excluded.last_converted_at, last_converted_at)),"
-        " version = CASE WHEN variant IS NULL THEN excluded.version ELSE version END,"
-        " variant = coalesce(variant, excluded.variant),"
+        " impressions = s.impressions + excluded.impressions,"
+        " session_impressions = s.session_impressions + excluded.session_impressions,"
+        " last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),"
+        " last_closed_at = greatest(s.last_closed_at, excluded.last_closed_at),"
+        " last_converted_at = greatest(s.last_converted_at, excluded.last_converted_at),"
+        " version = CASE WHEN s.variant IS NULL THEN excluded.version ELSE s.version END,"
+        " variant = coalesce(s.variant, excluded.variant),"
         # Counted in the results already under either id: not again as the one person.
-        " exposed_version = coalesce(exposed_version, excluded.exposed_version),"
-        " converted_version = coalesce(converted_version, excluded.converted_version)",
+        " exposed_version = coalesce(s.exposed_version, excluded.exposed_version),"
+        " converted_version = coalesce(s.converted_version, excluded.converted_version)",
         (target, source),
     )
     for table in ("campaign_state",):

@@ -9,7 +9,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -724,7 +724,19 @@ def connect(path: Path | str) -> Connection:
     # last commits. Documented in docs/operations.md.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # PostgreSQL's greatest() and least(), which ignore NULLs (SQLite's scalar max() and min()
+    # return NULL): one spelling of the store's SQL for both engines.
+    conn.create_function("greatest", -1, _greatest, deterministic=True)
+    conn.create_function("least", -1, _least, deterministic=True)
     return conn
+
+
+def _greatest(*values: Any) -> Any:
+    return max((v for v in values if v is not None), default=None)
+
+
+def _least(*values: Any) -> Any:
+    return min((v for v in values if v is not None), default=None)
 
 
 def migrate(path: Path | str) -> list[str]:

@@ -116,7 +116,7 @@ def release_webhooks(conn: Connection, owner: str, *, now: float) -> int:
     again at once and the interrupted attempts do not count."""
     cursor = conn.execute(
         "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?,"
-        " attempts = max(attempts - 1, 0) WHERE lease_owner = ? AND state = 'pending'",
+        " attempts = greatest(attempts - 1, 0) WHERE lease_owner = ? AND state = 'pending'",
         (now, owner),
     )
     return cursor.rowcount

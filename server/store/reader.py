@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from . import eventlog
-from .engine import Connection
+from .engine import Connection, PgConnection
 from .migrations import CACHE_KIB, connect
 from .records import Profile
 
@@ -107,6 +107,9 @@ class Reader:
 
     def __init__(self, path: Path | str) -> None:
         self.conn = connect(path)
+        if isinstance(self.conn, PgConnection):
+            self.conn.execute("SET default_transaction_read_only = on")
+            return
         self.conn.execute("PRAGMA query_only = ON")
         # A page cache large enough for the upper B-tree levels of millions of profiles.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

@@ -68,7 +68,7 @@ _UPSERTS = tuple(
     f"INSERT INTO {table} (campaign, version, variant, {period}, {', '.join(CAMPAIGN_COUNTS)})"
     f" VALUES (?, ?, ?, {cut}, {', '.join('?' * len(CAMPAIGN_COUNTS))})"
     f" ON CONFLICT (campaign, version, variant, {period}) DO UPDATE SET "
-    + ", ".join(f"{n} = {n} + excluded.{n}" for n in CAMPAIGN_COUNTS)
+    + ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in CAMPAIGN_COUNTS)
     for table, period, cut in (
         ("rollup_campaigns", "day", "?"),
         ("rollup_campaign_months", "month", "substr(?, 1, 7)"),
@@ -187,8 +187,9 @@ def count_revenue(
         "INSERT INTO rollup_revenue (day, campaign, variant, version, currency, redemptions,"
         " revenue, revenue_squares) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
         " ON CONFLICT (campaign, version, variant, currency, day) DO UPDATE SET"
-        " redemptions = redemptions + 1, revenue = revenue + excluded.revenue,"
-        " revenue_squares = revenue_squares + excluded.revenue_squares",
+        " redemptions = rollup_revenue.redemptions + 1,"
+        " revenue = rollup_revenue.revenue + excluded.revenue,"
+        " revenue_squares = rollup_revenue.revenue_squares + excluded.revenue_squares",
         (on, campaign, variant or NO_VARIANT, version, currency, value, value * value),
     )
 
@@ -291,7 +292,7 @@ def count_new_profile(conn: Connection, stage: str, on: str) -> None:
 def _count_move(conn: Connection, on: str, before: str, after: str) -> None:
     conn.execute(
         "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, ?, ?, 1)"
-        " ON CONFLICT (day, before, after) DO UPDATE SET moves = moves + 1",
+        " ON CONFLICT (day, before, after) DO UPDATE SET moves = rollup_stages.moves + 1",
         (on, before, after),
     )
 
@@ -303,6 +304,7 @@ def count_effects(conn: Connection, effects: Effects, *, at: int, tz: tzinfo) ->
     for threshold in effects.crossed:
         conn.execute(
             "INSERT INTO rollup_thresholds (day, threshold, crossings) VALUES (?, ?, 1)"
-            " ON CONFLICT (day, threshold) DO UPDATE SET crossings = crossings + 1",
+            " ON CONFLICT (day, threshold) DO UPDATE"
+            " SET crossings = rollup_thresholds.crossings + 1",
             (day(at, tz), threshold),
         )

@@ -161,30 +161,32 @@ _FIRST_CONVERSION = rollups.counts(unique_converted=1)
 
 # The rollups count each visitor once per campaign version (store/rollups.py): the state row's
 # ``was_first`` says whether this very write was the visitor's first exposure to the version
-# shown, or their first conversion since, so no statement of its own reads or marks it. SQLite
-# evaluates every SET expression on the row as it was before the update.
+# shown, or their first conversion since, so no statement of its own reads or marks it. Both
+# engines evaluate every SET expression on the row as it was before the update.
 _IMPRESSION = (
-    "INSERT INTO campaign_state (visitor_id, campaign, impressions, last_seen_at,"
+    "INSERT INTO campaign_state AS s (visitor_id, campaign, impressions, last_seen_at,"
     " session_impressions, variant, version, exposed_version, was_first)"
     " VALUES (?, ?, 1, ?, 1, ?, ?, ?, 1)"
     " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
-    " impressions = impressions + 1,"
-    " session_impressions = CASE WHEN last_seen_at >= ? THEN session_impressions + 1 ELSE 1 END,"
+    " impressions = s.impressions + 1,"
+    " session_impressions = CASE WHEN s.last_seen_at >= ? THEN s.session_impressions + 1"
+    "   ELSE 1 END,"
     " last_seen_at = excluded.last_seen_at,"
     " variant = excluded.variant, version = excluded.version,"
-    " was_first = exposed_version IS NOT excluded.version,"
-    " converted_version = CASE WHEN exposed_version IS excluded.version"
-    "   THEN converted_version END,"
+    " was_first = CASE WHEN s.exposed_version IS DISTINCT FROM excluded.version THEN 1 ELSE 0 END,"
+    " converted_version = CASE WHEN s.exposed_version IS NOT DISTINCT FROM excluded.version"
+    "   THEN s.converted_version END,"
     " exposed_version = excluded.version"
     " RETURNING was_first"
 )
 _CONVERT = (
-    "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at, was_first)"
+    "INSERT INTO campaign_state AS s (visitor_id, campaign, last_converted_at, was_first)"
     " VALUES (?, ?, ?, 0)"
     " ON CONFLICT (visitor_id, campaign) DO UPDATE SET"
     " last_converted_at = excluded.last_converted_at,"
-    " was_first = exposed_version IS NOT NULL AND converted_version IS NOT exposed_version,"
-    " converted_version = exposed_version"
+    " was_first = CASE WHEN s.exposed_version IS NOT NULL"
+    "   AND s.converted_version IS DISTINCT FROM s.exposed_version THEN 1 ELSE 0 END,"
+    " converted_version = s.exposed_version"
     " RETURNING variant, exposed_version, was_first"
 )
 
@@ -235,7 +237,8 @@ def record_page_view(
     effects: Effects | None = None
     if read is not None and result is not None:
         guarded = (
-            UPDATE_PROFILE + " AND page_views = ? AND last_seen_at IS ? AND score = ?"
+            UPDATE_PROFILE
+            + " AND page_views = ? AND last_seen_at IS NOT DISTINCT FROM ? AND score = ?"
             " AND stage = ? AND identified = ? AND data = ?"
         )
         read_data = orjson.dumps(read.data_json()).decode()

@@ -68,3 +68,12 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
         ConfigError, match="cannot connect to postgresql://tp:\\*\\*\\*@127.0.0.1:1/"
     ):
         engine.pg_connect("postgresql://tp:pw@127.0.0.1:1/tp?connect_timeout=2")
+
+
+def test_a_percent_sign_reaches_postgresql_unchanged_with_or_without_parameters(
+    pg_url: str,
+) -> None:
+    conn = engine.pg_connect(pg_url)
+    assert conn.execute("SELECT 'a%b'").fetchone() == ("a%b",)
+    assert conn.execute("SELECT 'a%b', ?", (1,)).fetchone() == ("a%b", 1)
+    conn.close()

@@ -11,7 +11,7 @@ import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from touchpoint import store
-from touchpoint.store import eventlog
+from touchpoint.store import engine, eventlog
 
 migrations = importlib.import_module("touchpoint.store.migrations")
 
@@ -123,3 +123,34 @@ def test_the_upgrade_keeps_every_event_of_a_visitor_and_numbers_new_visitors(
     assert conn.execute("SELECT num FROM visitors WHERE id = 'cy'").fetchone() == (3,)
     assert eventlog.insert(conn, "cy", [row(T, "a")]) == 1
     assert [e["name"] for e in reader.events("cy")] == ["a"]
+
+
+def test_two_nodes_storing_events_of_one_second_on_postgresql_both_store_them(
+    pg_url: str,
+) -> None:
+    # Two connections in open transactions, as two nodes' writers: neither waits for the other
+    # and neither takes an id the other took.
+    a, b = engine.pg_connect(pg_url), engine.pg_connect(pg_url)
+    a.execute("INSERT INTO visitors (id, created_at) VALUES ('va', 1), ('vb', 1)")
+    row = (1_700_000_000, "page_view", None, None, "/", None, None, None, "site")
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    assert eventlog.insert(a, "va", [row, row]) == 2
+    assert eventlog.insert(b, "vb", [row, row, row]) == 3
+    a.execute("COMMIT")
+    b.execute("COMMIT")
+    ats = a.execute("SELECT at, count(*) FROM events GROUP BY at").fetchall()
+    assert ats == [(1_700_000_000, 5)]
+    a.close()
+    b.close()
+
+
+def test_an_event_whose_id_is_taken_on_postgresql_takes_the_next(pg_url: str) -> None:
+    conn = engine.pg_connect(pg_url)
+    conn.execute("INSERT INTO visitors (id, created_at) VALUES ('v', 1)")
+    taken = eventlog.first_id(1_700_000_000) | 1  # the next number the sequence gives
+    conn.execute("INSERT INTO events (id, visitor, type) VALUES (?, 1, 'x')", (taken,))
+    row = (1_700_000_000, "page_view", None, None, "/", None, None, None, "site")
+    assert eventlog.insert(conn, "v", [row]) == 1
+    assert conn.execute("SELECT count(*) FROM events WHERE at = 1700000000").fetchone() == (2,)
+    conn.close()

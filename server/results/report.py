@@ -221,7 +221,7 @@ def _counts(
         bounds += [*params, first, last]
     rows = conn.execute(
         f"SELECT campaign, version, variant, {_sums(CAMPAIGN_COUNTS)}"
-        f" FROM ({' UNION ALL '.join(parts)}) GROUP BY campaign, version, variant",
+        f" FROM ({' UNION ALL '.join(parts)}) AS u GROUP BY campaign, version, variant",
         bounds,
     ).fetchall()
     return {

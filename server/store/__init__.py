@@ -34,7 +34,7 @@ from .coupons import (
     pool_has_codes,
     redeem_coupon,
 )
-from .engine import Connection, Location, locate
+from .engine import Connection, Location, database_errors, locate
 from .identities import (
     Identified,
     copy_consent,
@@ -130,6 +130,7 @@ from .wal import scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "database_errors",
     "exists",
     "open_writer",
     "Connection",

@@ -5,7 +5,6 @@ their sessions. The hashing and the rules for names and passwords are the consol
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from .engine import Connection
@@ -45,17 +44,12 @@ def add_admin_user(conn: Connection, name: str, *, role: str, password_hash: str
     """Add a user; False when the name is taken. Their session generation starts at a random
     number: a cookie of a removed user of the same name (generation 0, 1 ...) never passes
     for the new one's."""
-    try:
-        conn.execute(
-            "INSERT INTO admin_users (name, role, password_hash, created_at, password_changed_at,"
-            " sessions) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, role, password_hash, now, now, secrets.randbits(62)),
-        )
-    except sqlite3.IntegrityError:
-        if admin_user(conn, name) is not None:
-            return False
-        raise
-    return True
+    added = conn.execute(
+        "INSERT INTO admin_users (name, role, password_hash, created_at, password_changed_at,"
+        " sessions) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, role, password_hash, now, now, secrets.randbits(62)),
+    )
+    return bool(added.rowcount)
 
 
 def remove_admin_user(conn: Connection, name: str) -> bool:

@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import RequestError
 from . import eventlog
-from .engine import Connection
+from .engine import Connection, dialect_of
 
 
 class Pool(Protocol):
@@ -134,7 +134,7 @@ def claim_coupon(
     row = conn.execute(
         "UPDATE coupon_codes SET visitor_id = ?, campaign = ?, variant = ?, assigned_at = ?,"
         " expires_at = ? WHERE code = (SELECT code FROM coupon_codes"
-        f" WHERE pool = ? AND {FREE} LIMIT 1) RETURNING code",
+        f" WHERE pool = ? AND {FREE} LIMIT 1{dialect_of(conn).skip_locked}) RETURNING code",
         (*assigned, pool.name),
     ).fetchone()
     code = row[0] if row else None
@@ -236,7 +236,7 @@ def _remaining(conn: Connection, pool: Pool, cap: int) -> int:
         if room >= cap:
             return cap
     free = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM coupon_codes WHERE pool = ? AND {FREE} LIMIT ?)",
+        f"SELECT count(*) FROM (SELECT 1 FROM coupon_codes WHERE pool = ? AND {FREE} LIMIT ?) AS f",
         (pool.name, cap - room),
     ).fetchone()[0]
     return int(free) + room

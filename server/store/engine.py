@@ -42,8 +42,16 @@ class Dialect:
     begin_write: str
     # Row locks for a read-then-write (none in SQLite: the write lock covers the database).
     for_update: str
+    # Rows locked for a claim that another node's claim passes over (a queue, a stock).
+    skip_locked: str
     # A UTC day (YYYY-MM-DD) of a column holding seconds since the epoch.
     utc_day: str
+    # The values of a JSON array (one text parameter), as a subquery's one column ``value``.
+    json_values: str
+    # A JSON array column's values as a table ``j`` of one column ``value`` (FROM t, this).
+    json_table: str
+    # A table without a separate rowid B-tree (SQLite); PostgreSQL has no such choice.
+    without_rowid: str
 
 
 SQLITE = Dialect(
@@ -51,14 +59,22 @@ SQLITE = Dialect(
     greatest="max",
     begin_write="BEGIN IMMEDIATE",
     for_update="",
+    skip_locked="",
     utc_day="date({}, 'unixepoch')",
+    json_values="SELECT value FROM json_each(?)",
+    json_table="json_each({}) AS j",
+    without_rowid=" WITHOUT ROWID",
 )
 POSTGRESQL = Dialect(
     name="postgresql",
     greatest="greatest",
     begin_write="BEGIN",
     for_update=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
     utc_day="to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    json_values="SELECT json_array_elements_text(CAST(? AS json)) AS value",
+    json_table="json_array_elements_text(CAST({} AS json)) AS j(value)",
+    without_rowid="",
 )
 
 
@@ -196,7 +212,27 @@ def pg_connect(url: str) -> PgConnection:
         raw = psycopg.connect(url, autocommit=True)
     except psycopg.OperationalError as error:
         raise ConfigError(f"cannot connect to {redacted(url)}: {error}") from error
+    # sum() of a BIGINT column is a NUMERIC, which psycopg reads as a Decimal (that JSON cannot
+    # take); SQLite answers with an int or a float, and so does this connection.
+    raw.adapters.register_loader("numeric", _number_loader())
     return PgConnection(raw)
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+@functools.cache
+def _number_loader() -> type[psycopg.adapt.Loader]:
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        """NUMERIC (text format) as int or float: what sqlite3 gives for the same query."""
+
+        def load(self, data: Any) -> int | float:
+            return _number(bytes(data).decode())
+
+    return NumberLoader
 
 
 # PostgreSQL's answers meaning the database cannot be written at all (SQLSTATE classes and
@@ -216,6 +252,12 @@ def pg_storage_failure(exc: BaseException) -> str | None:
     if lost or state.startswith(_STORAGE_STATES):
         return str(exc).strip() or type(exc).__name__
     return None
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The errors of either engine's driver (psycopg's once it is in use)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def dialect_of(conn: Connection) -> Dialect:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import Connection
+from .engine import Connection, dialect_of
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def claim_webhooks(
     """Lease up to ``limit`` due rows of ``endpoints`` to ``owner``, counting an attempt each.
 
     One statement, inside the writer's ``BEGIN IMMEDIATE``: another process's claim runs
-    before or after it, never between the choice of rows and their lease.
+    before or after it, never between the choice of rows and their lease. On PostgreSQL,
+    another node's claim skips the rows this one has locked (``SKIP LOCKED``).
     """
     names = sorted(endpoints)
     if not names:
@@ -74,7 +75,7 @@ def claim_webhooks(
         " attempts = attempts + 1"
         " WHERE id IN (SELECT id FROM webhook_outbox WHERE state = 'pending'"
         f"   AND next_attempt_at <= ? AND endpoint IN ({_placeholders(names)})"
-        "   ORDER BY next_attempt_at LIMIT ?)"
+        f"   ORDER BY next_attempt_at LIMIT ?{dialect_of(conn).skip_locked})"
         " RETURNING id, endpoint, event, key, body, attempts",
         (owner, lease_until, lease_until, now, *names, limit),
     ).fetchall()
@@ -104,7 +105,8 @@ def webhook_attempt_failed(
     Ignored when the lease has passed to another worker, whose attempt then counts instead."""
     conn.execute(
         "UPDATE webhook_outbox SET last_status = ?, last_error = ?, lease_owner = NULL,"
-        " lease_until = NULL, state = CASE WHEN ? IS NULL THEN 'failed' ELSE state END,"
+        " lease_until = NULL,"
+        " state = CASE WHEN CAST(? AS DOUBLE PRECISION) IS NULL THEN 'failed' ELSE state END,"
         " next_attempt_at = coalesce(?, next_attempt_at)"
         " WHERE id = ? AND lease_owner = ? AND state = 'pending'",
         (status, error, retry_at, retry_at, row_id, owner),

@@ -132,7 +132,8 @@ BASELINE = (
            AND NEW.method = OLD.method THEN
             RETURN NEW;
         END IF;
-        RAISE EXCEPTION 'consent_log is append-only';
+        RAISE EXCEPTION 'consent_log is append-only'
+            USING ERRCODE = 'integrity_constraint_violation';
     END $$
     """,
     "CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log"

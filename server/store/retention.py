@@ -23,8 +23,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import eventlog
-from .engine import Connection
+from . import catalog, eventlog
+from .engine import Connection, dialect_of
 from .subjects import ANONYMISED, naming, visitor_tables
 
 KEPT_TABLES = frozenset({"consent_log", "erasures"})
@@ -116,14 +116,13 @@ def purged_tables(conn: Connection) -> dict[str, str]:
 
 
 def _row_key(conn: Connection, table: str) -> str:
-    try:
-        conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
-        return "rowid"
-    except sqlite3.OperationalError:  # WITHOUT ROWID: the primary key names a row
-        columns = conn.execute(
-            f'SELECT name FROM pragma_table_info("{table}") WHERE pk > 0 ORDER BY pk'
-        ).fetchall()
-        return ", ".join(f'"{name}"' for (name,) in columns)
+    if isinstance(conn, sqlite3.Connection):
+        try:
+            conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+            return "rowid"
+        except sqlite3.OperationalError:  # WITHOUT ROWID: the primary key names a row
+            pass
+    return ", ".join(f'"{name}"' for name in catalog.primary_key(conn, table))
 
 
 def purge_events(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:
@@ -155,12 +154,13 @@ def purge_profiles(
     if not ids:
         return batch
     doomed = json.dumps(ids)
+    values = dialect_of(conn).json_values
     budget = limit
     for table, key in tables.items():
         change = "UPDATE {} SET visitor_id = NULL" if table in ANONYMISED else "DELETE FROM {}"
         deleted = conn.execute(
             change.format(f'"{table}"') + f' WHERE ({key}) IN (SELECT {key} FROM "{table}"'
-            f"  WHERE {naming(table, 'SELECT value FROM json_each(?)')} LIMIT ?)",
+            f"  WHERE {naming(table, values)} LIMIT ?)",
             (doomed, budget),
         ).rowcount
         batch.deleted[table] = deleted
@@ -169,7 +169,7 @@ def purge_profiles(
             batch.more = True
             return batch
     deleted = conn.execute(
-        "DELETE FROM visitors WHERE id IN (SELECT value FROM json_each(?) LIMIT ?)",
+        f"DELETE FROM visitors WHERE id IN (SELECT value FROM ({values}) AS j LIMIT ?)",
         (doomed, budget),
     ).rowcount
     batch.deleted["visitors"] = deleted

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .coupons import FREE, CouponError, Pool, generate_codes, generated_count
-from .engine import Connection
+from .engine import Connection, dialect_of
 
 MAX_CODE = 64  # characters of a coupon code
 
@@ -90,12 +90,12 @@ def coupon_stats(conn: Connection, pool: str | None = None) -> dict[str, PoolSta
         "free": f"SELECT pool, count(*) FROM coupon_codes WHERE {FREE}{only} GROUP BY pool",
         "assigned": "SELECT pool, count(*) FROM coupon_codes WHERE visitor_id IS NOT NULL"
         f"{only} GROUP BY pool",
-        "revealed": f"SELECT pool, count(*) FROM coupon_reveals WHERE 1{only} GROUP BY pool",
-        "redeemed": f"SELECT pool, count(*) FROM coupon_redemptions WHERE 1{only} GROUP BY pool",
-        "generated": f"SELECT pool, generated FROM coupon_pools WHERE 1{only}",
+        "revealed": f"SELECT pool, count(*) FROM coupon_reveals WHERE TRUE{only} GROUP BY pool",
+        "redeemed": f"SELECT pool, count(*) FROM coupon_redemptions WHERE TRUE{only} GROUP BY pool",
+        "generated": f"SELECT pool, generated FROM coupon_pools WHERE TRUE{only}",
     }
     for name, sql in queries.items():
-        for found, n in conn.execute(sql, {"pool": pool}):
+        for found, n in conn.execute(sql, {"pool": pool} if pool is not None else ()):
             column = "assigned" if name == "revealed" else name
             entry = counts.setdefault(found, {})
             entry[column] = entry.get(column, 0) + n
@@ -137,9 +137,9 @@ def import_codes(
     report = ImportReport()
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS coupon_import (code TEXT PRIMARY KEY,"
-        " line INTEGER NOT NULL) WITHOUT ROWID"
+        f" line INTEGER NOT NULL){dialect_of(conn).without_rowid}"
     )
-    conn.execute("DELETE FROM temp.coupon_import")
+    conn.execute("DELETE FROM coupon_import")
     try:
         for chunk in _chunks(rows, batch):
             valid = []
@@ -152,7 +152,7 @@ def import_codes(
             if after_batch is not None:
                 after_batch(report)
     finally:
-        conn.execute("DELETE FROM temp.coupon_import")
+        conn.execute("DELETE FROM coupon_import")
     report.problems.sort()
     return report
 
@@ -161,18 +161,12 @@ def _import_batch(
     conn: Connection, pool: str, rows: list[tuple[int, str]], now: int, report: ImportReport
 ) -> None:
     codes = orjson.dumps([code for _, code in rows]).decode()
+    values = dialect_of(conn).json_values
     seen: dict[str, int] = dict(
-        conn.execute(
-            "SELECT code, line FROM temp.coupon_import"
-            " WHERE code IN (SELECT value FROM json_each(?))",
-            (codes,),
-        )
+        conn.execute(f"SELECT code, line FROM coupon_import WHERE code IN ({values})", (codes,))
     )
     stored: dict[str, str] = dict(
-        conn.execute(
-            "SELECT code, pool FROM coupon_codes WHERE code IN (SELECT value FROM json_each(?))",
-            (codes,),
-        )
+        conn.execute(f"SELECT code, pool FROM coupon_codes WHERE code IN ({values})", (codes,))
     )
     first: list[tuple[str, int]] = []
     fresh: list[tuple[str, str, int]] = []
@@ -187,7 +181,7 @@ def _import_batch(
             report.skip("stored", line, code, f"already stored{where}")
             continue
         fresh.append((code, pool, now))
-    conn.executemany("INSERT INTO temp.coupon_import (code, line) VALUES (?, ?)", first)
+    conn.executemany("INSERT INTO coupon_import (code, line) VALUES (?, ?)", first)
     fresh.sort()  # inserts in key order touch each page of the code index once
     conn.executemany("INSERT INTO coupon_codes (code, pool, added_at) VALUES (?, ?, ?)", fresh)
     report.added += len(fresh)

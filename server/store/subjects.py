@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 
-from .engine import Connection
+from . import catalog
+from .engine import Connection, dialect_of
 from .outbox import erase_webhooks
 from .records import CATEGORIES
 from .wal import scrub_after_commit
@@ -81,13 +82,11 @@ class Erasure:
 def visitor_tables(conn: Connection) -> list[str]:
     """Every table with a ``visitor_id`` or a ``visitor`` (number) column, from the schema as
     it is now."""
-    rows = conn.execute(
-        "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND m.name != 'visitors'"
-        " AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) c"
-        "  WHERE c.name IN ('visitor_id', 'visitor'))"
-        " ORDER BY m.name"
-    )
-    return [name for (name,) in rows]
+    return [
+        name
+        for name in catalog.tables(conn)
+        if name != "visitors" and {"visitor_id", "visitor"} & set(catalog.columns(conn, name))
+    ]
 
 
 BY_NUMBER = frozenset({"events"})  # the tables whose ``visitor`` column holds visitors.num
@@ -165,7 +164,7 @@ def find_subject(conn: Connection, ref: tuple[str, str]) -> Subject | None:
 
 
 def _rows(conn: Connection, table: str, where: str, params: tuple[Any, ...]) -> list[Any]:
-    columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (table,))]
+    columns = catalog.columns(conn, table)
     order = " ORDER BY id" if "id" in columns and table != "visitors" else ""
     if table in BY_NUMBER:  # the visitor's id rather than their number
         listed = ", ".join(
@@ -319,7 +318,9 @@ def consent_summary(
     params = (*COPIES, since or 0, until if until is not None else 2**62)
     revisions: dict[int, dict[str, Any]] = {}
     for revision, method, accepted, rejected, total in conn.execute(
-        "SELECT revision, method, sum(denied = '[]' AND granted != '[]'), sum(granted = '[]'),"
+        "SELECT revision, method,"
+        " sum(CASE WHEN denied = '[]' AND granted != '[]' THEN 1 ELSE 0 END),"
+        " sum(CASE WHEN granted = '[]' THEN 1 ELSE 0 END),"
         f" count(*) FROM consent_log WHERE {where} GROUP BY revision, method"
         " ORDER BY revision, method",
         params,
@@ -334,7 +335,8 @@ def consent_summary(
         for name, n in counts.items():
             entry[name] += n
     for revision, category, n in conn.execute(
-        f"SELECT revision, j.value, count(*) FROM consent_log, json_each(granted) j WHERE {where}"
+        f"SELECT revision, j.value, count(*) FROM consent_log,"
+        f" {dialect_of(conn).json_table.format('granted')} WHERE {where}"
         " GROUP BY revision, j.value",
         params,
     ):

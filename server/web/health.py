@@ -4,12 +4,12 @@ while the rules folder holds an edit that was refused: the last good rules keep 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import store
 from .responses import JSONResponse
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -19,7 +19,7 @@ async def healthz(request: Request) -> Response:
     tp = request.app.state.tp
     try:
         tp.reader.ping()
-    except sqlite3.Error as exc:
+    except store.database_errors() as exc:
         return _unavailable(f"cannot be read ({exc})")
     # A write proves more than the writer's last commit: this worker may not have written for a
     # while, and another may have filled the disk meanwhile.

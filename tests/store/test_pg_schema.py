@@ -84,7 +84,7 @@ def test_consent_log_stays_append_only(pg_url: str) -> None:
         "INSERT INTO consent_log (visitor_id, at, revision, granted, denied, method)"
         " VALUES ('v1', 1, 1, '[]', '[]', 'api')"
     )
-    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+    with pytest.raises(psycopg.IntegrityError, match="append-only"):
         conn.execute("UPDATE consent_log SET granted = '[\"marketing\"]'")
     # An erasure may pseudonymise the visitor and nothing else.
     conn.execute("UPDATE consent_log SET visitor_id = 'erased:x'")

@@ -1,0 +1,49 @@
+"""What the schema holds, read from the engine's own catalog: tables, columns, primary keys."""
+
+from __future__ import annotations
+
+from .engine import Connection, PgConnection
+
+
+def tables(conn: Connection) -> list[str]:
+    """Touchpoint's tables, by name."""
+    if isinstance(conn, PgConnection):
+        sql = (
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            " AND table_name != 'touchpoint_migrations' ORDER BY table_name"
+        )
+    else:
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " AND name != '_sqlite_migrations' ORDER BY name"
+        )
+    return [name for (name,) in conn.execute(sql)]
+
+
+def columns(conn: Connection, table: str) -> list[str]:
+    """The columns of ``table`` in their order, computed ones included."""
+    if isinstance(conn, PgConnection):
+        sql = (
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position"
+        )
+    else:
+        sql = "SELECT name FROM pragma_table_xinfo(?) ORDER BY cid"
+    return [name for (name,) in conn.execute(sql, (table,))]
+
+
+def primary_key(conn: Connection, table: str) -> list[str]:
+    """The primary key columns of ``table``, in the key's order (none: SQLite's rowid)."""
+    if isinstance(conn, PgConnection):
+        sql = (
+            "SELECT k.column_name FROM information_schema.table_constraints t"
+            " JOIN information_schema.key_column_usage k"
+            "  ON k.constraint_schema = t.constraint_schema"
+            "  AND k.constraint_name = t.constraint_name"
+            " WHERE t.table_schema = current_schema() AND t.table_name = ?"
+            " AND t.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position"
+        )
+    else:
+        sql = "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk"
+    return [name for (name,) in conn.execute(sql, (table,))]

@@ -104,6 +104,12 @@ def pg_url(pg_cluster: pgcluster.Cluster) -> str:
 ENGINE = os.environ.get("TOUCHPOINT_TEST_ENGINE", "sqlite")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("sqlite_only")
+    if marker is not None and ENGINE != "sqlite":
+        pytest.skip(f"SQLite only: {marker.args[0]}")
+
+
 @pytest.fixture
 def database(request: pytest.FixtureRequest) -> dict[str, str]:
     """The ``database`` setting of this test's server: none (SQLite in its data folder), or a

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 
 def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/tp/healthz")
@@ -25,6 +27,7 @@ def test_custom_prefix(tmp_path: Path, rules_dir: Path) -> None:
         assert client.get("/tp/healthz").status_code == 404
 
 
+@pytest.mark.sqlite_only("breaks the database through SQLite's query_only switch")
 def test_healthz_reports_an_unreadable_database(client) -> None:  # type: ignore[no-untyped-def]
     client.app.state.tp.reader.conn.execute("PRAGMA query_only = OFF")
     client.app.state.tp.reader.conn.execute("DROP TABLE visitors")
@@ -40,6 +43,7 @@ def test_healthz_reports_a_stopped_writer(client) -> None:  # type: ignore[no-un
     assert client.get("/tp/healthz").status_code == 503
 
 
+@pytest.mark.sqlite_only("the permissions of a SQLite database's own files")
 def test_database_files_are_private(client, settings) -> None:  # type: ignore[no-untyped-def]
     import stat
 

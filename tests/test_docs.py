@@ -191,7 +191,7 @@ def build_site(root: Path) -> Path:
             if email:
                 client.post("/tp/v1/identify", json={"email": email})
     now = instant("2026-12-04T10:00:00", tz=dt.UTC)
-    with store.database(settings.database_path) as conn, store.immediate(conn):
+    with store.database(settings.database_url) as conn, store.immediate(conn):
         for n, event in enumerate(["score.threshold", "stage.changed"] * 2):
             store.queue_webhook(
                 conn, endpoint="sales", event=event, key=f"k{n}", body="{}", now=now

@@ -203,10 +203,11 @@ def import_file(conn: Connection, pool: Pool, file: str, *, as_json: bool = Fals
         conn.execute("COMMIT")
         if progress is not None:
             progress.show(read[0], report)
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
 
+    begin = store.dialect_of(conn).begin_write
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         report = store.import_codes(
             conn,
             pool.name,

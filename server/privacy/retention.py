@@ -99,16 +99,12 @@ def _overwriting(
 ) -> Batch:
     """Run ``step`` with SQLite overwriting what it deletes, as an erasure does, so deleted
     rows do not linger in free pages (about a fifth slower), nor, after the commit, in the
-    -wal (store/wal.py); the connection's setting is kept."""
-    before = conn.execute("PRAGMA secure_delete").fetchone()[0]
-    conn.execute("PRAGMA secure_delete = ON")
-    try:
+    -wal (store/wal.py)."""
+    with store.overwriting(conn):
         batch = step(last, conn)
-        if any(batch.deleted.values()):
-            store.scrub_after_commit(conn)
-        return batch
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {int(before)}")
+    if any(batch.deleted.values()):
+        store.scrub_after_commit(conn)
+    return batch
 
 
 class Purger:

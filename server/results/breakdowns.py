@@ -73,7 +73,8 @@ def pool_campaigns(conn: Connection, rules: Ruleset, days: Range) -> list[dict[s
     for (campaign, _), pool in pool_of.items():  # a pool's campaigns, with nothing yet too
         entry(pool, campaign)
     money = conn.execute(
-        "SELECT campaign, variant, currency, sum(redemptions), total(revenue) FROM rollup_revenue"
+        "SELECT campaign, variant, currency, sum(redemptions), coalesce(sum(revenue), 0.0)"
+        " FROM rollup_revenue"
         " WHERE day BETWEEN ? AND ? GROUP BY campaign, variant, currency",
         (days.since.isoformat(), days.until.isoformat()),
     ).fetchall()

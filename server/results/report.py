@@ -405,7 +405,8 @@ def _revenue(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Redemptions, revenue and its sum of squares per (variant, currency)."""
     rows = conn.execute(
-        "SELECT variant, currency, sum(redemptions), total(revenue), total(revenue_squares)"
+        "SELECT variant, currency, sum(redemptions), coalesce(sum(revenue), 0.0),"
+        " coalesce(sum(revenue_squares), 0.0)"
         " FROM rollup_revenue WHERE campaign = ? AND version = ? AND day BETWEEN ? AND ?"
         " GROUP BY variant, currency",
         (campaign, version, days.since.isoformat(), days.until.isoformat()),
@@ -419,7 +420,8 @@ def _revenue(
 def _campaign_revenue(conn: Connection, days: Range) -> dict[str, dict[str, Any]]:
     """Redemptions and revenue per campaign and currency."""
     rows = conn.execute(
-        "SELECT campaign, currency, sum(redemptions), total(revenue) FROM rollup_revenue"
+        "SELECT campaign, currency, sum(redemptions), coalesce(sum(revenue), 0.0)"
+        " FROM rollup_revenue"
         " WHERE day BETWEEN ? AND ? GROUP BY campaign, currency",
         (days.since.isoformat(), days.until.isoformat()),
     ).fetchall()

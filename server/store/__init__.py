@@ -34,7 +34,7 @@ from .coupons import (
     pool_has_codes,
     redeem_coupon,
 )
-from .engine import Connection, Location, database_errors, locate
+from .engine import Connection, Location, database_errors, dialect_of, locate
 from .identities import (
     Identified,
     copy_consent,
@@ -126,10 +126,11 @@ from .visitors import (
     record_events,
     record_page_view,
 )
-from .wal import scrub, scrub_after_commit
+from .wal import overwriting, scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "dialect_of",
     "database_errors",
     "exists",
     "open_writer",
@@ -231,6 +232,7 @@ __all__ = [
     "retry_webhooks",
     "scrub",
     "scrub_after_commit",
+    "overwriting",
     "set_attributes",
     "Subject",
     "UnknownCoupon",

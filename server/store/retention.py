@@ -31,12 +31,13 @@ KEPT_TABLES = frozenset({"consent_log", "erasures"})
 
 # A visitor's last activity: the later of the first consent, the latest consent answer and the
 # latest page view.
-ACTIVE_AT = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.last_seen_at, 0))"
+# (GREATEST is spelled as the engine spells it, by _spelled: SQLite's index is on max().)
+ACTIVE_AT = "GREATEST(v.created_at, coalesce(v.consent_at, 0), coalesce(v.last_seen_at, 0))"
 # The same with the page view's hour (a trigger keeps seen_hour = last_seen_at / 3600): at most
 # an hour earlier, never later, so it finds every inactive profile and a few active in that
 # hour, which ACTIVE_AT then drops. Indexed (m015_seen_hour's visitors_active_at): a page view
 # rewrites the index entry once an hour at most, not every time.
-SEEN_BY_HOUR = "max(v.created_at, coalesce(v.consent_at, 0), coalesce(v.seen_hour, 0) * 3600)"
+SEEN_BY_HOUR = "GREATEST(v.created_at, coalesce(v.consent_at, 0), coalesce(v.seen_hour, 0) * 3600)"
 # Inactive: no page view or consent answer since the cutoff, and no event since then still in
 # the event log. Events count as activity only while they are kept (active_since is the later
 # of both cutoffs), so the answer is the same before and after the old events are deleted: a
@@ -146,7 +147,11 @@ def purge_profiles(
     ids = [
         row[0]
         for row in conn.execute(
-            f"SELECT v.id FROM visitors v WHERE {INACTIVE} ORDER BY {SEEN_BY_HOUR} LIMIT :limit",
+            _spelled(
+                conn,
+                f"SELECT v.id FROM visitors v WHERE {INACTIVE} ORDER BY {SEEN_BY_HOUR}"
+                " LIMIT :limit",
+            ),
             {**params, "limit": limit},
         )
     ]
@@ -190,9 +195,12 @@ def purge_consent_log(
     (the batch's ``cursor``): entries kept as a profile's latest answer are passed only once."""
     at, row_id = after or (-1, -1)
     rows = conn.execute(
-        f"DELETE FROM consent_log WHERE id IN (SELECT c.id FROM consent_log c WHERE {CONSENT_DUE}"
-        "  AND (c.at, c.id) > (:after_at, :after_id) ORDER BY c.at, c.id LIMIT :limit)"
-        " RETURNING at, id",
+        _spelled(
+            conn,
+            "DELETE FROM consent_log WHERE id IN (SELECT c.id FROM consent_log c"
+            f" WHERE {CONSENT_DUE} AND (c.at, c.id) > (:after_at, :after_id)"
+            " ORDER BY c.at, c.id LIMIT :limit) RETURNING at, id",
+        ),
         {**cutoffs.params(), "after_at": at, "after_id": row_id, "limit": limit},
     ).fetchall()
     if not rows:
@@ -270,11 +278,16 @@ def _count(conn: Connection, table: str, terms: list[str], params: dict[str, Any
     if not terms:
         return 0
     where = " OR ".join(f"({term})" for term in terms)
-    return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
+    sql = _spelled(conn, f"SELECT count(*) FROM {table} WHERE {where}")
+    return int(conn.execute(sql, params).fetchone()[0])
 
 
 def _exists(conn: Connection, sql: str, params: Any) -> bool:
-    return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
+    return conn.execute(_spelled(conn, sql) + " LIMIT 1", params).fetchone() is not None
+
+
+def _spelled(conn: Connection, sql: str) -> str:
+    return sql.replace("GREATEST(", dialect_of(conn).greatest + "(")
 
 
 def claim_lease(

@@ -29,7 +29,7 @@ from . import catalog
 from .engine import Connection, dialect_of
 from .outbox import erase_webhooks
 from .records import CATEGORIES
-from .wal import scrub_after_commit
+from .wal import overwriting, scrub_after_commit
 
 VIAS = ("cli", "api", "page")  # how an erasure was asked for
 # Tables whose rows outlive the person, naming nobody: erasure sets their visitor_id to NULL.
@@ -224,9 +224,7 @@ def erase_subject(
     # Deleted rows are overwritten with zeros rather than left in the file's free pages, and
     # the -wal's copies of them go at the checkpoint after the commit (store/wal.py).
     scrub_after_commit(conn)
-    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
-    conn.execute("PRAGMA secure_delete = ON")
-    try:
+    with overwriting(conn):
         deleted["webhook_outbox"] = sum(erase_webhooks(conn, visitor) for visitor in ids)
         for table in visitor_tables(conn):
             if table == "consent_log":
@@ -245,8 +243,6 @@ def erase_subject(
         ).rowcount
         sql = f"DELETE FROM visitors WHERE id IN ({marks})"
         deleted["visitors"] = conn.execute(sql, ids).rowcount
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
     counts = {
         "deleted": {t: n for t, n in sorted(deleted.items()) if n},
         "pseudonymised": {t: n for t, n in pseudonymised.items() if n},

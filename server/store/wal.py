@@ -10,8 +10,10 @@ an older snapshot; instead of stalling the writer behind them, a busy scrub is t
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 
 from .engine import Connection
 
@@ -19,9 +21,27 @@ from .engine import Connection
 _REQUESTED: set[int] = set()
 
 
+@contextlib.contextmanager
+def overwriting(conn: Connection) -> Iterator[None]:
+    """SQLite overwrites what is deleted in the block with zeros rather than leave it in the
+    file's free pages (``secure_delete``; the connection's setting is kept). PostgreSQL has no
+    such switch: its dead rows stay until VACUUM reuses their space (docs/privacy.md)."""
+    if not isinstance(conn, sqlite3.Connection):
+        yield
+        return
+    before = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(before)}")
+
+
 def scrub_after_commit(conn: Connection) -> None:
-    """Ask for a scrub of ``conn``'s database once its transaction has committed."""
-    _REQUESTED.add(id(conn))
+    """Ask for a scrub of ``conn``'s database once its transaction has committed (SQLite's:
+    PostgreSQL has no file of its own to scrub)."""
+    if isinstance(conn, sqlite3.Connection):
+        _REQUESTED.add(id(conn))
 
 
 def scrub_requested(conn: Connection) -> bool:

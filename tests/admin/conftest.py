@@ -27,7 +27,7 @@ def cheap_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="viewer")
+    add_user(settings.database_url, role="viewer")
     with TestClient(create_app(settings)) as client:
         sign_in(client)
         yield client

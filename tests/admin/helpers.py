@@ -14,7 +14,7 @@ from touchpoint.admin import users
 PASSWORD = "correct horse battery"
 
 
-def add_user(database: Path, name: str = "ana", *, role: str = "editor") -> None:
+def add_user(database: Path | str, name: str = "ana", *, role: str = "editor") -> None:
     store.migrate(database)
     conn = store.connect(database)
     try:

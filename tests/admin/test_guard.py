@@ -29,8 +29,8 @@ async def edit(request: Request, session: Session) -> Response:
 @pytest.fixture
 def client(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setattr(routes, "PAGES", [*routes.PAGES, Page("/edit", edit, ("GET", "POST"))])
-    add_user(settings.database_path, "ana", role="editor")
-    add_user(settings.database_path, "vic", role="viewer")
+    add_user(settings.database_url, "ana", role="editor")
+    add_user(settings.database_url, "vic", role="viewer")
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -98,7 +98,7 @@ def test_a_new_password_or_removing_the_user_ends_their_sessions(
     client: TestClient, settings: Settings
 ) -> None:
     sign_in(client)
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     with store.immediate(conn):
         store.set_admin_password(conn, "ana", password_hash="$argon2id$new", now=1)
     assert client.get("/tp/admin/results", follow_redirects=False).status_code == 303
@@ -117,21 +117,22 @@ def test_a_removed_users_cookie_does_not_open_a_new_user_of_the_same_name(
     the removed one (a viewer, say) must not come back as the new one's (an editor)."""
     sign_in(client, "vic")
     copied = client.cookies["tp_admin"]
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     with store.immediate(conn):
         store.remove_admin_user(conn, "vic")
     conn.close()
-    add_user(settings.database_path, "vic", role="editor")
+    add_user(settings.database_url, "vic", role="editor")
     client.cookies.set("tp_admin", copied, path="/tp/admin")
     assert client.get("/tp/admin/visitors", follow_redirects=False).status_code == 303
 
 
 def test_with_its_own_host_the_console_answers_no_other(settings: Settings) -> None:
     """admin_host: the console on its own origin, out of reach of the shop's scripts."""
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     own = Settings.load(
         {
             "data_dir": settings.data_dir,
+            "database": settings.database,
             "rules_dir": settings.rules_dir,
             "admin_host": "console.shop.example",
         },

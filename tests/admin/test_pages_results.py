@@ -4,7 +4,6 @@ endpoints and the server API: what each shows, in German too, and bad input."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from touchpoint.app import create_app
 from touchpoint.settings import Settings
 
 from ..conftest import ROOT
+from ..databases import opened
 
 CONSENT_ALL = {"granted": ["measurement", "personalisation", "marketing"]}
 PRODUCT = {"page": {"path": "/demo/products/trail-runner.html"}}
@@ -45,14 +45,12 @@ def test_the_lifecycle_funnel_flows_thresholds_and_chart(
     for _ in range(2):
         visit(settings, CONSENT_ALL).__exit__(None, None, None)
     today = client.get("/tp/admin/lifecycle").text.split('name="until" type="date" value="')[1][:10]
-    db = sqlite3.connect(settings.database_path)
-    with db:  # a lapse, as the nightly stage moves would count it
+    with opened(settings.database_url) as db:  # a lapse, as the nightly stage moves count it
         db.execute(
             "INSERT INTO rollup_stages (day, before, after, moves) VALUES (?, 'customer',"
             " 'inactive', 3)",
             (today,),
         )
-    db.close()
     page = client.get("/tp/admin/lifecycle")
     assert page.status_code == 200
     assert '<a href="/tp/admin/lifecycle" aria-current="page">Lifecycle</a>' in page.text

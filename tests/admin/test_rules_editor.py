@@ -21,8 +21,8 @@ FILE = "first-order-coupon.yaml"
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="editor")
-    add_user(settings.database_path, "vic", role="viewer")
+    add_user(settings.database_url, role="editor")
+    add_user(settings.database_url, "vic", role="viewer")
     with TestClient(create_app(settings)) as client:
         sign_in(client)
         yield client

@@ -19,8 +19,8 @@ from .helpers import add_user, csrf_of, sign_in
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path, role="editor")
-    add_user(settings.database_path, "vic", role="viewer")
+    add_user(settings.database_url, role="editor")
+    add_user(settings.database_url, "vic", role="viewer")
     with TestClient(create_app(settings)) as client:
         sign_in(client, "vic")
         yield client
@@ -57,9 +57,13 @@ def test_the_status_shows_a_refused_reload_and_a_stale_worker(
 
 
 def test_the_status_says_when_reloading_is_off(settings: Settings) -> None:
-    options = {"data_dir": str(settings.data_dir), "rules_dir": str(settings.rules_dir)}
+    options = {
+        "data_dir": str(settings.data_dir),
+        "database": settings.database,
+        "rules_dir": str(settings.rules_dir),
+    }
     quiet = Settings.load({**options, "reload_rules": False}, environ={})
-    add_user(quiet.database_path)
+    add_user(quiet.database_url)
     with TestClient(create_app(quiet)) as client:
         sign_in(client)
         shown = text_of(client.get("/tp/admin/rules").text)

@@ -21,7 +21,7 @@ from .helpers import PASSWORD, add_user, sign_in
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -50,7 +50,7 @@ def test_signing_in_sets_a_strict_http_only_cookie_for_the_console_only(
 
 
 def test_over_https_the_cookie_is_secure(settings: Settings) -> None:
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     with TestClient(create_app(settings), base_url="https://shop.example") as client:
         assert "Secure" in sign_in(client).headers["set-cookie"]
 
@@ -94,13 +94,13 @@ def test_without_users_the_sign_in_page_says_how_to_add_one(settings: Settings) 
     with TestClient(create_app(settings)) as client:
         page = client.get("/tp/admin/signin")
         assert "touchpoint admin user add NAME --role editor" in page.text
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     with TestClient(create_app(settings)) as client:
         assert "touchpoint admin user add" not in client.get("/tp/admin/signin").text
 
 
 def test_sign_in_attempts_are_limited_per_address_and_per_name(settings: Settings) -> None:
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     limited = Settings.load({**_values(settings), "admin_login_per_minute": 3}, environ={})
     with TestClient(create_app(limited)) as client:
         for _ in range(3):
@@ -121,7 +121,7 @@ def test_sign_in_attempts_are_limited_per_address_and_per_name(settings: Setting
 
 def test_sign_in_attempts_are_limited_in_all_however_many_addresses(settings: Settings) -> None:
     """Sixty times the per-address limit in all: each try costs argon2's memory and CPU."""
-    add_user(settings.database_path)
+    add_user(settings.database_url)
     limited = Settings.load({**_values(settings), "admin_login_per_minute": 1}, environ={})
     with TestClient(create_app(limited)) as client:
         console = client.app.state.console  # type: ignore[attr-defined]
@@ -199,14 +199,18 @@ def test_the_console_can_be_turned_off(settings: Settings) -> None:
 
 
 def _values(settings: Settings) -> dict[str, object]:
-    return {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir}
+    return {
+        "data_dir": settings.data_dir,
+        "database": settings.database,
+        "rules_dir": settings.rules_dir,
+    }
 
 
 def test_a_hash_with_older_parameters_is_replaced_at_sign_in(
     client: TestClient, settings: Settings
 ) -> None:
     older = PasswordHasher(time_cost=1, memory_cost=32, parallelism=1).hash(PASSWORD)
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     generation = store.admin_user(conn, "ana").sessions  # type: ignore[union-attr]
     with store.immediate(conn):
         store.rehash_admin_password(

@@ -38,8 +38,8 @@ def settings(tmp_path: Path, rules_dir: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings):  # type: ignore[no-untyped-def]
-    add_user(settings.database_path, "ana", role="editor")
-    add_user(settings.database_path, "vic", role="viewer")
+    add_user(settings.database_url, "ana", role="editor")
+    add_user(settings.database_url, "vic", role="viewer")
     return create_app(settings)
 
 
@@ -70,7 +70,7 @@ def look_up(client: TestClient, kind: str, q: str, path: str = "/tp/admin/visito
 
 
 def audit(settings: Settings) -> list[tuple[Any, ...]]:
-    return everything(settings.database_path)["admin_audit"]
+    return everything(settings.database_url)["admin_audit"]
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ def test_forms_without_the_csrf_token_are_refused(
         assert response.status_code == 403
         assert "This form has expired" in response.text
     assert audit(settings) == []
-    assert naming(settings.database_path, people["ada"]) != []
+    assert naming(settings.database_url, people["ada"]) != []
 
 
 def test_export_downloads_what_the_cli_exports(
@@ -214,7 +214,7 @@ def test_export_downloads_what_the_cli_exports(
     assert "attachment" in response.headers["content-disposition"]
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     try:
         subject = store.find_subject(conn, ("id", people["ada"][0]))
         assert subject is not None
@@ -233,7 +233,7 @@ def test_erase_asks_first_then_erases_as_the_cli_does(
     assert confirm.status_code == 200
     assert "Erase this person?" in confirm.text and people["ada"][0] in confirm.text
     assert 'name="confirm" value="yes"' in confirm.text
-    assert naming(settings.database_path, people["ada"]) != []  # nothing erased yet
+    assert naming(settings.database_url, people["ada"]) != []  # nothing erased yet
     done = look_up(editor, "email", ADA, "/tp/admin/visitors/erase", confirm="yes")
     assert done.status_code == 303
     assert done.headers["location"].startswith("/tp/admin/visitors?erased=")
@@ -241,11 +241,11 @@ def test_erase_asks_first_then_erases_as_the_cli_does(
     # The same assertions as the CLI's erasure (tests/privacy/test_subjects.py), but for the
     # audit log: it keeps who looked up and erased whom (by the address's keyed hash) until
     # admin_audit_days (docs/privacy.md#the-consoles-audit-log).
-    left = naming(settings.database_path, ada_needles(settings, people))
+    left = naming(settings.database_url, ada_needles(settings, people))
     assert {table for table, _ in left} == {"admin_audit"}
-    (record,) = everything(settings.database_path)["erasures"]
+    (record,) = everything(settings.database_url)["erasures"]
     assert record[2:4] == ("cli", "console:ana")
-    assert naming(settings.database_path, people["bob"]) != []
+    assert naming(settings.database_url, people["bob"]) != []
     assert [row[3] for row in audit(settings)] == ["lookup", "erase"]
     again = look_up(editor, "email", ADA, "/tp/admin/visitors/erase", confirm="yes")
     assert again.status_code == 404 and "Nothing is stored" in again.text
@@ -282,7 +282,7 @@ def test_without_an_audit_entry_nothing_is_shown_or_done(
     assert "The audit log cannot be written" in response.text
     assert people["ada"][0] not in response.text and "first-order-coupon" not in response.text
     assert audit(settings) == []
-    assert naming(settings.database_path, people["ada"]) != []
+    assert naming(settings.database_url, people["ada"]) != []
 
 
 def test_the_purge_deletes_audit_entries_past_admin_audit_days(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ viewers see it, editors retry one row or every failed one, with the CSRF token o
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +30,8 @@ def settings(tmp_path: Path, rules_dir: Path) -> Settings:
     )
 
 
-def outbox(path: Path) -> list[tuple[int, str, int]]:
-    conn = sqlite3.connect(path)
+def outbox(path: Path | str) -> list[tuple[int, str, int]]:
+    conn = store.connect(path)
     try:
         return conn.execute("SELECT id, state, attempts FROM webhook_outbox ORDER BY id").fetchall()
     finally:
@@ -92,7 +91,7 @@ def test_a_viewer_sees_the_outbox_but_cannot_retry(app, settings: Settings) -> N
         token = csrf_of(page.text)
         refused = client.post("/tp/admin/webhooks/retry", data={"csrf": token, "all_failed": "1"})
         assert refused.status_code == 403
-    assert [row[1] for row in outbox(settings.database_path)] == ["failed", "failed", "pending"]
+    assert [row[1] for row in outbox(settings.database_url)] == ["failed", "failed", "pending"]
 
 
 def test_an_editor_retries_one_row_then_every_failed_one(
@@ -103,10 +102,10 @@ def test_an_editor_retries_one_row_then_every_failed_one(
         "/tp/admin/webhooks/retry", data={"csrf": token, "id": "2"}, follow_redirects=False
     )
     assert one.status_code == 303 and one.headers["location"] == "/tp/admin/webhooks?queued=1"
-    assert outbox(settings.database_path)[1] == (2, "pending", 0)
+    assert outbox(settings.database_url)[1] == (2, "pending", 0)
     page = editor.post("/tp/admin/webhooks/retry", data={"csrf": token, "all_failed": "1"})
     assert "1 webhook(s) queued again" in page.text
-    assert [row[1:] for row in outbox(settings.database_path)] == [("pending", 0)] * 3
+    assert [row[1:] for row in outbox(settings.database_url)] == [("pending", 0)] * 3
     assert editor.post("/tp/admin/webhooks/retry", data={"csrf": token}).status_code == 400
 
 
@@ -114,7 +113,7 @@ def test_retry_without_the_csrf_token_is_refused(editor: TestClient, settings: S
     for form in ({"all_failed": "1"}, {"all_failed": "1", "csrf": "forged"}):
         response = editor.post("/tp/admin/webhooks/retry", data=form)
         assert response.status_code == 403 and "This form has expired" in response.text
-    assert [row[1] for row in outbox(settings.database_path)] == ["failed", "failed", "pending"]
+    assert [row[1] for row in outbox(settings.database_url)] == ["failed", "failed", "pending"]
 
 
 def test_a_retry_that_cannot_be_stored_is_a_503(editor: TestClient, settings: Settings) -> None:
@@ -126,4 +125,4 @@ def test_a_retry_that_cannot_be_stored_is_a_503(editor: TestClient, settings: Se
     finally:
         writer._conn.execute("PRAGMA query_only = 0")
     assert response.status_code == 503 and "nothing was queued" in response.text
-    assert [row[1] for row in outbox(settings.database_path)] == ["failed", "failed", "pending"]
+    assert [row[1] for row in outbox(settings.database_url)] == ["failed", "failed", "pending"]

@@ -51,16 +51,15 @@ def auth(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def db(settings: Settings, client: TestClient) -> Iterator[sqlite3.Connection]:
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     yield conn
     conn.close()
 
 
 def claim(db: sqlite3.Connection, rules_dir: Path, pool: str, visitor: str, now: int) -> str:
     pools, _ = load_pools(rules_dir)
-    db.execute("BEGIN IMMEDIATE")
-    got = store.claim_coupon(db, pools[pool], visitor, "first-order-coupon", "ten-percent", now)
-    db.execute("COMMIT")
+    with store.immediate(db):
+        got = store.claim_coupon(db, pools[pool], visitor, "first-order-coupon", "ten-percent", now)
     assert got is not None
     return got.code
 

@@ -92,8 +92,8 @@ def main() -> None:
             environ={},
         )
         Path(settings.data_dir).mkdir()
-        store.migrate(settings.database_path)
-        conn = store.connect(settings.database_path)
+        store.migrate(settings.database_url)
+        conn = store.connect(settings.database_url)
         with store.immediate(conn):
             fill(conn)
             store.add_admin_user(

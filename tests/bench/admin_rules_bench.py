@@ -64,8 +64,8 @@ def main() -> None:
         settings = Settings.load(
             {"data_dir": str(work / "data"), "rules_dir": str(rules)}, environ={}
         )
-        store.migrate(settings.database_path)
-        conn = store.connect(settings.database_path)
+        store.migrate(settings.database_url)
+        conn = store.connect(settings.database_url)
         with store.immediate(conn):
             store.add_admin_user(
                 conn,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from touchpoint.rules import ruleset as rules
 from touchpoint.rules.ruleset import RulesError
 from touchpoint.settings import Settings
 
+from ..databases import opened
 from ..web.test_decide import decide
 from .test_consent import ALL, grant
 
@@ -142,6 +142,7 @@ def test_a_revision_bump_asks_again_after_a_refusal(client: TestClient, settings
     bumped = Settings.load(
         {
             "data_dir": str(settings.data_dir),
+            "database": settings.database,
             "rules_dir": str(settings.rules_dir),
             "consent_revision": 2,
         },
@@ -172,7 +173,7 @@ def test_gpc_reduces_accept_all_to_measurement(client: TestClient, settings: Set
     response = grant_with_gpc(client, ALL, "banner-accept-all")
     assert response.json()["granted"] == ["measurement"]
     assert decide(client).json()["consent"]["granted"] == ["measurement"]
-    with sqlite3.connect(settings.database_path) as conn:
+    with opened(settings.database_url) as conn:
         logged = conn.execute("SELECT granted, denied, method FROM consent_log").fetchall()
     assert logged == [('["measurement"]', '["marketing", "personalisation"]', "banner-accept-all")]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from starlette.testclient import TestClient
 from touchpoint.app import create_app
 
 from ..conftest import PRODUCT
+from ..databases import INTEGRITY_ERRORS, opened
 from ..web.test_decide import counts, decide
 
 ALL = ["marketing", "measurement", "personalisation"]
@@ -74,7 +73,12 @@ def test_consent_revision_bump_asks_again_and_forgets_history(settings) -> None:
         assert decide(client).json()["popups"] == []
         cookie = client.cookies["tp_vid"]
     bumped = settings.__class__.load(
-        {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir, "consent_revision": 2},
+        {
+            "data_dir": settings.data_dir,
+            "database": settings.database,
+            "rules_dir": settings.rules_dir,
+            "consent_revision": 2,
+        },
         environ={},
     )
     with TestClient(create_app(bumped)) as client:
@@ -115,8 +119,8 @@ def test_bad_consent_requests(client: TestClient, body: dict, message: str) -> N
 def test_consent_log_is_append_only(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     grant(client, ALL)
     with (
-        sqlite3.connect(settings.database_path) as conn,
-        pytest.raises(sqlite3.IntegrityError, match="append-only"),
+        opened(settings.database_url) as conn,
+        pytest.raises(INTEGRITY_ERRORS, match="append-only"),
     ):
         conn.execute("UPDATE consent_log SET granted = '[]'")
 

@@ -3,7 +3,6 @@ address nor the user agent is ever stored."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,13 @@ from touchpoint.app import create_app
 from touchpoint.errors import ConfigError
 from touchpoint.privacy.clientip import truncate_ip, usable_ip
 from touchpoint.settings import Settings
+from touchpoint.store import catalog
 from touchpoint.web.limits import RateLimiter
 
 from ..audience.test_geolocation import _settings, _shown
 from ..conftest import PRODUCT
 from ..consent.test_consent import ALL
+from ..databases import opened
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,11 @@ def test_the_app_hands_out_the_client_address_as_the_setting_says(
 
 
 def vars_of(settings: Settings) -> dict[str, object]:
-    return {"data_dir": settings.data_dir, "rules_dir": settings.rules_dir}
+    return {
+        "data_dir": settings.data_dir,
+        "database": settings.database,
+        "rules_dir": settings.rules_dir,
+    }
 
 
 def test_no_address_or_user_agent_is_stored_or_logged(
@@ -86,9 +91,8 @@ def test_no_address_or_user_agent_is_stored_or_logged(
         assert client.post("/tp/v1/events", json={"events": events}).status_code < 300
         assert client.post("/tp/v1/identify", json={"email": "ada@example.com"}).status_code == 200
     stored = []
-    with sqlite3.connect(settings.database_path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
+    with opened(settings.database_url) as db:
+        for table in catalog.tables(db):
             stored += [
                 str(value) for row in db.execute(f'SELECT * FROM "{table}"') for value in row
             ]

@@ -21,6 +21,7 @@ from touchpoint.settings import Settings
 from touchpoint.store import eventlog
 
 from ..conftest import PRODUCT, LiveServer
+from ..databases import database_flags, opened
 from ..processes import httpx
 
 T = TypeVar("T")
@@ -350,14 +351,15 @@ def test_one_worker_holds_the_purge_lease_at_a_time(conn: sqlite3.Connection) ->
 
 
 def test_the_server_purges_periodically(settings: Settings) -> None:
-    store.migrate(settings.database_path)
-    with sqlite3.connect(settings.database_path) as db:
+    store.migrate(settings.database_url)
+    with opened(settings.database_url) as db:
         visitor(db, "v", seen=int(time.time()), consent=int(time.time()))
         event(db, "v", 1000, 3)
         event(db, "v", int(time.time()))
     quick = Settings.load(
         {
             "data_dir": settings.data_dir,
+            "database": settings.database,
             "rules_dir": settings.rules_dir,
             "purge_interval_minutes": 0.005,
         },
@@ -371,13 +373,15 @@ def test_the_server_purges_periodically(settings: Settings) -> None:
         assert reader.count("events") == 1
 
 
+@pytest.mark.sqlite_only("PostgreSQL keeps deleted rows until VACUUM (docs/privacy.md)")
 def test_a_purged_event_leaves_no_copy_in_any_database_file(settings: Settings) -> None:
     """The server's periodic purge checkpoints the -wal after its batches (store/wal.py): the
     purged values are in no file of the database while the server still runs."""
-    store.migrate(settings.database_path)
+    store.migrate(settings.database_url)
     quick = Settings.load(
         {
             "data_dir": settings.data_dir,
+            "database": settings.database,
             "rules_dir": settings.rules_dir,
             "purge_interval_minutes": 0.005,
         },
@@ -411,11 +415,11 @@ def test_a_purged_event_leaves_no_copy_in_any_database_file(settings: Settings) 
 
 
 def test_purge_command(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    store.migrate(settings.database_path)
-    with sqlite3.connect(settings.database_path) as db:
+    store.migrate(settings.database_url)
+    with opened(settings.database_url) as db:
         visitor(db, "v", seen=int(time.time()), consent=int(time.time()))
         event(db, "v", 1000, 3)
-    where = ["--data-dir", settings.data_dir]
+    where = database_flags(settings)
     assert cli.main(["purge", "--dry-run", *where]) == 0
     out, err = capsys.readouterr()
     assert "events                            3" in out.splitlines()

@@ -21,7 +21,7 @@ from touchpoint.app import create_app
 from touchpoint.profiles import identity
 from touchpoint.rules.couponfiles import load_pools
 from touchpoint.settings import Settings
-from touchpoint.store import subjects
+from touchpoint.store import catalog, subjects
 
 from ..conftest import ROOT
 from ..profiles.test_identity import make_settings, signed
@@ -132,21 +132,18 @@ def visit(client: TestClient, auth: dict[str, str], **who: str) -> str:
     return vid
 
 
-def everything(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(path)
+def everything(path: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    conn = store.connect(path)
     try:
-        names = [
-            n
-            for (n,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        ]
-        return {name: conn.execute(f'SELECT * FROM "{name}"').fetchall() for name in names}
+        return {
+            name: conn.execute(f'SELECT * FROM "{name}"').fetchall()
+            for name in catalog.tables(conn)
+        }
     finally:
         conn.close()
 
 
-def naming(path: Path, needles: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
+def naming(path: Path | str, needles: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
     """Every row of every table with a column holding one of ``needles``."""
     return [
         (table, row)
@@ -203,7 +200,7 @@ def test_export_holds_every_row_naming_the_person_and_nothing_of_another(
     tables = body["tables"]
     # Every row in the database naming Ada (her ids, her hashed identifiers) is in the export.
     text = json.dumps(tables)
-    for table, row in naming(settings.database_path, ada_needles(settings, people)):
+    for table, row in naming(settings.database_url, ada_needles(settings, people)):
         assert any(str(v) in text for v in row if isinstance(v, str)), (table, row)
         assert len(tables[table]) >= 1
     # Nothing of Bob's, although he saw the same campaign on the same page.
@@ -295,18 +292,18 @@ def test_erasure_is_idempotent(
 ) -> None:
     auth = key(settings, "privacy:erase")
     assert laptop.delete(f"{API}/subjects/{people['ada'][1]}", headers=auth).status_code == 200
-    before = everything(settings.database_path)
+    before = everything(settings.database_url)
     second = laptop.delete(f"{API}/subjects/{people['ada'][1]}", headers=auth)
     assert second.status_code == 404
     assert laptop.delete(f"{API}/subjects/customer:C-1", headers=auth).status_code == 404
-    assert everything(settings.database_path) == before
+    assert everything(settings.database_url) == before
 
 
 def test_every_table_with_a_visitor_id_column_is_exported_and_erased(
     laptop: TestClient, settings: Settings, people: dict[str, Any]
 ) -> None:
     # A table added later (say by a new feature) is found from the schema.
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     conn.execute("CREATE TABLE loyalty (visitor_id TEXT, points INTEGER)")
     conn.executemany(
         "INSERT INTO loyalty VALUES (?, ?)", [(people["ada"][1], 10), (people["bob"][0], 20)]
@@ -317,7 +314,7 @@ def test_every_table_with_a_visitor_id_column_is_exported_and_erased(
     assert body["tables"]["loyalty"] == [{"visitor_id": people["ada"][1], "points": 10}]
     erased = laptop.delete(f"{API}/subjects/email:ada@example.com", headers=auth).json()
     assert erased["deleted"]["loyalty"] == 1
-    assert everything(settings.database_path)["loyalty"] == [(people["bob"][0], 20)]
+    assert everything(settings.database_url)["loyalty"] == [(people["bob"][0], 20)]
 
 
 def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
@@ -326,7 +323,7 @@ def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
     pools, problems = load_pools(ROOT / "rules")
     assert not [p for p in problems if p.severity != "warning"]
     ada, bob = people["ada"][0], people["bob"][0]
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     now = int(time.time())
     claim = store.claim_coupon(
         conn, pools["welcome"], ada, "first-order-coupon", "ten-percent", now
@@ -343,7 +340,7 @@ def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
     erased = laptop.delete(f"{API}/subjects/{ada}", headers=auth).json()
     assert erased["anonymised"] == {"coupon_codes": 1, "coupon_redemptions": 1}
     assert erased["deleted"]["coupon_reveals"] == 1
-    assert naming(settings.database_path, ada_needles(settings, people)) == []
+    assert naming(settings.database_url, ada_needles(settings, people)) == []
     # Ada's code stays taken and redeemed: nobody else gets it, nobody redeems it again.
     assert conn.execute(
         "SELECT visitor_id, assigned_at IS NOT NULL FROM coupon_codes WHERE code = ?", (claim.code,)
@@ -359,8 +356,8 @@ def test_erasure_keeps_coupon_codes_and_redemptions_naming_nobody(
 def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) -> None:
     """A table naming a visitor in a column not called visitor_id (or, by the visitor's
     number, visitor in a table of subjects.BY_NUMBER) would escape erasure."""
-    store.migrate(settings.database_path)
-    conn = store.connect(settings.database_path)
+    store.migrate(settings.database_url)
+    conn = store.connect(settings.database_url)
     columns = {
         (table, column)
         for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -384,20 +381,20 @@ def test_every_table_naming_a_visitor_is_known_to_erasure(settings: Settings) ->
 def test_a_write_queued_for_an_erased_visitor_stores_nothing(
     laptop: TestClient, settings: Settings, people: dict[str, Any]
 ) -> None:
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     k = identity.identity_key(settings.resolve_secret_key())
     assert store.erase(conn, ("id", people["ada"][0]), key=k, at=1, via="cli")
     event = store.Event("impression", "first-order-coupon", "ten-percent", PAGE)
     assert store.record_events(conn, people["ada"][0], [event], at=2, visit_start=0) == 0
     conn.close()
-    assert naming(settings.database_path, people["ada"]) == []
+    assert naming(settings.database_url, people["ada"]) == []
 
 
 def test_the_consent_log_is_append_only_but_for_one_pseudonymisation(
     settings: Settings, tmp_path: Path
 ) -> None:
-    store.migrate(settings.database_path)
-    conn = store.connect(settings.database_path)
+    store.migrate(settings.database_url)
+    conn = store.connect(settings.database_url)
     store.record_consent(conn, "v1", at=1, revision=1, granted=ALL, denied=[], method="api")
     for sql in (
         "UPDATE consent_log SET granted = '[]'",
@@ -422,15 +419,15 @@ def test_withdrawing_every_category_on_the_page_erases_the_visitor(
     response = phone.post("/tp/v1/consent", json={"granted": [], "method": "banner-custom"})
     assert response.status_code == 200
     assert "tp_vid" not in phone.cookies
-    assert naming(settings.database_path, ada_needles(settings, people)) == []
+    assert naming(settings.database_url, ada_needles(settings, people)) == []
     k = identity.identity_key(settings.resolve_secret_key())
     pseudonym = store.erased_id(k, people["ada"][0])
-    log = [row for row in everything(settings.database_path)["consent_log"] if row[1] == pseudonym]
+    log = [row for row in everything(settings.database_url)["consent_log"] if row[1] == pseudonym]
     assert log[-1][4:] == ("[]", '["marketing", "measurement", "personalisation"]', "banner-custom")
-    (record,) = everything(settings.database_path)["erasures"]
+    (record,) = everything(settings.database_url)["erasures"]
     assert record[2:5] == ("page", None, pseudonym)
     # Bob's profile is untouched, and the proof of Ada's consent is still there for her id.
-    assert naming(settings.database_path, people["bob"]) != []
+    assert naming(settings.database_url, people["bob"]) != []
     proof = laptop.get(
         f"{API}/subjects/{people['ada'][0]}/consent", headers=key(settings, "privacy:read")
     ).json()
@@ -444,14 +441,14 @@ def test_withdrawing_some_categories_drops_what_they_allowed(
     auth = key(settings, "events:write", name="shop")
     vid = visit(laptop, auth)
     kinds = "SELECT campaign IS NOT NULL, count(*) FROM events GROUP BY 1 ORDER BY 1"
-    conn = store.connect(settings.database_path)
+    conn = store.connect(settings.database_url)
     assert conn.execute(kinds).fetchall() == [(0, 6), (1, 2)]  # behaviour, campaign events
     laptop.post("/tp/v1/consent", json={"granted": ["marketing"]})
     assert conn.execute(kinds).fetchall() == [(1, 2)]
     laptop.post("/tp/v1/consent", json={"granted": ["measurement"]})
     assert conn.execute(kinds).fetchall() == []
     assert conn.execute("SELECT count(*) FROM campaign_state").fetchone() == (0,)
-    assert store.visitor_exists(conn, vid) and everything(settings.database_path)["erasures"] == []
+    assert store.visitor_exists(conn, vid) and everything(settings.database_url)["erasures"] == []
     conn.close()
 
 
@@ -459,7 +456,7 @@ def test_a_refusal_from_a_new_visitor_erases_nothing(
     laptop: TestClient, settings: Settings
 ) -> None:
     laptop.post("/tp/v1/consent", json={"granted": [], "method": "banner-reject-all"})
-    tables = everything(settings.database_path)
+    tables = everything(settings.database_url)
     assert len(tables["consent_log"]) == 1 and tables["erasures"] == []
 
 
@@ -565,16 +562,16 @@ def test_cli_erase_asks_first(
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
     assert run(settings, "erase", "--email", "ada@example.com") == 1
     assert "nothing erased" in capsys.readouterr().err
-    assert naming(settings.database_path, people["ada"]) != []
+    assert naming(settings.database_url, people["ada"]) != []
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert run(settings, "erase", "--visitor", people["ada"][1]) == 0
     out = capsys.readouterr().out
     assert "erased (record #1): " in out and "visitors 1" in out
     assert "kept as proof of consent under a pseudonym: consent_log 4" in out
-    assert naming(settings.database_path, ada_needles(settings, people)) == []
+    assert naming(settings.database_url, ada_needles(settings, people)) == []
     assert run(settings, "erase", "--email", "ada@example.com", "--yes") == 0
     assert "nothing to erase" in capsys.readouterr().out
-    (record,) = everything(settings.database_path)["erasures"]
+    (record,) = everything(settings.database_url)["erasures"]
     assert record[2:4] == ("cli", None)
 
 
@@ -608,7 +605,7 @@ def test_cli_without_a_database_or_key(
 ) -> None:
     assert run(settings, "export", "--visitor", "x") == 1
     assert "no database at" in capsys.readouterr().err
-    store.migrate(settings.database_path)
+    store.migrate(settings.database_url)
     assert run(settings, "erase", "--email", "ada@example.com") == 1
     assert "no secret key" in capsys.readouterr().err
     assert not (Path(settings.data_dir) / "secret.key").exists()  # none made up

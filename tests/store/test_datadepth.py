@@ -124,10 +124,10 @@ def test_a_visit_stores_nothing_beyond_its_level(
             "/tp/v1/consent", json={"granted": ["measurement", "personalisation", "marketing"]}
         )
     allowed = {(t, c) for t, columns in datadepth.stored(level).items() for c in columns}
-    found = stored_columns(settings.database_path)
+    found = stored_columns(settings.database_url)
     assert found - allowed == set()
-    text = json.dumps(everything(settings.database_path))
-    rows = everything(settings.database_path)
+    text = json.dumps(everything(settings.database_url))
+    rows = everything(settings.database_url)
     if level == "minimal":
         assert rows["events"] == [] and rows["stage_history"] == []
         assert ("visitors", "data.first_name") not in found

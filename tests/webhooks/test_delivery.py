@@ -123,11 +123,12 @@ def endpoint(url: str, *events: str, name: str = "crm") -> Endpoint:
     return Endpoint(name, url, SECRET, frozenset(events or webhooks.EVENTS), "CRM_SECRET")
 
 
-def outbox(path: Path) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
+def outbox(path: Path | str) -> list[dict[str, Any]]:
+    conn = store.connect(path)
     try:
-        return [dict(r) for r in conn.execute("SELECT * FROM webhook_outbox ORDER BY id")]
+        cursor = conn.execute("SELECT * FROM webhook_outbox ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
     finally:
         conn.close()
 
@@ -348,7 +349,7 @@ def test_failures_are_retried_and_delivered_once_with_one_key(
     for r in receiver.requests:
         assert verified(r)["id"] == r["delivery"]
     assert json.loads(receiver.requests[-1]["body"])["data"] == {"visitor_id": "v0", "n": 0}
-    [row] = outbox(settings.database_path)
+    [row] = outbox(settings.database_url)
     assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 4, 204)
     assert row["lease_owner"] is None
 
@@ -363,12 +364,12 @@ def test_a_receiver_down_for_a_while_gets_everything_when_it_is_back(
     async def scenario() -> None:
         async with delivering(settings, endpoints) as (writer, _):
             keys = await queue(writer, endpoints, 3)
-            await until(lambda: all(r["attempts"] >= 3 for r in outbox(settings.database_path)))
+            await until(lambda: all(r["attempts"] >= 3 for r in outbox(settings.database_url)))
             receiver.start()
             await until(lambda: sorted(receiver.delivered()) == ids(*keys))
 
     asyncio.run(scenario())
-    rows = outbox(settings.database_path)
+    rows = outbox(settings.database_url)
     assert {r["state"] for r in rows} == {"delivered"}
     assert sorted(receiver.delivered()) == ids("test-0", "test-1", "test-2")
 
@@ -387,7 +388,7 @@ def test_after_max_attempts_a_webhook_is_failed_listed_and_can_be_retried(
     async def fail() -> None:
         async with delivering(settings, endpoints) as (writer, _):
             await queue(writer, endpoints)
-            await until(lambda: outbox(settings.database_path)[0]["state"] == "failed")
+            await until(lambda: outbox(settings.database_url)[0]["state"] == "failed")
 
     asyncio.run(fail())
     assert len(receiver.requests) == 3
@@ -405,7 +406,7 @@ def test_after_max_attempts_a_webhook_is_failed_listed_and_can_be_retried(
 
     async def deliver() -> None:
         async with delivering(settings, endpoints):
-            await until(lambda: outbox(settings.database_path)[0]["state"] == "delivered")
+            await until(lambda: outbox(settings.database_url)[0]["state"] == "delivered")
 
     asyncio.run(deliver())
     assert receiver.delivered() == ids("test-0")
@@ -477,7 +478,7 @@ def test_stopping_hands_requests_in_flight_back(tmp_path: Path, receiver: Receiv
     started = time.monotonic()
     asyncio.run(scenario())
     assert time.monotonic() - started < 8  # did not wait for the answer
-    [row] = outbox(settings.database_path)
+    [row] = outbox(settings.database_url)
     assert (row["state"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
 
 
@@ -494,7 +495,7 @@ def test_an_endpoint_without_its_secret_keeps_its_rows_waiting(
 
     asyncio.run(scenario())
     assert receiver.requests == []
-    assert outbox(settings.database_path)[0]["attempts"] == 0
+    assert outbox(settings.database_url)[0]["attempts"] == 0
 
 
 def test_delivered_rows_are_pruned_after_keep_days(tmp_path: Path) -> None:

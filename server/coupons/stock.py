@@ -137,8 +137,7 @@ def command(settings: Settings, args: argparse.Namespace, pools: Pools) -> int:
     if args.action == "list" and not store.exists(path):
         raise store.no_database(path)
     store.migrate(path)
-    conn = store.connect(path)
-    conn.execute(f"PRAGMA cache_size = -{store.CACHE_KIB}")  # an import inserts all over
+    conn = store.connect(path, large_cache=True)  # an import inserts all over the code index
     try:
         if args.action == "import":
             pool = _pool(pools, args.pool, "imported")

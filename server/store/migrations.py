@@ -711,9 +711,11 @@ def _indexed_by_visitor(db: sqlite_utils.Database, table: str) -> bool:
     return False
 
 
-def connect(path: Path | str) -> Connection:
+def connect(path: Path | str, *, large_cache: bool = False) -> Connection:
     """A connection with the pragmas every Touchpoint connection uses; on a ``postgresql://``
-    database, a :class:`PgConnection` that takes the same statements (store/engine.py)."""
+    database, a :class:`PgConnection` that takes the same statements (store/engine.py).
+    ``large_cache``: a page cache that holds the upper B-tree levels of millions of rows
+    (SQLite's own; PostgreSQL's is the server's shared_buffers)."""
     location = locate(path)
     if location.is_postgresql:
         return pg_connect(location.url or "")
@@ -724,6 +726,8 @@ def connect(path: Path | str) -> Connection:
     # last commits. Documented in docs/operations.md.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    if large_cache:
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     # PostgreSQL's greatest() and least(), which ignore NULLs (SQLite's scalar max() and min()
     # return NULL): one spelling of the store's SQL for both engines.
     conn.create_function("greatest", -1, _greatest, deterministic=True)

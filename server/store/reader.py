@@ -11,7 +11,7 @@ import orjson
 
 from . import eventlog
 from .engine import Connection, PgConnection
-from .migrations import CACHE_KIB, connect
+from .migrations import connect
 from .records import Profile
 
 
@@ -106,13 +106,11 @@ class Reader:
     """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.conn = connect(path)
+        self.conn = connect(path, large_cache=True)
         if isinstance(self.conn, PgConnection):
             self.conn.execute("SET default_transaction_read_only = on")
-            return
-        self.conn.execute("PRAGMA query_only = ON")
-        # A page cache large enough for the upper B-tree levels of millions of profiles.
-        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        else:
+            self.conn.execute("PRAGMA query_only = ON")
 
     def visitor(self, visitor_id: str, *, conn: Connection | None = None) -> VisitorRecord | None:
         """The visitor's consent, campaign history and profile; read on ``conn`` when given

@@ -12,6 +12,7 @@ import pytest
 from touchpoint.cli import main
 
 from ..conftest import ROOT, with_sales_webhook
+from ..databases import database_flags
 
 
 def test_check_ok(rules_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,8 +241,7 @@ def test_simulate_a_stored_visitor(
         "--json",
         "--rules-dir",
         str(rules_dir),
-        "--data-dir",
-        settings.data_dir,
+        *database_flags(settings),
     ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)

@@ -73,6 +73,8 @@ def test_every_command_prints_one_json_document(
     codes = tmp_path / "codes.csv"
     codes.write_text("S-1\nS-2\n")
     where = ["--rules-dir", settings.rules_dir, "--data-dir", settings.data_dir]
+    if settings.database:  # not every command takes --database: the environment, as a server's
+        monkeypatch.setenv("TOUCHPOINT_DATABASE", settings.database)
     for run in RUNS:
         argv = [w.replace("VISITOR", visitor).replace("CODES", str(codes)) for w in run]
         assert main([*argv, *where, "--json"]) == 0, run

@@ -67,12 +67,16 @@ def without_own_codes(rules: Path) -> Path:
     return rules
 
 
-@pytest.fixture
-def fresh_db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    """A migrated database in a temporary folder, and one connection to it."""
-    path = tmp_path / "t.db"
-    store.migrate(path)
-    conn = store.connect(path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[store.Connection]:
+    """A migrated database, one of each engine (SQLite in a temporary folder, PostgreSQL in
+    the session's cluster), and one connection to it."""
+    if request.param == "sqlite":
+        database = str(tmp_path / "t.db")
+        store.migrate(database)
+    else:
+        database = request.getfixturevalue("pg_url")
+    conn = store.connect(database)
     yield conn
     conn.close()
 
@@ -106,7 +110,9 @@ ENGINE = os.environ.get("TOUCHPOINT_TEST_ENGINE", "sqlite")
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("sqlite_only")
-    if marker is not None and ENGINE != "sqlite":
+    params = getattr(item, "callspec", None)
+    engine = params.params.get("fresh_db", ENGINE) if params else ENGINE
+    if marker is not None and engine != "sqlite":
         pytest.skip(f"SQLite only: {marker.args[0]}")
 
 

@@ -11,7 +11,7 @@ import orjson
 from ..errors import RequestError
 from .activity import Activity, Effects
 from .datadepth import keeps
-from .engine import Connection
+from .engine import Connection, dialect_of
 from .reader import profile_visitor
 from .records import ProfileMoves
 from .visitors import record_activities
@@ -99,7 +99,9 @@ def set_attributes(
     visitor_id = profile_visitor(conn, ref, revision=revision)
     if visitor_id is None:
         return None
-    row = conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
+    row = conn.execute(
+        f"SELECT data FROM visitors WHERE id = ?{dialect_of(conn).for_update}", (visitor_id,)
+    ).fetchone()
     data = orjson.loads(row[0])
     attributes = dict(data.get("attributes") or {})
     for name, value in values.items():

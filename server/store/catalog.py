@@ -47,3 +47,23 @@ def primary_key(conn: Connection, table: str) -> list[str]:
     else:
         sql = "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk"
     return [name for (name,) in conn.execute(sql, (table,))]
+
+
+def index_leaders(conn: Connection, table: str) -> set[str]:
+    """The first column of each index of ``table`` (its primary key's included): the columns
+    a lookup can find rows of ``table`` by."""
+    if isinstance(conn, PgConnection):
+        sql = (
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = CAST(? AS regclass)"
+        )
+        return {name for (name,) in conn.execute(sql, (table,))}
+    leaders = set(primary_key(conn, table)[:1])
+    for (index,) in conn.execute("SELECT name FROM pragma_index_list(?)", (table,)).fetchall():
+        first = conn.execute(
+            "SELECT name FROM pragma_index_info(?) WHERE seqno = 0", (index,)
+        ).fetchone()
+        if first:
+            leaders.add(first[0])
+    return leaders

@@ -18,7 +18,7 @@ import orjson
 
 from ..errors import RequestError
 from . import eventlog
-from .engine import Connection, dialect_of
+from .engine import Connection, dialect_of, one_at_a_time
 
 
 class Pool(Protocol):
@@ -119,6 +119,7 @@ def claim_coupon(
     (pool, visitor) across processes. ``low_stock`` is set once, when this claim took the
     remaining codes below the pool's ``low_stock``.
     """
+    one_at_a_time(conn, f"claim {pool.name} {visitor_id}")  # across nodes
     if pool.codes == "static":
         return _reveal(conn, pool, visitor_id, campaign, variant, now)
     row = conn.execute(
@@ -315,7 +316,7 @@ def redeem_coupon(
         )
     row = conn.execute(
         "SELECT pool, visitor_id, campaign, variant, assigned_at, expires_at FROM coupon_codes"
-        " WHERE code = ?",
+        f" WHERE code = ?{dialect_of(conn).for_update}",
         (code,),
     ).fetchone()
     if row is not None:

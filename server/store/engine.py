@@ -254,6 +254,14 @@ def pg_storage_failure(exc: BaseException) -> str | None:
     return None
 
 
+def one_at_a_time(conn: Connection, key: str) -> None:
+    """Hold ``key`` to the end of the transaction: another transaction holding it waits.
+    PostgreSQL's advisory lock, for work that no row lock covers (a claim for a visitor who
+    may have no row yet); in SQLite the write lock serialises every writer anyway."""
+    if isinstance(conn, PgConnection):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
+
 def database_errors() -> tuple[type[Exception], ...]:
     """The errors of either engine's driver (psycopg's once it is in use)."""
     psycopg = sys.modules.get("psycopg")

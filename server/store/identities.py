@@ -12,7 +12,7 @@ from ..errors import RequestError
 from . import eventlog
 from .activity import Activity, Effects
 from .coupons import merge_coupons
-from .engine import Connection
+from .engine import Connection, dialect_of
 from .reader import PROFILE_COLUMNS, profile_from_row
 from .records import Identity, ProfileMoves, new_visitor_id
 from .visitors import (
@@ -81,7 +81,10 @@ def identify_visitor(
     The surviving visitor takes this browser's consent, logged under its id with the method
     ``identify``: consent is given per browser, and this browser's answer is the person's latest.
     """
-    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+    # On PostgreSQL the row stays locked to the end: another node's write about this visitor
+    # waits for this one (engine.Dialect.for_update; SQLite's write lock covers everything).
+    lock = dialect_of(conn).for_update
+    if not conn.execute(f"SELECT 1 FROM visitors WHERE id = ?{lock}", (visitor_id,)).fetchone():
         raise RequestError("this visitor no longer exists; reload the page", status=409)
     holders: dict[tuple[str, str], tuple[str, bool]] = {}
     for ident in identity.identifiers:
@@ -157,7 +160,9 @@ def _set_identified(
     conn: Connection, visitor_id: str, first_name: str | None, *, keep: str
 ) -> None:
     data = orjson.loads(
-        conn.execute("SELECT data FROM visitors WHERE id = ?", (visitor_id,)).fetchone()[0]
+        conn.execute(
+            f"SELECT data FROM visitors WHERE id = ?{dialect_of(conn).for_update}", (visitor_id,)
+        ).fetchone()[0]
     )
     if keep == "minimal":
         data.pop("first_name", None)
@@ -195,9 +200,9 @@ def _merge_visitor(
     conn: Connection, source: str, target: str, *, now: int, rules: ProfileMoves
 ) -> None:
     """Move everything of the anonymous ``source`` into ``target`` and delete ``source``."""
-    columns = f"{PROFILE_COLUMNS}"
-    anonymous = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (source,)).fetchone()
-    known = conn.execute(f"SELECT {columns} FROM visitors WHERE id = ?", (target,)).fetchone()
+    read = f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?{dialect_of(conn).for_update}"
+    anonymous = conn.execute(read, (source,)).fetchone()
+    known = conn.execute(read, (target,)).fetchone()
     profile = rules.merge(profile_from_row(known), profile_from_row(anonymous), now=now)
     # Keys of the JSON part this module does not know about survive, the known profile's winning.
     data = {**orjson.loads(anonymous[9]), **orjson.loads(known[9]), **profile.data_json()}

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from . import eventlog
-from .engine import Connection, PgConnection
+from .engine import Connection, PgConnection, dialect_of
 from .migrations import connect
 from .records import Profile
 
@@ -66,10 +66,12 @@ def profile_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
     )
 
 
-def profile_of(conn: Connection, visitor_id: str) -> Profile | None:
-    """The stored profile of ``visitor_id`` (as written, no decay applied), or None."""
+def profile_of(conn: Connection, visitor_id: str, *, lock: bool = False) -> Profile | None:
+    """The stored profile of ``visitor_id`` (as written, no decay applied), or None. ``lock``:
+    in a write, the row stays locked to its end on PostgreSQL (engine.Dialect.for_update)."""
+    locked = dialect_of(conn).for_update if lock else ""
     row = conn.execute(
-        f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?", (visitor_id,)
+        f"SELECT {PROFILE_COLUMNS} FROM visitors WHERE id = ?{locked}", (visitor_id,)
     ).fetchone()
     return profile_from_row(row) if row else None
 

@@ -123,7 +123,10 @@ def _row_key(conn: Connection, table: str) -> str:
             return "rowid"
         except sqlite3.OperationalError:  # WITHOUT ROWID: the primary key names a row
             pass
-    return ", ".join(f'"{name}"' for name in catalog.primary_key(conn, table))
+    key = catalog.primary_key(conn, table)
+    if not key:  # a PostgreSQL table without one: the row's place, stable in a transaction
+        return "ctid"
+    return ", ".join(f'"{name}"' for name in key)
 
 
 def purge_events(conn: Connection, cutoffs: Cutoffs, *, limit: int) -> Batch:

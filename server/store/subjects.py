@@ -217,6 +217,10 @@ def erase_subject(
         raise ValueError(via)
     ids = subject.visitor_ids
     marks = _marks(ids)
+    # On PostgreSQL, a write about these visitors on another node waits for the erasure (and
+    # then finds no row), rather than add rows that the erasure's deletes no longer see.
+    if lock := dialect_of(conn).for_update:
+        conn.execute(f"SELECT 1 FROM visitors WHERE id IN ({marks}) ORDER BY id{lock}", ids)
     pseudonym = erased_id(key, subject.primary)
     deleted: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}

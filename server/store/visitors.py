@@ -14,7 +14,7 @@ import orjson
 from . import eventlog, rollups
 from .activity import Activity, Effects
 from .datadepth import keeps
-from .engine import Connection
+from .engine import Connection, dialect_of
 from .reader import PROFILE_COLUMNS, profile_from_row, profile_of
 from .records import PageViewUpdate, Profile, ProfileMoves
 
@@ -255,7 +255,7 @@ def record_page_view(
         if conn.execute(guarded, values).rowcount:
             profile, effects = result
     if effects is None:
-        stored = profile_of(conn, visitor_id)
+        stored = profile_of(conn, visitor_id, lock=True)
         if stored is None:
             return None
         profile, effects = rules.page_view(
@@ -280,7 +280,8 @@ def consent_and_profile(
     """The consent categories a visitor granted (none when given for another consent
     ``revision`` than the one named) and their stored profile; None without a row."""
     row = conn.execute(
-        f"SELECT consent_revision, consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?",
+        f"SELECT consent_revision, consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?"
+        + dialect_of(conn).for_update,
         (visitor_id,),
     ).fetchone()
     if row is None:

@@ -10,6 +10,8 @@ from touchpoint import store
 from touchpoint.admin import users
 from touchpoint.errors import ConfigError
 
+from ..databases import INTEGRITY_ERRORS
+
 
 def test_a_password_is_hashed_with_argon2id_and_verified() -> None:
     hashed = users.hash_password("a-long-password-1")
@@ -63,7 +65,7 @@ def test_users_are_stored_and_a_new_password_ends_their_sessions(
     store.end_admin_sessions(fresh_db, "ana")
     assert store.admin_user(fresh_db, "ana").sessions == first + 2  # type: ignore[union-attr]
     assert not store.set_admin_password(fresh_db, "bob", password_hash="x", now=1)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         store.add_admin_user(fresh_db, "bob", role="admin", password_hash="x", now=1)
     assert store.remove_admin_user(fresh_db, "ana")
     assert store.admin_users(fresh_db) == []

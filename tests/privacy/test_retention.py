@@ -18,10 +18,10 @@ from touchpoint import cli, store
 from touchpoint.app import create_app
 from touchpoint.privacy.retention import cutoffs, purge
 from touchpoint.settings import Settings
-from touchpoint.store import eventlog
+from touchpoint.store import catalog, eventlog
 
 from ..conftest import PRODUCT, LiveServer
-from ..databases import database_flags, opened
+from ..databases import database_flags, opened, table_info
 from ..processes import httpx
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def run_purge(
     transactions: list[dict[str, int]] = []
 
     async def transact(fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(store.dialect_of(conn).begin_write)
         batch = fn(conn)
         conn.execute("COMMIT")
         transactions.append(batch.deleted)  # type: ignore[attr-defined]
@@ -63,8 +63,10 @@ def dry_run(conn: sqlite3.Connection, **settings: Any) -> dict[str, int]:
 
 
 def everything(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {name: sorted(map(tuple, conn.execute(f'SELECT * FROM "{name}"'))) for name in names}
+    return {
+        name: sorted(map(tuple, conn.execute(f'SELECT * FROM "{name}"')))
+        for name in catalog.tables(conn)
+    }
 
 
 # The number the event log names each visitor of the test by (visitors.num), kept after the
@@ -106,7 +108,7 @@ def webhook(conn: sqlite3.Connection, key: str, vid: str, state: str, at: int) -
 def visitor_rows(conn: sqlite3.Connection, vid: str) -> dict[str, int]:
     counts = {"visitors": conn.execute("SELECT count(*) FROM visitors WHERE id = ?", (vid,))}
     for table in tables_with_visitor_id(conn):
-        by_number = "visitor" in [col[1] for col in conn.execute(f'PRAGMA table_info("{table}")')]
+        by_number = "visitor" in catalog.columns(conn, table)
         sql = f'SELECT count(*) FROM "{table}" WHERE ' + ("visitor" if by_number else "visitor_id")
         counts[table] = conn.execute(sql + " = ?", (NUMBERS[vid] if by_number else vid,))
     return {table: cursor.fetchone()[0] for table, cursor in counts.items()}
@@ -117,27 +119,27 @@ def tables_with_visitor_id(conn: sqlite3.Connection) -> list[str]:
     visitor_id column, or a visitor column (the visitor's number)."""
     return [
         name
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if any(
-            col[1] in ("visitor_id", "visitor")
-            for col in conn.execute(f'PRAGMA table_info("{name}")')
-        )
+        for name in catalog.tables(conn)
+        if {"visitor_id", "visitor"} & set(catalog.columns(conn, name))
     ]
 
 
 def fill_row(conn: sqlite3.Connection, table: str, vid: str, n: int) -> None:
     """A row of any table for visitor ``vid``: every required column gets a value of its type."""
-    columns = [col[1] for col in conn.execute(f'PRAGMA table_info("{table}")')]
+    columns = catalog.columns(conn, table)
     if "visitor" in columns:
         (num,) = conn.execute("SELECT num FROM visitors WHERE id = ?", (vid,)).fetchone()
         values: dict[str, Any] = {"visitor": num}
     else:
         values = {"visitor_id": vid}
-    for _, name, kind, notnull, default, pk in conn.execute(f'PRAGMA table_info("{table}")'):
+    for name, kind, notnull, default, pk in table_info(conn, table):
         if name in values or (not notnull and not pk) or default is not None:
             continue
         kind = kind.upper()
-        values[name] = n if "INT" in kind else float(n) if "REAL" in kind else f"{name}-{n}"
+        number = "INT" in kind
+        values[name] = (
+            n if number else float(n) if "REAL" in kind or "DOUBLE" in kind else f"{name}-{n}"
+        )
     if table == "webhook_outbox":
         values["state"] = "pending"  # waiting to be sent: goes with the profile all the same
     columns = ", ".join(f'"{c}"' for c in values)
@@ -211,7 +213,7 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     conn.execute("CREATE TABLE later (visitor_id TEXT NOT NULL, note TEXT NOT NULL)")
     conn.execute(
         "CREATE TABLE later_keyed (pool TEXT, visitor_id TEXT, code TEXT NOT NULL,"
-        " PRIMARY KEY (pool, visitor_id)) WITHOUT ROWID"
+        f" PRIMARY KEY (pool, visitor_id)){store.dialect_of(conn).without_rowid}"
     )
     old = NOW - 400 * DAY
     visitor(conn, "gone", seen=old, consent=old)
@@ -230,7 +232,8 @@ def test_a_purged_profile_takes_its_rows_from_every_table_with_a_visitor_id(
     # A coupon code handed out stays taken and redeemable, a redemption keeps the code from
     # being redeemed twice: both stay, naming nobody.
     for table in ("coupon_codes", "coupon_redemptions"):
-        rows = conn.execute(f"SELECT visitor_id FROM {table} ORDER BY visitor_id").fetchall()
+        rows = conn.execute(f"SELECT visitor_id FROM {table} ORDER BY visitor_id NULLS FIRST")
+        rows = rows.fetchall()
         assert rows == [(None,), ("kept",)]
     gone = {t for t in tables if t not in ("consent_log", "coupon_codes", "coupon_redemptions")}
     for table in gone:
@@ -244,6 +247,8 @@ def test_a_page_view_leaves_the_purge_index_alone_within_the_hour(
     # The index read last_seen_at: every page view rewrote an index entry besides the row.
     (index,) = conn.execute(
         "SELECT sql FROM sqlite_master WHERE name = 'visitors_active_at'"
+        if isinstance(conn, sqlite3.Connection)
+        else "SELECT indexdef FROM pg_indexes WHERE indexname = 'visitors_active_at'"
     ).fetchone()
     assert "last_seen_at" not in index
     hour = NOW // 3600 * 3600
@@ -271,13 +276,8 @@ def test_the_purge_goes_by_the_last_page_view_to_the_second(conn: sqlite3.Connec
 def test_every_table_with_a_visitor_id_is_indexed_by_it(conn: sqlite3.Connection) -> None:
     """The purge and an erasure find a visitor's rows in each such table by an index."""
     for table in tables_with_visitor_id(conn):
-        firsts = [
-            conn.execute(
-                f'SELECT name FROM pragma_index_info("{index}") WHERE seqno = 0'
-            ).fetchone()[0]
-            for (index,) in conn.execute(f'SELECT name FROM pragma_index_list("{table}")')
-        ]
-        assert {"visitor_id", "visitor"} & set(firsts), f"{table} has no index by its visitor"
+        firsts = catalog.index_leaders(conn, table)
+        assert {"visitor_id", "visitor"} & firsts, f"{table} has no index by its visitor"
 
 
 @pytest.mark.parametrize(("rows", "batch"), [(2500, 1000), (2000, 1000), (7, 1), (0, 10)])

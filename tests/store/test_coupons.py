@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -149,6 +150,7 @@ def test_low_stock_fires_once_when_the_stock_drops_below_it(db: sqlite3.Connecti
     assert claim(db, SPRING, "w0").low_stock is None  # a repeated claim takes nothing
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plan")
 def test_the_stock_probe_and_the_claim_read_the_stock_index(db: sqlite3.Connection) -> None:
     plan = " ".join(
         row[3]
@@ -181,8 +183,12 @@ def _claim_many(path: str, worker: int, visitors: int) -> list[tuple[str, str | 
     return out
 
 
-def test_concurrent_processes_never_give_one_code_twice(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_concurrent_processes_never_give_one_code_twice(
+    request: pytest.FixtureRequest, tmp_path: Path, engine: str
+) -> None:
+    # On PostgreSQL the processes are as several nodes: no lock but the database's.
+    path = str(tmp_path / "t.db") if engine == "sqlite" else request.getfixturevalue("pg_url")
     store.migrate(path)
     conn = store.connect(path)
     stock(conn, "spring", [f"S-{i:04d}" for i in range(300)])
@@ -375,3 +381,40 @@ def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Co
     assert outcome.merged_from == "phone"
     again = claim(db, WELCOME, "known")
     assert (again.code, again.new) == (code, False)
+
+
+def test_two_nodes_claiming_at_once_on_postgresql_get_two_codes(pg_url: str) -> None:
+    """Two transactions open at once, as two nodes' writers: the second passes over the code
+    the first holds (SKIP LOCKED) instead of waiting for it and then taking it again."""
+    first, second = store.connect(pg_url), store.connect(pg_url)
+    stock(first, "spring", ["S-1", "S-2"])
+    first.execute("BEGIN")
+    mine = store.claim_coupon(first, SPRING, "va", "camp", "var", NOW)
+    done: list[Any] = []
+    other = threading.Thread(target=lambda: done.append(claim(second, SPRING, "vb")))
+    other.start()
+    other.join(timeout=2)
+    first.execute("COMMIT")
+    other.join(timeout=5)
+    assert mine is not None and done and done[0] is not None
+    assert {mine.code, done[0].code} == {"S-1", "S-2"}
+    first.close()
+    second.close()
+
+
+def test_one_visitor_claiming_on_two_nodes_at_once_on_postgresql_gets_one_code(
+    pg_url: str,
+) -> None:
+    first, second = store.connect(pg_url), store.connect(pg_url)
+    stock(first, "spring", ["S-1", "S-2"])
+    first.execute("BEGIN")
+    mine = store.claim_coupon(first, SPRING, "va", "camp", "var", NOW)
+    done: list[Any] = []
+    other = threading.Thread(target=lambda: done.append(claim(second, SPRING, "va")))
+    other.start()
+    other.join(timeout=0.5)
+    first.execute("COMMIT")
+    other.join(timeout=5)
+    assert mine is not None and done and done[0] == dataclasses.replace(mine, new=False)
+    first.close()
+    second.close()

@@ -250,5 +250,7 @@ __all__ = [
 def open_writer(database: Path | str, *, linger: float = 0.005) -> Writer:
     """The writer of ``database``: a SQLite file's, or a ``postgresql://`` URL's."""
     if locate(database).is_postgresql:
-        return PgWriter(str(database), linger=linger)
+        # Each unit is a subtransaction; past 64 in one transaction PostgreSQL's snapshots of
+        # every session slow down (its subtransaction cache overflows).
+        return PgWriter(str(database), linger=linger, max_batch=64)
     return Writer(database, linger=linger)

@@ -108,11 +108,25 @@ class Reader:
     """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.conn = connect(path, large_cache=True)
-        if isinstance(self.conn, PgConnection):
-            self.conn.execute("SET default_transaction_read_only = on")
+        self._path = path
+        self._conn = self._open()
+
+    def _open(self) -> Connection:
+        conn = connect(self._path, large_cache=True)
+        if isinstance(conn, PgConnection):
+            conn.execute("SET default_transaction_read_only = on")
         else:
-            self.conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    @property
+    def conn(self) -> Connection:
+        """The reading connection. A PostgreSQL connection that broke (a restarted server, a
+        failover) fails the read that found out; the next read connects again."""
+        if isinstance(self._conn, PgConnection) and self._conn.raw.broken:
+            self._conn.close()
+            self._conn = self._open()
+        return self._conn
 
     def visitor(self, visitor_id: str, *, conn: Connection | None = None) -> VisitorRecord | None:
         """The visitor's consent, campaign history and profile; read on ``conn`` when given
@@ -206,4 +220,4 @@ class Reader:
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()

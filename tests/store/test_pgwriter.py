@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from touchpoint import store
 from touchpoint.errors import StorageUnavailable
 from touchpoint.store.pgwriter import PgWriter
 
@@ -116,3 +117,38 @@ def test_a_lost_connection_is_refused_then_the_writer_connects_again(pg_url: str
 
     asyncio.run(scenario())
     assert owners(pg_url) == {"kept": "2"}
+
+
+def test_the_reader_connects_again_after_its_connection_broke(pg_url: str) -> None:
+    reader = store.Reader(pg_url)
+    try:
+        pid = reader.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            reader.ping()  # the read that finds out fails, as the health check says
+        reader.ping()
+        assert reader.visitor("nobody") is None
+    finally:
+        reader.close()
+
+
+def test_two_nodes_claiming_webhooks_at_once_lease_each_row_once(pg_url: str) -> None:
+    first, second = store.connect(pg_url), store.connect(pg_url)
+    for n in range(4):
+        store.queue_webhook(first, endpoint="crm", event="e", key=f"k{n}", body="{}", now=1)
+    claim = dict(endpoints=["crm"], now=10.0, lease_until=40.0, limit=2)
+    first.execute("BEGIN")
+    mine = store.claim_webhooks(first, owner="a", **claim)  # type: ignore[arg-type]
+    theirs: list[Any] = []
+    other = threading.Thread(
+        target=lambda: theirs.extend(store.claim_webhooks(second, owner="b", **claim))  # type: ignore[arg-type]
+    )
+    other.start()
+    other.join(timeout=2)
+    first.execute("COMMIT")
+    other.join(timeout=5)
+    assert len(mine) == len(theirs) == 2
+    assert not {row.id for row in mine} & {row.id for row in theirs}
+    first.close()
+    second.close()

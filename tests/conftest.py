@@ -153,6 +153,12 @@ class LiveServer(ServerProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = tmp / "live-data"
         self.log_path = tmp / "live-server.log"
+        # The database it uses: the SQLite file in its data folder, or on the PostgreSQL engine
+        # one database per data folder (a server started again on it finds its data).
+        self.database = str(self.data_dir / "touchpoint.db")
+        if LIVE_DATABASES.cluster is not None and not any(a.startswith("--database") for a in args):
+            self.database = LIVE_DATABASES.url(self.data_dir)
+            args = (*args, f"--database={self.database}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
         command = [
             sys.executable,
@@ -177,9 +183,32 @@ class LiveServer(ServerProcess):
         self.start(command, ready_path="/tp/healthz", env=env)
 
 
+class LiveDatabases:
+    """The PostgreSQL databases of live servers, one per data folder (ENGINE postgresql)."""
+
+    def __init__(self) -> None:
+        self.cluster: pgcluster.Cluster | None = None
+        self.urls: dict[Path, str] = {}
+
+    def url(self, data_dir: Path) -> str:
+        assert self.cluster is not None
+        if data_dir not in self.urls:
+            self.urls[data_dir] = self.cluster.create_database(template=self.cluster.template)
+        return self.urls[data_dir]
+
+
+LIVE_DATABASES = LiveDatabases()
+
+
+@pytest.fixture(scope="session", autouse=ENGINE == "postgresql")
+def live_databases(request: pytest.FixtureRequest) -> None:
+    """On the PostgreSQL engine, live servers get a database of the session's cluster."""
+    LIVE_DATABASES.cluster = request.getfixturevalue("pg_cluster")
+
+
 @pytest.fixture
-def live_server(tmp_path: Path, database: dict[str, str]) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path, *(f"--{k}={v}" for k, v in database.items()))
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path)
     yield server
     server.stop()
 

@@ -56,9 +56,8 @@ def test_database_files_are_private(client, settings) -> None:  # type: ignore[n
 def test_sigterm_commits_every_queued_write(tmp_path: Path) -> None:
     """Page views and behaviour batches are answered before they are committed (group commit);
     a graceful stop (SIGTERM) commits everything queued before the process exits."""
-    import sqlite3
-
     import httpx2 as httpx
+    from touchpoint import store
 
     from .conftest import LiveServer
 
@@ -74,7 +73,8 @@ def test_sigterm_commits_every_queued_write(tmp_path: Path) -> None:
             events = [{"type": "click", "name": f"link-{n}", "path": f"/demo/{n}"}]
             assert client.post("/tp/v1/events", json={"events": events}).status_code == 202
     live_server.stop()  # SIGTERM right after the last answer
-    conn = sqlite3.connect(live_server.data_dir / "touchpoint.db")
+    conn = store.connect(live_server.database)
     counts = dict(conn.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
     (page_views,) = conn.execute("SELECT page_views FROM visitors").fetchone()
+    conn.close()
     assert counts == {"page_view": 150, "click": 150} and page_views == 150

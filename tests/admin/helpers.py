@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 from touchpoint import store
 from touchpoint.admin import users
 
+from ..conftest import LIVE_DATABASES
+
 PASSWORD = "correct horse battery"
 
 
@@ -47,9 +49,12 @@ def csrf_of(html: str) -> str:
 def add_user_with_cli(data_dir: Path, name: str = "ana", *, role: str = "editor") -> None:
     """Add a console user as an operator does: ``touchpoint admin user add`` in a process of
     its own, the password on standard input."""
+    # The database of a live server on this data folder, on either engine (conftest.py).
+    database = LIVE_DATABASES.url(data_dir) if LIVE_DATABASES.cluster else None
     subprocess.run(
         [sys.executable, "-m", "touchpoint.cli", "admin", "user", "add", name]
-        + ["--role", role, "--password-stdin", "--data-dir", str(data_dir)],
+        + ["--role", role, "--password-stdin", "--data-dir", str(data_dir)]
+        + ([f"--database={database}"] if database else []),
         input=PASSWORD + "\n",
         text=True,
         check=True,

@@ -43,7 +43,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
         assert visitor.post("/tp/v1/events", json={"events": events}).status_code == 202
         identified = visitor.post("/tp/v1/identify", json={"email": EMAIL, "first_name": "Ada"})
         assert identified.json()["identified"] is True
-    conn = store.connect(server.data_dir / "touchpoint.db")
+    conn = store.connect(server.database)
     try:
         with store.immediate(conn):
             for n, event in enumerate(["score.threshold", "stage.changed"]):

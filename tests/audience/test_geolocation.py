@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from touchpoint.settings import Settings
 from touchpoint.syntax.countries import COUNTRIES, country_code
 
 from .. import mmdb
+from ..databases import opened
 
 AUSTRIA_SWITZERLAND = """\
 campaign: alpine-shipping
@@ -253,8 +253,7 @@ def test_the_live_server_looks_up_the_forwarded_address_and_stores_none(
             client.post("/tp/v1/identify", json=identify).raise_for_status()
     finally:
         server.stop()
-    database = server.data_dir / "touchpoint.db"
-    with sqlite3.connect(database) as conn:
+    with opened(server.database) as conn:
         assert conn.execute("SELECT page_views FROM visitors").fetchall() == [(1,)]
     stored = b"".join(p.read_bytes() for p in server.data_dir.glob("touchpoint.db*"))
     for form in (address.encode(), address.encode("utf-16-le"), socket.inet_aton(address)):

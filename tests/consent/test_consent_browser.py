@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from ..conftest import PRODUCT, ROOT, LiveServer
+from ..databases import opened
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots")
@@ -31,7 +31,7 @@ GERMAN_PAGE = """<!doctype html><html lang="de"><head><meta charset="utf-8"><tit
 
 
 def stored(server: LiveServer, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(server.data_dir / "touchpoint.db") as conn:
+    with opened(server.database) as conn:
         return conn.execute(sql).fetchall()
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from ..conftest import PRODUCT, ROOT, LiveServer, page_on, without_own_codes
+from ..databases import opened
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).parent.parent / "artifacts"
@@ -50,7 +50,7 @@ def api_page(browser, external_consent):  # type: ignore[no-untyped-def]
 
 
 def stored(live_server, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    with sqlite3.connect(live_server.data_dir / "touchpoint.db") as conn:
+    with opened(live_server.database) as conn:
         return conn.execute(sql).fetchall()
 
 

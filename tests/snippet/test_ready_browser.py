@@ -5,13 +5,13 @@ against the scripted server for the failure paths (docs/embedding.md#the-order-o
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 import pytest
 
 from ..conftest import PRODUCT, LiveServer
+from ..databases import opened
 from . import test_snippet_browser as snippet_tests
 from .test_demo_browser import accept_consent
 
@@ -53,7 +53,7 @@ def readied(page) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
 
 
 def stored(server: LiveServer, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(server.data_dir / "touchpoint.db") as conn:
+    with opened(server.database) as conn:
         return conn.execute(sql).fetchall()
 
 

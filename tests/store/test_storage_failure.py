@@ -36,6 +36,7 @@ def stored_events(client: TestClient) -> int:
     return int(client.app.state.tp.reader.count("events"))  # type: ignore[attr-defined]
 
 
+@pytest.mark.sqlite_only("makes SQLite's connections read-only; test_pgwriter.py has PostgreSQL's")
 def test_routes_refuse_with_503_what_they_cannot_store(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -70,6 +71,7 @@ def test_routes_refuse_with_503_what_they_cannot_store(
     assert stored_events(client) == before + 1
 
 
+@pytest.mark.sqlite_only("makes SQLite's connections read-only")
 def test_the_server_api_refuses_with_a_503_problem(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
     from touchpoint.api import keys as apikeys
 
@@ -113,6 +115,7 @@ def full_disk_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("fills the file system under a SQLite database")
 def test_a_real_full_filesystem(full_disk_server: tuple[LiveServer, Path]) -> None:
     server, disk = full_disk_server
     with httpx.Client(base_url=server.url) as client:

@@ -29,6 +29,7 @@ from touchpoint.webhooks import delivery as webhooks
 from touchpoint.webhooks import signing
 from touchpoint.webhooks.delivery import Endpoint
 
+from ..conftest import LIVE_DATABASES
 from ..processes import ServerProcess, free_port
 
 # A Standard Webhooks secret (touchpoint webhooks secret), as the receivers' libraries take it.
@@ -529,6 +530,10 @@ class Server(ServerProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = tmp / "live-data"
         self.log_path = tmp / "live-server.log"
+        self.database = str(self.data_dir / "touchpoint.db")
+        if LIVE_DATABASES.cluster is not None:
+            self.database = LIVE_DATABASES.url(self.data_dir)
+            args = (*args, f"--database={self.database}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPOINT_")}
         env["CRM_SECRET"] = SECRET
         flags = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
@@ -550,15 +555,14 @@ class Server(ServerProcess):
         self.start(command, ready_path="/tp/healthz", env=env)
 
 
-def queue_from_outside(path: Path, n: int) -> list[str]:
+def queue_from_outside(path: Path | str, n: int) -> list[str]:
     """Queue webhooks from another connection, as another process sharing the database would."""
     endpoints = {"crm": endpoint("unused", "stage.changed")}
     conn = store.connect(path)
-    conn.execute("BEGIN IMMEDIATE")
     keys = [f"live-{i}" for i in range(n)]
-    for key in keys:
-        webhooks.enqueue(conn, endpoints, "stage.changed", {"key": key}, now=1, key=key)
-    conn.execute("COMMIT")
+    with store.immediate(conn):
+        for key in keys:
+            webhooks.enqueue(conn, endpoints, "stage.changed", {"key": key}, now=1, key=key)
     conn.close()
     return keys
 
@@ -568,7 +572,7 @@ def test_pending_webhooks_are_delivered_after_a_restart(
 ) -> None:
     receiver.stop()
     server = Server(tmp_path, rules_dir, receiver, "--webhook-max-attempts=1000")
-    path = server.data_dir / "touchpoint.db"
+    path = server.database
     try:
         keys = queue_from_outside(path, 5)
         wait_until(lambda: all(r["attempts"] >= 2 for r in outbox(path)))
@@ -594,7 +598,7 @@ def test_two_server_workers_deliver_each_webhook_once(
 ) -> None:
     receiver.delay = 0.02
     server = Server(tmp_path, rules_dir, receiver, "--workers=2")
-    path = server.data_dir / "touchpoint.db"
+    path = server.database
     try:
         keys = queue_from_outside(path, 40)
         wait_until(lambda: len(receiver.delivered()) >= 40)

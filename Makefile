@@ -8,6 +8,10 @@ RUN_LOCK := requirements.lock
 TEST_LOCK := requirements-test.lock
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+# The second pass of `make test`: every test that reaches a database, on PostgreSQL (the suite's
+# own throwaway server, tests/pgcluster.py); the rules, syntax and docs tests read no database.
+PG_TESTS := -m "not slow" --ignore=tests/bench --ignore=tests/rules --ignore=tests/syntax \
+	--ignore=tests/test_docs.py --ignore=tests/test_packaging.py --ignore=tests/test_settings.py
 
 .PHONY: run test test-fast check lint bench snippet admin-assets lock clean
 
@@ -50,9 +54,11 @@ lint: $(TEST_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## test: the whole suite, browser tests included (needs /usr/bin/chromium; .ci/run installs it)
+## test: the whole suite, browser tests included, on SQLite and then on PostgreSQL (needs
+## /usr/bin/chromium and Debian's postgresql; .ci/run installs them)
 test: $(TEST_STAMP) snippet/node_modules/.package-lock.json lint
 	$(BIN)/pytest
+	TOUCHPOINT_TEST_ENGINE=postgresql $(BIN)/pytest $(PG_TESTS)
 
 ## test-fast: the suite without the browser and the slow tests, for a quick loop while editing
 test-fast: $(TEST_STAMP)

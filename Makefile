@@ -9,9 +9,11 @@ TEST_LOCK := requirements-test.lock
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 # The second pass of `make test`: every test that reaches a database, on PostgreSQL (the suite's
-# own throwaway server, tests/pgcluster.py); the rules, syntax and docs tests read no database.
+# own throwaway server, tests/pgcluster.py); the rules, syntax and docs tests read no database,
+# and the first pass ran the tests that choose PostgreSQL themselves (test_nodes.py, fresh_db).
 PG_TESTS := -m "not slow" --ignore=tests/bench --ignore=tests/rules --ignore=tests/syntax \
-	--ignore=tests/test_docs.py --ignore=tests/test_packaging.py --ignore=tests/test_settings.py
+	--ignore=tests/test_docs.py --ignore=tests/test_packaging.py --ignore=tests/test_settings.py \
+	--ignore=tests/test_nodes.py
 
 .PHONY: run test test-fast check lint bench snippet admin-assets lock clean
 

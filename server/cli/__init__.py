@@ -24,7 +24,7 @@ from ..privacy import retention, subjects
 from ..rules.couponfiles import load_pools
 from ..settings import Settings
 from ..syntax.files import RulesError
-from . import admin, demotraffic, keys, report, rules, serve, webhooks
+from . import admin, db, demotraffic, keys, report, rules, serve, webhooks
 from .folders import server_folder
 from .parser import build_parser
 
@@ -49,6 +49,7 @@ COMMANDS: dict[str, Command] = {
     "preview": rules.preview,
     "apikey": keys.apikey,
     "webhooks": webhooks.webhooks,
+    "db": db.command,
     "coupons": coupons,
     "export": subjects.run,
     "erase": subjects.run,

@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__
 from ..api.keys import SCOPES
 from ..settings import ENV_PREFIX, Settings
-from . import admin, demotraffic, report
+from . import admin, db, demotraffic, report
 
 SHARED_SETTINGS = ("data_dir", "rules_dir")
 JSON_HELP = "print the result as JSON (docs/operations.md#the-touchpoint-command)"
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rules_commands(commands)
     _apikey(commands)
     _webhooks(commands)
+    db.add_parser(commands, [settings("database")])
     _coupons(commands)
     _privacy(commands)
     report.add_parser(commands, [settings("database")])

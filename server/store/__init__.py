@@ -22,6 +22,7 @@ from .admins import (
 )
 from .api import PushResult, UnknownVisitors, push_activities, set_attributes
 from .audit import AuditEntry, audit, audit_entries
+from .copy import Copied, copy_database
 from .coupons import (
     Claim,
     CouponError,
@@ -34,7 +35,7 @@ from .coupons import (
     pool_has_codes,
     redeem_coupon,
 )
-from .engine import Connection, Location, database_errors, dialect_of, locate
+from .engine import Connection, Location, PgConnection, database_errors, dialect_of, locate
 from .identities import (
     Identified,
     copy_consent,
@@ -130,6 +131,9 @@ from .wal import overwriting, scrub, scrub_after_commit
 from .writer import Writer
 
 __all__ = [
+    "Copied",
+    "copy_database",
+    "PgConnection",
     "dialect_of",
     "database_errors",
     "exists",

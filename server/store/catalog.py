@@ -67,3 +67,26 @@ def index_leaders(conn: Connection, table: str) -> set[str]:
         if first:
             leaders.add(first[0])
     return leaders
+
+
+def written_columns(conn: Connection, table: str) -> list[str]:
+    """The columns of ``table`` a row is written with: computed ones left out."""
+    if isinstance(conn, PgConnection):
+        sql = (
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?"
+            " AND is_generated = 'NEVER' ORDER BY ordinal_position"
+        )
+    else:
+        sql = "SELECT name FROM pragma_table_info(?) ORDER BY cid"
+    return [name for (name,) in conn.execute(sql, (table,))]
+
+
+def identity_columns(conn: PgConnection) -> list[tuple[str, str]]:
+    """(table, column) of every column PostgreSQL numbers itself (an identity)."""
+    rows = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+        " ORDER BY table_name, column_name"
+    )
+    return [(table, column) for table, column in rows]

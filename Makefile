@@ -79,15 +79,19 @@ lock: $(BIN)/python
 ## and /tp/v1/events against the floor route, GrowthBook's SDK and the floor-events route
 ## (interleaved rounds, p50/p99, server CPU per request), decide at fixed rates (open loop), the
 ## bytes per stored event, 2 workers against 1, the rate limit across workers and the snippet's
-## size, as JSON lines with the goals of issue 19 (BENCH_* variables shorten it: bench.py)
+## size, as JSON lines with the goals of issue 19 (BENCH_* variables shorten it: bench.py); then
+## decide and events on SQLite, PostgreSQL with one node and three behind nginx (pg_bench.py)
 bench: $(TEST_STAMP) snippet/node_modules/.package-lock.json
 	$(BIN)/python -c 'import growthbook' 2>/dev/null || $(BIN)/pip install --quiet 'growthbook>=1.0'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -x /usr/sbin/nginx ] \
+		|| (apt-get update -qq && apt-get install -y -qq postgresql nginx)
 	$(BIN)/python tests/bench/rules_bench.py
 	$(BIN)/python tests/bench/results_bench.py
 	$(BIN)/python tests/bench/admin_bench.py
 	$(BIN)/python tests/bench/admin_rules_bench.py
 	$(BIN)/python tests/bench/bench.py
+	$(BIN)/python tests/bench/pg_bench.py
 
 clean:
 	rm -rf $(VENV) snippet/node_modules .pytest_cache .mypy_cache

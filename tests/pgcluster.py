@@ -37,7 +37,8 @@ class Cluster:
     """One PostgreSQL server for the test session. The server refuses to run as root: as root,
     it runs as the ``postgres`` user that Debian's package creates."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
+        self.durable = durable  # PostgreSQL's own defaults (the benchmark), not the tests' speed
         self.bin = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="touchpoint-pg-"))
         self.data = self.root / "data"
@@ -65,10 +66,11 @@ class Cluster:
         )
         # Tests throw the data away: no fsync. Sockets in the cluster's own folder.
         options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c fsync=off"
-            f" -c synchronous_commit=off -c full_page_writes=off"
+            f"-c listen_addresses=127.0.0.1 -c port={self.port}"
             f" -c unix_socket_directories={self.root} -c max_connections=300"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

@@ -87,7 +87,7 @@ def _copy_table(
         for row in rows:
             copy.write_row(row)
             done += 1
-            if progress and done % EVERY == 0:
+            if progress and done % EVERY == 0 and done < total:
                 progress(table, done, total)
     if progress:
         progress(table, done, total)

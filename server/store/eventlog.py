@@ -43,14 +43,20 @@ _NEXT = (
 
 
 def _pg_insert(conn: PgConnection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:
-    found = conn.execute("SELECT num FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
-    if found is None:
-        return 0
+    pending = list(rows)
     stored = 0
-    for at, *columns in rows:
-        while conn.execute(_PG_INSERT, (at, found[0], *columns)).fetchone() is None:
-            pass  # the rare id taken already: the next number
-        stored += 1
+    while pending:
+        numbers = conn.execute(_PG_NUMBERS, (len(pending), visitor_id)).fetchall()
+        if not numbers:
+            return 0  # no such visitor
+        values = [
+            ((at << _B) | (number & _LOW), visitor, *columns)
+            for (visitor, number), (at, *columns) in zip(numbers, pending, strict=True)
+        ]
+        sql = _PG_INSERT.format(", ".join([_PG_ROW] * len(values)))
+        taken = {row[0] for row in conn.execute(sql, [v for row in values for v in row])}
+        stored += len(taken)
+        pending = [row for row, v in zip(pending, values, strict=True) if v[0] not in taken]
     return stored
 
 
@@ -62,12 +68,18 @@ def first_id(at: int) -> int:
 # On PostgreSQL several nodes write at once, and no lock says who takes the next id of a
 # second: a sequence numbers the events, of which an id keeps the low EVENT_ID_BITS. Two events
 # of one second get the same id only when a million others were numbered between them (events
-# pushed long after the second they name); the insert then draws the next number.
+# pushed long after the second they name); such an event draws the next number. Two round trips
+# a batch, whatever its size: the visitor's number with the batch's numbers, then the rows.
+_PG_NUMBERS = (
+    "SELECT v.num, nextval('event_numbers') FROM visitors v, generate_series(1, ?)"
+    " WHERE v.id = ?"
+)
 _PG_INSERT = (
     "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"
-    f" VALUES ((CAST(? AS BIGINT) << {_B}) | (nextval('event_numbers') & {(1 << _B) - 1}),"
-    " ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id"
+    " VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id"
 )
+_PG_ROW = "(" + ", ".join(["?"] * 10) + ")"
+_LOW = (1 << _B) - 1
 
 
 def insert(conn: Connection, visitor_id: str, rows: Iterable[tuple[Any, ...]]) -> int:

@@ -103,7 +103,9 @@ class Tally:
     def flush(self, conn: Connection) -> None:
         self.keep_unit()
         if self.kept:
-            rows = [(*k, *v) for k, v in self.kept.items()]
+            # In key order: two writers (nodes on PostgreSQL) lock shared rows in one order and
+            # never wait for each other crosswise.
+            rows = [(*k, *v) for k, v in sorted(self.kept.items())]
             for upsert in _UPSERTS:
                 conn.executemany(upsert, rows)
         self.kept = {}

@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tp.writer = store.open_writer(settings.database_url, linger=settings.group_commit_ms / 1000)
         # Every worker delivers webhooks; leases keep two from sending one row at once.
         tp.deliverer = webhooks.Deliverer(
-            settings, tp.writer, tp.reader.conn, lambda: tp.rules.site.webhooks
+            settings, tp.writer, tp.reader, lambda: tp.rules.site.webhooks
         )
         tp.deliverer.start()
         # Every worker runs the purge loop; a lease lets one of them purge per interval.

@@ -196,7 +196,7 @@ class Deliverer:
         self,
         settings: Settings,
         writer: store.Writer,
-        reader_conn: Connection,
+        reader: store.Reader,
         endpoints: Callable[[], Mapping[str, Endpoint]],
         *,
         clock: Callable[[], float] = time.time,
@@ -204,7 +204,7 @@ class Deliverer:
     ) -> None:
         self.settings = settings
         self.writer = writer
-        self.reader_conn = reader_conn
+        self.reader = reader  # its connection, read each time: it connects again after a loss
         self.endpoints = endpoints
         self.clock = clock
         self.rand = rand
@@ -261,7 +261,7 @@ class Deliverer:
     def due(self) -> float | None:
         """When the next row of a ready endpoint can be claimed; None when there is none."""
         ready = [name for name, e in self.endpoints().items() if e.ready]
-        return store.webhook_due(self.reader_conn, ready)
+        return store.webhook_due(self.reader.conn, ready)
 
     async def _sleep(self, due: float | None) -> None:
         """Until ``due``, an attempt ends or a wake-up, at most ``webhook_poll_seconds``."""

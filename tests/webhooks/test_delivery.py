@@ -158,7 +158,7 @@ async def delivering(
     writers = [store.Writer(path) for _ in range(workers)]
     readers = [store.Reader(path) for _ in range(workers)]
     deliverers = [
-        webhooks.Deliverer(settings, w, r.conn, lambda: endpoints)
+        webhooks.Deliverer(settings, w, r, lambda: endpoints)
         for w, r in zip(writers, readers, strict=True)
     ]
     for d in deliverers:

@@ -86,11 +86,15 @@ class Touchpoint:
         if queued and self.deliverer is not None:
             self.deliverer.wake()
 
-    def visitor(self, request: Request) -> tuple[str | None, store.VisitorRecord | None]:
-        """The signed visitor id of the request, and the visitor's record if the id is known."""
+    async def visitor(self, request: Request) -> tuple[str | None, store.VisitorRecord | None]:
+        """The signed visitor id of the request, and the visitor's record if the id is known:
+        read on the event loop (SQLite: a primary-key read costs less than a thread hop), or
+        awaited on the reader's pool (PostgreSQL: a round trip to the server)."""
         visitor_id = self.recognizer.visitor_id(request)
         if not visitor_id or self.reader is None:
             return visitor_id, None
+        if self.reader.pool is not None:
+            return visitor_id, await self.reader.visitor_soon(visitor_id)
         conn = self.writer.loop_reads() if self.writer is not None else None
         return visitor_id, self.reader.visitor(visitor_id, conn=conn)
 
@@ -138,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store.migrate(settings.database_url)
         tp.reader = store.Reader(settings.database_url)
+        await tp.reader.open_pool()
         tp.writer = store.open_writer(settings.database_url, linger=settings.group_commit_ms / 1000)
         # Every worker delivers webhooks; leases keep two from sending one row at once.
         tp.deliverer = webhooks.Deliverer(
@@ -170,6 +175,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await tp.purger.stop()
             await tp.deliverer.stop()
             tp.writer.close()
+            await tp.reader.close_pool()
             tp.reader.close()
 
     middleware = []

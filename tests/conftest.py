@@ -183,6 +183,14 @@ class LiveServer(ServerProcess):
         self.start(command, ready_path="/tp/healthz", env=env)
 
 
+def live_flags(data_dir: Path) -> list[str]:
+    """The flags that point a command at the database of a live server on ``data_dir``."""
+    flags = ["--data-dir", str(data_dir)]
+    if LIVE_DATABASES.cluster is not None:
+        flags.append(f"--database={LIVE_DATABASES.url(data_dir)}")
+    return flags
+
+
 class LiveDatabases:
     """The PostgreSQL databases of live servers, one per data folder (ENGINE postgresql)."""
 

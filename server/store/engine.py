@@ -268,6 +268,22 @@ def database_errors() -> tuple[type[Exception], ...]:
     return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
+async def open_pool(url: str, *, size: int) -> Any:
+    """An open psycopg_pool.AsyncConnectionPool of up to ``size`` read-only connections to
+    ``url``, for reads on the event loop; a connection that broke is replaced by the pool."""
+    from psycopg_pool import AsyncConnectionPool
+
+    async def configure(conn: Any) -> None:
+        await conn.set_autocommit(True)
+        await conn.execute("SET default_transaction_read_only = on")
+
+    pool = AsyncConnectionPool(
+        url, min_size=1, max_size=size, open=False, configure=configure, check=None
+    )
+    await pool.open(wait=True, timeout=10)
+    return pool
+
+
 def dialect_of(conn: Connection) -> Dialect:
     """The dialect a connection speaks."""
     return POSTGRESQL if isinstance(conn, PgConnection) else SQLITE

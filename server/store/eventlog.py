@@ -71,8 +71,7 @@ def first_id(at: int) -> int:
 # pushed long after the second they name); such an event draws the next number. Two round trips
 # a batch, whatever its size: the visitor's number with the batch's numbers, then the rows.
 _PG_NUMBERS = (
-    "SELECT v.num, nextval('event_numbers') FROM visitors v, generate_series(1, ?)"
-    " WHERE v.id = ?"
+    "SELECT v.num, nextval('event_numbers') FROM visitors v, generate_series(1, ?) WHERE v.id = ?"
 )
 _PG_INSERT = (
     "INSERT INTO events (id, visitor, type, campaign, variant, path, name, value, props, source)"

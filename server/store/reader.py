@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from . import eventlog
-from .engine import Connection, PgConnection, dialect_of
+from .engine import Connection, PgConnection, dialect_of, open_pool, translate
 from .migrations import connect
 from .records import Profile
 
@@ -47,6 +47,9 @@ SELECT v.consent_revision, v.consent_granted,
 FROM visitors v LEFT JOIN campaign_state c ON c.visitor_id = v.id
 WHERE v.id = ?
 """
+
+
+_VISITOR_PG = translate(_VISITOR_SQL)[0]
 
 
 def profile_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Profile:
@@ -104,12 +107,29 @@ def identifiers_of(conn: Connection, visitor_id: str) -> list[dict[str, str]]:
     return [{"kind": kind, **({"value": value} if value else {})} for kind, value in rows]
 
 
+def _record(visitor_id: str, rows: list[Any]) -> VisitorRecord | None:
+    """A VisitorRecord from the rows of _VISITOR_SQL (one per campaign the visitor has a
+    history of), or None without any."""
+    if not rows:
+        return None
+    first = rows[0]
+    campaigns = {row[12]: CampaignHistory(*row[13:]) for row in rows if row[12]}
+    return VisitorRecord(
+        visitor_id,
+        first[0],
+        frozenset(orjson.loads(first[1])),
+        campaigns,
+        profile_from_row(first[2:12]),
+    )
+
+
 class Reader:
     """Cheap indexed reads for the hot path, run on the caller's thread (the event loop)."""
 
     def __init__(self, path: Path | str) -> None:
         self._path = path
         self._conn = self._open()
+        self.pool: Any = None  # psycopg_pool.AsyncConnectionPool, once open_pool ran
 
     def _open(self) -> Connection:
         conn = connect(self._path, large_cache=True)
@@ -139,17 +159,26 @@ class Reader:
             # A lock the lane's connection does not wait for (its busy timeout is 0): this
             # connection waits as every other does.
             rows = self.conn.execute(_VISITOR_SQL, (visitor_id,)).fetchall()
-        if not rows:
-            return None
-        first = rows[0]
-        campaigns = {row[12]: CampaignHistory(*row[13:]) for row in rows if row[12]}
-        return VisitorRecord(
-            visitor_id,
-            first[0],
-            frozenset(orjson.loads(first[1])),
-            campaigns,
-            profile_from_row(first[2:12]),
-        )
+        return _record(visitor_id, rows)
+
+    async def open_pool(self, *, size: int = 4) -> None:
+        """On PostgreSQL, the event loop's own connections for :meth:`visitor_soon`: a read
+        there waits for its round trip without holding up the loop (issue 20)."""
+        if isinstance(self._conn, PgConnection):
+            self.pool = await open_pool(str(self._path), size=size)
+
+    async def visitor_soon(self, visitor_id: str) -> VisitorRecord | None:
+        """:meth:`visitor`, awaited on the pool where there is one (PostgreSQL)."""
+        if self.pool is None:
+            return self.visitor(visitor_id)
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(_VISITOR_PG, (visitor_id,))
+            return _record(visitor_id, await cursor.fetchall())
+
+    async def close_pool(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
     def ping(self) -> None:
         """Raise sqlite3.Error unless the database answers a query."""

@@ -42,7 +42,7 @@ async def reveal(request: Request) -> Response:
     rules: Ruleset = tp.rules
     values = REVEAL.parse(data)
     campaign_id, variant_id = values["campaign"], values["variant"]
-    _, record = tp.visitor(request)
+    _, record = await tp.visitor(request)
     found = reveal_code(
         rules,
         campaign_id,

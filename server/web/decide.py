@@ -130,7 +130,7 @@ async def decide(request: Request) -> Response:
     view = parse_view(data, request)
     slots = tuple(data.get("slots", ()))
     count = data.get("count", True)
-    visitor_id, record = tp.visitor(request)
+    visitor_id, record = await tp.visitor(request)
     rules: Ruleset = tp.rules
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
     facts = page.facts_for(

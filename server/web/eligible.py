@@ -44,7 +44,7 @@ async def eligible(request: Request) -> Response:
     campaign = tp.rules.by_id.get(campaign_id)
     if campaign is None:
         raise RequestError(f"unknown campaign {campaign_id!r}", status=422)
-    _, record = tp.visitor(request)
+    _, record = await tp.visitor(request)
     profile, history = consent_module.usable(record, tp.settings.consent_revision)
     # The page does not matter: the audience is not evaluated again.
     facts = facts_for(tp.rules, PageView(path="/"), now=tp.now(), profile=profile, history=history)

@@ -30,7 +30,7 @@ async def identify(request: Request) -> Response:
     who = identity.parse(
         data, tp.identity_key, depth=depth, secret=tp.settings.identity_secret, now=tp.now()
     )
-    _, record = tp.visitor(request)
+    _, record = await tp.visitor(request)
     granted = consent_module.granted(record, tp.settings.consent_revision)
     if record is None or "personalisation" not in granted:
         return JSONResponse(
@@ -60,7 +60,7 @@ async def reset(request: Request) -> Response:
     tp = request.app.state.tp
     tp.guard(request)
     await read_json(request, max_bytes=tp.settings.max_body_bytes)
-    _, record = tp.visitor(request)
+    _, record = await tp.visitor(request)
     if record is None:
         return JSONResponse({"reset": False}, headers=NO_STORE)
     now = tp.now()

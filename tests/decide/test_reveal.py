@@ -23,7 +23,8 @@ from touchpoint.coupons.pools import Pool
 from touchpoint.coupons.stock import Stock
 from touchpoint.settings import Settings
 
-from ..conftest import ROOT, LiveServer
+from ..conftest import ROOT, LiveServer, live_flags
+from ..databases import opened
 
 CONSENT_ALL = {"granted": ["measurement", "personalisation", "marketing"]}
 PRODUCT = {"page": {"path": "/demo/products/trail-runner.html"}}
@@ -195,7 +196,7 @@ def test_concurrent_reveals_at_two_workers_never_share_a_code(
     data = tmp_path / "live-data"
     data.mkdir()
     codes = [f"LIMITED-{i:04d}" for i in range(120)]
-    import_codes(["--data-dir", str(data), "--rules-dir", str(offer_rules)], codes, tmp_path)
+    import_codes([*live_flags(data), "--rules-dir", str(offer_rules)], codes, tmp_path)
     server = LiveServer(
         tmp_path, "--workers=2", "--rules-dir", str(offer_rules), "--rate-limit-per-minute=100000"
     )
@@ -219,8 +220,8 @@ def test_concurrent_reveals_at_two_workers_never_share_a_code(
     assert Counter(status for status, _ in results) == {200: 120, 410: 40}
     assert sorted(given) == codes  # each code once
     assert again == results[0]  # idempotent for the same visitor
-    db = sqlite3.connect(data / "touchpoint.db")
-    rows = db.execute("SELECT code, visitor_id FROM coupon_codes").fetchall()
+    with opened(server.database) as db:
+        rows = db.execute("SELECT code, visitor_id FROM coupon_codes").fetchall()
     assert len({visitor for _, visitor in rows}) == 120 == len(rows)
     assert all(visitor for _, visitor in rows)
 

@@ -439,6 +439,7 @@ def test_purge_command_without_a_database(
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only("fills a SQLite file of that size directly and reads it on the side")
 def test_a_large_purge_never_holds_up_decide(tmp_path: Path) -> None:
     """200,000 old events purged by a real server while it answers decide requests: every
     answer is a 200 within a second, and the purge finishes in bounded time."""

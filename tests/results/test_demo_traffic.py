@@ -10,7 +10,7 @@ import pytest
 from touchpoint.api import keys as apikeys
 from touchpoint.cli import main
 
-from ..conftest import LiveServer
+from ..conftest import LiveServer, live_flags
 
 
 @pytest.mark.slow
@@ -30,12 +30,12 @@ def test_synthetic_visitors_fill_the_reports(
         server.stop()
     counts = json.loads(capsys.readouterr().out)
     assert counts["visitors"] == 150 and counts["popups seen"] > 0 and counts["purchases"] > 0
-    assert main(["report", "--data-dir", str(data), "--json"]) == 0
+    assert main(["report", *live_flags(data), "--json"]) == 0
     overview = json.loads(capsys.readouterr().out)["campaigns"]
     assert sum(c["exposures"] for c in overview) >= counts["popups seen"]
     assert sum(c["unique_converted"] for c in overview) > 0
     # The demo experiment: both notes of the cart shown, as filled slots.
-    assert main(["report", "campaign", "cart-note", "--data-dir", str(data), "--json"]) == 0
+    assert main(["report", "campaign", "cart-note", *live_flags(data), "--json"]) == 0
     variants = json.loads(capsys.readouterr().out)["variants"]
     assert [v["variant"] for v in variants] == ["free-shipping", "free-returns"]
     assert all(v["unique_exposed"] > 10 for v in variants)

@@ -5,7 +5,6 @@ event and erasing a visitor leave them as they were."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from gbstats.utils import check_srm
 from touchpoint.api import keys as apikeys
 
 from ..conftest import ROOT, LiveServer
+from ..databases import opened
 
 AB_TEST = """\
 campaign: ab-test
@@ -114,10 +114,8 @@ def test_a_scripted_experiment_reports_its_counts_and_gbstats_statistics(experim
     assert report["verdict"]["call"] in ("winner", "no_difference")
 
     # Every event purged, one visitor erased: the report is what it was, and names nobody.
-    db = sqlite3.connect(data / "touchpoint.db")
-    with db:
+    with opened(server.database) as db:
         db.execute("DELETE FROM events")
-    db.close()
     erasure = httpx.delete(
         f"{server.url}/tp/v1/api/subjects/{ids[0]}", headers={"Authorization": f"Bearer {eraser}"}
     )

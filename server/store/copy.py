@@ -63,6 +63,9 @@ def copy_database(
         target.execute("COMMIT")
     finally:
         source.execute("ROLLBACK")
+    # The planner's statistics of the new rows, now rather than at autovacuum's next round:
+    # until then it plans the first requests' queries for empty tables.
+    target.execute("ANALYZE")
     return [Copied(t, counts[t], _count(target, t)) for t in tables]
 
 

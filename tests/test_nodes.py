@@ -22,7 +22,7 @@ import pytest
 from touchpoint import store
 
 from .conftest import ROOT
-from .decide.test_reveal import LIMITED, LIMITED_POOL, import_codes
+from .decide.test_reveal import LIMITED, LIMITED_POOL, import_codes, reveal
 from .processes import ServerProcess, free_port
 from .webhooks.test_delivery import FAST, SECRET, Receiver, queue_from_outside
 
@@ -151,14 +151,13 @@ def test_three_nodes_behind_nginx_keep_the_guarantees_of_one(
             for client in clients:
                 assert client.post("/tp/v1/consent", json=CONSENT_ALL).status_code == 200
 
-            def reveal(client: httpx.Client) -> tuple[int, str | None]:
-                body = {"campaign": "limited-offer", "variant": "only"}
-                answer = client.post("/tp/v1/coupons/reveal", json=body)
+            def one(client: httpx.Client) -> tuple[int, str | None]:
+                answer = reveal(client, "limited-offer", "only")
                 return answer.status_code, answer.json().get("code")
 
             with ThreadPoolExecutor(30) as pool:
-                results = list(pool.map(reveal, clients))
-            again = reveal(clients[0])
+                results = list(pool.map(one, clients))
+            again = one(clients[0])
         finally:
             for client in clients:
                 client.close()

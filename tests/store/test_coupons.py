@@ -383,38 +383,37 @@ def test_identifying_an_anonymous_visitor_brings_their_code_along(db: sqlite3.Co
     assert (again.code, again.new) == (code, False)
 
 
-def test_two_nodes_claiming_at_once_on_postgresql_get_two_codes(pg_url: str) -> None:
-    """Two transactions open at once, as two nodes' writers: the second passes over the code
-    the first holds (SKIP LOCKED) instead of waiting for it and then taking it again."""
+def claims_at_once(pg_url: str, visitor: str, *, wait: float) -> tuple[Any, Any]:
+    """A claim of visitor ``va`` in an open transaction, as one node's writer, and a claim of
+    ``visitor`` meanwhile on another connection, as another node's (given ``wait`` seconds
+    before the first commits): both claims."""
     first, second = store.connect(pg_url), store.connect(pg_url)
-    stock(first, "spring", ["S-1", "S-2"])
-    first.execute("BEGIN")
-    mine = store.claim_coupon(first, SPRING, "va", "camp", "var", NOW)
-    done: list[Any] = []
-    other = threading.Thread(target=lambda: done.append(claim(second, SPRING, "vb")))
-    other.start()
-    other.join(timeout=2)
-    first.execute("COMMIT")
-    other.join(timeout=5)
-    assert mine is not None and done and done[0] is not None
-    assert {mine.code, done[0].code} == {"S-1", "S-2"}
-    first.close()
-    second.close()
+    try:
+        stock(first, "spring", ["S-1", "S-2"])
+        first.execute("BEGIN")
+        mine = store.claim_coupon(first, SPRING, "va", "camp", "var", NOW)
+        done: list[Any] = []
+        other = threading.Thread(target=lambda: done.append(claim(second, SPRING, visitor)))
+        other.start()
+        other.join(timeout=wait)
+        first.execute("COMMIT")
+        other.join(timeout=5)
+        assert mine is not None and done and done[0] is not None
+        return mine, done[0]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_nodes_claiming_at_once_on_postgresql_get_two_codes(pg_url: str) -> None:
+    """The second passes over the code the first holds (SKIP LOCKED) instead of waiting for
+    it and then taking it again."""
+    mine, theirs = claims_at_once(pg_url, "vb", wait=2)
+    assert {mine.code, theirs.code} == {"S-1", "S-2"}
 
 
 def test_one_visitor_claiming_on_two_nodes_at_once_on_postgresql_gets_one_code(
     pg_url: str,
 ) -> None:
-    first, second = store.connect(pg_url), store.connect(pg_url)
-    stock(first, "spring", ["S-1", "S-2"])
-    first.execute("BEGIN")
-    mine = store.claim_coupon(first, SPRING, "va", "camp", "var", NOW)
-    done: list[Any] = []
-    other = threading.Thread(target=lambda: done.append(claim(second, SPRING, "va")))
-    other.start()
-    other.join(timeout=0.5)
-    first.execute("COMMIT")
-    other.join(timeout=5)
-    assert mine is not None and done and done[0] == dataclasses.replace(mine, new=False)
-    first.close()
-    second.close()
+    mine, again = claims_at_once(pg_url, "va", wait=0.5)
+    assert again == dataclasses.replace(mine, new=False)

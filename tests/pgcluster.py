@@ -71,6 +71,8 @@ class Cluster:
         )
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        else:  # the benchmark counts statements per request
+            options += " -c shared_preload_libraries=pg_stat_statements"
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",

@@ -62,6 +62,7 @@ class Writer:
     _CHECKPOINT = object()
     _BEGIN = "BEGIN IMMEDIATE"  # the write lock from the start: reads and writes in one turn
     SCRUB_RETRY = 0.02  # seconds between tries of a scrub a reader kept busy
+    BACKLOG = 256  # units queued on the thread past which submit_paced waits (a few groups)
 
     def __init__(self, path: Path | str, *, max_batch: int = 256, linger: float = 0.005) -> None:
         self.max_batch = max_batch
@@ -123,6 +124,20 @@ class Writer:
             self._queue.put((fn, None, None))
         else:
             lane.add(fn)
+
+    async def submit_paced(self, fn: Callable[[Connection], Any]) -> None:
+        """:meth:`submit`, unless the thread is more than BACKLOG units behind: then wait for
+        this one's commit, so that the queue cannot grow without bound when the database takes
+        longer per write than requests arrive (a PostgreSQL node under a decide load: page
+        views queued faster than they were stored, a visitor's next page no longer saw this
+        one's, and a write somebody waited for came seconds later). A failure is logged."""
+        if self._queue.qsize() <= self.BACKLOG:
+            self.submit(fn)
+            return
+        try:
+            await self.write(fn)
+        except Exception:
+            log.exception("queued write %s failed", getattr(fn, "__name__", fn))
 
     def _loop_lane(self) -> _LoopLane | None:
         """The lane of the running event loop; None off the loop, and on a loop other than the

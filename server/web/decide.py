@@ -165,7 +165,7 @@ async def decide(request: Request) -> Response:
         if arming is not None:
             units.append(arming)
     if units:
-        tp.writer.submit(page.together(units))
+        await tp.writer.submit_paced(page.together(units))
     body = {
         "consent": consent_state(request, data, record, rules),
         "counted": counted,

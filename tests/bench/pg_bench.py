@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests import pgcluster  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+TOP: dict[str, list[tuple[str, tuple[int, float]]]] = {}  # per load, the costliest statements
 
 
 class Database:
@@ -56,11 +57,25 @@ class Database:
         finally:
             conn.close()
 
+    def statements(self) -> dict[str, tuple[int, float]]:
+        """Calls and total milliseconds of each statement so far (pg_stat_statements)."""
+        conn = store.connect(self.url)
+        try:
+            rows = conn.execute(
+                "SELECT query, calls, total_exec_time FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = ?)",
+                (self.name,),
+            ).fetchall()
+            return {query: (int(calls), float(ms)) for query, calls, ms in rows}
+        finally:
+            conn.close()
+
 
 def measured(load: Load, database: Database | None) -> None:
     """One round of ``load``, with the database server's CPU and commits per request."""
     before_cpu = cpu_seconds(database.pids()) if database else 0.0
     before_commits = database.commits() if database else 0
+    before_statements = database.statements() if database else {}
     wrk(load, duration=bench.DURATION, connections=bench.CONNECTIONS)
     if database is None:
         return
@@ -76,6 +91,17 @@ def measured(load: Load, database: Database | None) -> None:
         sys.exit(f"{load.name}: no request was answered")
     load.rounds[-1]["db_cpu_us"] = (cpu_seconds(database.pids()) - before_cpu) / done * 1e6
     load.rounds[-1]["commits"] = (database.commits() - before_commits) / done
+    after = database.statements()
+    calls = {
+        query: (
+            n - before_statements.get(query, (0, 0.0))[0],
+            ms - before_statements.get(query, (0, 0.0))[1],
+        )
+        for query, (n, ms) in after.items()
+        if "pg_stat" not in query
+    }
+    load.rounds[-1]["statements"] = sum(n for n, _ in calls.values()) / done
+    TOP[load.name] = sorted(calls.items(), key=lambda item: -item[1][1])[:3]
 
 
 def balancer(work: Path, nodes: list[Server], port: int) -> subprocess.Popen[bytes]:
@@ -120,6 +146,9 @@ def main() -> None:
             seconds=round(time.monotonic() - started, 1),
         )
         database = Database(cluster, url)
+        conn = store.connect(url)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.close()
         secret = secrets.token_urlsafe(48)
         signer = Recognizer(secret, cookie_name="tp_vid", max_age_days=1, secure="never").signer
         runner = bench.Bench(work, secret, [f"tp_vid={signer.sign(v).decode()}" for v in sample])
@@ -156,6 +185,11 @@ def main() -> None:
                 figures = {
                     "database_cpu_us_per_request": round(load.median("db_cpu_us")),
                     "commits_per_request": round(load.median("commits"), 3),
+                    "statements_per_request": round(load.median("statements"), 2),
+                    "costliest_statements": [
+                        {"query": " ".join(q.split())[:100], "calls": n, "ms": round(ms)}
+                        for q, (n, ms) in TOP[load.name]
+                    ],
                 }
             emit(**load.summary(**figures))
         by_name = {load.name: load for load, _ in loads}

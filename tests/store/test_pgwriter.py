@@ -152,3 +152,31 @@ def test_two_nodes_claiming_webhooks_at_once_lease_each_row_once(pg_url: str) ->
     assert not {row.id for row in mine} & {row.id for row in theirs}
     first.close()
     second.close()
+
+
+def test_a_page_view_count_waits_for_its_commit_once_the_writer_is_behind(pg_url: str) -> None:
+    """Backpressure: decide counts page views without waiting, until more than BACKLOG units
+    wait for the writer; then it waits for its own, so that the queue stays bounded."""
+    gate = threading.Event()
+
+    async def scenario() -> None:
+        writer = PgWriter(pg_url)
+        writer.BACKLOG = 2
+        try:
+            blocker = asyncio.ensure_future(writer.write(lambda conn: gate.wait(5)))
+            await asyncio.sleep(0.1)  # the thread is in the blocker's group
+            await asyncio.wait_for(writer.submit_paced(lease("early", "x")), 0.5)  # not behind
+            for n in range(3):
+                writer.submit(lease(f"queued-{n}", "x"))
+            paced = asyncio.ensure_future(writer.submit_paced(lease("paced", "y")))
+            await asyncio.sleep(0.2)
+            assert not paced.done()  # it waits: the writer is behind
+            gate.set()
+            await asyncio.wait_for(paced, 5)
+            assert owners(pg_url)["paced"] == "y"  # committed when it returned
+            await blocker
+        finally:
+            gate.set()
+            writer.close()
+
+    asyncio.run(scenario())

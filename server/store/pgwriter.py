@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, StorageUnavailable
+from . import rollups
 from .engine import PgConnection, pg_connect
-from .writer import Item, Writer
+from .writer import Item, Writer, storage_failure
 
 log = logging.getLogger("touchpoint.store")
 
@@ -72,6 +73,39 @@ class PgWriter(Writer):
                 break
             time.sleep(0.001 * 2**attempt)  # let the other node's transaction finish
         return outcomes
+
+    def _transaction(
+        self, conn: Any, batch: list[Item], *, begun: bool = False
+    ) -> tuple[list[tuple[bool, Any]], bool]:
+        """One group in one transaction, without a savepoint per unit: two round trips a unit
+        fewer (the bench: about two of every five statements). A unit that fails rolls back
+        the group, which then runs again without it, so that it fails alone as on SQLite."""
+        failed: dict[int, Exception] = {}
+        while True:
+            outcomes: list[tuple[bool, Any]] = []
+            unit = -1
+            try:
+                conn.execute(self._BEGIN)
+                with rollups.tallied(conn) as tally:
+                    for unit, (fn, _loop, _future) in enumerate(batch):
+                        if unit in failed:
+                            outcomes.append((False, failed[unit]))
+                            continue
+                        outcomes.append((True, fn(conn)))
+                        tally.keep_unit()
+                    unit = -1
+                    tally.flush(conn)
+                conn.execute("COMMIT")
+                return outcomes, True
+            except Exception as exc:
+                try:
+                    if not conn.raw.broken:
+                        conn.execute("ROLLBACK")
+                except Exception:
+                    log.exception("rollback failed")
+                if unit < 0 or storage_failure(exc) or conn.raw.broken:
+                    return [(False, exc)] * len(batch), False  # the group itself failed
+                failed[unit] = exc  # again without this unit
 
     def _connected(self) -> Any:
         """The connection, or the StorageUnavailable of a server that cannot be reached."""

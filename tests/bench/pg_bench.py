@@ -5,8 +5,9 @@ One database of BENCH_PROFILES consented profiles is filled in SQLite (bench.fil
 moved with ``touchpoint db copy`` (timed); the PostgreSQL server is a throwaway cluster with its
 durable defaults (fsync and synchronous commit on). The loads take turns (ROUNDS interleaved
 rounds of wrk, 32 connections); besides requests per second and p50/p99, each reports the CPU per
-request of the Touchpoint processes (and nginx) and, on PostgreSQL, of the database server, and
-the transactions it committed per request. On two shared cores, three nodes and the database
+request of the Touchpoint processes (and nginx) and, on PostgreSQL, of the database server, the
+transactions it committed and the statements it ran per request (pg_stat_statements), and the
+three statements that took it longest. On two shared cores, three nodes and the database
 compete for the same CPUs: the ratio says what a node costs, not how a cluster of machines
 scales.
 """

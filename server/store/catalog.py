@@ -21,15 +21,19 @@ def tables(conn: Connection) -> list[str]:
     return [name for (name,) in conn.execute(sql)]
 
 
-def columns(conn: Connection, table: str) -> list[str]:
-    """The columns of ``table`` in their order, computed ones included."""
+def columns(conn: Connection, table: str, *, computed: bool = True) -> list[str]:
+    """The columns of ``table`` in their order; ``computed=False``: those a row is written
+    with, computed ones left out."""
     if isinstance(conn, PgConnection):
+        written = "" if computed else " AND is_generated = 'NEVER'"
         sql = (
             "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position"
+            f" WHERE table_schema = current_schema() AND table_name = ?{written}"
+            " ORDER BY ordinal_position"
         )
     else:
-        sql = "SELECT name FROM pragma_table_xinfo(?) ORDER BY cid"
+        pragma = "pragma_table_xinfo" if computed else "pragma_table_info"
+        sql = f"SELECT name FROM {pragma}(?) ORDER BY cid"
     return [name for (name,) in conn.execute(sql, (table,))]
 
 
@@ -67,19 +71,6 @@ def index_leaders(conn: Connection, table: str) -> set[str]:
         if first:
             leaders.add(first[0])
     return leaders
-
-
-def written_columns(conn: Connection, table: str) -> list[str]:
-    """The columns of ``table`` a row is written with: computed ones left out."""
-    if isinstance(conn, PgConnection):
-        sql = (
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = ?"
-            " AND is_generated = 'NEVER' ORDER BY ordinal_position"
-        )
-    else:
-        sql = "SELECT name FROM pragma_table_info(?) ORDER BY cid"
-    return [name for (name,) in conn.execute(sql, (table,))]
 
 
 def identity_columns(conn: PgConnection) -> list[tuple[str, str]]:

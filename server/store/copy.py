@@ -77,8 +77,8 @@ def _copy_table(
     progress: Progress | None,
 ) -> None:
     # Computed columns (the event's time, the hour of the last page view) are computed again.
-    columns = [c for c in catalog.written_columns(target, table)]
-    missing = set(columns) - set(catalog.written_columns(source, table))
+    columns = catalog.columns(target, table, computed=False)
+    missing = set(columns) - set(catalog.columns(source, table, computed=False))
     if missing:
         raise ConfigError(f"table {table}: the source has no column {', '.join(sorted(missing))}")
     listed = ", ".join(f'"{c}"' for c in columns)

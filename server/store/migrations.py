@@ -24,6 +24,7 @@ T = TypeVar("T")
 log = logging.getLogger("touchpoint.store")
 migrations = sqlite_utils.Migrations("touchpoint")
 CACHE_KIB = 64 * 1024
+WAL_LIMIT_BYTES = 128 * 1024 * 1024  # the -wal's size in steady use
 
 
 @migrations()
@@ -726,6 +727,9 @@ def connect(path: Path | str, *, large_cache: bool = False) -> Connection:
     # last commits. Documented in docs/operations.md.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # A -wal written from its start again is cut back to this size (a burst of writes may
+    # have grown it past; the writer keeps it below in steady use: store/writer.py).
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     if large_cache:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     # PostgreSQL's greatest() and least(), which ignore NULLs (SQLite's scalar max() and min()

@@ -56,16 +56,24 @@ def hand_over_scrub(conn: Connection) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def waiting(conn: Connection, seconds: float) -> Iterator[None]:
+    """SQLite waits at most ``seconds`` for another connection's lock in the block (the
+    connection's busy_timeout is kept)."""
+    (before,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+
 def scrub(conn: Connection) -> bool:
     """Checkpoint the whole ``-wal`` into the database file and truncate it. False, at once,
     when another connection still reads an older snapshot or writes: try again later."""
     try:
-        (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
+        with waiting(conn, 0):
             busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
     except sqlite3.Error:  # locked by another process's writer, or the disk failing: later
         return False
     if busy:

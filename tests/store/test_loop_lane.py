@@ -256,3 +256,52 @@ def test_reads_on_the_loop_use_the_lanes_connection_and_see_only_what_is_committ
         assert writer.loop_reads() is None  # closed: never a closed connection
 
     asyncio.run(scenario())
+
+
+def test_the_wal_is_written_from_its_start_again_under_a_load_without_pauses(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint beside writes that never pause copies all but the frames committed while it
+    # ran, and SQLite writes the -wal from its start again only after a checkpoint that copied
+    # everything: under a steady load it grew by every commit (a gigabyte in minutes of the
+    # bench). Past a size, the thread's checkpoint finishes in the writers' turn.
+    monkeypatch.setattr(writer_module._LoopLane, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(writer_module.Writer, "WAL_RESTART_FRAMES", 200)
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO visitors (id, created_at, data) VALUES (?, 1, ?)",
+            ((f"v{n:05}", "x" * 200) for n in range(20_000)),
+        )
+    conn.close()
+    wal = f"{db_path}-wal"
+
+    def visit(n: int) -> Callable[[sqlite3.Connection], None]:
+        def unit(conn: sqlite3.Connection) -> None:  # rows all over the table: a page each
+            for k in range(4):
+                row = f"v{(n * 7919 + k * 4999) % 20_000:05}"
+                conn.execute("UPDATE visitors SET page_views = page_views + 1 WHERE id = ?", (row,))
+
+        return unit
+
+    async def scenario() -> int:
+        writer = store.Writer(db_path, linger=0.0)
+        largest = 0
+
+        async def visitor(first: int) -> None:  # one request after the other, as wrk sends them
+            nonlocal largest
+            deadline = asyncio.get_running_loop().time() + 2.0
+            n = first
+            while asyncio.get_running_loop().time() < deadline:
+                await writer.write(visit(n), small=True)
+                largest = max(largest, os.path.getsize(wal))
+                n += 8
+
+        try:
+            await asyncio.gather(*(visitor(first) for first in range(8)))
+            return largest
+        finally:
+            writer.close()
+
+    largest = asyncio.run(scenario())
+    assert largest // (4096 + 24) < 200 * 20  # without: 110,000 in the 2 s, and growing

@@ -65,7 +65,7 @@ def record(
         read = store.consent_and_profile(conn, visitor, revision=revision)
         if read is None:
             return Stored(0, 0, sent)
-        granted, profile = read
+        granted, profile, _number = read
         campaign = batch.campaign if "marketing" in granted else []
         behaviour = batch.behaviour if granted & {"measurement", "personalisation"} else []
         dropped = sent - len(campaign) - len(behaviour)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -230,16 +230,18 @@ def record_page_view(
     ``result`` is the profile (and effects) the caller already computed with ``rules`` from
     the profile it ``read``: it is written in one statement if the row still holds what was
     read (its page view count, last page view, score, stage and JSON part), which spares the
-    writer a lookup. Otherwise, say after a page view in another tab or an attribute
-    set meanwhile, the row is read again and the view applied. ``depth`` (the data_depth)
-    decides whether the view is logged as an event.
+    writer a lookup; the update gives back the visitor's number for the event log. Otherwise,
+    say after a page view in another tab or an attribute set meanwhile, the row is read again
+    and the view applied. ``depth`` (the data_depth) decides whether the view is logged as an
+    event.
     """
     effects: Effects | None = None
+    number = None  # the visitor's, by which the event log names them: the update returns it
     if read is not None and result is not None:
         guarded = (
             UPDATE_PROFILE
             + " AND page_views = ? AND last_seen_at IS NOT DISTINCT FROM ? AND score = ?"
-            " AND stage = ? AND identified = ? AND data = ?"
+            " AND stage = ? AND identified = ? AND data = ? RETURNING num"
         )
         read_data = orjson.dumps(read.data_json()).decode()
         values = (
@@ -252,8 +254,10 @@ def record_page_view(
             int(read.identified),
             read_data,
         )
-        if conn.execute(guarded, values).rowcount:
+        updated = conn.execute(guarded, values).fetchone()
+        if updated is not None:
             profile, effects = result
+            number = updated[0]
     if effects is None:
         stored = profile_of(conn, visitor_id, lock=True)
         if stored is None:
@@ -261,10 +265,11 @@ def record_page_view(
         profile, effects = rules.page_view(
             stored, view, session_idle=session_idle, visitor_id=visitor_id
         )
-        conn.execute(UPDATE_PROFILE, (*profile_values(profile), visitor_id))
+        returning = UPDATE_PROFILE + " RETURNING num"
+        (number,) = conn.execute(returning, (*profile_values(profile), visitor_id)).fetchone()
     if profile.page_views == 1:  # a new profile enters the funnel at its first stage
         rollups.count_new_profile(conn, profile.stage, rollups.day(view.at, rules.timezone))
-    _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth)
+    _insert_activities(conn, visitor_id, [page_view_activity(view)], depth=depth, number=number)
     _insert_effects(conn, visitor_id, effects, depth=depth, at=view.at, tz=rules.timezone)
     return effects
 
@@ -274,21 +279,27 @@ def page_view_activity(view: PageViewUpdate) -> Activity:
     return Activity("page_view", view.at, path=view.path)
 
 
+class ConsentAndProfile(NamedTuple):
+    granted: frozenset[str]  # none when given for another consent revision than the one named
+    profile: Profile
+    number: int  # visitors.num, by which the event log names the visitor
+
+
 def consent_and_profile(
     conn: Connection, visitor_id: str, *, revision: int | None = None
-) -> tuple[frozenset[str], Profile] | None:
+) -> ConsentAndProfile | None:
     """The consent categories a visitor granted (none when given for another consent
-    ``revision`` than the one named) and their stored profile; None without a row."""
+    ``revision`` than the one named), their stored profile and number; None without a row."""
     row = conn.execute(
-        f"SELECT consent_revision, consent_granted, {PROFILE_COLUMNS} FROM visitors WHERE id = ?"
-        + dialect_of(conn).for_update,
+        f"SELECT consent_revision, consent_granted, num, {PROFILE_COLUMNS} FROM visitors"
+        " WHERE id = ?" + dialect_of(conn).for_update,
         (visitor_id,),
     ).fetchone()
     if row is None:
         return None
     current = revision is None or row[0] == revision
     granted = frozenset(orjson.loads(row[1])) if current else frozenset()
-    return granted, profile_from_row(row[2:])
+    return ConsentAndProfile(granted, profile_from_row(row[3:]), row[2])
 
 
 def record_activities(
@@ -299,7 +310,7 @@ def record_activities(
     rules: ProfileMoves,
     now: int,
     depth: str = "standard",
-    read: tuple[frozenset[str], Profile] | None = None,
+    read: ConsentAndProfile | None = None,
 ) -> Effects | None:
     """Log ``activities`` in the event log and move the visitor's profile on under ``rules``:
     points (decay applied), purchases, the stage, thresholds (``rules.record``).
@@ -314,10 +325,10 @@ def record_activities(
         read = consent_and_profile(conn, visitor_id)
         if read is None:
             return None
-    granted, stored = read
+    granted, stored, number = read
     if not granted & {"measurement", "personalisation"}:
         return None
-    _insert_activities(conn, visitor_id, activities, depth=depth)
+    _insert_activities(conn, visitor_id, activities, depth=depth, number=number)
     if "personalisation" not in granted:
         return None
     profile, effects = rules.record(stored, activities, now=now, visitor_id=visitor_id)
@@ -327,7 +338,12 @@ def record_activities(
 
 
 def _insert_activities(
-    conn: Connection, visitor_id: str, activities: Iterable[Activity], *, depth: str
+    conn: Connection,
+    visitor_id: str,
+    activities: Iterable[Activity],
+    *,
+    depth: str,
+    number: int | None = None,
 ) -> None:
     if not keeps(depth, "events"):
         return
@@ -345,7 +361,7 @@ def _insert_activities(
         )
         for a in activities
     ]
-    eventlog.insert(conn, visitor_id, rows)
+    eventlog.insert(conn, visitor_id, rows, number=number)
 
 
 def _insert_effects(

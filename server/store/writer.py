@@ -388,7 +388,10 @@ class _LoopLane:
     def __init__(self, writer: Writer, loop: asyncio.AbstractEventLoop) -> None:
         self.writer = writer
         self.loop = loop
-        self.conn = connect(writer._path)
+        # The hot path's visitor reads run on this connection too (Writer.loop_reads): a page
+        # cache as large as the Reader's keeps the B-trees' upper levels (issue 19: ~5 % more
+        # decides a second than with SQLite's default 2 MiB).
+        self.conn = connect(writer._path, large_cache=True)
         self.conn.execute("PRAGMA busy_timeout = 0")
         self.conn.execute("PRAGMA wal_autocheckpoint = 0")
         # An open file of its own: flock() excludes it from the thread's, as from other workers'.

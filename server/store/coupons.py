@@ -374,12 +374,13 @@ def _check_expiry(code: str, expires_at: int | None, now: int) -> None:
 def _converted(conn: Connection, r: Redemption, visitor: str) -> None:
     """The redemption in the visitor's event log and campaign history (a conversion: the
     campaign's ``after_convert`` applies), while the visitor exists with marketing consent."""
-    row = conn.execute("SELECT consent_granted FROM visitors WHERE id = ?", (visitor,)).fetchone()
+    sql = "SELECT consent_granted, num FROM visitors WHERE id = ?"
+    row = conn.execute(sql, (visitor,)).fetchone()
     if row is None or "marketing" not in orjson.loads(row[0]):
         return
     props = orjson.dumps({"code": r.code, "pool": r.pool, "currency": r.currency}).decode()
     event = (r.at, "redeem", r.campaign, r.variant, None, r.order_id, r.value, props, "api")
-    eventlog.insert(conn, visitor, [event])
+    eventlog.insert(conn, visitor, [event], number=row[1])
     conn.execute(
         "INSERT INTO campaign_state (visitor_id, campaign, last_converted_at) VALUES (?, ?, ?)"
         " ON CONFLICT (visitor_id, campaign) DO UPDATE SET last_converted_at = greatest("

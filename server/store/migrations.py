@@ -728,7 +728,7 @@ def connect(path: Path | str, *, large_cache: bool = False) -> Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # A -wal written from its start again is cut back to this size (a burst of writes may
-    # have grown it past; the writer keeps it below in steady use: store/writer.py).
+    # have grown it past; under a steady load the writer keeps it near: store/writer.py).
     conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     if large_cache:
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

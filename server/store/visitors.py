@@ -115,7 +115,8 @@ def record_events(
     their counts to the rollups of the day in ``tz`` (a convert event does not convert the
     visitor of a campaign in ``goals``: its goal does); nothing is stored for a visitor erased
     since the request read it."""
-    if not conn.execute("SELECT 1 FROM visitors WHERE id = ?", (visitor_id,)).fetchone():
+    found = conn.execute("SELECT num FROM visitors WHERE id = ?", (visitor_id,)).fetchone()
+    if found is None:
         return 0
     log = keeps(depth, "events")
     on = rollups.day(at, tz)
@@ -123,7 +124,7 @@ def record_events(
     for event in events:
         if log:
             row = (at, event.type, event.campaign, event.variant, event.path)
-            eventlog.insert(conn, visitor_id, [(*row, None, None, None, None)])
+            eventlog.insert(conn, visitor_id, [(*row, None, None, None, None)], number=found[0])
         # The rollups: the state row as this event leaves it says whether the visitor counts
         # for the first time (store/rollups.py), without a read of its own.
         column = _STATE_COLUMN[event.type]

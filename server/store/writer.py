@@ -13,6 +13,7 @@ into the database file, the one slow part of committing, stay on the thread.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fcntl
 import logging
 import os
@@ -58,10 +59,11 @@ class Writer:
     reported to its caller without undoing the others in the same group commit.
     """
 
-    # Past this many frames (the -wal's size limit in 4 KiB pages) a checkpoint takes its turn.
+    # From this many frames on (the -wal's size limit in 4 KiB pages, SQLite's default page
+    # size, which Touchpoint's databases keep) a checkpoint takes its turn among the writers.
     WAL_RESTART_FRAMES = WAL_LIMIT_BYTES // 4096
-    RESTART_WAIT = 0.1  # seconds that checkpoint waits for readers of an older snapshot
-    RESTART_REST = 256  # frames at most left to that checkpoint by the passive ones before it
+    RESTART_WAIT = 0.02  # seconds that checkpoint waits for readers of an older snapshot
+    RESTART_REST = 256  # frames left by a passive checkpoint below which no other one runs first
 
     _STOP = object()
     _CHECKPOINT = object()
@@ -82,6 +84,7 @@ class Writer:
         self._lane: _LoopLane | None = None  # the event loop's lane, opened by its first unit
         self._closed = False
         self._checkpoint_asked = False  # the loop lane asked the thread for a checkpoint
+        self._restart_at = self.WAL_RESTART_FRAMES  # -wal frames from which it is restarted
         self._thread = threading.Thread(target=self._run, name="touchpoint-writer", daemon=True)
         self._thread.start()
 
@@ -263,25 +266,28 @@ class Writer:
     def _checkpoint(self, conn: Connection) -> None:
         """Copy the loop lane's commits from the ``-wal`` into the database file (its
         connection leaves checkpoints to this thread); a busy one waits for the next. A scrub
-        the lane asked for is one that empties the ``-wal``."""
+        the lane asked for is one that empties the ``-wal``; past WAL_RESTART_FRAMES the
+        checkpoint has the ``-wal`` written from its start again (:meth:`_restart_wal`)."""
         self._checkpoint_asked = False
         if self._scrub_pending:
             self._scrub_pending = not scrub(conn)
             return
         try:
             _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames > self.WAL_RESTART_FRAMES:
+            if frames < self.WAL_RESTART_FRAMES:
+                self._restart_at = self.WAL_RESTART_FRAMES  # it was written from its start
+            elif frames >= self._restart_at:
                 for _ in range(3):  # what was committed meanwhile, without holding anyone up
                     if frames - copied < self.RESTART_REST:
                         break
                     _busy, frames, copied = conn.execute(
                         "PRAGMA wal_checkpoint(PASSIVE)"
                     ).fetchone()
-                self._restart_wal(conn)
+                self._restart_wal(conn, frames)
         except (sqlite3.Error, OSError) as exc:
             log.warning("checkpoint failed: %s", exc)
 
-    def _restart_wal(self, conn: Connection) -> None:
+    def _restart_wal(self, conn: Connection, frames: int) -> None:
         """Copy the rest of the ``-wal`` in the writers' turn, so that the next commit writes it
         from its start again. SQLite does that only after a checkpoint that copied every frame,
         which checkpoints beside commits that never pause never are: under a steady load the
@@ -289,24 +295,22 @@ class Writer:
 
         The turn is held while the last frames are copied and the database file synced (what
         the passive checkpoints copied is synced before: 60-80 ms in the turn became 10-20). The
-        loop lane keeps its groups meanwhile without blocking; a reader of an older snapshot
-        held past RESTART_WAIT leaves it to the next checkpoint."""
-        for name in (self._path, f"{self._path}-wal"):
-            fd = os.open(name, os.O_RDONLY)
-            try:
-                os.fdatasync(fd)
-            finally:
-                os.close(fd)
+        loop lane keeps its groups meanwhile without blocking. A reader of an older snapshot
+        held past RESTART_WAIT (a long export, a backup) leaves it to a checkpoint once the
+        ``-wal`` has grown by as much again: a long reader lets the ``-wal`` grow, as in SQLite."""
+        _sync_file_system(self._turns)
         fcntl.flock(self._turns, fcntl.LOCK_EX)
         try:
             deadline = time.monotonic() + self.RESTART_WAIT
             with waiting(conn, 0):  # tried every millisecond, not after SQLite's 1, 2, 5, 10 ...
-                while conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]:
+                while busy := conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.001)
         finally:
             fcntl.flock(self._turns, fcntl.LOCK_UN)
+        if busy:  # a reader held an older snapshot: not again before the -wal has grown more
+            self._restart_at = frames + self.WAL_RESTART_FRAMES
 
     def _ask_checkpoint(self, *, scrub: bool = False) -> None:
         if scrub:
@@ -498,6 +502,20 @@ class _LoopLane:
             self.timer.cancel()
         self.conn.close()
         os.close(self.turns)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _sync_file_system(fd: int) -> None:
+    """Write what the file system of ``fd`` holds in memory to disk (Linux's syncfs): the
+    database file and its ``-wal`` without a descriptor of their own, since closing any
+    descriptor of the database file drops every SQLite lock the process holds on it (POSIX
+    locks belong to the process), and another process would take itself for the last user and
+    delete the ``-wal``."""
+    if _LIBC.syncfs(fd) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
 
 
 def _touch_health(conn: Connection) -> None:

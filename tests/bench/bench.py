@@ -9,15 +9,17 @@ profiles, and all are up at once, so the loads take turns: ROUNDS interleaved ro
 (closed loop, 32 connections), medians reported, with the server's CPU time per request read
 from /proc. Then the known visitor's decide at fixed rates (openloop.py, open loop) for
 p50/p99/p99.9 and the knee (the first rate whose p99 passes 50 ms), the bytes per stored
-event, two workers against one, the rate limit across two workers, and the 200-campaign shop
-of rules_bench.py. One JSON line per figure, the goals beside them; absolute numbers vary with
-the machine (and with whatever else shares it), the ratios are the targets.
+event, the largest size of the ``-wal`` under the loads, two workers against one, the rate
+limit across two workers, and the 200-campaign shop of rules_bench.py. One JSON line per
+figure, the goals beside them; absolute numbers vary with the machine (and with whatever else
+shares it), the ratios are the targets.
 
 BENCH_PROFILES, BENCH_ROUNDS, BENCH_DURATION, BENCH_RATES and BENCH_OPEN_SECONDS shorten a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -26,6 +28,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +36,7 @@ import httpx2 as httpx
 import rules_bench
 from loads import Load, Server, emit, lua_script, open_loop, raw_requests, serve, wrk
 from touchpoint.profiles.recognition import Recognizer
+from touchpoint.store.migrations import WAL_LIMIT_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -200,6 +204,37 @@ def ratio(name: str, over: Load, under: Load, goal: float | None) -> float:
     return value
 
 
+class WalWatch:
+    """The largest size of the database's ``-wal`` while the loads run (sampled every 0.1 s):
+    the writer keeps it near its limit under a load that never pauses (store/writer.py)."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = Path(f"{database}-wal")
+        self.largest = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> WalWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        limit = WAL_LIMIT_BYTES / 2**20
+        emit(
+            name="wal-size-under-load",
+            largest_mib=round(self.largest / 2**20, 1),
+            limit_mib=limit,
+            met=self.largest <= 2 * WAL_LIMIT_BYTES,
+        )
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(0.1):
+            with contextlib.suppress(OSError):
+                self.largest = max(self.largest, self.path.stat().st_size)
+
+
 def closed_loop(bench: Bench) -> None:
     """The known visitor's decide, the anonymous one and events, against their yardsticks."""
     bare = bench.uvicorn("bare", "bare:app", bench.floor_env, "/tp/v1/decide")
@@ -224,7 +259,8 @@ def closed_loop(bench: Bench) -> None:
         ),
         "two": Load("decide-known-visitor-2-workers", two, decide),
     }
-    bench.rounds(list(loads.values()))
+    with WalWatch(bench.work / "touchpoint.db"):
+        bench.rounds(list(loads.values()))
     for load in loads.values():
         emit(**load.summary())
     ratio("decide-over-floor", loads["known"], loads["floor"], GOALS["decide_over_floor"])

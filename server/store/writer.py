@@ -504,16 +504,18 @@ class _LoopLane:
         os.close(self.turns)
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYNCFS = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)  # Linux's
 
 
 def _sync_file_system(fd: int) -> None:
-    """Write what the file system of ``fd`` holds in memory to disk (Linux's syncfs): the
-    database file and its ``-wal`` without a descriptor of their own, since closing any
-    descriptor of the database file drops every SQLite lock the process holds on it (POSIX
-    locks belong to the process), and another process would take itself for the last user and
-    delete the ``-wal``."""
-    if _LIBC.syncfs(fd) != 0:
+    """Write what the file system of ``fd`` holds in memory to disk (``syncfs``; every file
+    system where there is none): the database file and its ``-wal`` without a descriptor of
+    their own, since closing any descriptor of the database file drops every SQLite lock the
+    process holds on it (POSIX locks belong to the process), and another process would take
+    itself for the last user and delete the ``-wal``."""
+    if _SYNCFS is None:
+        os.sync()
+    elif _SYNCFS(fd) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
 

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
@@ -22,7 +21,7 @@ import pytest
 from touchpoint import store
 
 from .conftest import ROOT
-from .decide.test_reveal import LIMITED, LIMITED_POOL, import_codes, reveal
+from .decide.test_reveal import LIMITED, LIMITED_POOL, import_codes, race_for_limited
 from .processes import ServerProcess, free_port
 from .webhooks.test_delivery import FAST, SECRET, Receiver, queue_from_outside
 
@@ -150,14 +149,7 @@ def test_three_nodes_behind_nginx_keep_the_guarantees_of_one(
         try:
             for client in clients:
                 assert client.post("/tp/v1/consent", json=CONSENT_ALL).status_code == 200
-
-            def one(client: httpx.Client) -> tuple[int, str | None]:
-                answer = reveal(client, "limited-offer", "only")
-                return answer.status_code, answer.json().get("code")
-
-            with ThreadPoolExecutor(30) as pool:
-                results = list(pool.map(one, clients))
-            again = one(clients[0])
+            results, again = race_for_limited(clients, 30)
         finally:
             for client in clients:
                 client.close()

@@ -86,6 +86,21 @@ def reveal(client: TestClient | httpx.Client, campaign: str, variant: str) -> ht
     return client.post("/tp/v1/coupons/reveal", json={"campaign": campaign, "variant": variant})
 
 
+def race_for_limited(
+    clients: list[httpx.Client], threads: int
+) -> tuple[list[tuple[int, str | None]], tuple[int, str | None]]:
+    """Every client reveals the limited offer at once: each one's status and code, and what the
+    first client gets when it asks again."""
+
+    def one(client: httpx.Client) -> tuple[int, str | None]:
+        answer = reveal(client, "limited-offer", "only")
+        return answer.status_code, answer.json().get("code")
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(one, clients))
+    return results, one(clients[0])
+
+
 def test_a_reveal_assigns_one_code_and_asking_again_returns_it(offers: TestClient) -> None:
     visitor(offers)
     first = reveal(offers, "first-order-coupon", "ten-percent")
@@ -204,14 +219,7 @@ def test_concurrent_reveals_at_two_workers_never_share_a_code(
         clients = [httpx.Client(base_url=server.url) for _ in range(160)]
         for client in clients:
             visitor(client)
-
-        def one(client: httpx.Client) -> tuple[int, str | None]:
-            answer = reveal(client, "limited-offer", "only")
-            return answer.status_code, answer.json().get("code")
-
-        with ThreadPoolExecutor(32) as pool:
-            results = list(pool.map(one, clients))
-        again = one(clients[0])
+        results, again = race_for_limited(clients, 32)
     finally:
         for client in clients:
             client.close()

@@ -294,7 +294,7 @@ class Writer:
         ``-wal`` grew by every commit (issue 19: 1 GB in minutes of the bench).
 
         The turn is held while the last frames are copied and the database file synced (what
-        the passive checkpoints copied is synced before: 60-80 ms in the turn became 10-20). The
+        the passive checkpoints copied is synced before: 60-150 ms in the turn became 10-30). The
         loop lane keeps its groups meanwhile without blocking. A reader of an older snapshot
         held past RESTART_WAIT (a long export, a backup) leaves it to a checkpoint once the
         ``-wal`` has grown by as much again: a long reader lets the ``-wal`` grow, as in SQLite."""

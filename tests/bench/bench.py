@@ -171,11 +171,17 @@ class Bench:
         self.servers.append(server)
         return server
 
-    def touchpoint(self, name: str, *flags: str, workers: int = 1, **env: str) -> Server:
+    def touchpoint(
+        self, name: str, *flags: str, workers: int = 1, module: str = "touchpoint.cli", **env: str
+    ) -> Server:
+        """Touchpoint's server; ``module`` logicfree: the same with its logic taken out."""
         port = self.free_port()
-        command = [sys.executable, "-m", "touchpoint.cli", "serve", "--port", str(port), *flags]
+        command = [sys.executable, "-m", module, "serve", "--port", str(port), *flags]
         command += ["--workers", str(workers)]
-        server = serve(name, command, port, {**self.env, **env}, "/tp/v1/decide", workers=workers)
+        path = {} if module == "touchpoint.cli" else {"PYTHONPATH": str(HERE)}
+        server = serve(
+            name, command, port, {**self.env, **path, **env}, "/tp/v1/decide", workers=workers
+        )
         self.servers.append(server)
         return server
 
@@ -241,6 +247,7 @@ def closed_loop(bench: Bench) -> None:
     floor = bench.uvicorn("floor", "floor:app", bench.floor_env, "/floor/decide")
     one = bench.touchpoint("touchpoint")
     two = bench.touchpoint("touchpoint-2-workers", workers=2)
+    bound = bench.touchpoint("touchpoint-logic-free", module="logicfree")
     decide = bench.script("decide", "/tp/v1/decide", BODY)
     anonymous = bench.script("anonymous", "/tp/v1/decide", BODY, cookies=[])
     loads = {
@@ -258,6 +265,12 @@ def closed_loop(bench: Bench) -> None:
             "events-behaviour-batch", one, bench.script("ev", "/tp/v1/events", EVENTS_BODY)
         ),
         "two": Load("decide-known-visitor-2-workers", two, decide),
+        "bound": Load("decide-known-visitor-logic-free", bound, decide),
+        "events_bound": Load(
+            "events-behaviour-batch-logic-free",
+            bound,
+            bench.script("ev-bound", "/tp/v1/events", EVENTS_BODY),
+        ),
     }
     with WalWatch(bench.work / "touchpoint.db"):
         bench.rounds(list(loads.values()))
@@ -271,6 +284,10 @@ def closed_loop(bench: Bench) -> None:
     ev_goal = GOALS["events_over_floor_events"]
     ratio("events-over-floor-events", loads["events"], loads["floor_events"], ev_goal)
     ratio("two-workers-over-one", loads["two"], loads["known"], GOALS["two_workers_over_one"])
+    # What the first and the fifth goal can reach at most with these reads, writes and answers.
+    ratio("logic-free-decide-over-floor", loads["bound"], loads["floor"], None)
+    ratio("logic-free-events-over-floor-events", loads["events_bound"], loads["floor_events"], None)
+    ratio("decide-over-logic-free-decide", loads["known"], loads["bound"], None)
     time.sleep(1)  # the writer commits the last queued page views
     event_bytes(bench.work / "touchpoint.db")
     fixed_rates(bench, one)

@@ -282,6 +282,13 @@ def glob_regex(pattern: str) -> str:
     return "".join(wild.get(p, re.escape(p)) for p in parts)
 
 
+# A channel group in a rules file matches its channels and itself (docs/rules.md#channels).
+CHANNEL_GROUPS = {
+    "search": ["search", "organic_search", "paid_search"],
+    "social": ["social", "organic_social", "paid_social"],
+}
+
+
 def mongo(audience: dict[str, Any]) -> dict[str, Any]:
     """A touchpoint audience (the subset the generator uses) as a GrowthBook condition."""
     out: dict[str, Any] = {}
@@ -293,6 +300,9 @@ def mongo(audience: dict[str, Any]) -> dict[str, Any]:
         elif name == "page.path":
             globs = value if isinstance(value, list) else [value]
             out[name] = {"$regex": "^(?:" + "|".join(map(glob_regex, globs)) + ")$"}
+        elif name == "referrer.channel":
+            channels = value if isinstance(value, list) else [value]
+            out[name] = {"$in": [c for v in channels for c in CHANNEL_GROUPS.get(v, [v])]}
         elif name == "language":  # a tag matches itself and its regional variants
             out[name] = {"$regex": f"^{re.escape(value)}(?:-|$)"}
         elif name.startswith("utm."):  # text: case-insensitive, * is a wildcard

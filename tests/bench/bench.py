@@ -248,6 +248,7 @@ def closed_loop(bench: Bench) -> None:
     one = bench.touchpoint("touchpoint")
     two = bench.touchpoint("touchpoint-2-workers", workers=2)
     bound = bench.touchpoint("touchpoint-logic-free", module="logicfree")
+    minimal = bench.touchpoint("touchpoint-minimal-depth", "--data-depth", "minimal")
     decide = bench.script("decide", "/tp/v1/decide", BODY)
     anonymous = bench.script("anonymous", "/tp/v1/decide", BODY, cookies=[])
     loads = {
@@ -271,6 +272,13 @@ def closed_loop(bench: Bench) -> None:
             bound,
             bench.script("ev-bound", "/tp/v1/events", EVENTS_BODY),
         ),
+        # data_depth minimal: no event log (a shop's choice, docs/privacy.md#data-depth).
+        "minimal": Load("decide-known-visitor-minimal-depth", minimal, decide),
+        "events_minimal": Load(
+            "events-behaviour-batch-minimal-depth",
+            minimal,
+            bench.script("ev-minimal", "/tp/v1/events", EVENTS_BODY),
+        ),
     }
     with WalWatch(bench.work / "touchpoint.db"):
         bench.rounds(list(loads.values()))
@@ -288,6 +296,13 @@ def closed_loop(bench: Bench) -> None:
     ratio("logic-free-decide-over-floor", loads["bound"], loads["floor"], None)
     ratio("logic-free-events-over-floor-events", loads["events_bound"], loads["floor_events"], None)
     ratio("decide-over-logic-free-decide", loads["known"], loads["bound"], None)
+    ratio("minimal-depth-decide-over-floor", loads["minimal"], loads["floor"], None)
+    ratio(
+        "minimal-depth-events-over-floor-events",
+        loads["events_minimal"],
+        loads["floor_events"],
+        None,
+    )
     time.sleep(1)  # the writer commits the last queued page views
     event_bytes(bench.work / "touchpoint.db")
     fixed_rates(bench, one)

@@ -3,12 +3,12 @@
 The yardsticks (floor.py): the floor route (the same body parsing, one primary-key read of the
 visitor on the event loop, one write queued to a group-committing writer), the same route
 evaluating the same campaigns with GrowthBook's Python SDK after the same read, and the
-floor-events route; a bare Starlette route (bare.py) for scale; Touchpoint with its logic
-taken out (logicfree.py) and at data_depth minimal, for what the goals can reach. Every server runs as uvicorn
-(uvloop, httptools, no access log) on 127.0.0.1 against one database of 1,000,000 consented
-profiles, and all are up at once, so the loads take turns: ROUNDS interleaved rounds of wrk
-(closed loop, 32 connections), medians reported, with the server's CPU time per request read
-from /proc. Then the known visitor's decide at fixed rates (openloop.py, open loop) for
+floor-events route; a bare Starlette route (bare.py) for scale; Touchpoint with its logic taken
+out (logicfree.py) and at data_depth minimal, for what the goals can reach. Every server runs
+as uvicorn (uvloop, httptools, no access log) on 127.0.0.1 against one database of 1,000,000
+consented profiles, and all are up at once, so the loads take turns: ROUNDS interleaved rounds
+of wrk (closed loop, 32 connections), medians reported, with the server's CPU time per request
+read from /proc. Then the known visitor's decide at fixed rates (openloop.py, open loop) for
 p50/p99/p99.9 and the knee (the first rate whose p99 passes 50 ms), the bytes per stored
 event, the largest size of the ``-wal`` under the loads, two workers against one, the rate
 limit across two workers, and the 200-campaign shop of rules_bench.py. One JSON line per

@@ -293,7 +293,8 @@ def closed_loop(bench: Bench) -> None:
     ev_goal = GOALS["events_over_floor_events"]
     ratio("events-over-floor-events", loads["events"], loads["floor_events"], ev_goal)
     ratio("two-workers-over-one", loads["two"], loads["known"], GOALS["two_workers_over_one"])
-    # What the first and the fifth goal can reach at most with these reads, writes and answers.
+    # What the first and the fifth goal can reach at most with these reads, writes and answers,
+    # and how near they come without the event log.
     ratio("logic-free-decide-over-floor", loads["bound"], loads["floor"], None)
     ratio("logic-free-events-over-floor-events", loads["events_bound"], loads["floor_events"], None)
     ratio("decide-over-logic-free-decide", loads["known"], loads["bound"], None)
